@@ -1,0 +1,24 @@
+//! Invariants and the checker that runs them.
+//!
+//! Three kinds, as in stateright and TigerBeetle's simulator:
+//! - `always`: must hold after every step that changed the database. The checker runs them
+//!   after each unit of work that wrote a row, and stops the run at the first violation, so the
+//!   trace ends where the invariant broke.
+//! - `eventually`: must hold at the end of the liveness phase (faults healed, load closed).
+//! - `sometimes`: a mark that must be reached by at least one seed of a run set, proving that a
+//!   fault fired or an interesting branch ran, so that a green run is never a vacuous one.
+//!
+//! Invariants are written against a system-defined context (typically the database plus the
+//! provider's ground truth), mostly as SQL that returns the violating rows, so the same
+//! definitions can run read-only against a live database.
+//!
+//! What it does not verify: an `always` invariant is not re-checked after steps that wrote
+//! nothing (messages, read-only units). That is sound for invariants over database state and
+//! monotone ground truth (the provider's history only grows), which is all settle defines;
+//! an invariant over non-monotone outside state must be an `eventually` one.
+
+mod checker;
+mod invariant;
+
+pub use checker::{Checker, Coverage, install};
+pub use invariant::{Invariant, InvariantKind, Sometimes, Violation, violations_from_rows};

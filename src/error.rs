@@ -1,0 +1,51 @@
+//! The library's error type and the CLI's named exit codes.
+//!
+//! Exit codes are mapped exhaustively from [`Error`], so an invariant violation can never look
+//! like a usage error (nextest's `exit_codes.rs` is the model).
+
+/// What settle's commands exit with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitCode {
+    /// Every expectation met.
+    Success = 0,
+    /// An invariant was violated unexpectedly, or an expected violation was not found, or a
+    /// passing run set never exercised a fault it enabled.
+    Violation = 1,
+    /// Bad usage or a bad scenario file.
+    Usage = 2,
+    /// The same seed gave two different runs.
+    Nondeterminism = 3,
+    /// Infrastructure: a database could not be reached, a file could not be written.
+    Infrastructure = 4,
+}
+
+impl ExitCode {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// Errors that stop a command before it can give a verdict.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A command-line mistake.
+    #[error("{0}")]
+    Usage(String),
+    /// A scenario file that cannot be used; `location` is `file:line:col` where known.
+    #[error("{location}: {message}")]
+    Scenario { location: String, message: String },
+    /// A database or runtime that could not be used.
+    #[error("{0}")]
+    Infrastructure(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Usage(_) | Error::Scenario { .. } => ExitCode::Usage,
+            Error::Infrastructure(_) => ExitCode::Infrastructure,
+        }
+    }
+}

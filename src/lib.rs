@@ -1,0 +1,29 @@
+//! `settle`: a deterministic simulator and consistency checker for payment synchronization.
+//!
+//! The crate is layered, and every arrow points down:
+//!
+//! ```text
+//! main.rs (CLI) → scenario, report → systems → providers, check → sim, store
+//! ```
+//!
+//! - [`sim`]: the world — simulated clock, one oracle for every choice, the per-message network,
+//!   actors with crash and restart, the trace. It knows nothing of payments.
+//! - [`store`]: units of work against a database (embedded SQLite, or sqlx), with injected latency,
+//!   outages, slow commits and lost answers.
+//! - [`providers`]: simulated payment providers with their real wire formats and retry schedules.
+//! - [`check`]: invariants (`always`, `eventually`, `sometimes`) and the checker that runs them.
+//! - [`systems`]: reference reconciliation logic per system, with named flaws that reintroduce
+//!   real bugs.
+//! - [`scenario`]: scenario files, validation with `file:line:col` errors, and the seed runner.
+//! - [`report`]: human timelines and summaries.
+
+pub mod check;
+pub mod error;
+pub mod providers;
+pub mod report;
+pub mod scenario;
+pub mod sim;
+pub mod store;
+pub mod systems;
+
+pub use error::{Error, ExitCode};

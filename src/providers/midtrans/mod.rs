@@ -1,0 +1,15 @@
+//! Midtrans (Core API / Snap), the provider of seed 001.
+//!
+//! - [`status`]: transaction statuses, legal transitions, what "paid" means, payment methods.
+//! - [`notification`]: the notification JSON, `signature_key`, amounts and timestamps.
+//! - [`retry`]: the retry policy by response code.
+//! - [`provider`]: the simulated provider actor (ground truth, webhook sender, status API).
+
+pub mod notification;
+pub mod provider;
+pub mod retry;
+pub mod status;
+#[cfg(test)]
+mod wire_tests;
+
+pub use provider::{Midtrans, ProviderConfig, Truth};

@@ -1,0 +1,2 @@
+//! Simulated payment providers.
+pub mod midtrans;

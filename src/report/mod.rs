@@ -1,0 +1,102 @@
+//! Human-readable output: run summaries, replay timelines, the catalogue.
+//!
+//! Text only; every function returns a `String` so the CLI decides where it goes and tests can
+//! snapshot it. What it does not do: JSON, JUnit or diagrams (not yet).
+
+use std::fmt::Write;
+
+use crate::check::Violation;
+use crate::scenario::{Summary, Verdict, replay_command};
+use crate::sim::{Event, Kind, fmt_ms};
+use crate::systems::SystemInfo;
+
+/// One scenario's summary block.
+pub fn summary(s: &Summary) -> String {
+    let mut out = String::new();
+    let verdict = match &s.verdict {
+        Verdict::Met => "ok",
+        Verdict::UnexpectedViolation => "FAILED: unexpected violation",
+        Verdict::ExpectedNotFound => "FAILED: expected violation not found",
+        Verdict::Vacuous(_) => "FAILED: vacuous (faults never exercised)",
+    };
+    let _ = writeln!(out, "{}  ({})  {verdict}", s.name, s.path);
+    let _ = writeln!(
+        out,
+        "  seeds {}  violating {}  {:.0} seeds/s  {:.0} events/s  ({} events, {:.2}s)",
+        s.seeds_run,
+        s.violating_seeds,
+        s.seeds_per_s(),
+        s.events_per_s(),
+        s.events,
+        s.elapsed_s
+    );
+    for (inv, n) in &s.per_invariant {
+        let _ = writeln!(out, "  violated {inv}: {n} seed(s)");
+    }
+    if let (Some(seed), Some(v)) = (s.first_seed, &s.first_violation) {
+        let _ = writeln!(out, "  first seed {seed}: {}", first_line(v));
+        let _ = writeln!(out, "  replay: {}", replay_command(&s.path, seed));
+    }
+    let unreached = s.coverage.unreached();
+    if !unreached.is_empty() {
+        let names: Vec<&str> = unreached.iter().map(|m| m.mark.as_str()).collect();
+        let _ = writeln!(out, "  never exercised: {}", names.join(", "));
+    }
+    out
+}
+
+fn first_line(v: &Violation) -> String {
+    let detail = v.details.first().cloned().unwrap_or_default();
+    let more = if v.details.len() > 1 { format!(" (+{} more)", v.details.len() - 1) } else { String::new() };
+    format!("{} `{}` at {}: {detail}{more}", v.kind, v.invariant, fmt_ms(v.t_ms))
+}
+
+/// A replay's timeline: every event, then the verdict.
+pub fn timeline(header: &str, events: &[Event], violations: &[Violation]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{header}");
+    for e in events {
+        let marker = match e.kind {
+            Kind::Fault => "!",
+            Kind::Check => "✗",
+            _ => " ",
+        };
+        let _ = writeln!(out, "{marker} {e}");
+    }
+    if violations.is_empty() {
+        let _ = writeln!(out, "result: every invariant held");
+    } else {
+        for v in violations {
+            let _ = writeln!(out, "result: {}", first_line(v));
+            for d in v.details.iter().skip(1) {
+                let _ = writeln!(out, "        {d}");
+            }
+        }
+    }
+    out
+}
+
+/// `settle list`.
+pub fn catalog(systems: &[SystemInfo], scenarios: &[(String, String, String)]) -> String {
+    let mut out = String::new();
+    for s in systems {
+        let _ = writeln!(out, "system {}: {}", s.name, s.doc);
+        let _ = writeln!(out, "  flaws:");
+        for (name, doc) in &s.flaws {
+            let _ = writeln!(out, "    {name:<20} {doc}");
+        }
+        let _ = writeln!(out, "  invariants:");
+        for (name, kind, doc) in &s.invariants {
+            let _ = writeln!(out, "    {kind:<10} {name:<34} {doc}");
+        }
+        let actors: Vec<String> = s.actors.iter().map(|(n, c)| if *c { format!("{n} (crashable)") } else { n.to_string() }).collect();
+        let _ = writeln!(out, "  actors: {}", actors.join(", "));
+    }
+    if !scenarios.is_empty() {
+        let _ = writeln!(out, "scenarios:");
+        for (path, name, expect) in scenarios {
+            let _ = writeln!(out, "  {path:<44} {name:<28} expects {expect}");
+        }
+    }
+    out
+}

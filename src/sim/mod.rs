@@ -1,0 +1,20 @@
+//! The simulated world: clock, event loop, oracle, network, actors with crash and restart, and
+//! the trace. Nothing here knows about payments; providers and systems are built on top.
+//!
+//! - [`oracle`]: every nondeterministic choice, seeded or replayed.
+//! - [`time`]: durations, latency ranges and rates as scenario files write them.
+//! - [`world`]: the run (paused tokio runtime), phases, actors, crash/restart, marks, observer.
+//! - [`net`]: per-message delivery to in-process axum routers, with faults.
+//! - [`trace`]: the event log and the first divergence between two logs.
+
+pub mod net;
+pub mod oracle;
+pub mod time;
+pub mod trace;
+pub mod world;
+
+pub use net::{NetConfig, NetError, PartitionConfig, Request, Response};
+pub use oracle::{Oracle, PPM};
+pub use time::{Millis, Range, Rate};
+pub use trace::{Divergence, Event, Kind, first_divergence};
+pub use world::{CrashConfig, DEFAULT_EPOCH_MS, Factory, Phase, RunOutput, Sim, SimConfig, Step, fmt_ms};

@@ -1,0 +1,316 @@
+//! The network, per message: a request from one actor to another actor's HTTP endpoint (an axum
+//! `Router` called in-process) takes a seeded latency there and back, and may be
+//!
+//! - dropped before delivery (the caller times out),
+//! - delivered with its response dropped (the handler ran; the caller times out and retries —
+//!   the classic duplicate),
+//! - duplicated (a second copy arrives later),
+//! - delayed past later messages (reorder),
+//! - refused, while a partition window separates the two actors or the receiver is down.
+//!
+//! Handlers run as tasks of the receiving actor, so a crash aborts them mid-flight. Every
+//! per-message decision comes from the oracle, in a fixed order, so a run replays exactly.
+//!
+//! What it does not do: TCP segments, TLS, or bandwidth. A message is the unit of fault.
+
+use axum::Router;
+use axum::body::Body;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tower::ServiceExt;
+
+use super::time::{Millis, Range, Rate};
+use super::trace::Kind;
+use super::world::{Sim, Step, lock};
+
+/// The largest response body read back from a handler.
+const BODY_LIMIT: usize = 1 << 20;
+
+/// Network behaviour of a run. Rates are per message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetConfig {
+    /// One-way latency.
+    #[serde(default = "default_latency")]
+    pub latency: Range,
+    #[serde(default)]
+    pub drop_request: Rate,
+    #[serde(default)]
+    pub drop_response: Rate,
+    #[serde(default)]
+    pub duplicate: Rate,
+    #[serde(default)]
+    pub reorder: Rate,
+    /// Extra delay of a reordered message.
+    #[serde(default = "default_reorder_delay")]
+    pub reorder_delay: Range,
+    #[serde(default)]
+    pub partitions: PartitionConfig,
+}
+
+fn default_latency() -> Range {
+    Range::new(Millis(5), Millis(400))
+}
+
+fn default_reorder_delay() -> Range {
+    Range::new(Millis(1_000), Millis(60_000))
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            latency: default_latency(),
+            drop_request: Rate::ZERO,
+            drop_response: Rate::ZERO,
+            duplicate: Rate::ZERO,
+            reorder: Rate::ZERO,
+            reorder_delay: default_reorder_delay(),
+            partitions: PartitionConfig::default(),
+        }
+    }
+}
+
+/// Partition windows: up to `count_max` per run, each between one of `between`'s pairs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionConfig {
+    #[serde(default)]
+    pub between: Vec<(String, String)>,
+    #[serde(default)]
+    pub count_max: u32,
+    #[serde(default)]
+    pub duration: Option<Range>,
+}
+
+/// One partition window (both directions).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partition {
+    pub a: String,
+    pub b: String,
+    pub from_ms: u64,
+    pub until_ms: u64,
+}
+
+pub(crate) fn plan_partitions(sim: &Sim, cfg: &NetConfig, safety_ms: u64) -> Vec<Partition> {
+    let p = &cfg.partitions;
+    let Some(duration) = p.duration else { return Vec::new() };
+    if p.count_max == 0 || p.between.is_empty() {
+        return Vec::new();
+    }
+    sim.choose(|o| {
+        let count = o.below(u64::from(p.count_max) + 1);
+        let mut out: Vec<Partition> = (0..count)
+            .map(|_| {
+                let (a, b) = p.between[o.below(p.between.len() as u64) as usize].clone();
+                let from_ms = o.below(safety_ms.max(1));
+                let until_ms = from_ms + duration.draw(o);
+                Partition { a, b, from_ms, until_ms }
+            })
+            .collect();
+        out.sort_by_key(|p| (p.from_ms, p.until_ms));
+        out
+    })
+}
+
+/// A request on the simulated wire. Cloneable, so it can be duplicated.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub method: http::Method,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    /// A short description for the trace (empty when not recording).
+    pub label: String,
+}
+
+impl Request {
+    pub fn new(method: http::Method, path: impl Into<String>) -> Self {
+        Request { method, path: path.into(), headers: Vec::new(), body: Bytes::new(), label: String::new() }
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    pub fn json(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self.header("content-type", "application/json")
+    }
+
+    pub fn label(mut self, label: String) -> Self {
+        self.label = label;
+        self
+    }
+
+    fn to_http(&self) -> Result<http::Request<Body>, http::Error> {
+        let mut b = http::Request::builder().method(self.method.clone()).uri(&self.path);
+        for (k, v) in &self.headers {
+            b = b.header(k, v);
+        }
+        b.body(Body::from(self.body.clone()))
+    }
+}
+
+/// A response as the caller sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+/// Why a request got no response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NetError {
+    #[error("timed out")]
+    Timeout,
+    #[error("connection refused")]
+    Refused,
+}
+
+/// An actor's HTTP endpoint.
+#[derive(Clone)]
+pub struct Endpoint {
+    router: Router,
+}
+
+/// The per-message decisions, drawn together in a fixed order.
+struct Fate {
+    latency_there: u64,
+    latency_back: u64,
+    drop_request: bool,
+    drop_response: bool,
+    duplicate: Option<u64>,
+    reorder_extra: u64,
+}
+
+impl Sim {
+    /// Makes `router` reachable as `actor`'s endpoint.
+    pub fn serve(&self, actor: &str, router: Router) {
+        self.add_actor(actor);
+        lock(&self.inner.endpoints).insert(actor.to_string(), Endpoint { router });
+    }
+
+    fn partitioned(&self, a: &str, b: &str) -> bool {
+        if !self.faults_active() {
+            return false;
+        }
+        let now = self.now_ms();
+        lock(&self.inner.partitions).iter().any(|p| {
+            ((p.a == a && p.b == b) || (p.a == b && p.b == a)) && p.from_ms <= now && now < p.until_ms
+        })
+    }
+
+    fn fate(&self) -> Fate {
+        let cfg = &self.config().net;
+        let faults = self.faults_active();
+        let rate = |r: Rate| if faults { r.ppm() } else { 0 };
+        self.choose(|o| {
+            let latency_there = cfg.latency.draw(o);
+            let latency_back = cfg.latency.draw(o);
+            let drop_request = o.chance(rate(cfg.drop_request));
+            let drop_response = !drop_request && o.chance(rate(cfg.drop_response));
+            let duplicate = if !drop_request && o.chance(rate(cfg.duplicate)) { Some(cfg.latency.draw(o)) } else { None };
+            let reorder_extra = if o.chance(rate(cfg.reorder)) { cfg.reorder_delay.draw(o) } else { 0 };
+            Fate { latency_there, latency_back, drop_request, drop_response, duplicate, reorder_extra }
+        })
+    }
+
+    /// Sends `req` from `from` to `to`'s endpoint and waits up to `timeout_ms` for the answer.
+    pub async fn request(&self, from: &str, to: &str, req: Request, timeout_ms: u64) -> Result<Response, NetError> {
+        let deadline = self.now_ms() + timeout_ms;
+        let label = req.label.clone();
+        self.record(Kind::Send, from, Some(to), || label.clone());
+        let endpoint = lock(&self.inner.endpoints).get(to).cloned();
+        let reachable = endpoint.is_some() && self.is_up(to);
+        if self.partitioned(from, to) {
+            self.fault("fault:partition", from, Some(to), || format!("partition: {label} refused"));
+            self.sleep_ms(self.draw(&self.config().net.latency)).await;
+            return Err(NetError::Refused);
+        }
+        let Some(endpoint) = endpoint.filter(|_| reachable) else {
+            self.record(Kind::Reply, from, Some(to), || format!("{label}: connection refused ({to} is down)"));
+            self.sleep_ms(self.draw(&self.config().net.latency)).await;
+            return Err(NetError::Refused);
+        };
+        let fate = self.fate();
+        let (tx, rx) = oneshot::channel::<Response>();
+        if fate.drop_request {
+            self.fault("fault:drop-request", from, Some(to), || format!("request lost: {label}"));
+        } else {
+            if fate.reorder_extra > 0 {
+                self.fault("fault:reorder", from, Some(to), || {
+                    format!("delayed {} behind later messages: {label}", Millis(fate.reorder_extra))
+                });
+            }
+            let respond = if fate.drop_response { None } else { Some((tx, fate.latency_back)) };
+            self.deliver(from, to, &endpoint, &req, fate.latency_there + fate.reorder_extra, respond, fate.drop_response);
+            if let Some(extra) = fate.duplicate {
+                self.fault("fault:duplicate", from, Some(to), || format!("duplicated: {label}"));
+                self.deliver(from, to, &endpoint, &req, fate.latency_there + extra, None, false);
+            }
+        }
+        let remaining = deadline.saturating_sub(self.now_ms());
+        let outcome = tokio::select! {
+            biased;
+            r = rx => r.ok(),
+            _ = self.sleep_ms(remaining) => None,
+        };
+        match outcome {
+            Some(resp) => {
+                self.record(Kind::Reply, from, Some(to), || format!("{label} ← {}", resp.status));
+                Ok(resp)
+            }
+            None => {
+                self.sleep_until_ms(deadline).await;
+                self.record(Kind::Reply, from, Some(to), || format!("{label}: timed out after {}", Millis(timeout_ms)));
+                Err(NetError::Timeout)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn deliver(
+        &self,
+        from: &str,
+        to: &str,
+        endpoint: &Endpoint,
+        req: &Request,
+        delay_ms: u64,
+        respond: Option<(oneshot::Sender<Response>, u64)>,
+        response_lost: bool,
+    ) {
+        let sim = self.clone();
+        let router = endpoint.router.clone();
+        let req = req.clone();
+        let (from, to_name) = (from.to_string(), to.to_string());
+        let task = async move {
+            sim.sleep_ms(delay_ms).await;
+            let label = req.label.clone();
+            sim.record(Kind::Deliver, &to_name, Some(&from), || format!("handling {label}"));
+            let resp = match req.to_http() {
+                Ok(http_req) => match router.oneshot(http_req).await {
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        let body = axum::body::to_bytes(resp.into_body(), BODY_LIMIT).await.unwrap_or_default();
+                        Response { status, body }
+                    }
+                    Err(infallible) => match infallible {},
+                },
+                Err(_) => Response { status: 400, body: Bytes::from_static(b"malformed request") },
+            };
+            sim.step(Step::Message);
+            if response_lost {
+                sim.fault("fault:drop-response", &to_name, Some(&from), || {
+                    format!("response {} lost after the handler ran: {label}", resp.status)
+                });
+            }
+            if let Some((tx, back)) = respond {
+                sim.sleep_ms(back).await;
+                let _ = tx.send(resp);
+            }
+        };
+        self.spawn(to, task);
+    }
+}

@@ -1,0 +1,442 @@
+//! The world: one simulated run on a paused, single-threaded tokio runtime.
+//!
+//! Every actor is a set of tokio tasks. The runtime's clock is paused, so when every task is
+//! waiting, time jumps straight to the next timer: a day-long horizon costs only the events
+//! that happen in it. A [`Sim`] handle, cheap to clone, gives actors the clock, the oracle, the
+//! trace, the network ([`super::net`]) and crash/restart control.
+//!
+//! A run has two phases: a *safety* phase (load arrives, faults are on) and a *liveness* phase
+//! (faults healed, no new load, a bounded time to converge). An observer hook lets the checker
+//! look at the world after every step and stop the run at the first violation.
+//!
+//! What it does not do: it never touches real I/O, threads or wall-clock time, and it knows
+//! nothing of payments.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use super::net::{Endpoint, NetConfig};
+use super::oracle::Oracle;
+use super::time::{Millis, Range};
+use super::trace::{Event, Kind, Trace};
+
+/// Locks a mutex, ignoring poisoning: the simulation is single-threaded, so a poisoned lock can
+/// only come from a panic that is already unwinding the run.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The phase a run is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Safety,
+    Liveness,
+}
+
+/// What just happened, for the observer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// A unit of work committed; `wrote` is false when it changed no row.
+    Unit { wrote: bool },
+    /// A message was handled by its receiver.
+    Message,
+}
+
+/// A future an actor runs; boxed so factories can be stored and re-run after a crash.
+pub type ActorFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+/// Builds an actor's main task; runs again on every restart.
+pub type Factory = Arc<dyn Fn(Sim) -> ActorFuture + Send + Sync>;
+/// Called after every step; the checker lives here.
+pub type Observer = Arc<dyn Fn(&Sim, Step) + Send + Sync>;
+
+/// Crash faults: how many crashes a run may have, of which actors, for how long.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CrashConfig {
+    pub actors: Vec<String>,
+    /// At most this many crashes per run; the number is drawn from `0..=count_max`.
+    pub count_max: u32,
+    pub down: Option<Range>,
+}
+
+/// Everything a run needs besides its oracle.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub record: bool,
+    pub safety: Millis,
+    pub liveness: Millis,
+    /// Unix epoch milliseconds of simulated time 0, for timestamps in payloads.
+    pub epoch_ms: u64,
+    pub net: NetConfig,
+    pub crashes: CrashConfig,
+}
+
+/// 2026-01-22 15:00:00 UTC (22:00 in Jakarta), the evening of seed 001's incident.
+pub const DEFAULT_EPOCH_MS: u64 = 1_769_094_000_000;
+
+#[derive(Default)]
+struct ActorSlot {
+    up: bool,
+    tasks: Vec<AbortHandle>,
+    factory: Option<Factory>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) oracle: Mutex<Oracle>,
+    trace: Mutex<Trace>,
+    start: Instant,
+    cfg: SimConfig,
+    phase: AtomicU8,
+    stopped: AtomicBool,
+    stop_signal: Notify,
+    actors: Mutex<BTreeMap<String, ActorSlot>>,
+    pub(crate) endpoints: Mutex<BTreeMap<String, Endpoint>>,
+    pub(crate) partitions: Mutex<Vec<super::net::Partition>>,
+    marks: Mutex<BTreeMap<String, u64>>,
+    observer: Mutex<Option<Observer>>,
+}
+
+/// A handle on the running world. Cloning it is cheap.
+#[derive(Clone)]
+pub struct Sim {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// What a finished run leaves behind.
+#[derive(Debug)]
+pub struct RunOutput<R> {
+    pub result: R,
+    pub events: Vec<Event>,
+    pub event_count: u64,
+    pub choices: Vec<u64>,
+    pub end_ms: u64,
+    pub marks: BTreeMap<String, u64>,
+}
+
+impl Sim {
+    /// Runs `body` on a fresh paused runtime. `body` spawns the actors, calls
+    /// [`Sim::run_phases`], then inspects the world and returns its verdict.
+    pub fn run<R, F, Fut>(cfg: SimConfig, oracle: Oracle, body: F) -> std::io::Result<RunOutput<R>>
+    where
+        F: FnOnce(Sim) -> Fut,
+        Fut: Future<Output = R>,
+    {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build()?;
+        let (result, sim) = rt.block_on(async move {
+            let sim = Sim::new(cfg, oracle);
+            sim.plan_faults();
+            let result = body(sim.clone()).await;
+            (result, sim)
+        });
+        let end_ms = sim.now_ms_outside(&rt);
+        drop(rt);
+        let inner = &sim.inner;
+        let trace = std::mem::take(&mut *lock(&inner.trace));
+        let choices = lock(&inner.oracle).choices().to_vec();
+        let marks = std::mem::take(&mut *lock(&inner.marks));
+        Ok(RunOutput { result, event_count: trace.count(), events: trace.into_events(), choices, end_ms, marks })
+    }
+
+    fn new(cfg: SimConfig, oracle: Oracle) -> Sim {
+        let record = cfg.record;
+        Sim {
+            inner: Arc::new(Inner {
+                oracle: Mutex::new(oracle),
+                trace: Mutex::new(Trace::new(record)),
+                start: Instant::now(),
+                cfg,
+                phase: AtomicU8::new(0),
+                stopped: AtomicBool::new(false),
+                stop_signal: Notify::new(),
+                actors: Mutex::new(BTreeMap::new()),
+                endpoints: Mutex::new(BTreeMap::new()),
+                partitions: Mutex::new(Vec::new()),
+                marks: Mutex::new(BTreeMap::new()),
+                observer: Mutex::new(None),
+            }),
+        }
+    }
+
+    fn now_ms_outside(&self, rt: &tokio::runtime::Runtime) -> u64 {
+        let _guard = rt.enter();
+        self.now_ms()
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.inner.cfg
+    }
+
+    // ---- time ----
+
+    /// Simulated milliseconds since the run started.
+    pub fn now_ms(&self) -> u64 {
+        Instant::now().saturating_duration_since(self.inner.start).as_millis() as u64
+    }
+
+    /// Unix epoch milliseconds of the current simulated instant (for payload timestamps).
+    pub fn wall_ms(&self) -> u64 {
+        self.inner.cfg.epoch_ms + self.now_ms()
+    }
+
+    pub async fn sleep_ms(&self, ms: u64) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+
+    /// Sleeps until simulated time `t_ms` (no-op if it has passed).
+    pub async fn sleep_until_ms(&self, t_ms: u64) {
+        tokio::time::sleep_until(self.inner.start + Duration::from_millis(t_ms)).await;
+    }
+
+    // ---- choices ----
+
+    /// Runs `f` with the oracle. Keep `f` short and free of awaits.
+    pub fn choose<T>(&self, f: impl FnOnce(&mut Oracle) -> T) -> T {
+        f(&mut lock(&self.inner.oracle))
+    }
+
+    pub fn chance(&self, ppm: u32) -> bool {
+        self.choose(|o| o.chance(ppm))
+    }
+
+    pub fn draw(&self, r: &Range) -> u64 {
+        self.choose(|o| r.draw(o))
+    }
+
+    // ---- phases ----
+
+    pub fn phase(&self) -> Phase {
+        if self.inner.phase.load(Ordering::Relaxed) == 0 { Phase::Safety } else { Phase::Liveness }
+    }
+
+    /// Faults fire only in the safety phase.
+    pub fn faults_active(&self) -> bool {
+        self.phase() == Phase::Safety
+    }
+
+    /// Runs the safety phase then the liveness phase, unless the run is stopped first.
+    pub async fn run_phases(&self) {
+        let cfg = &self.inner.cfg;
+        let (safety, liveness) = (cfg.safety, cfg.liveness);
+        self.record(Kind::Run, "sim", None, || format!("safety phase: load and faults on for {safety}"));
+        if self.sleep_or_stop(safety.0).await {
+            return;
+        }
+        self.inner.phase.store(1, Ordering::Relaxed);
+        self.record(Kind::Run, "sim", None, || format!("liveness phase: faults healed, no new load, {liveness} to converge"));
+        if self.sleep_or_stop(liveness.0).await {
+            return;
+        }
+        self.record(Kind::Run, "sim", None, || "end of run".to_string());
+    }
+
+    async fn sleep_or_stop(&self, ms: u64) -> bool {
+        if self.is_stopped() {
+            return true;
+        }
+        tokio::select! {
+            biased;
+            _ = self.inner.stop_signal.notified() => true,
+            _ = self.sleep_ms(ms) => self.is_stopped(),
+        }
+    }
+
+    /// Ends the run early (the checker calls this at the first `always` violation).
+    pub fn stop(&self) {
+        self.inner.stopped.store(true, Ordering::Relaxed);
+        self.inner.stop_signal.notify_one();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.inner.stopped.load(Ordering::Relaxed)
+    }
+
+    // ---- trace and marks ----
+
+    pub fn recording(&self) -> bool {
+        lock(&self.inner.trace).is_recording()
+    }
+
+    /// Records an event; `text` is only built when the trace is recording.
+    pub fn record(&self, kind: Kind, actor: &str, peer: Option<&str>, text: impl FnOnce() -> String) {
+        let t_ms = self.now_ms();
+        lock(&self.inner.trace).record(|| Event {
+            t_ms,
+            kind,
+            actor: actor.to_string(),
+            peer: peer.map(str::to_string),
+            text: text(),
+        });
+    }
+
+    /// Notes that a `sometimes` branch or fault happened.
+    pub fn mark(&self, name: &str) {
+        let mut marks = lock(&self.inner.marks);
+        match marks.get_mut(name) {
+            Some(c) => *c += 1,
+            None => {
+                marks.insert(name.to_string(), 1);
+            }
+        }
+    }
+
+    pub fn mark_count(&self, name: &str) -> u64 {
+        lock(&self.inner.marks).get(name).copied().unwrap_or(0)
+    }
+
+    /// Records an injected fault and marks it for coverage.
+    pub fn fault(&self, mark: &str, actor: &str, peer: Option<&str>, text: impl FnOnce() -> String) {
+        self.mark(mark);
+        self.record(Kind::Fault, actor, peer, text);
+    }
+
+    // ---- observer ----
+
+    pub fn set_observer(&self, observer: Observer) {
+        *lock(&self.inner.observer) = Some(observer);
+    }
+
+    /// Tells the observer a step happened.
+    pub fn step(&self, step: Step) {
+        let observer = lock(&self.inner.observer).clone();
+        if let Some(obs) = observer {
+            obs(self, step);
+        }
+    }
+
+    // ---- actors ----
+
+    /// Registers an actor whose main task `factory` builds, and starts it.
+    pub fn start_actor(&self, name: &str, factory: Factory) {
+        {
+            let mut actors = lock(&self.inner.actors);
+            let slot = actors.entry(name.to_string()).or_default();
+            slot.up = true;
+            slot.factory = Some(factory.clone());
+        }
+        self.spawn(name, factory(self.clone()));
+    }
+
+    /// Registers an actor without a main task (its work arrives as requests or spawns).
+    pub fn add_actor(&self, name: &str) {
+        lock(&self.inner.actors).entry(name.to_string()).or_default().up = true;
+    }
+
+    /// Spawns a task that belongs to `actor` and dies with it. Returns false (and drops the
+    /// future) when the actor is down.
+    pub fn spawn<F>(&self, actor: &str, fut: F) -> bool
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let mut actors = lock(&self.inner.actors);
+        let slot = actors.entry(actor.to_string()).or_insert_with(|| ActorSlot { up: true, ..ActorSlot::default() });
+        if !slot.up {
+            return false;
+        }
+        if slot.tasks.len() >= 64 {
+            slot.tasks.retain(|h| !h.is_finished());
+        }
+        let handle = tokio::spawn(fut);
+        slot.tasks.push(handle.abort_handle());
+        true
+    }
+
+    pub fn is_up(&self, actor: &str) -> bool {
+        lock(&self.inner.actors).get(actor).is_some_and(|s| s.up)
+    }
+
+    /// Crashes `actor`: every task it owns is aborted (its memory and in-flight work are lost;
+    /// the database keeps what was committed).
+    pub fn crash(&self, actor: &str) {
+        let tasks = {
+            let mut actors = lock(&self.inner.actors);
+            let Some(slot) = actors.get_mut(actor) else { return };
+            if !slot.up {
+                return;
+            }
+            slot.up = false;
+            std::mem::take(&mut slot.tasks)
+        };
+        for t in tasks {
+            t.abort();
+        }
+        self.fault("fault:crash", actor, None, || "CRASH: tasks aborted, in-memory state lost".to_string());
+    }
+
+    /// Restarts a crashed actor by running its factory again.
+    pub fn restart(&self, actor: &str) {
+        let factory = {
+            let mut actors = lock(&self.inner.actors);
+            let Some(slot) = actors.get_mut(actor) else { return };
+            if slot.up {
+                return;
+            }
+            slot.up = true;
+            slot.factory.clone()
+        };
+        self.record(Kind::Lifecycle, actor, None, || "restarted".to_string());
+        if let Some(f) = factory {
+            self.spawn(actor, f(self.clone()));
+        }
+    }
+
+    // ---- fault plan ----
+
+    /// Draws the run's fault plan (partition windows, crashes) from the oracle and schedules it.
+    /// Faults are data: the plan is decided up front and printed at the start of the trace.
+    fn plan_faults(&self) {
+        let cfg = self.inner.cfg.clone();
+        let safety = cfg.safety.0;
+        let partitions = super::net::plan_partitions(self, &cfg.net, safety);
+        for p in &partitions {
+            self.record(Kind::Run, "sim", None, || {
+                format!("plan: partition {} ⇹ {} from {} to {}", p.a, p.b, fmt_ms(p.from_ms), fmt_ms(p.until_ms))
+            });
+        }
+        *lock(&self.inner.partitions) = partitions;
+
+        let crashes = &cfg.crashes;
+        if crashes.count_max == 0 || crashes.actors.is_empty() {
+            return;
+        }
+        let Some(down) = crashes.down else { return };
+        let count = self.choose(|o| o.below(u64::from(crashes.count_max) + 1));
+        let mut plan = Vec::new();
+        for _ in 0..count {
+            let (at, who, down_ms) = self.choose(|o| {
+                let at = o.below(safety.max(1));
+                let who = o.below(crashes.actors.len() as u64) as usize;
+                (at, who, down.draw(o))
+            });
+            plan.push((at, crashes.actors[who].clone(), down_ms));
+        }
+        plan.sort();
+        for (at, who, down_ms) in &plan {
+            self.record(Kind::Run, "sim", None, || format!("plan: crash {who} at {} for {}", fmt_ms(*at), Millis(*down_ms)));
+        }
+        for (at, who, down_ms) in plan {
+            let sim = self.clone();
+            // The chaos task belongs to no crashable actor, so it survives the crashes it causes.
+            self.spawn("chaos", async move {
+                sim.sleep_until_ms(at).await;
+                if !sim.faults_active() {
+                    return;
+                }
+                sim.crash(&who);
+                sim.sleep_ms(down_ms).await;
+                sim.restart(&who);
+            });
+        }
+    }
+}
+
+/// `hh:mm:ss.mmm` for a simulated instant.
+pub fn fmt_ms(t: u64) -> String {
+    format!("{:02}:{:02}:{:02}.{:03}", t / 3_600_000, (t / 60_000) % 60, (t / 1_000) % 60, t % 1_000)
+}

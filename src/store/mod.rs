@@ -1,0 +1,323 @@
+//! Database access in units of work.
+//!
+//! Application code talks to the database in *units of work*: each unit is one transaction that
+//! runs atomically at one simulated instant, with nothing awaited on the simulation in between.
+//! The simulator adds latency before and after a unit, and can fail it: an outage window (the
+//! unit never runs), a slow commit, or a commit whose answer is lost (the unit ran, the caller is
+//! told it failed). Races therefore happen between units, exactly where they happen in real code
+//! written as separate statements.
+//!
+//! Backends implement [`Backend`]: [`sqlite::Sqlite`] (rusqlite, embedded, the default) and
+//! [`sqlx_bridge`] (sqlx on its own runtime thread; Postgres, MySQL/MariaDB, SQLite). SQL is
+//! written once with `?` placeholders; backends that need another style rewrite it.
+//!
+//! What it does not do: it does not simulate isolation anomalies *inside* a unit (units are
+//! serial), and it never lets simulated time pass while a transaction is open.
+
+pub mod sqlite;
+pub mod sqlx_bridge;
+mod value;
+
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use crate::sim::world::lock;
+use crate::sim::{Kind, Millis, Range, Rate, Sim, Step};
+
+pub use value::{Row, Value};
+
+/// An error from the database itself.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SqlError {
+    #[error("constraint violated: {0}")]
+    Constraint(String),
+    #[error("could not decode a value: {0}")]
+    Decode(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Why a unit of work did not succeed, as the application sees it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    /// The database was unreachable (an outage window); nothing ran.
+    #[error("database unavailable")]
+    Unavailable,
+    /// The unit committed but its answer was lost: the caller cannot know it succeeded.
+    #[error("connection lost after commit")]
+    AnswerLost,
+    /// The unit ran and was rolled back with this error.
+    #[error(transparent)]
+    Sql(#[from] SqlError),
+}
+
+/// Which dialect a backend speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+/// One schema migration: a timestamped version and its SQL, per backend where dialects differ.
+#[derive(Clone, Copy, Debug)]
+pub struct Migration {
+    pub version: &'static str,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+    pub mysql: &'static str,
+}
+
+impl Migration {
+    /// The same SQL for every backend.
+    pub const fn portable(version: &'static str, sql: &'static str) -> Self {
+        Migration { version, sqlite: sql, postgres: sql, mysql: sql }
+    }
+
+    pub fn sql_for(&self, kind: BackendKind) -> &'static str {
+        match kind {
+            BackendKind::Sqlite => self.sqlite,
+            BackendKind::Postgres => self.postgres,
+            BackendKind::Mysql => self.mysql,
+        }
+    }
+}
+
+/// A database connection the simulation drives synchronously.
+pub trait Backend: Send {
+    fn kind(&self) -> BackendKind;
+    fn begin(&mut self) -> Result<(), SqlError>;
+    fn commit(&mut self) -> Result<(), SqlError>;
+    fn rollback(&mut self) -> Result<(), SqlError>;
+    /// Runs a statement; returns the number of rows changed.
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlError>;
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError>;
+    /// Gives the next run a clean database with `migrations` applied. `set` names the migration
+    /// set, so a backend that already has it can just empty the tables.
+    fn reset(&mut self, set: &str, migrations: &[Migration]) -> Result<(), SqlError>;
+}
+
+/// A backend shared between the runner (which resets it per seed) and the run's [`Db`].
+pub type SharedBackend = Arc<Mutex<Box<dyn Backend>>>;
+
+pub fn shared(backend: impl Backend + 'static) -> SharedBackend {
+    Arc::new(Mutex::new(Box::new(backend)))
+}
+
+/// Connects to a database URL through sqlx (`sqlite:`, `postgres://`, `mysql://`).
+pub fn connect_url(url: &str) -> Result<SharedBackend, SqlError> {
+    let _ = url;
+    Err(SqlError::Connect("database URLs are not supported yet".into()))
+}
+
+/// The open transaction of a unit of work.
+pub struct Tx<'a> {
+    backend: &'a mut dyn Backend,
+    changed: u64,
+}
+
+impl Tx<'_> {
+    /// Runs a statement; returns the number of rows changed.
+    pub fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlError> {
+        let n = self.backend.execute(sql, params)?;
+        self.changed += n;
+        Ok(n)
+    }
+
+    pub fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
+        self.backend.query(sql, params)
+    }
+
+    /// The first row, if any.
+    pub fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>, SqlError> {
+        Ok(self.backend.query(sql, params)?.into_iter().next())
+    }
+
+    /// A single integer (e.g. a COUNT).
+    pub fn query_int(&mut self, sql: &str, params: &[Value]) -> Result<i64, SqlError> {
+        match self.query_opt(sql, params)? {
+            Some(row) => row.int(0),
+            None => Err(SqlError::Decode("expected one row, found none".into())),
+        }
+    }
+
+    pub fn kind(&self) -> BackendKind {
+        self.backend.kind()
+    }
+
+    /// Rows changed so far in this unit.
+    pub fn changed(&self) -> u64 {
+        self.changed
+    }
+}
+
+/// Runs `f` in one transaction on `backend`: commit on `Ok`, roll back on `Err`.
+pub fn transaction<T>(backend: &mut dyn Backend, f: impl FnOnce(&mut Tx) -> Result<T, SqlError>) -> Result<(T, u64), SqlError> {
+    backend.begin()?;
+    let mut tx = Tx { backend, changed: 0 };
+    match f(&mut tx) {
+        Ok(v) => {
+            let changed = tx.changed;
+            backend.commit()?;
+            Ok((v, changed))
+        }
+        Err(e) => {
+            // The unit's own error is what matters; a failed rollback adds nothing useful.
+            let _ = backend.rollback();
+            Err(e)
+        }
+    }
+}
+
+/// Database faults and latency, as scenario files write them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbConfig {
+    /// Latency before a unit runs and again after it commits.
+    #[serde(default = "default_db_latency")]
+    pub latency: Range,
+    /// Up to this many outage windows per run.
+    #[serde(default)]
+    pub outages_max: u32,
+    #[serde(default = "default_outage")]
+    pub outage_duration: Range,
+    #[serde(default)]
+    pub slow_commit: Rate,
+    #[serde(default = "default_slow_commit_delay")]
+    pub slow_commit_delay: Range,
+    /// A committed unit whose answer is lost on the way back.
+    #[serde(default)]
+    pub lost_answer: Rate,
+}
+
+fn default_db_latency() -> Range {
+    Range::new(Millis(1), Millis(20))
+}
+
+fn default_outage() -> Range {
+    Range::new(Millis::s(5), Millis::min(5))
+}
+
+fn default_slow_commit_delay() -> Range {
+    Range::new(Millis(500), Millis::s(10))
+}
+
+impl Default for DbConfig {
+    fn default() -> Self {
+        DbConfig {
+            latency: default_db_latency(),
+            outages_max: 0,
+            outage_duration: default_outage(),
+            slow_commit: Rate::ZERO,
+            slow_commit_delay: default_slow_commit_delay(),
+            lost_answer: Rate::ZERO,
+        }
+    }
+}
+
+struct DbInner {
+    backend: SharedBackend,
+    sim: Sim,
+    cfg: DbConfig,
+    outages: Vec<(u64, u64)>,
+}
+
+/// The simulated database: units of work with latency and faults.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<DbInner>,
+}
+
+impl Db {
+    /// Wraps `backend` for one run and draws the run's outage windows.
+    pub fn new(sim: &Sim, backend: SharedBackend, cfg: DbConfig) -> Db {
+        let safety = sim.config().safety.0;
+        let outages = sim.choose(|o| {
+            let n = o.below(u64::from(cfg.outages_max) + 1);
+            let mut w: Vec<(u64, u64)> = (0..n)
+                .map(|_| {
+                    let from = o.below(safety.max(1));
+                    (from, from + cfg.outage_duration.draw(o))
+                })
+                .collect();
+            w.sort();
+            w
+        });
+        for (from, until) in &outages {
+            sim.record(Kind::Run, "sim", None, || {
+                format!("plan: database outage from {} to {}", crate::sim::fmt_ms(*from), crate::sim::fmt_ms(*until))
+            });
+        }
+        Db { inner: Arc::new(DbInner { backend, sim: sim.clone(), cfg, outages }) }
+    }
+
+    fn in_outage(&self, now: u64) -> bool {
+        self.inner.sim.faults_active() && self.inner.outages.iter().any(|&(a, b)| a <= now && now < b)
+    }
+
+    pub fn kind(&self) -> BackendKind {
+        lock(&self.inner.backend).kind()
+    }
+
+    /// Runs `f` as one unit of work on behalf of `actor`. `name` and `key` label it in the trace.
+    pub async fn unit<T>(&self, actor: &str, name: &str, key: &str, f: impl FnOnce(&mut Tx) -> Result<T, SqlError>) -> Result<T, DbError> {
+        let sim = &self.inner.sim;
+        let cfg = &self.inner.cfg;
+        let faults = sim.faults_active();
+        let what = || if key.is_empty() { name.to_string() } else { format!("{name} {key}") };
+        let (before, after, slow, lost) = sim.choose(|o| {
+            let before = cfg.latency.draw(o);
+            let after = cfg.latency.draw(o);
+            let slow = if faults && o.chance(cfg.slow_commit.ppm()) { cfg.slow_commit_delay.draw(o) } else { 0 };
+            let lost = faults && o.chance(cfg.lost_answer.ppm());
+            (before, after, slow, lost)
+        });
+        sim.sleep_ms(before).await;
+        if self.in_outage(sim.now_ms()) {
+            sim.fault("fault:db-outage", actor, Some("db"), || format!("{}: database unavailable (outage)", what()));
+            return Err(DbError::Unavailable);
+        }
+        let result = {
+            let mut backend = lock(&self.inner.backend);
+            transaction(backend.as_mut(), f)
+        };
+        let (value, changed) = match result {
+            Ok(v) => v,
+            Err(e) => {
+                sim.record(Kind::Unit, actor, Some("db"), || format!("{}: rolled back: {e}", what()));
+                return Err(DbError::Sql(e));
+            }
+        };
+        sim.record(Kind::Unit, actor, Some("db"), || format!("{}: committed, {changed} row(s) changed", what()));
+        sim.step(Step::Unit { wrote: changed > 0 });
+        if slow > 0 {
+            sim.fault("fault:db-slow-commit", actor, Some("db"), || format!("{}: slow commit, answer {} late", what(), Millis(slow)));
+        }
+        sim.sleep_ms(after + slow).await;
+        if lost {
+            sim.fault("fault:db-lost-answer", actor, Some("db"), || format!("{}: committed, but the answer was lost", what()));
+            return Err(DbError::AnswerLost);
+        }
+        Ok(value)
+    }
+
+    /// Reads at the current instant with no latency, faults or trace: for checkers, which
+    /// observe the world without being part of it. `f` must not write.
+    pub fn read<T>(&self, f: impl FnOnce(&mut Tx) -> Result<T, SqlError>) -> Result<T, SqlError> {
+        let mut backend = lock(&self.inner.backend);
+        transaction(backend.as_mut(), f).map(|(v, changed)| {
+            debug_assert_eq!(changed, 0, "a checker read wrote to the database");
+            v
+        })
+    }
+
+    pub fn sim(&self) -> &Sim {
+        &self.inner.sim
+    }
+}

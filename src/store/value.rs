@@ -1,0 +1,109 @@
+//! Values and rows crossing the store boundary, the same for every backend.
+//!
+//! Only what settle's SQL needs: NULL, 64-bit integers (money in minor units, ids, epoch
+//! milliseconds) and text. No floats: money is never a float, and timestamps are integers so
+//! every backend stores them with the same precision.
+
+use std::fmt;
+
+use super::SqlError;
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("NULL"),
+            Value::Int(v) => write!(f, "{v}"),
+            Value::Text(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+
+impl From<u64> for Value {
+    fn from(v: u64) -> Self {
+        Value::Int(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Int(i64::from(v))
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_string())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(v.clone())
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// One result row.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Row(pub Vec<Value>);
+
+impl Row {
+    pub fn get(&self, i: usize) -> Result<&Value, SqlError> {
+        self.0.get(i).ok_or_else(|| SqlError::Decode(format!("no column {i} in a row of {}", self.0.len())))
+    }
+
+    pub fn int(&self, i: usize) -> Result<i64, SqlError> {
+        match self.get(i)? {
+            Value::Int(v) => Ok(*v),
+            // Some backends return DECIMAL sums as text; accept integral text.
+            Value::Text(s) => s.parse().map_err(|_| SqlError::Decode(format!("column {i}: expected an integer, found {s:?}"))),
+            Value::Null => Err(SqlError::Decode(format!("column {i}: expected an integer, found NULL"))),
+        }
+    }
+
+    pub fn opt_int(&self, i: usize) -> Result<Option<i64>, SqlError> {
+        match self.get(i)? {
+            Value::Null => Ok(None),
+            _ => self.int(i).map(Some),
+        }
+    }
+
+    pub fn text(&self, i: usize) -> Result<String, SqlError> {
+        match self.get(i)? {
+            Value::Text(s) => Ok(s.clone()),
+            Value::Int(v) => Ok(v.to_string()),
+            Value::Null => Err(SqlError::Decode(format!("column {i}: expected text, found NULL"))),
+        }
+    }
+
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>, SqlError> {
+        match self.get(i)? {
+            Value::Null => Ok(None),
+            _ => self.text(i).map(Some),
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The actors around the app: the checkout (creates the charge, then inserts its rows after a
+//! delay — the race window), the customer (picks a method and pays, or walks away), the jobs
+//! (reconciliation every 5 minutes, the stuck-payment monitor) and the admin who presses the
+//! seed's "Sync Payment Status" button.
+//!
+//! What they do not do: crash mid-charge (the checkout and customer are not crash targets; an
+//! orphaned charge is a different bug from seed 001's).
+
+use std::sync::Arc;
+
+use super::app::{self, fetch_status};
+use super::logic::{self, Applied, OrderStatus, Part, Source};
+use super::{Config, Flaw, Flaws};
+use crate::providers::midtrans::Midtrans;
+use crate::providers::midtrans::status::PaymentType;
+use crate::sim::{Kind, Millis, Phase, Request, Sim};
+use crate::store::{Db, DbError, SqlError, Value};
+
+pub const CHECKOUT: &str = "checkout";
+pub const CUSTOMER: &str = "customer";
+pub const JOBS: &str = "jobs";
+pub const ADMIN: &str = "admin";
+
+/// Deterministic order codes in the seed's format.
+pub fn order_code(n: u64) -> String {
+    format!("ZVR-20260122-{:08X}", 0x26A6_A050_u64 + n)
+}
+
+struct Planned {
+    n: u64,
+    at: u64,
+    method: PaymentType,
+    amount: i64,
+    insert_delay: u64,
+    pays: bool,
+    pay_delay: u64,
+}
+
+/// Starts the checkout load: `cfg.orders` orders at seeded times in the arrival window.
+pub fn start_checkout(sim: &Sim, db: &Db, provider: &Midtrans, cfg: &Arc<Config>) {
+    let mut plan: Vec<Planned> = sim.choose(|o| {
+        (0..u64::from(cfg.orders))
+            .map(|n| Planned {
+                n: n + 1,
+                at: cfg.arrival.draw_uniform(o),
+                method: cfg.methods[o.below(cfg.methods.len() as u64) as usize],
+                amount: (cfg.amount_min + o.below((cfg.amount_max - cfg.amount_min) as u64 / 100 + 1) as i64 * 100).min(cfg.amount_max),
+                insert_delay: cfg.insert_delay.draw(o),
+                pays: o.chance(cfg.pay.ppm()),
+                pay_delay: cfg.pay_delay.draw(o),
+            })
+            .collect()
+    });
+    plan.sort_by_key(|p| (p.at, p.n));
+    let (sim2, db, provider) = (sim.clone(), db.clone(), provider.clone());
+    sim.add_actor(CUSTOMER);
+    sim.spawn(CHECKOUT, async move {
+        for p in plan {
+            sim2.sleep_until_ms(p.at).await;
+            if sim2.phase() != Phase::Safety {
+                break;
+            }
+            let (s, d, m) = (sim2.clone(), db.clone(), provider.clone());
+            sim2.spawn(CHECKOUT, async move { checkout(s, d, m, p).await });
+        }
+    });
+}
+
+async fn checkout(sim: Sim, db: Db, provider: Midtrans, p: Planned) {
+    let code = order_code(p.n);
+    sim.record(Kind::Send, CHECKOUT, Some(crate::providers::midtrans::provider::ACTOR), || format!("POST /snap/v1/transactions {code}"));
+    let txn = provider.create_charge(&code, p.amount, p.method);
+    if p.pays {
+        let (s, m, c) = (sim.clone(), provider.clone(), code.clone());
+        sim.spawn(CUSTOMER, async move {
+            s.sleep_ms(p.pay_delay).await;
+            // Snap: the customer can only pay once a method is chosen.
+            for _ in 0..120 {
+                if m.truth(&c).is_some_and(|t| t.status.is_some()) {
+                    break;
+                }
+                s.sleep_ms(1_000).await;
+            }
+            if m.pay(&c) {
+                s.record(Kind::Send, CUSTOMER, Some(crate::providers::midtrans::provider::ACTOR), || format!("{c}: pays"));
+            }
+        });
+    }
+    sim.sleep_ms(p.insert_delay).await;
+    // The insert is retried until it lands: the checkout request is the customer's, and they
+    // retry too. A lost answer after commit shows up as a duplicate key on the retry.
+    for attempt in 0..600u32 {
+        let (s, key, txn, method) = (sim.clone(), code.clone(), txn.clone(), p.method);
+        let result = db
+            .unit(CHECKOUT, "checkout.insert", &code, move |tx| {
+                let now = s.now_ms();
+                let id = p.n as i64;
+                tx.execute(
+                    "INSERT INTO orders (id, order_code, status, total_amount, paid_at, created_at, updated_at) VALUES (?, ?, 'PENDING', ?, NULL, ?, ?)",
+                    &[id.into(), Value::from(&key), p.amount.into(), now.into(), now.into()],
+                )?;
+                tx.execute(
+                    "INSERT INTO order_payments (id, order_id, transaction_id, payment_method, payment_status, provider_status, gross_amount, paid_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'PENDING', 'pending', ?, NULL, ?, ?)",
+                    &[id.into(), id.into(), txn.into(), method.as_str().into(), p.amount.into(), now.into(), now.into()],
+                )?;
+                Ok(())
+            })
+            .await;
+        match result {
+            Ok(()) | Err(DbError::Sql(SqlError::Constraint(_))) => return,
+            Err(_) => {
+                let wait = 1_000 * u64::from(attempt.min(30) + 1);
+                sim.sleep_ms(wait).await;
+            }
+        }
+    }
+}
+
+/// The jobs actor's main task: reconciliation every `reconcile_every` (unless the
+/// `no-reconciliation` flaw is on) and the stuck-payment monitor every `monitor_every`.
+/// Runs again from the next tick after a restart.
+pub async fn jobs(sim: Sim, db: Db, cfg: Arc<Config>, flaws: Flaws, server_key: String) {
+    let every = cfg.reconcile_every.0.max(1_000);
+    let monitor_every = cfg.monitor_every.0.max(1_000);
+    let mut next_reconcile = (sim.now_ms() / every + 1) * every;
+    let mut next_monitor = (sim.now_ms() / monitor_every + 1) * monitor_every;
+    loop {
+        let next = if flaws.has(Flaw::NoReconciliation) { next_monitor } else { next_reconcile.min(next_monitor) };
+        sim.sleep_until_ms(next).await;
+        if next == next_monitor {
+            monitor(&sim, &db, &cfg).await;
+            next_monitor += monitor_every;
+        }
+        if next == next_reconcile {
+            if !flaws.has(Flaw::NoReconciliation) {
+                reconcile(&sim, &db, &cfg, flaws, &server_key).await;
+            }
+            next_reconcile += every;
+        }
+    }
+}
+
+async fn reconcile(sim: &Sim, db: &Db, cfg: &Config, flaws: Flaws, server_key: &str) {
+    let cutoff = sim.now_ms().saturating_sub(cfg.reconcile_older_than.0) as i64;
+    let pending = db
+        .unit(JOBS, "recon.select-pending", "", |tx| {
+            let rows = tx.query(
+                "SELECT o.order_code FROM orders o JOIN order_payments p ON p.order_id = o.id WHERE p.payment_status = 'PENDING' AND p.created_at < ? ORDER BY p.created_at, o.order_code LIMIT 100",
+                &[cutoff.into()],
+            )?;
+            rows.iter().map(|r| r.text(0)).collect::<Result<Vec<_>, _>>()
+        })
+        .await;
+    let Ok(pending) = pending else { return };
+    sim.record(Kind::State, JOBS, None, || format!("reconciliation: {} PENDING payment(s) older than {}", pending.len(), cfg.reconcile_older_than));
+    for code in pending {
+        let upd = match fetch_status(sim, JOBS, crate::providers::midtrans::provider::ACTOR, server_key, &code).await {
+            Ok(Some(u)) => u,
+            Ok(None) | Err(_) => continue,
+        };
+        let s = sim.clone();
+        let applied = db.unit(JOBS, "recon.apply", &code, |tx| logic::apply(tx, &upd, Source::Reconciliation, s.now_ms(), flaws, Part::Both)).await;
+        if let Ok(Applied::Changed { to: OrderStatus::Paid, .. }) = applied {
+            sim.mark("reconciliation-repaired");
+            sim.record(Kind::State, JOBS, None, || format!("{code}: reconciliation repaired PENDING → PAID"));
+        }
+    }
+}
+
+async fn monitor(sim: &Sim, db: &Db, cfg: &Config) {
+    let cutoff = sim.now_ms().saturating_sub(cfg.stuck_after.0) as i64;
+    let stuck = db.unit(JOBS, "monitor.stuck-payments", "", |tx| tx.query(logic::STUCK_PAYMENTS_SQL, &[cutoff.into()])).await;
+    if let Ok(rows) = stuck
+        && !rows.is_empty()
+    {
+        sim.mark("monitor-flagged-stuck");
+        sim.record(Kind::State, JOBS, None, || format!("monitor: {} payment(s) PENDING for more than {}", rows.len(), cfg.stuck_after));
+    }
+}
+
+/// The admin presses "Sync Payment Status" on the oldest PENDING order, a few times per run.
+pub fn start_admin(sim: &Sim, db: &Db, cfg: &Arc<Config>) {
+    if cfg.admin_clicks_max == 0 {
+        return;
+    }
+    let safety = sim.config().safety.0;
+    let mut times = sim.choose(|o| {
+        let n = o.below(u64::from(cfg.admin_clicks_max) + 1);
+        (0..n).map(|_| o.below(safety.max(1))).collect::<Vec<_>>()
+    });
+    times.sort();
+    let (sim2, db) = (sim.clone(), db.clone());
+    sim.spawn(ADMIN, async move {
+        for t in times {
+            sim2.sleep_until_ms(t).await;
+            let cutoff = sim2.now_ms().saturating_sub(60_000) as i64;
+            let oldest = db
+                .unit(ADMIN, "admin.list-pending", "", |tx| {
+                    tx.query_opt(
+                        "SELECT o.order_code FROM orders o WHERE o.status = 'PENDING' AND o.created_at < ? ORDER BY o.created_at, o.order_code LIMIT 1",
+                        &[cutoff.into()],
+                    )?
+                    .map(|r| r.text(0))
+                    .transpose()
+                })
+                .await;
+            let Ok(Some(code)) = oldest else { continue };
+            let label = if sim2.recording() { format!("POST /admin/orders/{code}/sync-payment") } else { String::new() };
+            let req = Request::new(http::Method::POST, format!("/admin/orders/{code}/sync-payment")).label(label);
+            let _ = sim2.request(ADMIN, app::ACTOR, req, Millis::s(30).0).await;
+        }
+    });
+}

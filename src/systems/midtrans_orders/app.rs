@@ -1,0 +1,146 @@
+//! The application under test: the webhook endpoint and the admin manual-sync endpoint, as an
+//! axum `Router`. This is the reference implementation; a user's own router plugs in through
+//! [`super::MidtransOrders::with_app`] and receives the same [`AppCtx`].
+//!
+//! The webhook verifies `signature_key` in constant time (a bad one: 401, nothing changed),
+//! applies the update in one unit of work, and answers 503 while the payment row does not exist
+//! yet — Midtrans retries a 503 four times over two hours, where a 500 gets one retry.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+
+use super::logic::{self, Applied, Part, ProviderUpdate, Source};
+use super::{Flaw, Flaws};
+use crate::providers::midtrans::Midtrans;
+use crate::providers::midtrans::notification::{Notification, verify_signature};
+use crate::sim::{Kind, NetError, Request, Sim};
+use crate::store::{Db, DbError};
+
+/// The app's actor name.
+pub const ACTOR: &str = "app";
+
+/// What an application router gets to work with.
+#[derive(Clone)]
+pub struct AppCtx {
+    pub sim: Sim,
+    pub db: Db,
+    /// The Midtrans server key (signature checks and status API auth).
+    pub server_key: String,
+    /// The provider's actor name, for status API calls.
+    pub provider: String,
+    pub flaws: Flaws,
+    /// `inline-retry`: attempts and the pause between them.
+    pub inline_retry_attempts: u32,
+    pub inline_retry_delay_ms: u64,
+}
+
+/// The reference app.
+pub fn reference_app(ctx: AppCtx) -> Router {
+    Router::new()
+        .route("/webhooks/midtrans", post(webhook))
+        .route("/admin/orders/{code}/sync-payment", post(manual_sync))
+        .with_state(ctx)
+}
+
+async fn webhook(State(ctx): State<AppCtx>, body: Bytes) -> (StatusCode, String) {
+    let n: Notification = match serde_json::from_slice(&body) {
+        Ok(n) => n,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("malformed notification: {e}")),
+    };
+    if !verify_signature(&n, &ctx.server_key) {
+        ctx.sim.mark("webhook:bad-signature-rejected");
+        return (StatusCode::UNAUTHORIZED, "invalid signature_key".into());
+    }
+    let upd = match ProviderUpdate::from_notification(&n) {
+        Ok(u) => u,
+        Err(e) => return (StatusCode::BAD_REQUEST, e),
+    };
+    let split = ctx.flaws.has(Flaw::SplitUpdate);
+    let part = if split { Part::PaymentOnly } else { Part::Both };
+    let mut retries = 0;
+    loop {
+        let sim = ctx.sim.clone();
+        let flaws = ctx.flaws;
+        let result = ctx.db.unit(ACTOR, "webhook.apply", &upd.order_code, |tx| logic::apply(tx, &upd, Source::Webhook, sim.now_ms(), flaws, part)).await;
+        let applied = match result {
+            Ok(a) => a,
+            Err(DbError::Sql(e)) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        };
+        match applied {
+            Applied::Missing => {
+                ctx.sim.mark("webhook-before-insert");
+                if ctx.flaws.has(Flaw::AckMissing) {
+                    // The seed's incident: the row is not there yet, and the handler says OK.
+                    return (StatusCode::OK, "ok".into());
+                }
+                if ctx.flaws.has(Flaw::InlineRetry) {
+                    // The seed's own fix: retry inside the handler, then give up with 200.
+                    if retries < ctx.inline_retry_attempts {
+                        retries += 1;
+                        ctx.sim.record(Kind::State, ACTOR, None, || format!("{}: payment not found, retry {retries}/{} in {} ms", upd.order_code, ctx.inline_retry_attempts, ctx.inline_retry_delay_ms));
+                        ctx.sim.sleep_ms(ctx.inline_retry_delay_ms).await;
+                        continue;
+                    }
+                    return (StatusCode::OK, "payment not found after retries".into());
+                }
+                return (StatusCode::SERVICE_UNAVAILABLE, "payment not found yet, retry later".into());
+            }
+            Applied::Changed { order_id, to, .. } if split => {
+                // `split-update`: the order follows in a second unit; a crash in between
+                // leaves payment and order disagreeing.
+                let sim = ctx.sim.clone();
+                let second = ctx.db.unit(ACTOR, "webhook.apply-order", &upd.order_code, |tx| logic::apply_order(tx, order_id, to, Source::Webhook, sim.now_ms())).await;
+                return match second {
+                    Ok(()) => (StatusCode::OK, "ok".into()),
+                    Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+                };
+            }
+            _ => return (StatusCode::OK, "ok".into()),
+        }
+    }
+}
+
+/// Asks the status API for one order, on behalf of `actor`.
+pub async fn fetch_status(sim: &Sim, actor: &str, provider: &str, server_key: &str, order_code: &str) -> Result<Option<ProviderUpdate>, String> {
+    let label = if sim.recording() { format!("GET /v2/{order_code}/status") } else { String::new() };
+    let req = Request::new(http::Method::GET, format!("/v2/{order_code}/status"))
+        .header("authorization", Midtrans::basic_auth(server_key))
+        .header("accept", "application/json")
+        .label(label);
+    let resp = match sim.request(actor, provider, req, 10_000).await {
+        Ok(r) => r,
+        Err(NetError::Timeout) => return Err("status API timed out".into()),
+        Err(NetError::Refused) => return Err("status API refused the connection".into()),
+    };
+    match resp.status {
+        200 => {
+            let n: Notification = serde_json::from_slice(&resp.body).map_err(|e| format!("malformed status API answer: {e}"))?;
+            ProviderUpdate::from_notification(&n).map(Some)
+        }
+        404 => Ok(None),
+        s => Err(format!("status API answered {s}")),
+    }
+}
+
+async fn manual_sync(State(ctx): State<AppCtx>, Path(code): Path<String>) -> (StatusCode, String) {
+    let upd = match fetch_status(&ctx.sim, ACTOR, &ctx.provider, &ctx.server_key, &code).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return (StatusCode::OK, r#"{"updated":false,"status":"UNKNOWN"}"#.into()),
+        Err(e) => return (StatusCode::BAD_GATEWAY, e),
+    };
+    let (sim, flaws) = (ctx.sim.clone(), ctx.flaws);
+    match ctx.db.unit(ACTOR, "admin.sync-payment", &code, |tx| logic::apply(tx, &upd, Source::Manual, sim.now_ms(), flaws, Part::Both)).await {
+        Ok(Applied::Changed { to, .. }) => {
+            if to == logic::OrderStatus::Paid {
+                ctx.sim.mark("manual-sync-repaired");
+            }
+            (StatusCode::OK, format!(r#"{{"updated":true,"status":"{}"}}"#, to.as_str()))
+        }
+        Ok(_) => (StatusCode::OK, r#"{"updated":false}"#.into()),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
