@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use super::invariant::{Invariant, InvariantKind, Sometimes, Violation};
+use super::invariant::{CheckCtx, Invariant, InvariantKind, Sometimes, Violation};
 use crate::sim::world::lock;
 use crate::sim::{Kind, Sim, Step};
 
@@ -14,7 +14,7 @@ pub struct Checker<C> {
     violations: Mutex<Vec<Violation>>,
 }
 
-impl<C> Checker<C> {
+impl<C: CheckCtx> Checker<C> {
     pub fn new(invariants: Vec<Invariant<C>>) -> Self {
         Checker { invariants, violations: Mutex::new(Vec::new()) }
     }
@@ -23,8 +23,14 @@ impl<C> Checker<C> {
         &self.invariants
     }
 
-    fn run(&self, sim: &Sim, ctx: &C, kind: InvariantKind) -> bool {
+    fn run(&self, sim: &Sim, ctx: &C, kind: InvariantKind, scope: Option<&str>) -> bool {
         let mut found = false;
+        if let Err(e) = ctx.prepare(scope) {
+            // A snapshot that cannot be read is itself a finding: never silently pass.
+            let t_ms = sim.now_ms();
+            lock(&self.violations).push(Violation { invariant: "checker".into(), kind, t_ms, details: vec![format!("the check itself failed: {e}")] });
+            return true;
+        }
         for inv in self.invariants.iter().filter(|i| i.kind == kind) {
             let details = match inv.check(ctx) {
                 Ok(d) => d,
@@ -42,14 +48,15 @@ impl<C> Checker<C> {
         found
     }
 
-    /// Runs every `always` invariant now; true when one was violated.
-    pub fn check_always(&self, sim: &Sim, ctx: &C) -> bool {
-        self.run(sim, ctx, InvariantKind::Always)
+    /// Runs every `always` invariant now over `scope` (one entity's key, or `None` for all);
+    /// true when one was violated.
+    pub fn check_always(&self, sim: &Sim, ctx: &C, scope: Option<&str>) -> bool {
+        self.run(sim, ctx, InvariantKind::Always, scope)
     }
 
     /// Runs every `eventually` invariant now (at the end of the liveness phase).
     pub fn check_eventually(&self, sim: &Sim, ctx: &C) -> bool {
-        let found = self.run(sim, ctx, InvariantKind::Eventually);
+        let found = self.run(sim, ctx, InvariantKind::Eventually, None);
         if !found {
             sim.record(Kind::Check, "checker", None, || "all eventually invariants hold".to_string());
         }
@@ -63,9 +70,11 @@ impl<C> Checker<C> {
 
 /// Makes the checker look at the world after every unit of work that wrote, and stop the run
 /// at the first `always` violation.
-pub fn install<C: Send + Sync + 'static>(sim: &Sim, checker: Arc<Checker<C>>, ctx: Arc<C>) {
-    sim.set_observer(Arc::new(move |sim: &Sim, step: Step| {
-        if step == (Step::Unit { wrote: true }) && !sim.is_stopped() && checker.check_always(sim, &ctx) {
+pub fn install<C: CheckCtx + Send + Sync + 'static>(sim: &Sim, checker: Arc<Checker<C>>, ctx: Arc<C>) {
+    sim.set_observer(Arc::new(move |sim: &Sim, step: Step<'_>| {
+        let Step::Unit { wrote: true, key } = step else { return };
+        let scope = if key.is_empty() { None } else { Some(key) };
+        if !sim.is_stopped() && checker.check_always(sim, &ctx, scope) {
             sim.stop();
         }
     }));

@@ -23,6 +23,16 @@ impl fmt::Display for InvariantKind {
     }
 }
 
+/// What invariants are checked against. `prepare` runs once before each round of checks, so
+/// a context can read one snapshot (scoped to the entity a unit touched, or everything) and
+/// let every invariant of the round evaluate it.
+pub trait CheckCtx {
+    fn prepare(&self, scope: Option<&str>) -> Result<(), SqlError> {
+        let _ = scope;
+        Ok(())
+    }
+}
+
 type CheckFn<C> = dyn Fn(&C) -> Result<Vec<String>, SqlError> + Send + Sync;
 
 /// A named property of a system. `check` returns one line per violating row (empty = holds).

@@ -13,12 +13,13 @@
 //! definitions can run read-only against a live database.
 //!
 //! What it does not verify: an `always` invariant is not re-checked after steps that wrote
-//! nothing (messages, read-only units). That is sound for invariants over database state and
-//! monotone ground truth (the provider's history only grows), which is all settle defines;
-//! an invariant over non-monotone outside state must be an `eventually` one.
+//! nothing (messages, read-only units), and after a unit with a key it is checked for that key
+//! only. That is sound for invariants over database state and monotone ground truth (the
+//! provider's history only grows) as long as a keyed unit writes only its key's rows, which is
+//! all settle defines; an invariant over non-monotone outside state must be an `eventually` one.
 
 mod checker;
 mod invariant;
 
 pub use checker::{Checker, Coverage, install};
-pub use invariant::{Invariant, InvariantKind, Sometimes, Violation, violations_from_rows};
+pub use invariant::{CheckCtx, Invariant, InvariantKind, Sometimes, Violation, violations_from_rows};

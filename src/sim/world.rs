@@ -43,9 +43,10 @@ pub enum Phase {
 
 /// What just happened, for the observer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step {
-    /// A unit of work committed; `wrote` is false when it changed no row.
-    Unit { wrote: bool },
+pub enum Step<'a> {
+    /// A unit of work committed; `wrote` is false when it changed no row. `key` is the entity
+    /// the unit is about (empty when it may touch several).
+    Unit { wrote: bool, key: &'a str },
     /// A message was handled by its receiver.
     Message,
 }
@@ -55,7 +56,7 @@ pub type ActorFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// Builds an actor's main task; runs again on every restart.
 pub type Factory = Arc<dyn Fn(Sim) -> ActorFuture + Send + Sync>;
 /// Called after every step; the checker lives here.
-pub type Observer = Arc<dyn Fn(&Sim, Step) + Send + Sync>;
+pub type Observer = Arc<dyn Fn(&Sim, Step<'_>) + Send + Sync>;
 
 /// Crash faults: how many crashes a run may have, of which actors, for how long.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -303,7 +304,7 @@ impl Sim {
     }
 
     /// Tells the observer a step happened.
-    pub fn step(&self, step: Step) {
+    pub fn step(&self, step: Step<'_>) {
         let observer = lock(&self.inner.observer).clone();
         if let Some(obs) = observer {
             obs(self, step);

@@ -265,7 +265,9 @@ impl Db {
         lock(&self.inner.backend).kind()
     }
 
-    /// Runs `f` as one unit of work on behalf of `actor`. `name` and `key` label it in the trace.
+    /// Runs `f` as one unit of work on behalf of `actor`. `name` and `key` label it in the
+    /// trace. `key` also tells the checker which entity the unit may write: a unit that writes
+    /// rows of several entities must pass an empty key, so that everything is re-checked.
     pub async fn unit<T>(&self, actor: &str, name: &str, key: &str, f: impl FnOnce(&mut Tx) -> Result<T, SqlError>) -> Result<T, DbError> {
         let sim = &self.inner.sim;
         let cfg = &self.inner.cfg;
@@ -295,7 +297,7 @@ impl Db {
             }
         };
         sim.record(Kind::Unit, actor, Some("db"), || format!("{}: committed, {changed} row(s) changed", what()));
-        sim.step(Step::Unit { wrote: changed > 0 });
+        sim.step(Step::Unit { wrote: changed > 0, key });
         if slow > 0 {
             sim.fault("fault:db-slow-commit", actor, Some("db"), || format!("{}: slow commit, answer {} late", what(), Millis(slow)));
         }
@@ -308,13 +310,14 @@ impl Db {
     }
 
     /// Reads at the current instant with no latency, faults or trace: for checkers, which
-    /// observe the world without being part of it. `f` must not write.
+    /// observe the world without being part of it. `f` must not write. No transaction is
+    /// opened: the simulation is single-threaded, so nothing can commit between its statements.
     pub fn read<T>(&self, f: impl FnOnce(&mut Tx) -> Result<T, SqlError>) -> Result<T, SqlError> {
         let mut backend = lock(&self.inner.backend);
-        transaction(backend.as_mut(), f).map(|(v, changed)| {
-            debug_assert_eq!(changed, 0, "a checker read wrote to the database");
-            v
-        })
+        let mut tx = Tx { backend: backend.as_mut(), changed: 0 };
+        let v = f(&mut tx)?;
+        debug_assert_eq!(tx.changed, 0, "a checker read wrote to the database");
+        Ok(v)
     }
 
     pub fn sim(&self) -> &Sim {

@@ -27,6 +27,9 @@ impl Sqlite {
     pub fn memory() -> Result<Self, SqlError> {
         let conn = Connection::open_in_memory().map_err(map_err)?;
         conn.set_prepared_statement_cache_capacity(128);
+        // Small pages: every write copies its page into the in-memory rollback journal, and
+        // a run's tables are tiny. Measured: 4 KiB → 1 KiB pages cut the cost of a writing unit.
+        conn.execute_batch("PRAGMA page_size = 1024").map_err(map_err)?;
         Ok(Sqlite { conn, applied: None })
     }
 
@@ -68,16 +71,17 @@ impl Backend for Sqlite {
         BackendKind::Sqlite
     }
 
+    // Cached statements: `execute_batch` would parse these three words on every unit.
     fn begin(&mut self) -> Result<(), SqlError> {
-        self.conn.execute_batch("BEGIN").map_err(map_err)
+        self.conn.prepare_cached("BEGIN").and_then(|mut s| s.execute([])).map(drop).map_err(map_err)
     }
 
     fn commit(&mut self) -> Result<(), SqlError> {
-        self.conn.execute_batch("COMMIT").map_err(map_err)
+        self.conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([])).map(drop).map_err(map_err)
     }
 
     fn rollback(&mut self) -> Result<(), SqlError> {
-        self.conn.execute_batch("ROLLBACK").map_err(map_err)
+        self.conn.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([])).map(drop).map_err(map_err)
     }
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlError> {
@@ -111,8 +115,10 @@ impl Backend for Sqlite {
             && applied == set
         {
             // Emptying tables keeps the prepared-statement cache warm across seeds.
-            let sql: String = tables.iter().map(|t| format!("DELETE FROM {t};")).collect();
-            return self.conn.execute_batch(&sql).map_err(map_err);
+            for t in tables.clone() {
+                self.execute(&format!("DELETE FROM {t}"), &[])?;
+            }
+            return Ok(());
         }
         let existing = self.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", &[])?;
         for row in existing {

@@ -490,7 +490,8 @@ fn bridge_main(
             break;
         }
     }
-    let _ = runtime.block_on(tokio::time::timeout(CLOSE_TIMEOUT, conn.close()));
+    // The timer must be created inside the runtime.
+    let _ = runtime.block_on(async { tokio::time::timeout(CLOSE_TIMEOUT, conn.close()).await });
 }
 
 /// An error on the bridge side, before mapping to [`SqlError`].
@@ -1213,4 +1214,453 @@ fn percent_decode(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::store::transaction;
+
+    fn env_url(var: &str) -> Option<String> {
+        match std::env::var(var) {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ => {
+                eprintln!("skipped: {var} is not set");
+                None
+            }
+        }
+    }
+
+    fn connect(url: &str) -> SqlxBackend {
+        match SqlxBackend::connect(url) {
+            Ok(b) => b,
+            Err(e) => panic!("connecting to {}: {e}", redact_url(url)),
+        }
+    }
+
+    fn connect_err(url: &str) -> SqlError {
+        match SqlxBackend::connect(url) {
+            Ok(_) => panic!("connecting to {} should fail", redact_url(url)),
+            Err(e) => e,
+        }
+    }
+
+    fn int(v: i64) -> Value {
+        Value::Int(v)
+    }
+
+    fn text(s: &str) -> Value {
+        Value::Text(s.into())
+    }
+
+    /// Parent `merchants`, child `charges`: the names sort the wrong way round for deleting,
+    /// so emptying them proves the foreign-key order is used.
+    const SET_A: [Migration; 2] = [
+        Migration {
+            version: "20250101000000",
+            sqlite: "CREATE TABLE merchants (id INTEGER PRIMARY KEY AUTOINCREMENT, \
+                     name VARCHAR(64) NOT NULL UNIQUE, note TEXT);
+                     CREATE TABLE charges (id INTEGER PRIMARY KEY AUTOINCREMENT, \
+                     merchant_id BIGINT NOT NULL REFERENCES merchants (id), \
+                     ext_ref VARCHAR(64) NOT NULL UNIQUE, amount BIGINT NOT NULL, \
+                     refunded BIGINT, memo TEXT);",
+            postgres: "CREATE TABLE merchants (id BIGSERIAL PRIMARY KEY, \
+                       name VARCHAR(64) NOT NULL UNIQUE, note TEXT);
+                       CREATE TABLE charges (id BIGSERIAL PRIMARY KEY, \
+                       merchant_id BIGINT NOT NULL REFERENCES merchants (id), \
+                       ext_ref VARCHAR(64) NOT NULL UNIQUE, amount BIGINT NOT NULL, \
+                       refunded BIGINT, memo TEXT);",
+            mysql: "CREATE TABLE merchants (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
+                    name VARCHAR(64) NOT NULL UNIQUE, note TEXT) ENGINE = InnoDB;
+                    CREATE TABLE charges (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
+                    merchant_id BIGINT NOT NULL, ext_ref VARCHAR(64) NOT NULL UNIQUE, \
+                    amount BIGINT NOT NULL, refunded BIGINT, memo TEXT, \
+                    FOREIGN KEY (merchant_id) REFERENCES merchants (id)) ENGINE = InnoDB;",
+        },
+        Migration::portable("20250102000000", "CREATE INDEX charges_by_merchant ON charges (merchant_id)"),
+    ];
+
+    const SET_B: [Migration; 1] = [Migration::portable(
+        "20250201000000",
+        "CREATE TABLE ledger (entry VARCHAR(32) NOT NULL PRIMARY KEY, amount BIGINT NOT NULL)",
+    )];
+
+    const INSERT_CHARGE: &str =
+        "INSERT INTO charges (merchant_id, ext_ref, amount, refunded, memo) VALUES (?, ?, ?, ?, ?)";
+
+    /// Above 2^53: any detour through a float would change it.
+    const BIG: i64 = 9_007_199_254_740_993;
+
+    fn count(b: &mut SqlxBackend, table: &str) -> i64 {
+        let rows = b.query(&format!("SELECT COUNT(*) FROM {table}"), &[]).unwrap();
+        rows[0].int(0).unwrap()
+    }
+
+    /// Everything a run needs from a backend, the same on all three.
+    fn exercise(url: &str, kind: BackendKind) {
+        let mut b = connect(url);
+        assert_eq!(b.kind(), kind);
+        b.reset("set-a", &SET_A).unwrap();
+        if kind == BackendKind::Sqlite {
+            assert_eq!(b.namespace(), None);
+        } else {
+            assert!(b.namespace().is_some_and(|ns| ns.starts_with("settle_")));
+        }
+
+        // Inserts with `?` parameters, NULL into a BIGINT and into a TEXT column.
+        assert_eq!(b.execute("INSERT INTO merchants (name, note) VALUES (?, ?)", &[text("acme"), Value::Null]).unwrap(), 1);
+        assert_eq!(b.execute("INSERT INTO merchants (name, note) VALUES (?, ?)", &[text("globex"), text("vip")]).unwrap(), 1);
+        let first = [int(1), text("ch_1"), int(1500), Value::Null, Value::Null];
+        assert_eq!(b.execute(INSERT_CHARGE, &first).unwrap(), 1);
+        let second = [int(1), text("ch_2"), int(BIG), int(100), text("it's ? here")];
+        assert_eq!(b.execute(INSERT_CHARGE, &second).unwrap(), 1);
+        // An integer into a text column reads back as text everywhere.
+        let third = [int(2), text("ch_3"), int(-250), int(0), int(42)];
+        assert_eq!(b.execute(INSERT_CHARGE, &third).unwrap(), 1);
+
+        let rows = b.query("SELECT id, merchant_id, ext_ref, amount, refunded, memo FROM charges ORDER BY id", &[]).unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                Row(vec![int(1), int(1), text("ch_1"), int(1500), Value::Null, Value::Null]),
+                Row(vec![int(2), int(1), text("ch_2"), int(BIG), int(100), text("it's ? here")]),
+                Row(vec![int(3), int(2), text("ch_3"), int(-250), int(0), text("42")]),
+            ]
+        );
+        let rows = b.query("SELECT name, note FROM merchants WHERE note IS NULL OR note = ? ORDER BY name", &[text("vip")]).unwrap();
+        assert_eq!(rows, vec![Row(vec![text("acme"), Value::Null]), Row(vec![text("globex"), text("vip")])]);
+        // A `?` inside a literal is text, not a parameter.
+        let rows = b.query("SELECT ext_ref, '?' FROM charges WHERE amount > ? ORDER BY id", &[int(1000)]).unwrap();
+        assert_eq!(rows, vec![Row(vec![text("ch_1"), text("?")]), Row(vec![text("ch_2"), text("?")])]);
+        // UPDATE counts matched rows on every backend (sqlx asks MySQL for found rows).
+        assert_eq!(b.execute("UPDATE charges SET amount = amount WHERE merchant_id = ?", &[int(1)]).unwrap(), 2);
+
+        // SUM without a CAST is portable: NUMERIC (Postgres) and DECIMAL (MySQL) decode to Int.
+        let sum = 1500 + BIG - 250;
+        let rows = b.query("SELECT SUM(amount), COUNT(*), COALESCE(SUM(refunded), 0) FROM charges", &[]).unwrap();
+        assert_eq!(rows, vec![Row(vec![int(sum), int(3), int(100)])]);
+        let rows = b.query("SELECT SUM(amount), COALESCE(SUM(amount), 0) FROM charges WHERE amount > ?", &[int(BIG)]).unwrap();
+        assert_eq!(rows, vec![Row(vec![Value::Null, int(0)])]);
+        // The CAST spelling is not portable: BIGINT fails on MySQL, SIGNED on Postgres.
+        let cast_bigint = b.query("SELECT CAST(SUM(amount) AS BIGINT) FROM charges", &[]);
+        let cast_signed = b.query("SELECT CAST(SUM(amount) AS SIGNED) FROM charges", &[]);
+        let want = vec![Row(vec![int(sum)])];
+        match kind {
+            BackendKind::Sqlite => {
+                assert_eq!(cast_bigint.unwrap(), want);
+                assert_eq!(cast_signed.unwrap(), want);
+            }
+            BackendKind::Postgres => {
+                assert_eq!(cast_bigint.unwrap(), want);
+                assert!(cast_signed.is_err());
+            }
+            BackendKind::Mysql => {
+                assert!(cast_bigint.is_err(), "{cast_bigint:?}");
+                assert_eq!(cast_signed.unwrap(), want);
+            }
+        }
+
+        // Constraint violations: unique and foreign key.
+        let dup = b.execute(INSERT_CHARGE, &[int(1), text("ch_1"), int(1), Value::Null, Value::Null]);
+        assert!(matches!(dup, Err(SqlError::Constraint(_))), "{dup:?}");
+        let orphan = b.execute(INSERT_CHARGE, &[int(999), text("ch_9"), int(1), Value::Null, Value::Null]);
+        assert!(matches!(orphan, Err(SqlError::Constraint(_))), "{orphan:?}");
+        let null = b.execute(INSERT_CHARGE, &[int(1), text("ch_8"), Value::Null, Value::Null, Value::Null]);
+        assert!(matches!(null, Err(SqlError::Constraint(_))), "{null:?}");
+
+        // Rollback discards; commit keeps.
+        let aborted = transaction(&mut b, |tx| {
+            tx.execute(INSERT_CHARGE, &[int(1), text("ch_4"), int(7), Value::Null, Value::Null])?;
+            assert_eq!(tx.query_int("SELECT COUNT(*) FROM charges", &[])?, 4);
+            Err::<(), _>(SqlError::Other("abort".into()))
+        });
+        assert_eq!(aborted, Err(SqlError::Other("abort".into())));
+        assert_eq!(count(&mut b, "charges"), 3);
+        let ((), changed) = transaction(&mut b, |tx| {
+            tx.execute(INSERT_CHARGE, &[int(2), text("ch_5"), int(8), Value::Null, Value::Null])?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(changed, 1);
+        assert_eq!(count(&mut b, "charges"), 4);
+
+        // After an error inside a transaction, Postgres refuses everything until ROLLBACK; SQLite
+        // and MySQL undo only the failed statement.
+        b.begin().unwrap();
+        assert!(matches!(b.begin(), Err(SqlError::Other(_))));
+        assert!(b.execute(INSERT_CHARGE, &first).is_err());
+        let after = b.query("SELECT COUNT(*) FROM charges", &[]);
+        if kind == BackendKind::Postgres {
+            assert!(after.is_err(), "{after:?}");
+        } else {
+            assert_eq!(after.unwrap(), vec![Row(vec![int(4)])]);
+        }
+        b.rollback().unwrap();
+
+        // Bad input is an error, never a panic.
+        assert!(b.query("SELECT ? + ?", &[int(1)]).is_err());
+        assert!(b.query("SELECT amount FROM charges WHERE id = ?", &[int(1), int(2)]).is_err());
+        assert!(matches!(b.query("SELEC nonsense", &[]), Err(SqlError::Other(_))));
+        assert!(b.query("SELECT amount FROM charges WHERE id = ?", &[text("not a number")]).is_err() || kind != BackendKind::Postgres);
+        if kind != BackendKind::Sqlite {
+            let now = if kind == BackendKind::Mysql { "SELECT NOW() AS stamp" } else { "SELECT now() AS stamp" };
+            match b.query(now, &[]) {
+                Err(SqlError::Decode(msg)) => assert!(msg.contains("stamp"), "{msg}"),
+                other => panic!("expected a decode error, got {other:?}"),
+            }
+        }
+
+        // The same set again: empty tables, identity counters restarted, statements still work.
+        b.reset("set-a", &SET_A).unwrap();
+        let ns = b.namespace().map(str::to_string);
+        assert_eq!(count(&mut b, "charges"), 0);
+        assert_eq!(count(&mut b, "merchants"), 0);
+        b.execute("INSERT INTO merchants (name, note) VALUES (?, ?)", &[text("initech"), Value::Null]).unwrap();
+        b.execute(INSERT_CHARGE, &first).unwrap();
+        let rows = b.query("SELECT m.id, c.id, m.name FROM merchants m JOIN charges c ON c.merchant_id = m.id", &[]).unwrap();
+        assert_eq!(rows, vec![Row(vec![int(1), int(1), text("initech")])]);
+
+        // A different set: a fresh namespace; the old one is gone.
+        b.reset("set-b", &SET_B).unwrap();
+        assert!(b.query("SELECT COUNT(*) FROM charges", &[]).is_err());
+        assert_eq!(count(&mut b, "ledger"), 0);
+        if let Some(old) = &ns {
+            assert_ne!(b.namespace(), Some(old.as_str()));
+            assert!(!namespace_exists(url, old));
+        }
+        b.execute("INSERT INTO ledger (entry, amount) VALUES (?, ?)", &[text("e1"), int(5)]).unwrap();
+        b.reset("set-b", &SET_B).unwrap();
+        assert_eq!(count(&mut b, "ledger"), 0);
+
+        // Dropping the backend drops its namespace, seen from a second connection.
+        let ns = b.namespace().map(str::to_string);
+        if let Some(ns) = &ns {
+            assert!(namespace_exists(url, ns));
+        }
+        drop(b);
+        if let Some(ns) = &ns {
+            assert!(!namespace_exists(url, ns), "{ns} survived the drop");
+        }
+    }
+
+    fn namespace_exists(url: &str, ns: &str) -> bool {
+        let mut other = connect(url);
+        let rows = other.query("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?", &[text(ns)]).unwrap();
+        rows[0].int(0).unwrap() == 1
+    }
+
+    #[test]
+    fn sqlite_memory_runs_everything() {
+        exercise("sqlite::memory:", BackendKind::Sqlite);
+    }
+
+    #[test]
+    fn postgres_runs_everything() {
+        let Some(url) = env_url("SETTLE_TEST_POSTGRES_URL") else { return };
+        exercise(&url, BackendKind::Postgres);
+    }
+
+    #[test]
+    fn mysql_runs_everything() {
+        let Some(url) = env_url("SETTLE_TEST_MYSQL_URL") else { return };
+        exercise(&url, BackendKind::Mysql);
+    }
+
+    /// Postgres binds each parameter with the type it infers from the statement.
+    #[test]
+    fn postgres_binds_inferred_types() {
+        let Some(url) = env_url("SETTLE_TEST_POSTGRES_URL") else { return };
+        let mut b = connect(&url);
+        let migration = Migration::portable(
+            "1",
+            "CREATE TABLE t (small INTEGER, tiny SMALLINT, flag BOOLEAN, dec NUMERIC(20, 0), word TEXT)",
+        );
+        b.reset("typed", &[migration]).unwrap();
+        let insert = "INSERT INTO t (small, tiny, flag, dec, word) VALUES (?, ?, ?, ?, ?)";
+        b.execute(insert, &[int(7), int(-3), int(1), int(-123_456_789_012), text("x")]).unwrap();
+        b.execute(insert, &[Value::Null, Value::Null, Value::Null, Value::Null, Value::Null]).unwrap();
+        b.execute(insert, &[text("8"), int(0), int(0), int(i64::MAX), int(5)]).unwrap();
+        let rows = b.query("SELECT small, tiny, flag, dec, word FROM t ORDER BY small NULLS LAST", &[]).unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                Row(vec![int(7), int(-3), int(1), int(-123_456_789_012), text("x")]),
+                Row(vec![int(8), int(0), int(0), int(i64::MAX), text("5")]),
+                Row(vec![Value::Null; 5]),
+            ]
+        );
+        assert!(b.execute(insert, &[int(1 << 40), int(0), int(0), int(0), Value::Null]).is_err());
+        assert!(b.execute(insert, &[int(0), int(0), int(2), int(0), Value::Null]).is_err());
+        // An untyped `? IS NULL` cannot be inferred by Postgres; a CAST says what it is.
+        assert!(b.query("SELECT 1 WHERE ? IS NULL", &[Value::Null]).is_err());
+        let rows = b.query("SELECT 1 WHERE CAST(? AS BIGINT) IS NULL", &[Value::Null]).unwrap();
+        assert_eq!(rows, vec![Row(vec![int(1)])]);
+        let rows = b.query("SELECT SUM(dec), AVG(tiny) FROM t", &[]).unwrap();
+        assert_eq!(rows, vec![Row(vec![Value::Text((i128::from(i64::MAX) - 123_456_789_012).to_string()), text("-1.5000000000000000")])]);
+    }
+
+    #[test]
+    fn mysql_wrong_password_is_a_connect_error_without_the_password() {
+        let Some(url) = env_url("SETTLE_TEST_MYSQL_URL") else { return };
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let (user, host) = rest.split_once('@').unwrap();
+        let user = user.split(':').next().unwrap();
+        let bad = format!("{scheme}://{user}:hunter2-wrong@{host}");
+        match connect_err(&bad) {
+            SqlError::Connect(msg) => {
+                assert!(!msg.contains("hunter2"), "{msg}");
+                assert!(msg.contains("***"), "{msg}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_scheme_is_a_connect_error_naming_the_accepted_ones() {
+        match connect_err("oracle://scott:tiger-secret@db.example/orcl") {
+            SqlError::Connect(msg) => {
+                assert!(!msg.contains("tiger-secret"), "{msg}");
+                for scheme in ["postgres://", "postgresql://", "mysql://", "mariadb://", "sqlite:"] {
+                    assert!(msg.contains(scheme), "{msg}");
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(connect_err(""), SqlError::Connect(_)));
+        assert!(matches!(connect_err("postgres:nohost"), SqlError::Connect(_)));
+    }
+
+    #[test]
+    fn unreachable_server_fails_fast_without_the_password() {
+        for url in [
+            "postgres://settle:hunter2-pg@127.0.0.1:1/db",
+            "postgresql://settle@127.0.0.1:1/db?password=hunter2-query",
+            "mysql://settle:hunter2-my@127.0.0.1:1/db",
+            "mariadb://settle:hunter2%40at@127.0.0.1:1/db",
+        ] {
+            let started = Instant::now();
+            match connect_err(url) {
+                SqlError::Connect(msg) => {
+                    assert!(!msg.contains("hunter2"), "{msg}");
+                    assert!(msg.contains("127.0.0.1:1"), "{msg}");
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+            assert!(started.elapsed() < Duration::from_secs(5), "{url} took {:?}", started.elapsed());
+        }
+    }
+
+    #[test]
+    fn a_stopped_bridge_is_a_connect_error() {
+        let mut b = connect("sqlite::memory:");
+        assert!(b.call(Cmd::Exit).is_err() || b.query("SELECT 1", &[]).is_err());
+        assert_eq!(b.query("SELECT 1", &[]), Err(SqlError::Connect(STOPPED.into())));
+        assert_eq!(b.begin(), Err(SqlError::Connect(STOPPED.into())));
+        assert_eq!(b.reset("x", &SET_B), Err(SqlError::Connect(STOPPED.into())));
+    }
+
+    #[test]
+    fn sqlite_reset_to_another_set_drops_the_old_tables() {
+        let mut b = connect("sqlite::memory:");
+        b.reset("set-a", &SET_A).unwrap();
+        b.reset("set-b", &SET_B).unwrap();
+        let tables = b.texts("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").unwrap();
+        assert_eq!(tables, ["ledger", "sqlite_sequence"]);
+        // A failing migration leaves no half-applied set behind for the next reset.
+        let broken = [Migration::portable("1", "CREATE TABLE ok (a BIGINT); CREATE TABLE")];
+        assert!(matches!(b.reset("broken", &broken), Err(SqlError::Other(m)) if m.starts_with("migration 1:")));
+        b.reset("set-b", &SET_B).unwrap();
+        assert_eq!(count(&mut b, "ledger"), 0);
+    }
+
+    #[test]
+    fn redact_url_hides_passwords() {
+        let cases = [
+            ("postgres://u:secret@h:5432/db", "postgres://u:***@h:5432/db"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            ("postgres://h:5432/db", "postgres://h:5432/db"),
+            ("postgres://u:@h/db", "postgres://u:@h/db"),
+            ("sqlite::memory:", "sqlite::memory:"),
+            ("mysql://u:p@ss/w@h/db", "mysql://u:***@h/db"),
+            ("mysql://u:p%40ss@h/db?ssl-mode=disabled", "mysql://u:***@h/db?ssl-mode=disabled"),
+            ("postgres://h/db?user=u&password=secret&sslmode=disable", "postgres://h/db?user=u&password=***&sslmode=disable"),
+            ("postgres://u:a@h/db?sslpassword=b", "postgres://u:***@h/db?sslpassword=***"),
+            ("postgres://h/db?password=", "postgres://h/db?password="),
+        ];
+        for (url, want) in cases {
+            assert_eq!(redact_url(url), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn secrets_scrub_raw_and_decoded_passwords() {
+        let s = Secrets::from_url("postgres://u:p%40ss@h/db?password=q%2Fw");
+        assert_eq!(s.scrub("auth p%40ss / p@ss / q%2Fw / q/w"), "auth *** / *** / *** / ***");
+        assert_eq!(Secrets::from_url("sqlite::memory:").scrub("x:y@z"), "x:y@z");
+    }
+
+    #[test]
+    fn pg_placeholders_rewrites_outside_literals() {
+        let cases = [
+            ("SELECT 1", "SELECT 1"),
+            ("SELECT ?, ?", "SELECT $1, $2"),
+            ("SELECT '?', ?", "SELECT '?', $1"),
+            ("SELECT 'it''s ?', ? FROM t", "SELECT 'it''s ?', $1 FROM t"),
+            ("SELECT E'\\'?', ?", "SELECT E'\\'?', $1"),
+            ("SELECT e'\\\\', ?", "SELECT e'\\\\', $1"),
+            ("SELECT '\\', ?", "SELECT '\\', $1"),
+            ("SELECT \"we?rd\" FROM t WHERE a = ?", "SELECT \"we?rd\" FROM t WHERE a = $1"),
+            ("SELECT 1 -- ?\n, ?", "SELECT 1 -- ?\n, $1"),
+            ("SELECT /* ? /* ? */ ? */ ?", "SELECT /* ? /* ? */ ? */ $1"),
+            ("SELECT $$ ? $$, ?", "SELECT $$ ? $$, $1"),
+            ("SELECT $t$ ?'$ $t$, ?", "SELECT $t$ ?'$ $t$, $1"),
+            ("SELECT $1 || '?'", "SELECT $1 || '?'"),
+            ("SELECT a$b, ?", "SELECT a$b, $1"),
+            ("SELECT 'é?', ?, 'ü'", "SELECT 'é?', $1, 'ü'"),
+            ("SELECT '?", "SELECT '?"),
+            ("?", "$1"),
+            ("?????????????", "$1$2$3$4$5$6$7$8$9$10$11$12$13"),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(pg_placeholders(sql), want, "{sql}");
+        }
+        assert!(matches!(pg_placeholders("SELECT 1"), Cow::Borrowed(_)));
+        assert!(matches!(pg_placeholders("SELECT '?'"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn numeric_round_trips() {
+        for n in [0, 1, -1, 9_999, 10_000, 10_001, 100_000_000, 123_456_789, -987_654_321_000, i64::MAX, i64::MIN] {
+            let text = pg_numeric_text(&pg_numeric_bytes(n)).unwrap();
+            assert_eq!(text, n.to_string());
+            assert_eq!(decimal_value(&text), int(n));
+        }
+        // 10000 is one base-10000 digit of weight 1.
+        assert_eq!(pg_numeric_bytes(10_000), [0, 1, 0, 1, 0, 0, 0, 0, 0, 1]);
+        // 12.50 and -0.05 with dscale 2.
+        assert_eq!(pg_numeric_text(&[0, 2, 0, 0, 0, 0, 0, 2, 0, 12, 0x13, 0x88]).unwrap(), "12.50");
+        assert_eq!(pg_numeric_text(&[0, 1, 0xff, 0xff, 0x40, 0, 0, 2, 0x01, 0xf4]).unwrap(), "-0.05");
+        assert!(pg_numeric_text(&[0, 3, 0, 0]).is_err());
+        assert_eq!(decimal_value("12.00"), int(12));
+        assert_eq!(decimal_value("-7"), int(-7));
+        assert_eq!(decimal_value("12.50"), text("12.50"));
+        assert_eq!(decimal_value("99999999999999999999"), text("99999999999999999999"));
+        assert_eq!(decimal_value("NaN"), text("NaN"));
+    }
+
+    #[test]
+    fn delete_order_puts_children_first() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let edge = |c: &str, p: &str| (c.to_string(), p.to_string());
+        // Creation order merchants, charges; charges references merchants.
+        assert_eq!(delete_order(&names(&["merchants", "charges"]), &[edge("charges", "merchants")]), ["charges", "merchants"]);
+        // Name order the wrong way round, as MySQL lists them.
+        assert_eq!(delete_order(&names(&["charges", "merchants"]), &[edge("charges", "merchants")]), ["charges", "merchants"]);
+        // Self references do not block; unrelated tables go newest first.
+        assert_eq!(delete_order(&names(&["a", "b", "c"]), &[edge("a", "a")]), ["c", "b", "a"]);
+        // A cycle still lists every table once.
+        assert_eq!(delete_order(&names(&["a", "b"]), &[edge("a", "b"), edge("b", "a")]), ["b", "a"]);
+    }
 }
