@@ -68,6 +68,17 @@ enum Command {
     },
 }
 
+/// Writes to stdout; a closed pipe (`settle … | head`) is not an error worth a panic.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+macro_rules! say {
+    ($($arg:tt)*) => { emit(&format!("{}\n", format_args!($($arg)*))) };
+}
+
 fn main() -> ProcessExit {
     let cli = Cli::parse();
     let code = match execute(cli.command) {
@@ -124,12 +135,12 @@ fn execute(cmd: Command) -> Result<ExitCode, Error> {
                     (None, None) => SeedSelection::Range { start: 0, count: *s.seeds.get_ref() },
                 };
                 let summary = scenario::run_scenario(s, &shown(path), selection, &backends)?;
-                print!("{}", report::summary(&summary));
+                emit(&report::summary(&summary));
                 if !summary.verdict.ok() {
                     failed += 1;
                 }
             }
-            println!("{} scenario(s), {} as expected, {} not", loaded.len(), loaded.len() - failed, failed);
+            say!("{} scenario(s), {} as expected, {} not", loaded.len(), loaded.len() - failed, failed);
             Ok(if failed == 0 { ExitCode::Success } else { ExitCode::Violation })
         }
         Command::Replay { path, seed, db } => {
@@ -144,7 +155,7 @@ fn execute(cmd: Command) -> Result<ExitCode, Error> {
                 flaws.join(", "),
                 scenario::replay_command(&shown(&path), seed)
             );
-            print!("{}", report::timeline(&header, &r.events, &r.violations));
+            emit(&report::timeline(&header, &r.events, &r.violations));
             let expect = s.expect.get_ref();
             let met = match expect.outcome {
                 Outcome::Pass => r.violations.is_empty(),
@@ -160,18 +171,18 @@ fn execute(cmd: Command) -> Result<ExitCode, Error> {
                 let a = scenario::run_one(&s, seed, true, backend.clone())?;
                 let b = scenario::run_one(&s, seed, true, backend.clone())?;
                 if let Some(d) = first_divergence(&a.events, &b.events) {
-                    println!("NONDETERMINISM in {} seed {seed} at event {}:", shown(&path), d.index);
-                    println!("  first run:  {}", d.first.map_or("(end of trace)".into(), |e| e.to_string()));
-                    println!("  second run: {}", d.second.map_or("(end of trace)".into(), |e| e.to_string()));
-                    println!("reproduce: settle check-determinism {} --seeds {}", shown(&path), seed + 1);
+                    say!("NONDETERMINISM in {} seed {seed} at event {}:", shown(&path), d.index);
+                    say!("  first run:  {}", d.first.map_or("(end of trace)".into(), |e| e.to_string()));
+                    say!("  second run: {}", d.second.map_or("(end of trace)".into(), |e| e.to_string()));
+                    say!("reproduce: settle check-determinism {} --seeds {}", shown(&path), seed + 1);
                     return Ok(ExitCode::Nondeterminism);
                 }
                 if a.choices != b.choices {
-                    println!("NONDETERMINISM in {} seed {seed}: same trace, different oracle choices", shown(&path));
+                    say!("NONDETERMINISM in {} seed {seed}: same trace, different oracle choices", shown(&path));
                     return Ok(ExitCode::Nondeterminism);
                 }
             }
-            println!("{}: {seeds} seed(s), each run twice, identical traces", shown(&path));
+            say!("{}: {seeds} seed(s), each run twice, identical traces", shown(&path));
             Ok(ExitCode::Success)
         }
         Command::List { scenarios } => {
@@ -192,7 +203,7 @@ fn execute(cmd: Command) -> Result<ExitCode, Error> {
                     }
                 }
             }
-            print!("{}", report::catalog(&systems::catalog(), &rows));
+            emit(&report::catalog(&systems::catalog(), &rows));
             Ok(ExitCode::Success)
         }
     }

@@ -75,6 +75,7 @@ async fn webhook(State(ctx): State<AppCtx>, body: Bytes) -> (StatusCode, String)
                 ctx.sim.mark("webhook-before-insert");
                 if ctx.flaws.has(Flaw::AckMissing) {
                     // The seed's incident: the row is not there yet, and the handler says OK.
+                    ctx.sim.record(Kind::State, ACTOR, None, || format!("{}: payment row not found; answering 200 anyway (ack-missing)", upd.order_code));
                     return (StatusCode::OK, "ok".into());
                 }
                 if ctx.flaws.has(Flaw::InlineRetry) {
@@ -85,11 +86,14 @@ async fn webhook(State(ctx): State<AppCtx>, body: Bytes) -> (StatusCode, String)
                         ctx.sim.sleep_ms(ctx.inline_retry_delay_ms).await;
                         continue;
                     }
+                    ctx.sim.record(Kind::State, ACTOR, None, || format!("{}: payment row still not found; giving up with 200 (inline-retry)", upd.order_code));
                     return (StatusCode::OK, "payment not found after retries".into());
                 }
+                ctx.sim.record(Kind::State, ACTOR, None, || format!("{}: payment row not found yet; 503 so Midtrans retries", upd.order_code));
                 return (StatusCode::SERVICE_UNAVAILABLE, "payment not found yet, retry later".into());
             }
-            Applied::Changed { order_id, to, .. } if split => {
+            Applied::Changed { order_id, from, to } if split => {
+                ctx.sim.record(Kind::State, ACTOR, None, || format!("{}: payment {} → {}; order follows in a second unit (split-update)", upd.order_code, from.as_str(), to.as_str()));
                 // `split-update`: the order follows in a second unit; a crash in between
                 // leaves payment and order disagreeing.
                 let sim = ctx.sim.clone();
@@ -99,8 +103,23 @@ async fn webhook(State(ctx): State<AppCtx>, body: Bytes) -> (StatusCode, String)
                     Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
                 };
             }
-            _ => return (StatusCode::OK, "ok".into()),
+            other => {
+                ctx.sim.record(Kind::State, ACTOR, None, || format!("{}: {} → {}", upd.order_code, upd.status.as_str(), describe(other)));
+                return (StatusCode::OK, "ok".into());
+            }
         }
+    }
+}
+
+/// A few words for the trace about what applying an update did.
+pub fn describe(a: Applied) -> String {
+    match a {
+        Applied::Missing => "payment row not found".into(),
+        Applied::AmountMismatch => "amount differs from the order's; ignored".into(),
+        Applied::NoTarget => "no status change called for".into(),
+        Applied::Unchanged(s) => format!("already {}", s.as_str()),
+        Applied::Stale { from, to } => format!("stale: {} → {} is not forward; ignored", from.as_str(), to.as_str()),
+        Applied::Changed { from, to, .. } => format!("{} → {}", from.as_str(), to.as_str()),
     }
 }
 

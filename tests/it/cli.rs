@@ -1,0 +1,105 @@
+//! The command line: exit codes, error locations, replay commands.
+
+use std::process::{Command, Output};
+
+fn settle(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_settle")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).env_remove("SETTLE_DATABASE_URL").output().expect("settle runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn temp_file(name: &str, contents: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("settle-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, contents).unwrap();
+    p
+}
+
+#[test]
+fn a_flaw_scenario_that_finds_its_violation_exits_0_and_prints_the_replay() {
+    let out = settle(&["run", "scenarios/seed001_race.toml", "--seeds", "60"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("replay: settle replay scenarios/seed001_race.toml --seed "), "{stdout}");
+    assert!(stdout.contains("seeds/s"), "{stdout}");
+    assert!(stdout.contains("events/s"), "{stdout}");
+}
+
+#[test]
+fn an_unexpected_violation_exits_1_with_the_command_that_reproduces_it() {
+    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/seed001_race.toml")).unwrap();
+    let src = src.replace("outcome = \"violation\"\ninvariant = \"provider-paid-implies-paid\"", "outcome = \"pass\"");
+    let p = temp_file("expects_pass.toml", &src);
+    let out = settle(&["run", p.to_str().unwrap(), "--seeds", "60"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAILED: unexpected violation"), "{stdout}");
+    assert!(stdout.contains(&format!("replay: settle replay {} --seed ", p.display())), "{stdout}");
+}
+
+#[test]
+fn a_malformed_scenario_exits_2_naming_file_line_and_column() {
+    let p = temp_file("bad.toml", "name = \"x\"\nsystem = \"midtrans-orders\"\nflaws = [\"ack-missing\", \"ack-mising\"]\n[expect]\noutcome = \"pass\"\n");
+    let out = settle(&["run", p.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("{}:3:25", p.display())), "{stderr}");
+    assert!(stderr.contains("unknown flaw \"ack-mising\""), "{stderr}");
+    assert!(text(&out.stdout).is_empty(), "nothing runs when a file is bad");
+}
+
+#[test]
+fn a_toml_syntax_error_exits_2_with_its_location() {
+    let p = temp_file("syntax.toml", "name = \"x\"\nsystem = \"midtrans-orders\"\n[expect\noutcome = \"pass\"\n");
+    let out = settle(&["replay", p.to_str().unwrap(), "--seed", "1"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("{}:3:", p.display())), "{stderr}");
+}
+
+#[test]
+fn a_missing_path_and_bad_flags_exit_2() {
+    assert_eq!(settle(&["run", "scenarios/nope.toml"]).status.code(), Some(2));
+    assert_eq!(settle(&["run", "--seeds", "many"]).status.code(), Some(2));
+    assert_eq!(settle(&["run", "--seeds", "0", "scenarios/seed001_race.toml"]).status.code(), Some(2));
+    assert_eq!(settle(&["replay", "scenarios/seed001_race.toml"]).status.code(), Some(2));
+    assert_eq!(settle(&["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn replay_prints_the_timeline_and_where_the_invariant_broke() {
+    let out = settle(&["replay", "scenarios/seed001_race.toml", "--seed", "5"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("payment row not found; answering 200 anyway (ack-missing)"), "{stdout}");
+    assert!(stdout.contains("VIOLATED eventually `provider-paid-implies-paid`"), "{stdout}");
+    assert!(stdout.contains("checkout.insert"), "{stdout}");
+}
+
+#[test]
+fn check_determinism_passes_and_says_so() {
+    let out = settle(&["check-determinism", "scenarios/midtrans_fixed.toml", "--seeds", "20"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("identical traces"));
+}
+
+#[test]
+fn list_names_systems_flaws_invariants_and_scenarios() {
+    let out = settle(&["list"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    for needle in ["midtrans-orders", "ack-missing", "double-fulfil", "provider-paid-implies-paid", "seed001_race.toml"] {
+        assert!(stdout.contains(needle), "{needle} missing from:\n{stdout}");
+    }
+}
+
+#[test]
+fn an_unreachable_database_exits_4_without_printing_the_password() {
+    let out = settle(&["run", "scenarios/seed001_race.toml", "--seeds", "1", "--db", "postgres://settle:hunter2@127.0.0.1:1/none"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}

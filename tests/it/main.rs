@@ -1,0 +1,25 @@
+//! settle's integration tests: one binary, one module per concern.
+
+mod cli;
+mod determinism;
+mod properties;
+mod scenarios;
+mod sim;
+mod snapshots;
+
+use std::path::Path;
+
+use settle::scenario::{self, Backends, Scenario, SeedSelection, Summary};
+
+/// Loads a scenario file from the repository's `scenarios/` folder.
+pub fn load(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name);
+    scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs a scenario's own seed budget (or `seeds`) on embedded SQLite.
+pub fn run(name: &str, seeds: Option<u64>) -> Summary {
+    let s = load(name);
+    let count = seeds.unwrap_or(*s.seeds.get_ref());
+    scenario::run_scenario(&s, name, SeedSelection::Range { start: 0, count }, &Backends::Embedded).unwrap_or_else(|e| panic!("{e}"))
+}

@@ -1,0 +1,107 @@
+//! Every flaw is caught within its scenario's seed budget, by simulation; every fixed design
+//! passes with its faults on, and exercises them. Named after the incidents they reproduce.
+
+use settle::check::InvariantKind;
+use settle::scenario::Verdict;
+
+use super::run;
+
+fn expect_violation(file: &str, invariant: &str) {
+    let s = run(file, None);
+    assert_eq!(s.verdict, Verdict::Met, "{file}: {s:?}");
+    let v = s.first_violation.as_ref().expect("a violation was found");
+    assert_eq!(v.invariant, invariant);
+    assert!(!v.details.is_empty());
+    assert!(s.first_seed.is_some());
+    assert!(s.per_invariant.get(invariant).copied().unwrap_or(0) >= 1);
+}
+
+/// Seed 001 (../shared/seeds/001): the notification beat the checkout's insert, the handler
+/// answered 200, and the paid order stayed PENDING.
+#[test]
+fn seed001_webhook_before_insert_leaves_paid_order_pending() {
+    expect_violation("seed001_race.toml", "provider-paid-implies-paid");
+    let s = run("seed001_race.toml", None);
+    let v = s.first_violation.unwrap();
+    assert_eq!(v.kind, InvariantKind::Eventually);
+    assert!(v.details[0].contains("database says PENDING"), "{:?}", v.details);
+}
+
+/// Seed 001's own fix (3 × 500 ms inline retries) still loses an insert slower than 1.5 s.
+#[test]
+fn seed001_inline_retry_fix_still_loses_slow_inserts() {
+    expect_violation("seed001_inline_retry.toml", "provider-paid-implies-paid");
+}
+
+#[test]
+fn without_reconciliation_a_long_outage_loses_the_notification() {
+    expect_violation("no_reconciliation.toml", "provider-paid-implies-paid");
+}
+
+#[test]
+fn split_update_leaves_order_and_payment_disagreeing() {
+    expect_violation("split_update.toml", "order-payment-agree");
+}
+
+#[test]
+fn settlement_only_misses_accepted_card_captures() {
+    expect_violation("settlement_only.toml", "provider-paid-implies-paid");
+}
+
+/// Adyen/adyen-magento2#1631: a stale notification processed after the success.
+#[test]
+fn late_pending_after_settlement_regresses_a_paid_order() {
+    expect_violation("late_regress.toml", "paid-never-regresses");
+}
+
+/// Automattic/woocommerce-payments#3345: completion ran once per delivery.
+#[test]
+fn duplicate_delivery_fulfils_twice() {
+    expect_violation("double_fulfil.toml", "fulfilled-at-most-once");
+}
+
+/// The reference design, every fault on, 2,000 seeds: nothing breaks, every fault fires.
+#[test]
+fn fixed_design_passes_2000_seeds_with_all_faults() {
+    let s = run("midtrans_fixed.toml", Some(2_000));
+    assert_eq!(s.seeds_run, 2_000);
+    assert_eq!(s.violating_seeds, 0, "{:?}", s.first_violation);
+    assert_eq!(s.verdict, Verdict::Met);
+    assert!(s.coverage.unreached().is_empty(), "{:?}", s.coverage.unreached());
+    for mark in ["fault:crash", "fault:partition", "fault:db-outage", "fault:drop-response", "webhook-before-insert", "reconciliation-repaired"] {
+        assert!(s.coverage.seeds_reaching.get(mark).copied().unwrap_or(0) > 0, "{mark} never reached");
+    }
+}
+
+/// The seed-001 load against the reference design: the race happens, and is survived.
+#[test]
+fn fixed_design_survives_the_seed001_race() {
+    let s = run("seed001_fixed.toml", None);
+    assert_eq!(s.verdict, Verdict::Met, "{:?}", s.first_violation);
+    assert!(s.coverage.seeds_reaching["webhook-before-insert"] > 0);
+}
+
+/// A scenario that expects a violation its flaws cannot produce is reported, not passed.
+#[test]
+fn an_expected_violation_that_never_happens_fails_the_run() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/seed001_race.toml")).unwrap();
+    let text = text.replace("flaws = [\"ack-missing\", \"no-reconciliation\"]", "flaws = []");
+    let s = settle::scenario::parse(&text, "edited.toml").unwrap();
+    let sum = settle::scenario::run_scenario(&s, "edited.toml", settle::scenario::SeedSelection::Range { start: 0, count: 30 }, &Default::default()).unwrap();
+    assert_eq!(sum.verdict, Verdict::ExpectedNotFound);
+}
+
+/// A passing run set that never exercised an enabled fault is vacuous, not green.
+#[test]
+fn a_run_set_that_never_fires_a_fault_is_vacuous() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/seed001_fixed.toml")).unwrap();
+    // Lost commit answers are enabled, but a 2-second safety phase with no orders and no admin
+    // runs no unit of work while faults are on: the fault can never fire.
+    let text = text.replace("safety = \"1h\"", "safety = \"2s\"") + "\n[midtrans]\norders = 0\nadmin_clicks_max = 0\n[database]\nlost_answer = 0.5\n";
+    let s = settle::scenario::parse(&text, "edited.toml").unwrap();
+    let sum = settle::scenario::run_scenario(&s, "edited.toml", settle::scenario::SeedSelection::Range { start: 0, count: 5 }, &Default::default()).unwrap();
+    match sum.verdict {
+        Verdict::Vacuous(marks) => assert!(marks.contains(&"fault:db-lost-answer".to_string()), "{marks:?}"),
+        other => panic!("expected vacuous, got {other:?}"),
+    }
+}
