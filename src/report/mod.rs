@@ -22,11 +22,12 @@ pub fn summary(s: &Summary) -> String {
     let _ = writeln!(out, "{}  ({})  {verdict}", s.name, s.path);
     let _ = writeln!(
         out,
-        "  seeds {}  violating {}  {:.0} seeds/s  {:.0} events/s  ({} events, {:.2}s)",
+        "  seeds {}  violating {}  {:.0} seeds/s  {:.0} events/s  {:.1} µs/event  ({} events, {:.2}s)",
         s.seeds_run,
         s.violating_seeds,
         s.seeds_per_s(),
         s.events_per_s(),
+        1e6 / s.events_per_s().max(1e-9),
         s.events,
         s.elapsed_s
     );
