@@ -10,7 +10,11 @@ use settle::sim::first_divergence;
 use settle::{Error, ExitCode, report, systems};
 
 #[derive(Parser)]
-#[command(name = "settle", version, about = "Deterministic simulator and consistency checker for payment synchronization")]
+#[command(
+    name = "settle",
+    version,
+    about = "Deterministic simulator and consistency checker for payment synchronization"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -97,8 +101,12 @@ fn scenario_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
-            let entries = std::fs::read_dir(&p).map_err(|e| Error::Usage(format!("cannot read folder {}: {e}", p.display())))?;
-            let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|f| f.extension().is_some_and(|x| x == "toml")).collect();
+            let entries =
+                std::fs::read_dir(&p).map_err(|e| Error::Usage(format!("cannot read folder {}: {e}", p.display())))?;
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "toml"))
+                .collect();
             files.sort();
             if files.is_empty() {
                 return Err(Error::Usage(format!("no *.toml scenario files in {}", p.display())));
@@ -125,7 +133,8 @@ fn execute(cmd: Command) -> Result<ExitCode, Error> {
             }
             let files = scenario_paths(&paths)?;
             // Parse everything first: a typo in the fifth file should not cost four runs.
-            let loaded: Vec<(PathBuf, Scenario)> = files.into_iter().map(|p| scenario::load(&p).map(|s| (p, s))).collect::<Result<_, _>>()?;
+            let loaded: Vec<(PathBuf, Scenario)> =
+                files.into_iter().map(|p| scenario::load(&p).map(|s| (p, s))).collect::<Result<_, _>>()?;
             let backends = db.backends();
             let mut failed = 0;
             for (path, s) in &loaded {
@@ -195,7 +204,9 @@ fn execute(cmd: Command) -> Result<ExitCode, Error> {
                             let e = s.expect.get_ref();
                             let expect = match e.outcome {
                                 Outcome::Pass => "pass".to_string(),
-                                Outcome::Violation => format!("violation of {}", e.invariant.clone().unwrap_or_default()),
+                                Outcome::Violation => {
+                                    format!("violation of {}", e.invariant.clone().unwrap_or_default())
+                                }
                             };
                             rows.push((shown(&p), s.name.clone(), expect));
                         }

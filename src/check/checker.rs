@@ -28,7 +28,12 @@ impl<C: CheckCtx> Checker<C> {
         if let Err(e) = ctx.prepare(scope) {
             // A snapshot that cannot be read is itself a finding: never silently pass.
             let t_ms = sim.now_ms();
-            lock(&self.violations).push(Violation { invariant: "checker".into(), kind, t_ms, details: vec![format!("the check itself failed: {e}")] });
+            lock(&self.violations).push(Violation {
+                invariant: "checker".into(),
+                kind,
+                t_ms,
+                details: vec![format!("the check itself failed: {e}")],
+            });
             return true;
         }
         for inv in self.invariants.iter().filter(|i| i.kind == kind) {
@@ -42,7 +47,9 @@ impl<C: CheckCtx> Checker<C> {
             }
             found = true;
             let t_ms = sim.now_ms();
-            sim.record(Kind::Check, "checker", None, || format!("VIOLATED {kind} `{}`: {}", inv.name, details.join("; ")));
+            sim.record(Kind::Check, "checker", None, || {
+                format!("VIOLATED {kind} `{}`: {}", inv.name, details.join("; "))
+            });
             lock(&self.violations).push(Violation { invariant: inv.name.clone(), kind, t_ms, details });
         }
         found

@@ -99,6 +99,9 @@ impl fmt::Display for Violation {
 }
 
 /// Maps rows of a "find the violations" query to lines, one per row.
-pub fn violations_from_rows(rows: Vec<Row>, describe: impl Fn(&Row) -> Result<String, SqlError>) -> Result<Vec<String>, SqlError> {
+pub fn violations_from_rows(
+    rows: Vec<Row>,
+    describe: impl Fn(&Row) -> Result<String, SqlError>,
+) -> Result<Vec<String>, SqlError> {
     rows.iter().map(describe).collect()
 }

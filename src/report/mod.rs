@@ -59,7 +59,7 @@ pub fn timeline(header: &str, events: &[Event], violations: &[Violation]) -> Str
     for e in events {
         let marker = match e.kind {
             Kind::Fault => "!",
-            Kind::Check => "✗",
+            Kind::Check if e.text.starts_with("VIOLATED") => "✗",
             _ => " ",
         };
         let _ = writeln!(out, "{marker} {e}");
@@ -90,7 +90,8 @@ pub fn catalog(systems: &[SystemInfo], scenarios: &[(String, String, String)]) -
         for (name, kind, doc) in &s.invariants {
             let _ = writeln!(out, "    {kind:<10} {name:<34} {doc}");
         }
-        let actors: Vec<String> = s.actors.iter().map(|(n, c)| if *c { format!("{n} (crashable)") } else { n.to_string() }).collect();
+        let actors: Vec<String> =
+            s.actors.iter().map(|(n, c)| if *c { format!("{n} (crashable)") } else { n.to_string() }).collect();
         let _ = writeln!(out, "  actors: {}", actors.join(", "));
     }
     if !scenarios.is_empty() {

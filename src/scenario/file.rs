@@ -93,9 +93,15 @@ pub struct Crashes {
 impl Scenario {
     /// The system this scenario runs, with its flaws.
     pub fn build_system(&self) -> Box<dyn System> {
+        Box::new(self.midtrans_orders())
+    }
+
+    /// The scenario's Midtrans system, to customise (your own app or invariants) before running
+    /// it with [`super::run_scenario_with`].
+    pub fn midtrans_orders(&self) -> MidtransOrders {
         let flaws: Flaws = self.flaws.iter().filter_map(|f| Flaw::parse(f.get_ref())).collect();
         let cfg = self.midtrans.as_ref().map(|c| c.get_ref().clone()).unwrap_or_default();
-        Box::new(MidtransOrders::new(cfg, flaws))
+        MidtransOrders::new(cfg, flaws)
     }
 
     /// The simulation and database settings of one run.
@@ -141,7 +147,10 @@ fn at(path: &str, text: &str, span: std::ops::Range<usize>, message: String) -> 
 /// Reads and validates a scenario file.
 pub fn load(path: &Path) -> Result<Scenario, Error> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Scenario { location: shown.clone(), message: format!("cannot read the scenario file: {e}") })?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Scenario {
+        location: shown.clone(),
+        message: format!("cannot read the scenario file: {e}"),
+    })?;
     parse(&text, &shown)
 }
 
@@ -159,12 +168,22 @@ fn validate(s: &Scenario, text: &str, path: &str) -> Result<(), Error> {
     let systems = catalog();
     let Some(info) = systems.iter().find(|i| i.name == s.system.get_ref()) else {
         let known: Vec<&str> = systems.iter().map(|i| i.name).collect();
-        return Err(at(path, text, s.system.span(), format!("unknown system {:?}, expected one of: {}", s.system.get_ref(), known.join(", "))));
+        return Err(at(
+            path,
+            text,
+            s.system.span(),
+            format!("unknown system {:?}, expected one of: {}", s.system.get_ref(), known.join(", ")),
+        ));
     };
     for f in &s.flaws {
         if !info.flaws.iter().any(|(n, _)| n == f.get_ref()) {
             let known: Vec<&str> = info.flaws.iter().map(|(n, _)| *n).collect();
-            return Err(at(path, text, f.span(), format!("unknown flaw {:?} for {}, expected one of: {}", f.get_ref(), info.name, known.join(", "))));
+            return Err(at(
+                path,
+                text,
+                f.span(),
+                format!("unknown flaw {:?} for {}, expected one of: {}", f.get_ref(), info.name, known.join(", ")),
+            ));
         }
     }
     if *s.seeds.get_ref() == 0 {
@@ -181,7 +200,15 @@ fn validate(s: &Scenario, text: &str, path: &str) -> Result<(), Error> {
         for name in [a, b] {
             if !info.actors.iter().any(|(n, _)| n == name) {
                 let known: Vec<&str> = info.actors.iter().map(|(n, _)| *n).collect();
-                return Err(at(path, text, 0..0, format!("network.partitions.between: unknown actor {name:?}, expected one of: {}", known.join(", "))));
+                return Err(at(
+                    path,
+                    text,
+                    0..0,
+                    format!(
+                        "network.partitions.between: unknown actor {name:?}, expected one of: {}",
+                        known.join(", ")
+                    ),
+                ));
             }
         }
     }
@@ -189,7 +216,12 @@ fn validate(s: &Scenario, text: &str, path: &str) -> Result<(), Error> {
     for name in &crashes.actors {
         if !info.actors.iter().any(|(n, crashable)| n == name && *crashable) {
             let known: Vec<&str> = info.actors.iter().filter(|(_, c)| *c).map(|(n, _)| *n).collect();
-            return Err(at(path, text, s.crashes.span(), format!("crashes.actors: {name:?} cannot crash; crashable actors: {}", known.join(", "))));
+            return Err(at(
+                path,
+                text,
+                s.crashes.span(),
+                format!("crashes.actors: {name:?} cannot crash; crashable actors: {}", known.join(", ")),
+            ));
         }
     }
     if crashes.count_max > 0 && (crashes.actors.is_empty() || crashes.down.is_none()) {
@@ -197,7 +229,12 @@ fn validate(s: &Scenario, text: &str, path: &str) -> Result<(), Error> {
     }
     if let Some(cfg) = &s.midtrans {
         if s.system.get_ref() != midtrans_orders::NAME {
-            return Err(at(path, text, cfg.span(), format!("[midtrans] configures {}, but the system is {}", midtrans_orders::NAME, s.system.get_ref())));
+            return Err(at(
+                path,
+                text,
+                cfg.span(),
+                format!("[midtrans] configures {}, but the system is {}", midtrans_orders::NAME, s.system.get_ref()),
+            ));
         }
         cfg.get_ref().validate().map_err(|m| at(path, text, cfg.span(), m))?;
     }
@@ -208,12 +245,21 @@ fn validate_expect(s: &Scenario, info: &SystemInfo, text: &str, path: &str) -> R
     let e = s.expect.get_ref();
     match (e.outcome, &e.invariant) {
         (Outcome::Pass, None) => Ok(()),
-        (Outcome::Pass, Some(_)) => Err(at(path, text, s.expect.span(), "expect: outcome \"pass\" takes no invariant".into())),
-        (Outcome::Violation, None) => Err(at(path, text, s.expect.span(), "expect: outcome \"violation\" needs `invariant = \"<name>\"`".into())),
+        (Outcome::Pass, Some(_)) => {
+            Err(at(path, text, s.expect.span(), "expect: outcome \"pass\" takes no invariant".into()))
+        }
+        (Outcome::Violation, None) => {
+            Err(at(path, text, s.expect.span(), "expect: outcome \"violation\" needs `invariant = \"<name>\"`".into()))
+        }
         (Outcome::Violation, Some(name)) if info.invariants.iter().any(|(n, _, _)| n == name) => Ok(()),
         (Outcome::Violation, Some(name)) => {
             let known: Vec<&str> = info.invariants.iter().map(|(n, _, _)| *n).collect();
-            Err(at(path, text, s.expect.span(), format!("expect: unknown invariant {name:?} for {}, expected one of: {}", info.name, known.join(", "))))
+            Err(at(
+                path,
+                text,
+                s.expect.span(),
+                format!("expect: unknown invariant {name:?} for {}, expected one of: {}", info.name, known.join(", ")),
+            ))
         }
     }
 }
@@ -244,7 +290,10 @@ mod tests {
 
     #[test]
     fn unknown_flaw_points_at_it() {
-        let e = err(&MIN.replace("system = \"midtrans-orders\"\n", "system = \"midtrans-orders\"\nflaws = [\"ack-missing\", \"nope\"]\n"));
+        let e = err(&MIN.replace(
+            "system = \"midtrans-orders\"\n",
+            "system = \"midtrans-orders\"\nflaws = [\"ack-missing\", \"nope\"]\n",
+        ));
         assert!(e.starts_with("s.toml:3:"), "{e}");
         assert!(e.contains("unknown flaw \"nope\""), "{e}");
         assert!(e.contains("ack-missing"), "{e}");
@@ -293,7 +342,9 @@ mod tests {
 
     #[test]
     fn crash_of_unknown_actor_is_rejected() {
-        let e = err(&format!("{MIN}[crashes]\nactors = [\"provider\"]\ncount_max = 1\ndown = {{ min = \"1s\", max = \"2s\" }}\n"));
+        let e = err(&format!(
+            "{MIN}[crashes]\nactors = [\"provider\"]\ncount_max = 1\ndown = {{ min = \"1s\", max = \"2s\" }}\n"
+        ));
         assert!(e.contains("cannot crash"), "{e}");
     }
 

@@ -11,4 +11,4 @@ pub mod file;
 pub mod runner;
 
 pub use file::{Expect, Outcome, Scenario, load, parse};
-pub use runner::{Backends, SeedSelection, Summary, Verdict, replay_command, run_one, run_scenario};
+pub use runner::{Backends, SeedSelection, Summary, Verdict, replay_command, run_one, run_scenario, run_scenario_with};

@@ -11,7 +11,7 @@ use crate::check::{Coverage, Violation};
 use crate::error::Error;
 use crate::sim::Oracle;
 use crate::store::{SharedBackend, shared, sqlite::Sqlite};
-use crate::systems::SeedReport;
+use crate::systems::{SeedReport, System};
 
 use super::file::{Outcome, Scenario};
 
@@ -19,7 +19,10 @@ use super::file::{Outcome, Scenario};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SeedSelection {
     /// `count` seeds starting at `start`.
-    Range { start: u64, count: u64 },
+    Range {
+        start: u64,
+        count: u64,
+    },
     One(u64),
 }
 
@@ -57,7 +60,9 @@ pub enum Backends {
 impl Backends {
     pub fn connect(&self) -> Result<SharedBackend, Error> {
         match self {
-            Backends::Embedded => Sqlite::memory().map(shared).map_err(|e| Error::Infrastructure(format!("embedded SQLite: {e}"))),
+            Backends::Embedded => {
+                Sqlite::memory().map(shared).map_err(|e| Error::Infrastructure(format!("embedded SQLite: {e}")))
+            }
             Backends::Url(url) => crate::store::connect_url(url).map_err(|e| Error::Infrastructure(e.to_string())),
         }
     }
@@ -124,8 +129,19 @@ pub fn run_one(s: &Scenario, seed: u64, record: bool, backend: SharedBackend) ->
 
 /// Runs `seeds` of `s` and judges them.
 pub fn run_scenario(s: &Scenario, path: &str, seeds: SeedSelection, backends: &Backends) -> Result<Summary, Error> {
+    run_scenario_with(s, s.build_system().as_ref(), path, seeds, backends)
+}
+
+/// Runs `seeds` of `s` against `system` — your own, e.g. the scenario's system with your app
+/// plugged in — and judges them against the scenario's expectation.
+pub fn run_scenario_with(
+    s: &Scenario,
+    system: &dyn System,
+    path: &str,
+    seeds: SeedSelection,
+    backends: &Backends,
+) -> Result<Summary, Error> {
     let backend = backends.connect()?;
-    let system = s.build_system();
     let spec = s.run_spec(false);
     let expect = s.expect.get_ref();
     let mut coverage = Coverage::new(system.sometimes(&spec));
@@ -134,7 +150,9 @@ pub fn run_scenario(s: &Scenario, path: &str, seeds: SeedSelection, backends: &B
     let mut first: Option<(u64, Violation)> = None;
     let started = Instant::now();
     for seed in seeds.iter() {
-        let report = system.run(&spec, Oracle::random(seed), backend.clone()).map_err(|e| Error::Infrastructure(e.to_string()))?;
+        let report = system
+            .run(&spec, Oracle::random(seed), backend.clone())
+            .map_err(|e| Error::Infrastructure(e.to_string()))?;
         events += report.event_count;
         coverage.add(&report.marks);
         if !report.violations.is_empty() {
@@ -149,7 +167,9 @@ pub fn run_scenario(s: &Scenario, path: &str, seeds: SeedSelection, backends: &B
         if first.is_none() {
             let relevant = match expect.outcome {
                 Outcome::Pass => report.violations.first(),
-                Outcome::Violation => report.violations.iter().find(|v| Some(&v.invariant) == expect.invariant.as_ref()),
+                Outcome::Violation => {
+                    report.violations.iter().find(|v| Some(&v.invariant) == expect.invariant.as_ref())
+                }
             };
             if let Some(v) = relevant {
                 first = Some((seed, v.clone()));

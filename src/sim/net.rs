@@ -197,9 +197,9 @@ impl Sim {
             return false;
         }
         let now = self.now_ms();
-        lock(&self.inner.partitions).iter().any(|p| {
-            ((p.a == a && p.b == b) || (p.a == b && p.b == a)) && p.from_ms <= now && now < p.until_ms
-        })
+        lock(&self.inner.partitions)
+            .iter()
+            .any(|p| ((p.a == a && p.b == b) || (p.a == b && p.b == a)) && p.from_ms <= now && now < p.until_ms)
     }
 
     fn fate(&self) -> Fate {
@@ -211,7 +211,8 @@ impl Sim {
             let latency_back = cfg.latency.draw(o);
             let drop_request = o.chance(rate(cfg.drop_request));
             let drop_response = !drop_request && o.chance(rate(cfg.drop_response));
-            let duplicate = if !drop_request && o.chance(rate(cfg.duplicate)) { Some(cfg.latency.draw(o)) } else { None };
+            let duplicate =
+                if !drop_request && o.chance(rate(cfg.duplicate)) { Some(cfg.latency.draw(o)) } else { None };
             let reorder_extra = if o.chance(rate(cfg.reorder)) { cfg.reorder_delay.draw(o) } else { 0 };
             Fate { latency_there, latency_back, drop_request, drop_response, duplicate, reorder_extra }
         })
@@ -245,7 +246,15 @@ impl Sim {
                 });
             }
             let respond = if fate.drop_response { None } else { Some((tx, fate.latency_back)) };
-            self.deliver(from, to, &endpoint, &req, fate.latency_there + fate.reorder_extra, respond, fate.drop_response);
+            self.deliver(
+                from,
+                to,
+                &endpoint,
+                &req,
+                fate.latency_there + fate.reorder_extra,
+                respond,
+                fate.drop_response,
+            );
             if let Some(extra) = fate.duplicate {
                 self.fault("fault:duplicate", from, Some(to), || format!("duplicated: {label}"));
                 self.deliver(from, to, &endpoint, &req, fate.latency_there + extra, None, false);

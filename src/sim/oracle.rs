@@ -135,9 +135,11 @@ mod tests {
     #[test]
     fn replay_reproduces_a_random_run() {
         let mut a = Oracle::random(42);
-        let first: Vec<u64> = (0..100).map(|i| if i % 3 == 0 { u64::from(a.chance(300_000)) } else { a.range(5, 900) }).collect();
+        let first: Vec<u64> =
+            (0..100).map(|i| if i % 3 == 0 { u64::from(a.chance(300_000)) } else { a.range(5, 900) }).collect();
         let mut b = Oracle::replay(a.choices().to_vec());
-        let second: Vec<u64> = (0..100).map(|i| if i % 3 == 0 { u64::from(b.chance(300_000)) } else { b.range(5, 900) }).collect();
+        let second: Vec<u64> =
+            (0..100).map(|i| if i % 3 == 0 { u64::from(b.chance(300_000)) } else { b.range(5, 900) }).collect();
         assert_eq!(first, second);
         assert_eq!(a.choices(), b.choices());
     }

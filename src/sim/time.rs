@@ -34,7 +34,9 @@ impl Millis {
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (digits, unit) = t.split_at(split);
         if digits.is_empty() {
-            return Err(format!("expected a duration like \"250ms\", \"15s\", \"5m\", \"1h\" or \"3d\", found {text:?}"));
+            return Err(format!(
+                "expected a duration like \"250ms\", \"15s\", \"5m\", \"1h\" or \"3d\", found {text:?}"
+            ));
         }
         let n: u64 = digits.parse().map_err(|_| format!("duration {text:?} is too large"))?;
         let factor = match unit {
@@ -55,7 +57,7 @@ impl fmt::Display for Millis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let v = self.0;
         for (factor, unit) in [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1_000, "s")] {
-            if v != 0 && v % factor == 0 {
+            if v != 0 && v.is_multiple_of(factor) {
                 return write!(f, "{}{unit}", v / factor);
             }
         }

@@ -230,7 +230,9 @@ impl Sim {
             return;
         }
         self.inner.phase.store(1, Ordering::Relaxed);
-        self.record(Kind::Run, "sim", None, || format!("liveness phase: faults healed, no new load, {liveness} to converge"));
+        self.record(Kind::Run, "sim", None, || {
+            format!("liveness phase: faults healed, no new load, {liveness} to converge")
+        });
         if self.sleep_or_stop(liveness.0).await {
             return;
         }
@@ -419,7 +421,9 @@ impl Sim {
         }
         plan.sort();
         for (at, who, down_ms) in &plan {
-            self.record(Kind::Run, "sim", None, || format!("plan: crash {who} at {} for {}", fmt_ms(*at), Millis(*down_ms)));
+            self.record(Kind::Run, "sim", None, || {
+                format!("plan: crash {who} at {} for {}", fmt_ms(*at), Millis(*down_ms))
+            });
         }
         for (at, who, down_ms) in plan {
             let sim = self.clone();

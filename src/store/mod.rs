@@ -158,7 +158,10 @@ impl Tx<'_> {
 }
 
 /// Runs `f` in one transaction on `backend`: commit on `Ok`, roll back on `Err`.
-pub fn transaction<T>(backend: &mut dyn Backend, f: impl FnOnce(&mut Tx) -> Result<T, SqlError>) -> Result<(T, u64), SqlError> {
+pub fn transaction<T>(
+    backend: &mut dyn Backend,
+    f: impl FnOnce(&mut Tx) -> Result<T, SqlError>,
+) -> Result<(T, u64), SqlError> {
     backend.begin()?;
     let mut tx = Tx { backend, changed: 0 };
     match f(&mut tx) {
@@ -268,7 +271,13 @@ impl Db {
     /// Runs `f` as one unit of work on behalf of `actor`. `name` and `key` label it in the
     /// trace. `key` also tells the checker which entity the unit may write: a unit that writes
     /// rows of several entities must pass an empty key, so that everything is re-checked.
-    pub async fn unit<T>(&self, actor: &str, name: &str, key: &str, f: impl FnOnce(&mut Tx) -> Result<T, SqlError>) -> Result<T, DbError> {
+    pub async fn unit<T>(
+        &self,
+        actor: &str,
+        name: &str,
+        key: &str,
+        f: impl FnOnce(&mut Tx) -> Result<T, SqlError>,
+    ) -> Result<T, DbError> {
         let sim = &self.inner.sim;
         let cfg = &self.inner.cfg;
         let faults = sim.faults_active();
@@ -299,11 +308,15 @@ impl Db {
         sim.record(Kind::Unit, actor, Some("db"), || format!("{}: committed, {changed} row(s) changed", what()));
         sim.step(Step::Unit { wrote: changed > 0, key });
         if slow > 0 {
-            sim.fault("fault:db-slow-commit", actor, Some("db"), || format!("{}: slow commit, answer {} late", what(), Millis(slow)));
+            sim.fault("fault:db-slow-commit", actor, Some("db"), || {
+                format!("{}: slow commit, answer {} late", what(), Millis(slow))
+            });
         }
         sim.sleep_ms(after + slow).await;
         if lost {
-            sim.fault("fault:db-lost-answer", actor, Some("db"), || format!("{}: committed, but the answer was lost", what()));
+            sim.fault("fault:db-lost-answer", actor, Some("db"), || {
+                format!("{}: committed, but the answer was lost", what())
+            });
             return Err(DbError::AnswerLost);
         }
         Ok(value)

@@ -120,7 +120,8 @@ impl Backend for Sqlite {
             }
             return Ok(());
         }
-        let existing = self.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", &[])?;
+        let existing =
+            self.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", &[])?;
         for row in existing {
             let name = row.text(0)?;
             self.conn.execute_batch(&format!("DROP TABLE IF EXISTS \"{name}\"")).map_err(map_err)?;
@@ -131,7 +132,10 @@ impl Backend for Sqlite {
                 .map_err(|e| SqlError::Other(format!("migration {}: {}", m.version, map_err(e))))?;
         }
         let tables = self
-            .query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name", &[])?
+            .query(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+                &[],
+            )?
             .iter()
             .map(|r| r.text(0))
             .collect::<Result<Vec<_>, _>>()?;

@@ -80,7 +80,9 @@ impl Row {
         match self.get(i)? {
             Value::Int(v) => Ok(*v),
             // Some backends return DECIMAL sums as text; accept integral text.
-            Value::Text(s) => s.parse().map_err(|_| SqlError::Decode(format!("column {i}: expected an integer, found {s:?}"))),
+            Value::Text(s) => {
+                s.parse().map_err(|_| SqlError::Decode(format!("column {i}: expected an integer, found {s:?}")))
+            }
             Value::Null => Err(SqlError::Decode(format!("column {i}: expected an integer, found NULL"))),
         }
     }

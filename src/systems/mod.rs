@@ -82,11 +82,19 @@ pub fn fault_marks(spec: &RunSpec) -> Vec<Sometimes> {
     add(!net.drop_response.is_zero(), "fault:drop-response", "a response was lost after the handler ran");
     add(!net.duplicate.is_zero(), "fault:duplicate", "a request was delivered twice");
     add(!net.reorder.is_zero(), "fault:reorder", "a request was delayed behind later ones");
-    add(net.partitions.count_max > 0 && net.partitions.duration.is_some(), "fault:partition", "a partition refused a request");
+    add(
+        net.partitions.count_max > 0 && net.partitions.duration.is_some(),
+        "fault:partition",
+        "a partition refused a request",
+    );
     add(db.outages_max > 0, "fault:db-outage", "a unit of work hit a database outage");
     add(!db.slow_commit.is_zero(), "fault:db-slow-commit", "a commit was slow");
     add(!db.lost_answer.is_zero(), "fault:db-lost-answer", "a commit's answer was lost");
     let crashes = &spec.sim.crashes;
-    add(crashes.count_max > 0 && !crashes.actors.is_empty() && crashes.down.is_some(), "fault:crash", "an actor crashed");
+    add(
+        crashes.count_max > 0 && !crashes.actors.is_empty() && crashes.down.is_some(),
+        "fault:crash",
+        "an actor crashed",
+    );
     out
 }

@@ -3,7 +3,12 @@
 use std::process::{Command, Output};
 
 fn settle(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_settle")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).env_remove("SETTLE_DATABASE_URL").output().expect("settle runs")
+    Command::new(env!("CARGO_BIN_EXE_settle"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("SETTLE_DATABASE_URL")
+        .output()
+        .expect("settle runs")
 }
 
 fn text(b: &[u8]) -> String {
@@ -42,7 +47,10 @@ fn an_unexpected_violation_exits_1_with_the_command_that_reproduces_it() {
 
 #[test]
 fn a_malformed_scenario_exits_2_naming_file_line_and_column() {
-    let p = temp_file("bad.toml", "name = \"x\"\nsystem = \"midtrans-orders\"\nflaws = [\"ack-missing\", \"ack-mising\"]\n[expect]\noutcome = \"pass\"\n");
+    let p = temp_file(
+        "bad.toml",
+        "name = \"x\"\nsystem = \"midtrans-orders\"\nflaws = [\"ack-missing\", \"ack-mising\"]\n[expect]\noutcome = \"pass\"\n",
+    );
     let out = settle(&["run", p.to_str().unwrap()]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -91,14 +99,22 @@ fn list_names_systems_flaws_invariants_and_scenarios() {
     let out = settle(&["list"]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0));
-    for needle in ["midtrans-orders", "ack-missing", "double-fulfil", "provider-paid-implies-paid", "seed001_race.toml"] {
+    for needle in ["midtrans-orders", "ack-missing", "double-fulfil", "provider-paid-implies-paid", "seed001_race.toml"]
+    {
         assert!(stdout.contains(needle), "{needle} missing from:\n{stdout}");
     }
 }
 
 #[test]
 fn an_unreachable_database_exits_4_without_printing_the_password() {
-    let out = settle(&["run", "scenarios/seed001_race.toml", "--seeds", "1", "--db", "postgres://settle:hunter2@127.0.0.1:1/none"]);
+    let out = settle(&[
+        "run",
+        "scenarios/seed001_race.toml",
+        "--seeds",
+        "1",
+        "--db",
+        "postgres://settle:hunter2@127.0.0.1:1/none",
+    ]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");

@@ -21,5 +21,6 @@ pub fn load(name: &str) -> Scenario {
 pub fn run(name: &str, seeds: Option<u64>) -> Summary {
     let s = load(name);
     let count = seeds.unwrap_or(*s.seeds.get_ref());
-    scenario::run_scenario(&s, name, SeedSelection::Range { start: 0, count }, &Backends::Embedded).unwrap_or_else(|e| panic!("{e}"))
+    scenario::run_scenario(&s, name, SeedSelection::Range { start: 0, count }, &Backends::Embedded)
+        .unwrap_or_else(|e| panic!("{e}"))
 }

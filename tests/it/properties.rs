@@ -20,8 +20,16 @@ fn range(lo: u64, hi: u64) -> impl Strategy<Value = Range> {
 /// Bounded fault plans: every fault the simulator has, at rates and lengths a real system can
 /// be expected to survive within a 45-minute liveness phase.
 fn fault_plan() -> impl Strategy<Value = (NetConfig, DbConfig, settle::sim::CrashConfig)> {
-    let net = (rate(150_000), rate(150_000), rate(150_000), rate(150_000), range(1, 2_000), 0u32..=3, range(1_000, 20 * 60_000)).prop_map(
-        |(drop_request, drop_response, duplicate, reorder, latency, count_max, duration)| NetConfig {
+    let net = (
+        rate(150_000),
+        rate(150_000),
+        rate(150_000),
+        rate(150_000),
+        range(1, 2_000),
+        0u32..=3,
+        range(1_000, 20 * 60_000),
+    )
+        .prop_map(|(drop_request, drop_response, duplicate, reorder, latency, count_max, duration)| NetConfig {
             latency,
             drop_request,
             drop_response,
@@ -33,16 +41,17 @@ fn fault_plan() -> impl Strategy<Value = (NetConfig, DbConfig, settle::sim::Cras
                 duration: Some(duration),
             },
             ..NetConfig::default()
+        });
+    let db = (range(0, 200), 0u32..=2, range(1_000, 10 * 60_000), rate(100_000), rate(100_000)).prop_map(
+        |(latency, outages_max, outage_duration, slow_commit, lost_answer)| DbConfig {
+            latency,
+            outages_max,
+            outage_duration,
+            slow_commit,
+            lost_answer,
+            ..DbConfig::default()
         },
     );
-    let db = (range(0, 200), 0u32..=2, range(1_000, 10 * 60_000), rate(100_000), rate(100_000)).prop_map(|(latency, outages_max, outage_duration, slow_commit, lost_answer)| DbConfig {
-        latency,
-        outages_max,
-        outage_duration,
-        slow_commit,
-        lost_answer,
-        ..DbConfig::default()
-    });
     let crashes = (0u32..=3, range(1_000, 5 * 60_000)).prop_map(|(count_max, down)| settle::sim::CrashConfig {
         actors: vec!["app".into(), "jobs".into(), "admin".into()],
         count_max,
@@ -73,21 +82,35 @@ proptest! {
 }
 
 fn arb_scenario() -> impl Strategy<Value = Scenario> {
-    let flaws = proptest::sample::subsequence(vec!["ack-missing", "inline-retry", "no-reconciliation", "split-update", "settlement-only", "late-regress", "double-fulfil"], 0..=3);
+    let flaws = proptest::sample::subsequence(
+        vec![
+            "ack-missing",
+            "inline-retry",
+            "no-reconciliation",
+            "split-update",
+            "settlement-only",
+            "late-regress",
+            "double-fulfil",
+        ],
+        0..=3,
+    );
     let expect = prop_oneof![
         Just(Expect { outcome: Outcome::Pass, invariant: None }),
         proptest::sample::select(vec!["provider-paid-implies-paid", "order-payment-agree", "fulfilled-at-most-once"])
             .prop_map(|i| Expect { outcome: Outcome::Violation, invariant: Some(i.to_string()) }),
     ];
-    let midtrans = proptest::option::of((1u32..50, range(0, 3_600_000), rate(1_000_000), 1i64..1_000_000, 0u32..5).prop_map(|(orders, insert_delay, pay, amount, admin)| Config {
-        orders,
-        insert_delay,
-        pay,
-        amount_min: amount,
-        amount_max: amount * 2,
-        admin_clicks_max: admin,
-        ..Config::default()
-    }));
+    let midtrans =
+        proptest::option::of((1u32..50, range(0, 3_600_000), rate(1_000_000), 1i64..1_000_000, 0u32..5).prop_map(
+            |(orders, insert_delay, pay, amount, admin)| Config {
+                orders,
+                insert_delay,
+                pay,
+                amount_min: amount,
+                amount_max: amount * 2,
+                admin_clicks_max: admin,
+                ..Config::default()
+            },
+        ));
     (
         "[a-z][a-z0-9-]{0,20}",
         "[ -~]{0,40}",

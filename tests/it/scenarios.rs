@@ -68,7 +68,14 @@ fn fixed_design_passes_2000_seeds_with_all_faults() {
     assert_eq!(s.violating_seeds, 0, "{:?}", s.first_violation);
     assert_eq!(s.verdict, Verdict::Met);
     assert!(s.coverage.unreached().is_empty(), "{:?}", s.coverage.unreached());
-    for mark in ["fault:crash", "fault:partition", "fault:db-outage", "fault:drop-response", "webhook-before-insert", "reconciliation-repaired"] {
+    for mark in [
+        "fault:crash",
+        "fault:partition",
+        "fault:db-outage",
+        "fault:drop-response",
+        "webhook-before-insert",
+        "reconciliation-repaired",
+    ] {
         assert!(s.coverage.seeds_reaching.get(mark).copied().unwrap_or(0) > 0, "{mark} never reached");
     }
 }
@@ -87,7 +94,13 @@ fn an_expected_violation_that_never_happens_fails_the_run() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/seed001_race.toml")).unwrap();
     let text = text.replace("flaws = [\"ack-missing\", \"no-reconciliation\"]", "flaws = []");
     let s = settle::scenario::parse(&text, "edited.toml").unwrap();
-    let sum = settle::scenario::run_scenario(&s, "edited.toml", settle::scenario::SeedSelection::Range { start: 0, count: 30 }, &Default::default()).unwrap();
+    let sum = settle::scenario::run_scenario(
+        &s,
+        "edited.toml",
+        settle::scenario::SeedSelection::Range { start: 0, count: 30 },
+        &Default::default(),
+    )
+    .unwrap();
     assert_eq!(sum.verdict, Verdict::ExpectedNotFound);
 }
 
@@ -97,9 +110,16 @@ fn a_run_set_that_never_fires_a_fault_is_vacuous() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/seed001_fixed.toml")).unwrap();
     // Lost commit answers are enabled, but a 2-second safety phase with no orders and no admin
     // runs no unit of work while faults are on: the fault can never fire.
-    let text = text.replace("safety = \"1h\"", "safety = \"2s\"") + "\n[midtrans]\norders = 0\nadmin_clicks_max = 0\n[database]\nlost_answer = 0.5\n";
+    let text = text.replace("safety = \"1h\"", "safety = \"2s\"")
+        + "\n[midtrans]\norders = 0\nadmin_clicks_max = 0\n[database]\nlost_answer = 0.5\n";
     let s = settle::scenario::parse(&text, "edited.toml").unwrap();
-    let sum = settle::scenario::run_scenario(&s, "edited.toml", settle::scenario::SeedSelection::Range { start: 0, count: 5 }, &Default::default()).unwrap();
+    let sum = settle::scenario::run_scenario(
+        &s,
+        "edited.toml",
+        settle::scenario::SeedSelection::Range { start: 0, count: 5 },
+        &Default::default(),
+    )
+    .unwrap();
     match sum.verdict {
         Verdict::Vacuous(marks) => assert!(marks.contains(&"fault:db-lost-answer".to_string()), "{marks:?}"),
         other => panic!("expected vacuous, got {other:?}"),

@@ -6,10 +6,20 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use axum::Router;
 use axum::routing::post;
-use settle::sim::{CrashConfig, DEFAULT_EPOCH_MS, Millis, NetConfig, NetError, Oracle, PartitionConfig, Range, Rate, Request, Sim, SimConfig};
+use settle::sim::{
+    CrashConfig, DEFAULT_EPOCH_MS, Millis, NetConfig, NetError, Oracle, PartitionConfig, Range, Rate, Request, Sim,
+    SimConfig,
+};
 
 fn config(net: NetConfig) -> SimConfig {
-    SimConfig { record: true, safety: Millis::min(10), liveness: Millis::min(1), epoch_ms: DEFAULT_EPOCH_MS, net, crashes: CrashConfig::default() }
+    SimConfig {
+        record: true,
+        safety: Millis::min(10),
+        liveness: Millis::min(1),
+        epoch_ms: DEFAULT_EPOCH_MS,
+        net,
+        crashes: CrashConfig::default(),
+    }
 }
 
 fn counting_router(hits: Arc<AtomicU32>) -> Router {

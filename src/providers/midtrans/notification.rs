@@ -100,8 +100,7 @@ impl Notification {
     /// [`status::is_paid`]). An unknown status is never paid, and an unknown
     /// fraud verdict counts as no verdict. This does NOT check the signature.
     pub fn is_paid(&self) -> bool {
-        self.status()
-            .is_some_and(|status| status::is_paid(status, self.fraud()))
+        self.status().is_some_and(|status| status::is_paid(status, self.fraud()))
     }
 }
 
@@ -111,12 +110,7 @@ impl Notification {
 /// The inputs are hashed exactly as given, with no trimming or normalisation:
 /// "10000.00" and "10000" sign differently, which is why the body's own
 /// strings must be used, never re-formatted ones.
-pub fn signature_key(
-    order_id: &str,
-    status_code: &str,
-    gross_amount: &str,
-    server_key: &str,
-) -> String {
+pub fn signature_key(order_id: &str, status_code: &str, gross_amount: &str, server_key: &str) -> String {
     let mut hasher = Sha512::new();
     hasher.update(order_id.as_bytes());
     hasher.update(status_code.as_bytes());
@@ -223,16 +217,11 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
     let era = z / 146_097;
     let day_of_era = z - era * 146_097; // [0, 146096]
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365; // [0, 399]
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365; // [0, 399]
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100); // [0, 365]
     let month_from_march = (5 * day_of_year + 2) / 153; // [0, 11]
     let day = day_of_year - (153 * month_from_march + 2) / 5 + 1; // [1, 31]
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    }; // [1, 12]
+    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 }; // [1, 12]
     let year = year_of_era + era * 400 + u64::from(month <= 2);
     (year, month, day)
 }
@@ -262,12 +251,7 @@ pub struct NotificationParams<'a> {
 pub fn build(params: NotificationParams<'_>) -> Notification {
     let status_code = status::status_code(params.status);
     let gross_amount = format_gross_amount(params.gross_amount_minor);
-    let signature_key = signature_key(
-        params.order_id,
-        status_code,
-        &gross_amount,
-        params.server_key,
-    );
+    let signature_key = signature_key(params.order_id, status_code, &gross_amount, params.server_key);
     Notification {
         transaction_time: format_time(params.transaction_time_ms),
         transaction_status: params.status.as_str().to_owned(),

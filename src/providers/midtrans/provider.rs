@@ -132,7 +132,12 @@ impl Truth {
     pub fn failed_now(&self) -> bool {
         matches!(
             self.status,
-            Some(TransactionStatus::Expire | TransactionStatus::Cancel | TransactionStatus::Deny | TransactionStatus::Failure)
+            Some(
+                TransactionStatus::Expire
+                    | TransactionStatus::Cancel
+                    | TransactionStatus::Deny
+                    | TransactionStatus::Failure
+            )
         )
     }
 
@@ -231,7 +236,13 @@ impl Midtrans {
             );
             id
         };
-        self.sim.record(Kind::State, ACTOR, None, || format!("{order_id}: charge created ({}, {})", payment_type.as_str(), notification::format_gross_amount(gross_amount)));
+        self.sim.record(Kind::State, ACTOR, None, || {
+            format!(
+                "{order_id}: charge created ({}, {})",
+                payment_type.as_str(),
+                notification::format_gross_amount(gross_amount)
+            )
+        });
         let delay = self.sim.draw(&self.cfg.choose_method_delay);
         let expiry = self.cfg.expiry.map_or_else(|| payment_type.default_expiry_ms(), |m| m.0);
         let (me, order) = (self.clone(), order_id.to_string());
@@ -261,7 +272,8 @@ impl Midtrans {
             let challenged = self.sim.chance(self.cfg.fraud_challenge.ppm());
             if challenged {
                 self.transition(order_id, TransactionStatus::Capture, Some(FraudStatus::Challenge));
-                let (review, deny) = self.sim.choose(|o| (self.cfg.challenge_review.draw(o), o.chance(self.cfg.challenge_deny.ppm())));
+                let (review, deny) =
+                    self.sim.choose(|o| (self.cfg.challenge_review.draw(o), o.chance(self.cfg.challenge_deny.ppm())));
                 let (me, order) = (self.clone(), order_id.to_string());
                 self.sim.spawn(ACTOR, async move {
                     me.sim.sleep_ms(review).await;
@@ -315,7 +327,9 @@ impl Midtrans {
                 None => next == TransactionStatus::Pending,
                 Some(cur) if cur == next => cur == TransactionStatus::Capture && t.fraud != fraud,
                 // A challenged capture that the fraud review rejects becomes `deny`.
-                Some(TransactionStatus::Capture) if next == TransactionStatus::Deny => t.fraud == Some(FraudStatus::Challenge),
+                Some(TransactionStatus::Capture) if next == TransactionStatus::Deny => {
+                    t.fraud == Some(FraudStatus::Challenge)
+                }
                 Some(cur) => cur.can_transition_to(next),
             };
             debug_assert!(legal, "provider model made an illegal transition {:?} → {next:?}", t.status);
@@ -341,16 +355,23 @@ impl Midtrans {
 
     /// Sends a notification with the retry schedule, possibly twice.
     fn notify(&self, n: Notification, status: TransactionStatus) {
-        let delays = if status == TransactionStatus::Expire { &self.cfg.expire_notify_delay } else { &self.cfg.notify_delay };
+        let delays =
+            if status == TransactionStatus::Expire { &self.cfg.expire_notify_delay } else { &self.cfg.notify_delay };
         let (first, dup) = self.sim.choose(|o| {
             let first = delays.draw(o);
-            let dup = if self.sim.faults_active() && o.chance(self.cfg.duplicate_notification.ppm()) { Some(delays.draw(o)) } else { None };
+            let dup = if self.sim.faults_active() && o.chance(self.cfg.duplicate_notification.ppm()) {
+                Some(delays.draw(o))
+            } else {
+                None
+            };
             (first, dup)
         });
         let body: bytes::Bytes = serde_json::to_vec(&n).unwrap_or_default().into();
         self.spawn_sender(n.order_id.clone(), status, body.clone(), first);
         if let Some(d) = dup {
-            self.sim.fault("fault:provider-duplicate", ACTOR, None, || format!("{}: provider will send {} twice", n.order_id, status.as_str()));
+            self.sim.fault("fault:provider-duplicate", ACTOR, None, || {
+                format!("{}: provider will send {} twice", n.order_id, status.as_str())
+            });
             self.spawn_sender(n.order_id.clone(), status, body, first + d);
         }
     }
@@ -361,7 +382,11 @@ impl Midtrans {
             me.sim.sleep_ms(delay).await;
             let mut retries_done = 0u32;
             loop {
-                let label = if me.sim.recording() { format!("POST {} {order_id} {}", me.cfg.notify_path, status.as_str()) } else { String::new() };
+                let label = if me.sim.recording() {
+                    format!("POST {} {order_id} {}", me.cfg.notify_path, status.as_str())
+                } else {
+                    String::new()
+                };
                 let req = Request::new(http::Method::POST, me.cfg.notify_path.clone()).json(body.clone()).label(label);
                 let outcome = match me.sim.request(ACTOR, &me.cfg.notify_actor, req, me.policy.timeout_ms).await {
                     Ok(resp) => DeliveryOutcome::Status(resp.status),
@@ -372,13 +397,24 @@ impl Midtrans {
                 match me.policy.next_delay_ms(outcome, retries_done, jitter) {
                     Some(wait) => {
                         retries_done += 1;
-                        me.sim.record(Kind::State, ACTOR, None, || format!("{order_id}: {} notification: {outcome:?}, retry #{retries_done} in {}", status.as_str(), Millis(wait)));
+                        me.sim.record(Kind::State, ACTOR, None, || {
+                            format!(
+                                "{order_id}: {} notification: {outcome:?}, retry #{retries_done} in {}",
+                                status.as_str(),
+                                Millis(wait)
+                            )
+                        });
                         me.sim.sleep_ms(wait).await;
                     }
                     None => {
                         if !super::retry::is_success(outcome) {
                             me.sim.mark("provider:notification-abandoned");
-                            me.sim.record(Kind::State, ACTOR, None, || format!("{order_id}: {} notification: {outcome:?}, giving up after {retries_done} retries", status.as_str()));
+                            me.sim.record(Kind::State, ACTOR, None, || {
+                                format!(
+                                    "{order_id}: {} notification: {outcome:?}, giving up after {retries_done} retries",
+                                    status.as_str()
+                                )
+                            });
                         }
                         return;
                     }
@@ -399,7 +435,11 @@ impl Midtrans {
 
 /// `GET /v2/{order_id}/status`: basic auth with the server key as user; 404 until a payment
 /// method is chosen; otherwise the current status in the notification's shape.
-async fn status_api(AxState(m): AxState<Midtrans>, Path(order_id): Path<String>, headers: HeaderMap) -> impl IntoResponse {
+async fn status_api(
+    AxState(m): AxState<Midtrans>,
+    Path(order_id): Path<String>,
+    headers: HeaderMap,
+) -> impl IntoResponse {
     let expected = Midtrans::basic_auth(&m.cfg.server_key);
     let given = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     if given != expected {

@@ -89,12 +89,7 @@ impl RetryPolicy {
     /// `retries_done >= retries_allowed(outcome)`, or when the interval list
     /// is exhausted. A 307/308 retries after only the jitter (see the module
     /// doc).
-    pub fn next_delay_ms(
-        &self,
-        outcome: DeliveryOutcome,
-        retries_done: u32,
-        jitter_ms: u64,
-    ) -> Option<u64> {
+    pub fn next_delay_ms(&self, outcome: DeliveryOutcome, retries_done: u32, jitter_ms: u64) -> Option<u64> {
         if is_success(outcome) || retries_done >= retries_allowed(outcome) {
             return None;
         }
@@ -112,10 +107,6 @@ impl RetryPolicy {
     /// (the provider has hung up by then, whatever the status), otherwise
     /// [`DeliveryOutcome::Status`]. An answer at exactly `timeout_ms` counts.
     pub fn classify(&self, status: u16, latency_ms: u64) -> DeliveryOutcome {
-        if latency_ms > self.timeout_ms {
-            DeliveryOutcome::Timeout
-        } else {
-            DeliveryOutcome::Status(status)
-        }
+        if latency_ms > self.timeout_ms { DeliveryOutcome::Timeout } else { DeliveryOutcome::Status(status) }
     }
 }

@@ -93,15 +93,7 @@ impl TransactionStatus {
     /// `settlement`, `partial_refund` and `partial_chargeback` are NOT terminal:
     /// refunds, chargebacks and the rare bank-transfer reversal leave them.
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            Self::Deny
-                | Self::Cancel
-                | Self::Expire
-                | Self::Failure
-                | Self::Refund
-                | Self::Chargeback
-        )
+        matches!(self, Self::Deny | Self::Cancel | Self::Expire | Self::Failure | Self::Refund | Self::Chargeback)
     }
 
     /// Whether Midtrans may move a transaction from `self` to `next`.
@@ -125,22 +117,14 @@ impl TransactionStatus {
     pub fn can_transition_to(self, next: Self) -> bool {
         use TransactionStatus as S;
         match self {
-            S::Pending => matches!(
-                next,
-                S::Settlement
-                    | S::Expire
-                    | S::Cancel
-                    | S::Deny
-                    | S::Capture
-                    | S::Authorize
-                    | S::Failure
-            ),
+            S::Pending => {
+                matches!(next, S::Settlement | S::Expire | S::Cancel | S::Deny | S::Capture | S::Authorize | S::Failure)
+            }
             S::Authorize => matches!(next, S::Capture | S::Deny | S::Cancel | S::Expire),
             S::Capture => matches!(next, S::Settlement | S::Cancel),
-            S::Settlement => matches!(
-                next,
-                S::Refund | S::PartialRefund | S::Chargeback | S::PartialChargeback | S::Deny
-            ),
+            S::Settlement => {
+                matches!(next, S::Refund | S::PartialRefund | S::Chargeback | S::PartialChargeback | S::Deny)
+            }
             S::PartialRefund => matches!(next, S::Refund | S::PartialRefund),
             S::PartialChargeback => matches!(next, S::Chargeback),
             S::Deny | S::Cancel | S::Expire | S::Failure | S::Refund | S::Chargeback => false,
@@ -207,12 +191,7 @@ pub fn is_paid(status: TransactionStatus, fraud: Option<FraudStatus>) -> bool {
 pub fn status_code(status: TransactionStatus) -> &'static str {
     use TransactionStatus as S;
     match status {
-        S::Capture
-        | S::Settlement
-        | S::Refund
-        | S::PartialRefund
-        | S::Chargeback
-        | S::PartialChargeback => "200",
+        S::Capture | S::Settlement | S::Refund | S::PartialRefund | S::Chargeback | S::PartialChargeback => "200",
         S::Pending | S::Authorize => "201",
         S::Deny | S::Cancel | S::Expire | S::Failure => "202",
     }
@@ -266,14 +245,8 @@ const HOUR_MS: u64 = 60 * MINUTE_MS;
 
 impl PaymentType {
     /// Every payment type, in declaration order.
-    pub const ALL: [Self; 6] = [
-        Self::CreditCard,
-        Self::BankTransfer,
-        Self::Echannel,
-        Self::Gopay,
-        Self::Qris,
-        Self::Cstore,
-    ];
+    pub const ALL: [Self; 6] =
+        [Self::CreditCard, Self::BankTransfer, Self::Echannel, Self::Gopay, Self::Qris, Self::Cstore];
 
     /// The exact wire name, as it appears in `payment_type`.
     pub fn as_str(self) -> &'static str {
@@ -289,9 +262,7 @@ impl PaymentType {
 
     /// Parses an exact, case-sensitive wire name; unknown names give `None`.
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|payment_type| payment_type.as_str() == s)
+        Self::ALL.into_iter().find(|payment_type| payment_type.as_str() == s)
     }
 
     /// How long a transaction of this type stays `pending` before it expires,

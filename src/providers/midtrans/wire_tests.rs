@@ -13,13 +13,12 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::notification::{
-    self, Notification, NotificationParams, format_gross_amount, format_time, parse_gross_amount,
-    signature_key, verify_signature,
+    self, Notification, NotificationParams, format_gross_amount, format_time, parse_gross_amount, signature_key,
+    verify_signature,
 };
 use super::retry::{DeliveryOutcome, MAX_RETRIES, RetryPolicy, is_success, retries_allowed};
 use super::status::{
-    FraudStatus, PaymentType, TransactionStatus, TransactionStatus as S, is_paid, status_code,
-    status_message,
+    FraudStatus, PaymentType, TransactionStatus, TransactionStatus as S, is_paid, status_code, status_message,
 };
 
 // ---------------------------------------------------------------------------
@@ -54,42 +53,20 @@ const LONG_KEY: &str = "SB-Mid-server-TvgWB_Y9s81-rbMBH7zZ8BHW";
 
 #[test]
 fn signature_matches_sha512sum_vectors() {
+    assert_eq!(signature_key("ORDER-101", "200", "1000.00", "SB-Mid-server-abc"), SIG_ORDER_101);
+    assert_eq!(signature_key("ORD-2024-07-15-00042-x9", "200", "999999999999.99", LONG_KEY), SIG_BIG_AMOUNT);
     assert_eq!(
-        signature_key("ORDER-101", "200", "1000.00", "SB-Mid-server-abc"),
-        SIG_ORDER_101
-    );
-    assert_eq!(
-        signature_key(
-            "ORD-2024-07-15-00042-x9",
-            "200",
-            "999999999999.99",
-            LONG_KEY
-        ),
-        SIG_BIG_AMOUNT
-    );
-    assert_eq!(
-        signature_key(
-            "SANDBOX-G710367688-806",
-            "201",
-            "150000.00",
-            "VT-server-HJMpl9HLr_ntOKt5mRONdmKj"
-        ),
+        signature_key("SANDBOX-G710367688-806", "201", "150000.00", "VT-server-HJMpl9HLr_ntOKt5mRONdmKj"),
         SIG_PENDING
     );
-    assert_eq!(
-        signature_key("order_3", "201", "100.00", "SB-Mid-server-abc"),
-        SIG_ORDER_3
-    );
+    assert_eq!(signature_key("order_3", "201", "100.00", "SB-Mid-server-abc"), SIG_ORDER_3);
 }
 
 #[test]
 fn signature_is_lowercase_hex_of_sha512_length() {
     let sig = signature_key("A", "200", "1.00", "k");
     assert_eq!(sig.len(), 128);
-    assert!(
-        sig.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    );
+    assert!(sig.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
 }
 
 #[test]
@@ -304,17 +281,7 @@ fn parses_real_looking_va_notification() {
     assert!(!verify_signature(&n, "SB-Mid-server-abc"));
     // Unknown fields land in `extra`, named fields do not.
     let extra_keys: Vec<&str> = n.extra.keys().map(String::as_str).collect();
-    assert_eq!(
-        extra_keys,
-        [
-            "acquirer",
-            "customer_details",
-            "expiry_time",
-            "payment_amounts",
-            "pdf_url",
-            "va_numbers"
-        ]
-    );
+    assert_eq!(extra_keys, ["acquirer", "customer_details", "expiry_time", "payment_amounts", "pdf_url", "va_numbers"]);
     assert_eq!(n.extra["va_numbers"][0]["bank"], "bca");
 }
 
@@ -418,13 +385,7 @@ fn optional_fields_may_be_absent_or_null() {
 
 #[test]
 fn missing_required_field_is_an_error() {
-    for field in [
-        "order_id",
-        "status_code",
-        "gross_amount",
-        "signature_key",
-        "transaction_status",
-    ] {
+    for field in ["order_id", "status_code", "gross_amount", "signature_key", "transaction_status"] {
         let mut value = va_sample_json();
         assert!(value.as_object_mut().unwrap().remove(field).is_some());
         let result = serde_json::from_value::<Notification>(value);
@@ -522,25 +483,10 @@ fn only_partial_refund_loops() {
 
 #[test]
 fn terminal_states_have_no_outgoing_transitions() {
-    let terminal: Vec<_> = TransactionStatus::ALL
-        .into_iter()
-        .filter(|s| s.is_terminal())
-        .collect();
-    assert_eq!(
-        terminal,
-        [
-            S::Deny,
-            S::Cancel,
-            S::Expire,
-            S::Failure,
-            S::Refund,
-            S::Chargeback
-        ]
-    );
+    let terminal: Vec<_> = TransactionStatus::ALL.into_iter().filter(|s| s.is_terminal()).collect();
+    assert_eq!(terminal, [S::Deny, S::Cancel, S::Expire, S::Failure, S::Refund, S::Chargeback]);
     for from in TransactionStatus::ALL {
-        let has_outgoing = TransactionStatus::ALL
-            .into_iter()
-            .any(|to| from.can_transition_to(to));
+        let has_outgoing = TransactionStatus::ALL.into_iter().any(|to| from.can_transition_to(to));
         // Terminal exactly when there is no way out.
         assert_eq!(from.is_terminal(), !has_outgoing, "{from:?}");
     }
@@ -562,11 +508,7 @@ fn every_status_is_reachable_from_pending() {
     for _ in 0..TransactionStatus::ALL.len() {
         let next: Vec<_> = reached
             .iter()
-            .flat_map(|&from| {
-                TransactionStatus::ALL
-                    .into_iter()
-                    .filter(move |&to| from.can_transition_to(to))
-            })
+            .flat_map(|&from| TransactionStatus::ALL.into_iter().filter(move |&to| from.can_transition_to(to)))
             .collect();
         reached.extend(next);
     }
@@ -606,12 +548,7 @@ fn fraud_wire_names_round_trip() {
 
 #[test]
 fn is_paid_truth_table() {
-    let frauds = [
-        None,
-        Some(FraudStatus::Accept),
-        Some(FraudStatus::Challenge),
-        Some(FraudStatus::Deny),
-    ];
+    let frauds = [None, Some(FraudStatus::Accept), Some(FraudStatus::Challenge), Some(FraudStatus::Deny)];
     for status in TransactionStatus::ALL {
         for fraud in frauds {
             let expected = match status {
@@ -636,14 +573,7 @@ fn is_paid_truth_table() {
 
 #[test]
 fn status_code_table() {
-    for status in [
-        S::Capture,
-        S::Settlement,
-        S::Refund,
-        S::PartialRefund,
-        S::Chargeback,
-        S::PartialChargeback,
-    ] {
+    for status in [S::Capture, S::Settlement, S::Refund, S::PartialRefund, S::Chargeback, S::PartialChargeback] {
         assert_eq!(status_code(status), "200", "{status:?}");
     }
     for status in [S::Pending, S::Authorize] {
@@ -660,26 +590,10 @@ fn status_code_table() {
 #[test]
 fn payment_type_table() {
     let names: Vec<_> = PaymentType::ALL.iter().map(|p| p.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "credit_card",
-            "bank_transfer",
-            "echannel",
-            "gopay",
-            "qris",
-            "cstore"
-        ]
-    );
+    assert_eq!(names, ["credit_card", "bank_transfer", "echannel", "gopay", "qris", "cstore"]);
     for payment_type in PaymentType::ALL {
-        assert_eq!(
-            PaymentType::parse(payment_type.as_str()),
-            Some(payment_type)
-        );
-        assert_eq!(
-            serde_json::to_value(payment_type).unwrap(),
-            payment_type.as_str()
-        );
+        assert_eq!(PaymentType::parse(payment_type.as_str()), Some(payment_type));
+        assert_eq!(serde_json::to_value(payment_type).unwrap(), payment_type.as_str());
         assert_eq!(payment_type.has_fraud_status(), payment_type.is_card());
         assert!(payment_type.default_expiry_ms() > 0);
     }
@@ -692,14 +606,8 @@ fn payment_type_table() {
     assert_eq!(PaymentType::Cstore.default_expiry_ms(), 86_400_000);
     assert!(PaymentType::CreditCard.is_card());
     assert!(!PaymentType::Gopay.is_card());
-    let reversible: Vec<_> = PaymentType::ALL
-        .into_iter()
-        .filter(|p| p.can_reverse_settlement())
-        .collect();
-    assert_eq!(
-        reversible,
-        [PaymentType::BankTransfer, PaymentType::Echannel]
-    );
+    let reversible: Vec<_> = PaymentType::ALL.into_iter().filter(|p| p.can_reverse_settlement()).collect();
+    assert_eq!(reversible, [PaymentType::BankTransfer, PaymentType::Echannel]);
 }
 
 // ---------------------------------------------------------------------------
@@ -887,10 +795,7 @@ fn schedule(policy: &RetryPolicy, outcome: DeliveryOutcome, jitter_ms: u64) -> V
 #[test]
 fn default_policy_numbers() {
     let policy = RetryPolicy::default();
-    assert_eq!(
-        policy.intervals_ms,
-        [120_000, 600_000, 1_800_000, 5_400_000, 12_600_000]
-    );
+    assert_eq!(policy.intervals_ms, [120_000, 600_000, 1_800_000, 5_400_000, 12_600_000]);
     assert_eq!(policy.jitter_ms_max, 30_000);
     assert_eq!(policy.timeout_ms, 15_000);
 }
@@ -898,10 +803,7 @@ fn default_policy_numbers() {
 #[test]
 fn timeout_schedule_is_exact() {
     let policy = RetryPolicy::default();
-    assert_eq!(
-        schedule(&policy, DeliveryOutcome::Timeout, 0),
-        [120_000, 600_000, 1_800_000, 5_400_000, 12_600_000]
-    );
+    assert_eq!(schedule(&policy, DeliveryOutcome::Timeout, 0), [120_000, 600_000, 1_800_000, 5_400_000, 12_600_000]);
     assert_eq!(
         schedule(&policy, DeliveryOutcome::ConnectionRefused, 0),
         [120_000, 600_000, 1_800_000, 5_400_000, 12_600_000]
@@ -914,50 +816,23 @@ fn status_503_allows_exactly_four_retries() {
     let policy = RetryPolicy::default();
     let delays = schedule(&policy, DeliveryOutcome::Status(503), 0);
     assert_eq!(delays, [120_000, 600_000, 1_800_000, 5_400_000]);
-    assert!(
-        policy
-            .next_delay_ms(DeliveryOutcome::Status(503), 3, 0)
-            .is_some()
-    );
-    assert_eq!(
-        policy.next_delay_ms(DeliveryOutcome::Status(503), 4, 0),
-        None
-    );
+    assert!(policy.next_delay_ms(DeliveryOutcome::Status(503), 3, 0).is_some());
+    assert_eq!(policy.next_delay_ms(DeliveryOutcome::Status(503), 4, 0), None);
 }
 
 #[test]
 fn schedules_per_code_class() {
     let policy = RetryPolicy::default();
-    assert_eq!(
-        schedule(&policy, DeliveryOutcome::Status(500), 0),
-        [120_000]
-    );
-    assert_eq!(
-        schedule(&policy, DeliveryOutcome::Status(400), 0),
-        [120_000, 600_000]
-    );
-    assert_eq!(
-        schedule(&policy, DeliveryOutcome::Status(404), 0),
-        [120_000, 600_000]
-    );
+    assert_eq!(schedule(&policy, DeliveryOutcome::Status(500), 0), [120_000]);
+    assert_eq!(schedule(&policy, DeliveryOutcome::Status(400), 0), [120_000, 600_000]);
+    assert_eq!(schedule(&policy, DeliveryOutcome::Status(404), 0), [120_000, 600_000]);
     for code in [301, 302, 303, 200, 201, 299] {
-        assert!(
-            schedule(&policy, DeliveryOutcome::Status(code), 0).is_empty(),
-            "{code}"
-        );
+        assert!(schedule(&policy, DeliveryOutcome::Status(code), 0).is_empty(), "{code}");
     }
     // Redirects: immediate retries (delay = jitter only), at most five.
     for code in [307, 308] {
-        assert_eq!(
-            schedule(&policy, DeliveryOutcome::Status(code), 0),
-            [0; 5],
-            "{code}"
-        );
-        assert_eq!(
-            schedule(&policy, DeliveryOutcome::Status(code), 700),
-            [700; 5],
-            "{code}"
-        );
+        assert_eq!(schedule(&policy, DeliveryOutcome::Status(code), 0), [0; 5], "{code}");
+        assert_eq!(schedule(&policy, DeliveryOutcome::Status(code), 700), [700; 5], "{code}");
     }
 }
 
@@ -969,14 +844,8 @@ fn jitter_is_added_and_clamped() {
     assert_eq!(policy.next_delay_ms(timeout, 0, 30_000), Some(150_000));
     assert_eq!(policy.next_delay_ms(timeout, 0, 30_001), Some(150_000));
     assert_eq!(policy.next_delay_ms(timeout, 4, u64::MAX), Some(12_630_000));
-    assert_eq!(
-        policy.next_delay_ms(DeliveryOutcome::Status(307), 0, u64::MAX),
-        Some(30_000)
-    );
-    let no_jitter = RetryPolicy {
-        jitter_ms_max: 0,
-        ..RetryPolicy::default()
-    };
+    assert_eq!(policy.next_delay_ms(DeliveryOutcome::Status(307), 0, u64::MAX), Some(30_000));
+    let no_jitter = RetryPolicy { jitter_ms_max: 0, ..RetryPolicy::default() };
     assert_eq!(no_jitter.next_delay_ms(timeout, 1, 9_999), Some(600_000));
 }
 
@@ -984,36 +853,18 @@ fn jitter_is_added_and_clamped() {
 fn budget_follows_latest_response() {
     let policy = RetryPolicy::default();
     // First attempt 503: retry after 2 m.
-    assert_eq!(
-        policy.next_delay_ms(DeliveryOutcome::Status(503), 0, 0),
-        Some(120_000)
-    );
+    assert_eq!(policy.next_delay_ms(DeliveryOutcome::Status(503), 0, 0), Some(120_000));
     // The retry answers 500, whose budget (1) is already spent: stop.
-    assert_eq!(
-        policy.next_delay_ms(DeliveryOutcome::Status(500), 1, 0),
-        None
-    );
+    assert_eq!(policy.next_delay_ms(DeliveryOutcome::Status(500), 1, 0), None);
     // Conversely a 500 then a timeout continues on the timeout's budget.
-    assert_eq!(
-        policy.next_delay_ms(DeliveryOutcome::Timeout, 1, 0),
-        Some(600_000)
-    );
+    assert_eq!(policy.next_delay_ms(DeliveryOutcome::Timeout, 1, 0), Some(600_000));
 }
 
 #[test]
 fn short_interval_list_stops_early() {
-    let policy = RetryPolicy {
-        intervals_ms: vec![1_000, 2_000],
-        ..RetryPolicy::default()
-    };
-    assert_eq!(
-        schedule(&policy, DeliveryOutcome::Timeout, 0),
-        [1_000, 2_000]
-    );
-    let empty = RetryPolicy {
-        intervals_ms: Vec::new(),
-        ..RetryPolicy::default()
-    };
+    let policy = RetryPolicy { intervals_ms: vec![1_000, 2_000], ..RetryPolicy::default() };
+    assert_eq!(schedule(&policy, DeliveryOutcome::Timeout, 0), [1_000, 2_000]);
+    let empty = RetryPolicy { intervals_ms: Vec::new(), ..RetryPolicy::default() };
     assert!(schedule(&empty, DeliveryOutcome::Timeout, 0).is_empty());
     // Redirect retries do not use the interval list.
     assert_eq!(schedule(&empty, DeliveryOutcome::Status(308), 0), [0; 5]);

@@ -13,6 +13,7 @@ use super::logic::{self, Applied, OrderStatus, Part, Source};
 use super::{Config, Flaw, Flaws};
 use crate::providers::midtrans::Midtrans;
 use crate::providers::midtrans::status::PaymentType;
+use crate::sim::world::lock;
 use crate::sim::{Kind, Millis, Phase, Request, Sim};
 use crate::store::{Db, DbError, SqlError, Value};
 
@@ -37,14 +38,15 @@ struct Planned {
 }
 
 /// Starts the checkout load: `cfg.orders` orders at seeded times in the arrival window.
-pub fn start_checkout(sim: &Sim, db: &Db, provider: &Midtrans, cfg: &Arc<Config>) {
+pub fn start_checkout(sim: &Sim, db: &Db, provider: &Midtrans, cfg: &Arc<Config>, inserted: &app::Inserted) {
     let mut plan: Vec<Planned> = sim.choose(|o| {
         (0..u64::from(cfg.orders))
             .map(|n| Planned {
                 n: n + 1,
                 at: cfg.arrival.draw_uniform(o),
                 method: cfg.methods[o.below(cfg.methods.len() as u64) as usize],
-                amount: (cfg.amount_min + o.below((cfg.amount_max - cfg.amount_min) as u64 / 100 + 1) as i64 * 100).min(cfg.amount_max),
+                amount: (cfg.amount_min + o.below((cfg.amount_max - cfg.amount_min) as u64 / 100 + 1) as i64 * 100)
+                    .min(cfg.amount_max),
                 insert_delay: cfg.insert_delay.draw(o),
                 pays: o.chance(cfg.pay.ppm()),
                 pay_delay: cfg.pay_delay.draw(o),
@@ -52,7 +54,7 @@ pub fn start_checkout(sim: &Sim, db: &Db, provider: &Midtrans, cfg: &Arc<Config>
             .collect()
     });
     plan.sort_by_key(|p| (p.at, p.n));
-    let (sim2, db, provider) = (sim.clone(), db.clone(), provider.clone());
+    let (sim2, db, provider, inserted) = (sim.clone(), db.clone(), provider.clone(), inserted.clone());
     sim.add_actor(CUSTOMER);
     sim.spawn(CHECKOUT, async move {
         for p in plan {
@@ -60,15 +62,17 @@ pub fn start_checkout(sim: &Sim, db: &Db, provider: &Midtrans, cfg: &Arc<Config>
             if sim2.phase() != Phase::Safety {
                 break;
             }
-            let (s, d, m) = (sim2.clone(), db.clone(), provider.clone());
-            sim2.spawn(CHECKOUT, async move { checkout(s, d, m, p).await });
+            let (s, d, m, i) = (sim2.clone(), db.clone(), provider.clone(), inserted.clone());
+            sim2.spawn(CHECKOUT, async move { checkout(s, d, m, i, p).await });
         }
     });
 }
 
-async fn checkout(sim: Sim, db: Db, provider: Midtrans, p: Planned) {
+async fn checkout(sim: Sim, db: Db, provider: Midtrans, inserted: app::Inserted, p: Planned) {
     let code = order_code(p.n);
-    sim.record(Kind::Send, CHECKOUT, Some(crate::providers::midtrans::provider::ACTOR), || format!("POST /snap/v1/transactions {code}"));
+    sim.record(Kind::Send, CHECKOUT, Some(crate::providers::midtrans::provider::ACTOR), || {
+        format!("POST /snap/v1/transactions {code}")
+    });
     let txn = provider.create_charge(&code, p.amount, p.method);
     if p.pays {
         let (s, m, c) = (sim.clone(), provider.clone(), code.clone());
@@ -81,8 +85,15 @@ async fn checkout(sim: Sim, db: Db, provider: Midtrans, p: Planned) {
                 }
                 s.sleep_ms(1_000).await;
             }
-            if m.pay(&c) {
-                s.record(Kind::Send, CUSTOMER, Some(crate::providers::midtrans::provider::ACTOR), || format!("{c}: pays"));
+            let payable = m
+                .truth(&c)
+                .is_some_and(|t| t.status == Some(crate::providers::midtrans::status::TransactionStatus::Pending));
+            if payable && s.phase() == Phase::Safety {
+                s.record(Kind::Send, CUSTOMER, Some(crate::providers::midtrans::provider::ACTOR), || {
+                    format!("{c}: pays")
+                });
+                let paid = m.pay(&c);
+                debug_assert!(paid, "a pending transaction in the safety phase can be paid");
             }
         });
     }
@@ -90,7 +101,7 @@ async fn checkout(sim: Sim, db: Db, provider: Midtrans, p: Planned) {
     // The insert is retried until it lands: the checkout request is the customer's, and they
     // retry too. A lost answer after commit shows up as a duplicate key on the retry.
     for attempt in 0..600u32 {
-        let (s, key, txn, method) = (sim.clone(), code.clone(), txn.clone(), p.method);
+        let (s, key, txn, method, ins) = (sim.clone(), code.clone(), txn.clone(), p.method, inserted.clone());
         let result = db
             .unit(CHECKOUT, "checkout.insert", &code, move |tx| {
                 let now = s.now_ms();
@@ -103,6 +114,7 @@ async fn checkout(sim: Sim, db: Db, provider: Midtrans, p: Planned) {
                     "INSERT INTO order_payments (id, order_id, transaction_id, payment_method, payment_status, provider_status, gross_amount, paid_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'PENDING', 'pending', ?, NULL, ?, ?)",
                     &[id.into(), id.into(), txn.into(), method.as_str().into(), p.amount.into(), now.into(), now.into()],
                 )?;
+                lock(&ins).insert(key);
                 Ok(())
             })
             .await;
@@ -152,14 +164,20 @@ async fn reconcile(sim: &Sim, db: &Db, cfg: &Config, flaws: Flaws, server_key: &
         })
         .await;
     let Ok(pending) = pending else { return };
-    sim.record(Kind::State, JOBS, None, || format!("reconciliation: {} PENDING payment(s) older than {}", pending.len(), cfg.reconcile_older_than));
+    sim.record(Kind::State, JOBS, None, || {
+        format!("reconciliation: {} PENDING payment(s) older than {}", pending.len(), cfg.reconcile_older_than)
+    });
     for code in pending {
         let upd = match fetch_status(sim, JOBS, crate::providers::midtrans::provider::ACTOR, server_key, &code).await {
             Ok(Some(u)) => u,
             Ok(None) | Err(_) => continue,
         };
         let s = sim.clone();
-        let applied = db.unit(JOBS, "recon.apply", &code, |tx| logic::apply(tx, &upd, Source::Reconciliation, s.now_ms(), flaws, Part::Both)).await;
+        let applied = db
+            .unit(JOBS, "recon.apply", &code, |tx| {
+                logic::apply(tx, &upd, Source::Reconciliation, s.now_ms(), flaws, Part::Both)
+            })
+            .await;
         if let Ok(Applied::Changed { to: OrderStatus::Paid, .. }) = applied {
             sim.mark("reconciliation-repaired");
             sim.record(Kind::State, JOBS, None, || format!("{code}: reconciliation repaired PENDING → PAID"));
@@ -169,12 +187,15 @@ async fn reconcile(sim: &Sim, db: &Db, cfg: &Config, flaws: Flaws, server_key: &
 
 async fn monitor(sim: &Sim, db: &Db, cfg: &Config) {
     let cutoff = sim.now_ms().saturating_sub(cfg.stuck_after.0) as i64;
-    let stuck = db.unit(JOBS, "monitor.stuck-payments", "", |tx| tx.query(logic::STUCK_PAYMENTS_SQL, &[cutoff.into()])).await;
+    let stuck =
+        db.unit(JOBS, "monitor.stuck-payments", "", |tx| tx.query(logic::STUCK_PAYMENTS_SQL, &[cutoff.into()])).await;
     if let Ok(rows) = stuck
         && !rows.is_empty()
     {
         sim.mark("monitor-flagged-stuck");
-        sim.record(Kind::State, JOBS, None, || format!("monitor: {} payment(s) PENDING for more than {}", rows.len(), cfg.stuck_after));
+        sim.record(Kind::State, JOBS, None, || {
+            format!("monitor: {} payment(s) PENDING for more than {}", rows.len(), cfg.stuck_after)
+        });
     }
 }
 

@@ -64,7 +64,12 @@ async fn webhook(State(ctx): State<AppCtx>, body: Bytes) -> (StatusCode, String)
     loop {
         let sim = ctx.sim.clone();
         let flaws = ctx.flaws;
-        let result = ctx.db.unit(ACTOR, "webhook.apply", &upd.order_code, |tx| logic::apply(tx, &upd, Source::Webhook, sim.now_ms(), flaws, part)).await;
+        let result = ctx
+            .db
+            .unit(ACTOR, "webhook.apply", &upd.order_code, |tx| {
+                logic::apply(tx, &upd, Source::Webhook, sim.now_ms(), flaws, part)
+            })
+            .await;
         let applied = match result {
             Ok(a) => a,
             Err(DbError::Sql(e)) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
@@ -72,39 +77,63 @@ async fn webhook(State(ctx): State<AppCtx>, body: Bytes) -> (StatusCode, String)
         };
         match applied {
             Applied::Missing => {
-                ctx.sim.mark("webhook-before-insert");
                 if ctx.flaws.has(Flaw::AckMissing) {
                     // The seed's incident: the row is not there yet, and the handler says OK.
-                    ctx.sim.record(Kind::State, ACTOR, None, || format!("{}: payment row not found; answering 200 anyway (ack-missing)", upd.order_code));
+                    ctx.sim.record(Kind::State, ACTOR, None, || {
+                        format!("{}: payment row not found; answering 200 anyway (ack-missing)", upd.order_code)
+                    });
                     return (StatusCode::OK, "ok".into());
                 }
                 if ctx.flaws.has(Flaw::InlineRetry) {
                     // The seed's own fix: retry inside the handler, then give up with 200.
                     if retries < ctx.inline_retry_attempts {
                         retries += 1;
-                        ctx.sim.record(Kind::State, ACTOR, None, || format!("{}: payment not found, retry {retries}/{} in {} ms", upd.order_code, ctx.inline_retry_attempts, ctx.inline_retry_delay_ms));
+                        ctx.sim.record(Kind::State, ACTOR, None, || {
+                            format!(
+                                "{}: payment not found, retry {retries}/{} in {} ms",
+                                upd.order_code, ctx.inline_retry_attempts, ctx.inline_retry_delay_ms
+                            )
+                        });
                         ctx.sim.sleep_ms(ctx.inline_retry_delay_ms).await;
                         continue;
                     }
-                    ctx.sim.record(Kind::State, ACTOR, None, || format!("{}: payment row still not found; giving up with 200 (inline-retry)", upd.order_code));
+                    ctx.sim.record(Kind::State, ACTOR, None, || {
+                        format!("{}: payment row still not found; giving up with 200 (inline-retry)", upd.order_code)
+                    });
                     return (StatusCode::OK, "payment not found after retries".into());
                 }
-                ctx.sim.record(Kind::State, ACTOR, None, || format!("{}: payment row not found yet; 503 so Midtrans retries", upd.order_code));
+                ctx.sim.record(Kind::State, ACTOR, None, || {
+                    format!("{}: payment row not found yet; 503 so Midtrans retries", upd.order_code)
+                });
                 return (StatusCode::SERVICE_UNAVAILABLE, "payment not found yet, retry later".into());
             }
             Applied::Changed { order_id, from, to } if split => {
-                ctx.sim.record(Kind::State, ACTOR, None, || format!("{}: payment {} → {}; order follows in a second unit (split-update)", upd.order_code, from.as_str(), to.as_str()));
+                ctx.sim.record(Kind::State, ACTOR, None, || {
+                    format!(
+                        "{}: payment {} → {}; order follows in a second unit (split-update)",
+                        upd.order_code,
+                        from.as_str(),
+                        to.as_str()
+                    )
+                });
                 // `split-update`: the order follows in a second unit; a crash in between
                 // leaves payment and order disagreeing.
                 let sim = ctx.sim.clone();
-                let second = ctx.db.unit(ACTOR, "webhook.apply-order", &upd.order_code, |tx| logic::apply_order(tx, order_id, to, Source::Webhook, sim.now_ms())).await;
+                let second = ctx
+                    .db
+                    .unit(ACTOR, "webhook.apply-order", &upd.order_code, |tx| {
+                        logic::apply_order(tx, order_id, to, Source::Webhook, sim.now_ms())
+                    })
+                    .await;
                 return match second {
                     Ok(()) => (StatusCode::OK, "ok".into()),
                     Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
                 };
             }
             other => {
-                ctx.sim.record(Kind::State, ACTOR, None, || format!("{}: {} → {}", upd.order_code, upd.status.as_str(), describe(other)));
+                ctx.sim.record(Kind::State, ACTOR, None, || {
+                    format!("{}: {} → {}", upd.order_code, upd.status.as_str(), describe(other))
+                });
                 return (StatusCode::OK, "ok".into());
             }
         }
@@ -123,8 +152,43 @@ pub fn describe(a: Applied) -> String {
     }
 }
 
+/// Wraps any app (the reference one or a user's) so that a notification handled before the
+/// checkout's insert marks `webhook-before-insert`. The mark is the harness's, not the app's,
+/// so a user's own handler is judged on the same coverage without knowing about it.
+pub fn observe_arrivals(router: Router, sim: Sim, inserted: Inserted, path: String) -> Router {
+    router.layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+        let (sim, inserted, path) = (sim.clone(), inserted.clone(), path.clone());
+        async move {
+            if req.uri().path() != path {
+                return next.run(req).await;
+            }
+            let (parts, body) = req.into_parts();
+            let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+            #[derive(serde::Deserialize)]
+            struct OrderId {
+                order_id: String,
+            }
+            if let Ok(o) = serde_json::from_slice::<OrderId>(&bytes)
+                && !crate::sim::world::lock(&inserted).contains(&o.order_id)
+            {
+                sim.mark("webhook-before-insert");
+            }
+            next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
+        }
+    }))
+}
+
+/// Order codes whose checkout insert has committed (kept by the checkout actor).
+pub type Inserted = std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>;
+
 /// Asks the status API for one order, on behalf of `actor`.
-pub async fn fetch_status(sim: &Sim, actor: &str, provider: &str, server_key: &str, order_code: &str) -> Result<Option<ProviderUpdate>, String> {
+pub async fn fetch_status(
+    sim: &Sim,
+    actor: &str,
+    provider: &str,
+    server_key: &str,
+    order_code: &str,
+) -> Result<Option<ProviderUpdate>, String> {
     let label = if sim.recording() { format!("GET /v2/{order_code}/status") } else { String::new() };
     let req = Request::new(http::Method::GET, format!("/v2/{order_code}/status"))
         .header("authorization", Midtrans::basic_auth(server_key))
@@ -137,7 +201,8 @@ pub async fn fetch_status(sim: &Sim, actor: &str, provider: &str, server_key: &s
     };
     match resp.status {
         200 => {
-            let n: Notification = serde_json::from_slice(&resp.body).map_err(|e| format!("malformed status API answer: {e}"))?;
+            let n: Notification =
+                serde_json::from_slice(&resp.body).map_err(|e| format!("malformed status API answer: {e}"))?;
             ProviderUpdate::from_notification(&n).map(Some)
         }
         404 => Ok(None),
@@ -152,7 +217,13 @@ async fn manual_sync(State(ctx): State<AppCtx>, Path(code): Path<String>) -> (St
         Err(e) => return (StatusCode::BAD_GATEWAY, e),
     };
     let (sim, flaws) = (ctx.sim.clone(), ctx.flaws);
-    match ctx.db.unit(ACTOR, "admin.sync-payment", &code, |tx| logic::apply(tx, &upd, Source::Manual, sim.now_ms(), flaws, Part::Both)).await {
+    match ctx
+        .db
+        .unit(ACTOR, "admin.sync-payment", &code, |tx| {
+            logic::apply(tx, &upd, Source::Manual, sim.now_ms(), flaws, Part::Both)
+        })
+        .await
+    {
         Ok(Applied::Changed { to, .. }) => {
             if to == logic::OrderStatus::Paid {
                 ctx.sim.mark("manual-sync-repaired");

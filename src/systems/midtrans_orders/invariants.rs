@@ -177,23 +177,29 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
                 let provider = t.status.map_or("none", |s| s.as_str());
                 match snap.get(&t.order_id) {
                     Some(o) if o.status == "PAID" => {}
-                    Some(o) => out.push(format!("{}: provider says {provider}, database says {}", t.order_id, o.status)),
+                    Some(o) => {
+                        out.push(format!("{}: provider says {provider}, database says {}", t.order_id, o.status))
+                    }
                     None => out.push(format!("{}: provider says {provider}, no order row", t.order_id)),
                 }
             }
             Ok(out)
         }),
-        Invariant::eventually("provider-failed-implies-not-paid", doc("provider-failed-implies-not-paid"), |c: &Ctx| {
-            let snap = lock(&c.snapshot);
-            let mut out = Vec::new();
-            for t in c.provider.truths().iter().filter(|t| t.failed_now()) {
-                if snap.get(&t.order_id).is_some_and(|o| o.status == "PAID") {
-                    let provider = t.status.map_or("none", |s| s.as_str());
-                    out.push(format!("{}: provider says {provider}, database says PAID", t.order_id));
+        Invariant::eventually(
+            "provider-failed-implies-not-paid",
+            doc("provider-failed-implies-not-paid"),
+            |c: &Ctx| {
+                let snap = lock(&c.snapshot);
+                let mut out = Vec::new();
+                for t in c.provider.truths().iter().filter(|t| t.failed_now()) {
+                    if snap.get(&t.order_id).is_some_and(|o| o.status == "PAID") {
+                        let provider = t.status.map_or("none", |s| s.as_str());
+                        out.push(format!("{}: provider says {provider}, database says PAID", t.order_id));
+                    }
                 }
-            }
-            Ok(out)
-        }),
+                Ok(out)
+            },
+        ),
         Invariant::eventually("paid-fulfilled-once", doc("paid-fulfilled-once"), |c: &Ctx| {
             c.each(|o, out| {
                 if o.status == "PAID" && o.fulfilments != 1 {

@@ -80,7 +80,8 @@ impl ProviderUpdate {
             None | Some("") => None,
             Some(f) => Some(FraudStatus::parse(f).ok_or_else(|| format!("unknown fraud_status {f:?}"))?),
         };
-        let gross_amount = parse_gross_amount(&n.gross_amount).ok_or_else(|| format!("malformed gross_amount {:?}", n.gross_amount))?;
+        let gross_amount = parse_gross_amount(&n.gross_amount)
+            .ok_or_else(|| format!("malformed gross_amount {:?}", n.gross_amount))?;
         Ok(ProviderUpdate { order_code: n.order_id.clone(), status, fraud, gross_amount })
     }
 
@@ -146,13 +147,27 @@ pub enum Applied {
     NoTarget,
     Unchanged(OrderStatus),
     /// Not a legal forward transition: a stale or out-of-order update, ignored.
-    Stale { from: OrderStatus, to: OrderStatus },
-    Changed { order_id: i64, from: OrderStatus, to: OrderStatus },
+    Stale {
+        from: OrderStatus,
+        to: OrderStatus,
+    },
+    Changed {
+        order_id: i64,
+        from: OrderStatus,
+        to: OrderStatus,
+    },
 }
 
 /// Applies `upd` in the open unit `tx`. With [`Part::PaymentOnly`] the order row is left for a
 /// second unit ([`apply_order`]).
-pub fn apply(tx: &mut Tx, upd: &ProviderUpdate, source: Source, now: u64, flaws: Flaws, part: Part) -> Result<Applied, SqlError> {
+pub fn apply(
+    tx: &mut Tx,
+    upd: &ProviderUpdate,
+    source: Source,
+    now: u64,
+    flaws: Flaws,
+    part: Part,
+) -> Result<Applied, SqlError> {
     let row = tx.query_opt(
         "SELECT o.id, p.id, p.payment_status, p.gross_amount FROM orders o JOIN order_payments p ON p.order_id = o.id WHERE o.order_code = ?",
         &[Value::from(&upd.order_code)],
@@ -160,7 +175,8 @@ pub fn apply(tx: &mut Tx, upd: &ProviderUpdate, source: Source, now: u64, flaws:
     let Some(row) = row else { return Ok(Applied::Missing) };
     let (order_id, payment_id, gross) = (row.int(0)?, row.int(1)?, row.int(3)?);
     let current_text = row.text(2)?;
-    let current = OrderStatus::parse(&current_text).ok_or_else(|| SqlError::Decode(format!("unknown payment_status {current_text:?}")))?;
+    let current = OrderStatus::parse(&current_text)
+        .ok_or_else(|| SqlError::Decode(format!("unknown payment_status {current_text:?}")))?;
     if gross != upd.gross_amount {
         log(tx, upd, source, Some(current), None, "amount-mismatch", now)?;
         return Ok(Applied::AmountMismatch);
@@ -218,7 +234,15 @@ fn fulfil(tx: &mut Tx, order_id: i64, source: Source, now: u64) -> Result<(), Sq
     Ok(())
 }
 
-fn log(tx: &mut Tx, upd: &ProviderUpdate, source: Source, old: Option<OrderStatus>, new: Option<OrderStatus>, outcome: &str, now: u64) -> Result<(), SqlError> {
+fn log(
+    tx: &mut Tx,
+    upd: &ProviderUpdate,
+    source: Source,
+    old: Option<OrderStatus>,
+    new: Option<OrderStatus>,
+    outcome: &str,
+    now: u64,
+) -> Result<(), SqlError> {
     // MySQL rejects a subquery on the table an INSERT targets, hence two statements.
     let id = tx.query_int("SELECT COALESCE(MAX(id), 0) + 1 FROM payment_sync_logs", &[])?;
     tx.execute(

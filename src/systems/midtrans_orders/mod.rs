@@ -37,7 +37,8 @@ use super::{RunSpec, SeedReport, System, SystemError, fault_marks};
 pub const NAME: &str = "midtrans-orders";
 
 /// Schema migrations (timestamped SQL files).
-pub const MIGRATIONS: &[Migration] = &[Migration::portable("20260122000000_orders", include_str!("migrations/20260122000000_orders.sql"))];
+pub const MIGRATIONS: &[Migration] =
+    &[Migration::portable("20260122000000_orders", include_str!("migrations/20260122000000_orders.sql"))];
 
 /// A switch that reintroduces a known bug.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -191,7 +192,10 @@ impl Config {
             return Err("midtrans.methods: name at least one payment method".into());
         }
         if self.amount_min <= 0 || self.amount_min > self.amount_max {
-            return Err(format!("midtrans.amount_min/amount_max: need 0 < amount_min ≤ amount_max, found {} and {}", self.amount_min, self.amount_max));
+            return Err(format!(
+                "midtrans.amount_min/amount_max: need 0 < amount_min ≤ amount_max, found {} and {}",
+                self.amount_min, self.amount_max
+            ));
         }
         if self.reconcile_every.0 < 1_000 || self.monitor_every.0 < 1_000 {
             return Err("midtrans.reconcile_every/monitor_every: must be at least 1s".into());
@@ -275,13 +279,22 @@ impl System for MidtransOrders {
     fn sometimes(&self, spec: &RunSpec) -> Vec<Sometimes> {
         let mut marks = fault_marks(spec);
         if !self.cfg.provider.duplicate_notification.is_zero() {
-            marks.push(Sometimes { mark: "fault:provider-duplicate".into(), doc: "the provider sent a notification twice".into() });
+            marks.push(Sometimes {
+                mark: "fault:provider-duplicate".into(),
+                doc: "the provider sent a notification twice".into(),
+            });
         }
         if self.cfg.insert_delay.max.0 > 0 && self.cfg.orders > 0 {
-            marks.push(Sometimes { mark: "webhook-before-insert".into(), doc: "a notification arrived before the checkout inserted its row".into() });
+            marks.push(Sometimes {
+                mark: "webhook-before-insert".into(),
+                doc: "a notification arrived before the checkout inserted its row".into(),
+            });
         }
         if !self.flaws.has(Flaw::NoReconciliation) && self.cfg.orders > 0 {
-            marks.push(Sometimes { mark: "reconciliation-repaired".into(), doc: "the reconciliation job repaired a PENDING payment to PAID".into() });
+            marks.push(Sometimes {
+                mark: "reconciliation-repaired".into(),
+                doc: "the reconciliation job repaired a PENDING payment to PAID".into(),
+            });
         }
         marks
     }
@@ -308,13 +321,15 @@ impl System for MidtransOrders {
                 inline_retry_attempts: me.cfg.inline_retry_attempts,
                 inline_retry_delay_ms: me.cfg.inline_retry_delay.0,
             };
-            sim.serve(app::ACTOR, (me.app)(app_ctx));
+            let inserted = app::Inserted::default();
+            let notify_path = me.cfg.provider.notify_path.clone();
+            sim.serve(app::ACTOR, app::observe_arrivals((me.app)(app_ctx), sim.clone(), inserted.clone(), notify_path));
             let (jdb, jcfg, jflaws, jkey) = (db.clone(), me.cfg.clone(), me.flaws, me.cfg.provider.server_key.clone());
             sim.start_actor(
                 actors::JOBS,
                 Arc::new(move |s: Sim| Box::pin(actors::jobs(s, jdb.clone(), jcfg.clone(), jflaws, jkey.clone()))),
             );
-            actors::start_checkout(&sim, &db, &provider, &me.cfg);
+            actors::start_checkout(&sim, &db, &provider, &me.cfg, &inserted);
             actors::start_admin(&sim, &db, &me.cfg);
 
             sim.run_phases().await;
