@@ -20,7 +20,8 @@ fn bench(c: &mut Criterion) {
 
     // Average events per seed over the seeds the benchmark rotates through.
     const SEEDS: u64 = 256;
-    let events: u64 = (0..SEEDS).map(|seed| system.run(&spec, Oracle::random(seed), backend.clone()).expect("run").event_count).sum();
+    let events: u64 =
+        (0..SEEDS).map(|seed| system.run(&spec, Oracle::random(seed), backend.clone()).expect("run").event_count).sum();
     let per_seed = events / SEEDS;
 
     let mut group = c.benchmark_group("midtrans_hour");

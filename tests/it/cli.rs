@@ -79,7 +79,12 @@ fn a_missing_path_and_bad_flags_exit_2() {
 
 #[test]
 fn replay_prints_the_timeline_and_where_the_invariant_broke() {
-    let out = settle(&["replay", "scenarios/seed001_race.toml", "--seed", "5"]);
+    // Take the replay command `run` printed, and run it.
+    let run = text(&settle(&["run", "scenarios/seed001_race.toml"]).stdout);
+    let line = run.lines().find_map(|l| l.trim().strip_prefix("replay: settle ")).expect("run prints a replay command");
+    let args: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(args[..2], ["replay", "scenarios/seed001_race.toml"]);
+    let out = settle(&args);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("payment row not found; answering 200 anyway (ack-missing)"), "{stdout}");

@@ -14,9 +14,11 @@ fn replay(file: &str, seed: u64) -> String {
     timeline(&format!("{file} seed {seed}"), &r.events, &r.violations)
 }
 
+/// The first seed of seed001_race that reproduces the incident.
 #[test]
-fn seed001_race_seed_5() {
-    insta::assert_snapshot!(replay("seed001_race.toml", 5));
+fn seed001_race_first_failing_seed() {
+    let seed = super::run("seed001_race.toml", None).first_seed.expect("the race is found");
+    insta::assert_snapshot!(replay("seed001_race.toml", seed));
 }
 
 #[test]

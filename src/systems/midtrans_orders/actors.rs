@@ -21,6 +21,7 @@ pub const CHECKOUT: &str = "checkout";
 pub const CUSTOMER: &str = "customer";
 pub const JOBS: &str = "jobs";
 pub const ADMIN: &str = "admin";
+pub const FORGER: &str = "forger";
 
 /// Deterministic order codes in the seed's format.
 pub fn order_code(n: u64) -> String {
@@ -229,6 +230,54 @@ pub fn start_admin(sim: &Sim, db: &Db, cfg: &Arc<Config>) {
             let label = if sim2.recording() { format!("POST /admin/orders/{code}/sync-payment") } else { String::new() };
             let req = Request::new(http::Method::POST, format!("/admin/orders/{code}/sync-payment")).label(label);
             let _ = sim2.request(ADMIN, app::ACTOR, req, Millis::s(30).0).await;
+        }
+    });
+}
+
+/// Someone who knows the webhook URL but not the server key posts forged `settlement`
+/// notifications for random orders. The app must answer 401 and change nothing; if it accepts
+/// one, `paid-only-if-provider-paid` catches the unpaid order turning PAID.
+pub fn start_forger(sim: &Sim, cfg: &Arc<Config>) {
+    if cfg.forged_notifications_max == 0 || cfg.orders == 0 {
+        return;
+    }
+    let safety = sim.config().safety.0;
+    let mut plan = sim.choose(|o| {
+        let n = o.below(u64::from(cfg.forged_notifications_max) + 1);
+        (0..n).map(|_| (o.below(safety.max(1)), o.below(u64::from(cfg.orders)) + 1)).collect::<Vec<_>>()
+    });
+    plan.sort();
+    let (sim2, cfg) = (sim.clone(), cfg.clone());
+    sim.spawn(FORGER, async move {
+        for (at, n) in plan {
+            sim2.sleep_until_ms(at).await;
+            let code = order_code(n);
+            let forged = crate::providers::midtrans::notification::build(
+                crate::providers::midtrans::notification::NotificationParams {
+                    order_id: &code,
+                    transaction_id: "00000000-f04e-4e1d-9000-000000000000",
+                    status: crate::providers::midtrans::status::TransactionStatus::Settlement,
+                    fraud: None,
+                    payment_type: PaymentType::BankTransfer,
+                    gross_amount_minor: cfg.amount_min,
+                    merchant_id: &cfg.provider.merchant_id,
+                    server_key: "a-guessed-server-key",
+                    transaction_time_ms: sim2.wall_ms(),
+                    settlement_time_ms: Some(sim2.wall_ms()),
+                },
+            );
+            let body = serde_json::to_vec(&forged).unwrap_or_default();
+            let label = if sim2.recording() {
+                format!("POST {} {code} settlement (forged signature)", cfg.provider.notify_path)
+            } else {
+                String::new()
+            };
+            let req = Request::new(http::Method::POST, cfg.provider.notify_path.clone()).json(body).label(label);
+            if let Ok(resp) = sim2.request(FORGER, app::ACTOR, req, Millis::s(15).0).await
+                && (resp.status == 401 || resp.status == 403)
+            {
+                sim2.mark("forged-notification-rejected");
+            }
         }
     });
 }

@@ -51,7 +51,9 @@ async fn webhook(State(ctx): State<AppCtx>, body: Bytes) -> (StatusCode, String)
         Err(e) => return (StatusCode::BAD_REQUEST, format!("malformed notification: {e}")),
     };
     if !verify_signature(&n, &ctx.server_key) {
-        ctx.sim.mark("webhook:bad-signature-rejected");
+        ctx.sim.record(Kind::State, ACTOR, None, || {
+            format!("{}: signature_key does not verify; 401, nothing changed", n.order_id)
+        });
         return (StatusCode::UNAUTHORIZED, "invalid signature_key".into());
     }
     let upd = match ProviderUpdate::from_notification(&n) {

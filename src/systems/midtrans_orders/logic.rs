@@ -226,10 +226,9 @@ pub fn apply_order(tx: &mut Tx, order_id: i64, target: OrderStatus, source: Sour
 }
 
 fn fulfil(tx: &mut Tx, order_id: i64, source: Source, now: u64) -> Result<(), SqlError> {
-    let id = tx.query_int("SELECT COALESCE(MAX(id), 0) + 1 FROM fulfilments", &[])?;
     tx.execute(
-        "INSERT INTO fulfilments (id, order_id, source, created_at) VALUES (?, ?, ?, ?)",
-        &[id.into(), order_id.into(), source.as_str().into(), now.into()],
+        "INSERT INTO fulfilments (order_id, source, created_at) VALUES (?, ?, ?)",
+        &[order_id.into(), source.as_str().into(), now.into()],
     )?;
     Ok(())
 }
@@ -243,12 +242,10 @@ fn log(
     outcome: &str,
     now: u64,
 ) -> Result<(), SqlError> {
-    // MySQL rejects a subquery on the table an INSERT targets, hence two statements.
-    let id = tx.query_int("SELECT COALESCE(MAX(id), 0) + 1 FROM payment_sync_logs", &[])?;
+    // The id is the database's own (rowid, identity, AUTO_INCREMENT): see the migrations.
     tx.execute(
-        "INSERT INTO payment_sync_logs (id, order_code, sync_type, provider_status, old_status, new_status, outcome, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO payment_sync_logs (order_code, sync_type, provider_status, old_status, new_status, outcome, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         &[
-            id.into(),
             Value::from(&upd.order_code),
             source.as_str().into(),
             upd.provider_status().into(),

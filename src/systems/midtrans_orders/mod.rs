@@ -37,8 +37,12 @@ use super::{RunSpec, SeedReport, System, SystemError, fault_marks};
 pub const NAME: &str = "midtrans-orders";
 
 /// Schema migrations (timestamped SQL files).
-pub const MIGRATIONS: &[Migration] =
-    &[Migration::portable("20260122000000_orders", include_str!("migrations/20260122000000_orders.sql"))];
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: "20260122000000_orders",
+    sqlite: include_str!("migrations/20260122000000_orders.sqlite.sql"),
+    postgres: include_str!("migrations/20260122000000_orders.postgres.sql"),
+    mysql: include_str!("migrations/20260122000000_orders.mysql.sql"),
+}];
 
 /// A switch that reintroduces a known bug.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -153,6 +157,8 @@ pub struct Config {
     pub stuck_after: Millis,
     /// The admin presses "Sync Payment Status" up to this many times per run.
     pub admin_clicks_max: u32,
+    /// Forged notifications (wrong signature) posted to the webhook, up to this many per run.
+    pub forged_notifications_max: u32,
     /// `inline-retry`: attempts and pause.
     pub inline_retry_attempts: u32,
     pub inline_retry_delay: Millis,
@@ -175,6 +181,7 @@ impl Default for Config {
             monitor_every: Millis::min(10),
             stuck_after: Millis::min(30),
             admin_clicks_max: 2,
+            forged_notifications_max: 1,
             inline_retry_attempts: 3,
             inline_retry_delay: Millis(500),
             provider: ProviderConfig::default(),
@@ -290,6 +297,12 @@ impl System for MidtransOrders {
                 doc: "a notification arrived before the checkout inserted its row".into(),
             });
         }
+        if self.cfg.forged_notifications_max > 0 && self.cfg.orders > 0 {
+            marks.push(Sometimes {
+                mark: "forged-notification-rejected".into(),
+                doc: "a notification with a bad signature was refused".into(),
+            });
+        }
         if !self.flaws.has(Flaw::NoReconciliation) && self.cfg.orders > 0 {
             marks.push(Sometimes {
                 mark: "reconciliation-repaired".into(),
@@ -331,6 +344,7 @@ impl System for MidtransOrders {
             );
             actors::start_checkout(&sim, &db, &provider, &me.cfg, &inserted);
             actors::start_admin(&sim, &db, &me.cfg);
+            actors::start_forger(&sim, &me.cfg);
 
             sim.run_phases().await;
             if !sim.is_stopped() {
@@ -364,6 +378,7 @@ pub fn describe() -> super::SystemInfo {
             (actors::ADMIN, true),
             (actors::CHECKOUT, false),
             (actors::CUSTOMER, false),
+            (actors::FORGER, false),
         ],
     }
 }
