@@ -41,6 +41,19 @@ pub enum SqlError {
     Other(String),
 }
 
+impl SqlError {
+    /// The error's class, worded the same on every backend: traces must not depend on which
+    /// driver phrased a constraint violation.
+    pub fn class(&self) -> &'static str {
+        match self {
+            SqlError::Constraint(_) => "constraint violated",
+            SqlError::Decode(_) => "could not decode a value",
+            SqlError::Connect(_) => "cannot connect to the database",
+            SqlError::Other(_) => "database error",
+        }
+    }
+}
+
 /// Why a unit of work did not succeed, as the application sees it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -112,8 +125,7 @@ pub fn shared(backend: impl Backend + 'static) -> SharedBackend {
 
 /// Connects to a database URL through sqlx (`sqlite:`, `postgres://`, `mysql://`).
 pub fn connect_url(url: &str) -> Result<SharedBackend, SqlError> {
-    let _ = url;
-    Err(SqlError::Connect("database URLs are not supported yet".into()))
+    sqlx_bridge::SqlxBackend::connect(url).map(shared)
 }
 
 /// The open transaction of a unit of work.
@@ -301,7 +313,7 @@ impl Db {
         let (value, changed) = match result {
             Ok(v) => v,
             Err(e) => {
-                sim.record(Kind::Unit, actor, Some("db"), || format!("{}: rolled back: {e}", what()));
+                sim.record(Kind::Unit, actor, Some("db"), || format!("{}: rolled back: {}", what(), e.class()));
                 return Err(DbError::Sql(e));
             }
         };

@@ -1,5 +1,6 @@
 //! settle's integration tests: one binary, one module per concern.
 
+mod backends;
 mod cli;
 mod determinism;
 mod properties;
