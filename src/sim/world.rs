@@ -139,6 +139,11 @@ impl Sim {
         let end_ms = sim.now_ms_outside(&rt);
         drop(rt);
         let inner = &sim.inner;
+        // Break the cycles a run builds (the observer, actor factories and endpoints hold
+        // handles that hold the Sim), so the whole world and its backend handle are freed.
+        lock(&inner.observer).take();
+        lock(&inner.actors).clear();
+        lock(&inner.endpoints).clear();
         let trace = std::mem::take(&mut *lock(&inner.trace));
         let choices = lock(&inner.oracle).choices().to_vec();
         let marks = std::mem::take(&mut *lock(&inner.marks));

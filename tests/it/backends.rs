@@ -18,7 +18,10 @@ fn same_traces(url: &str, seeds: u64) {
             let a = run_one(&s, seed, true, embedded.clone()).unwrap();
             let b = run_one(&s, seed, true, other.clone()).unwrap();
             if let Some(d) = first_divergence(&a.events, &b.events) {
-                panic!("{file} seed {seed}: embedded and {url} diverge at event {}:\n  {:?}\n  {:?}", d.index, d.first, d.second);
+                panic!(
+                    "{file} seed {seed}: embedded and {url} diverge at event {}:\n  {:?}\n  {:?}",
+                    d.index, d.first, d.second
+                );
             }
             assert_eq!(a.violations, b.violations, "{file} seed {seed}");
         }

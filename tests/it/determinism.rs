@@ -90,3 +90,15 @@ fn recording_does_not_change_the_run() {
         assert_eq!(quiet.violations, loud.violations);
     }
 }
+
+/// A run leaves nothing behind: the world is freed, and with it every handle on the backend
+/// (a leaked handle would keep a server's namespace alive and grow memory with every seed).
+#[test]
+fn a_finished_run_releases_the_backend() {
+    let s = load("midtrans_fixed.toml");
+    let b = backend();
+    for seed in 0..5 {
+        run_one(&s, seed, true, b.clone()).unwrap();
+        assert_eq!(std::sync::Arc::strong_count(&b), 1, "seed {seed} leaked a backend handle");
+    }
+}
