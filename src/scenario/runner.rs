@@ -63,7 +63,17 @@ impl Backends {
             Backends::Embedded => {
                 Sqlite::memory().map(shared).map_err(|e| Error::Infrastructure(format!("embedded SQLite: {e}")))
             }
-            Backends::Url(url) => crate::store::connect_url(url).map_err(|e| Error::Infrastructure(e.to_string())),
+            Backends::Url(url) => {
+                const SCHEMES: [&str; 5] = ["postgres://", "postgresql://", "mysql://", "mariadb://", "sqlite:"];
+                if !SCHEMES.iter().any(|s| url.starts_with(s)) {
+                    return Err(Error::Usage(format!(
+                        "--db {}: unsupported database URL; expected one starting with {}",
+                        crate::store::sqlx_bridge::redact_url(url),
+                        SCHEMES.join(", ")
+                    )));
+                }
+                crate::store::connect_url(url).map_err(|e| Error::Infrastructure(e.to_string()))
+            }
         }
     }
 }

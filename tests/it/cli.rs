@@ -75,6 +75,9 @@ fn a_missing_path_and_bad_flags_exit_2() {
     assert_eq!(settle(&["run", "--seeds", "0", "scenarios/seed001_race.toml"]).status.code(), Some(2));
     assert_eq!(settle(&["replay", "scenarios/seed001_race.toml"]).status.code(), Some(2));
     assert_eq!(settle(&["frobnicate"]).status.code(), Some(2));
+    let bad_db = settle(&["run", "scenarios/seed001_race.toml", "--db", "redis://u:pw@x/0"]);
+    assert_eq!(bad_db.status.code(), Some(2));
+    assert!(!text(&bad_db.stderr).contains(":pw@"), "{}", text(&bad_db.stderr));
 }
 
 #[test]
