@@ -45,13 +45,7 @@ fn recorded_choices_replay_the_same_run() {
 fn a_violating_seed_replays_to_the_same_violation() {
     let s = load("seed001_race.toml");
     let b = backend();
-    let bulk = settle::scenario::run_scenario(
-        &s,
-        "seed001_race.toml",
-        settle::scenario::SeedSelection::Range { start: 0, count: 100 },
-        &Default::default(),
-    )
-    .unwrap();
+    let bulk = super::run("seed001_race.toml", Some(100));
     let seed = bulk.first_seed.expect("the race is found in 100 seeds");
     let replayed = run_one(&s, seed, true, b).unwrap();
     assert_eq!(replayed.violations.first(), bulk.first_violation.as_ref());

@@ -20,7 +20,14 @@ pub fn load(name: &str) -> Scenario {
 
 /// Runs a scenario's own seed budget (or `seeds`) on embedded SQLite.
 pub fn run(name: &str, seeds: Option<u64>) -> Summary {
-    let s = load(name);
+    run_edited(name, |text| text, seeds)
+}
+
+/// Runs a scenario file after `edit` has changed its text.
+pub fn run_edited(name: &str, edit: impl FnOnce(String) -> String, seeds: Option<u64>) -> Summary {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name);
+    let text = edit(std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}")));
+    let s = scenario::parse(&text, name).unwrap_or_else(|e| panic!("{e}"));
     let count = seeds.unwrap_or(*s.seeds.get_ref());
     scenario::run_scenario(&s, name, SeedSelection::Range { start: 0, count }, &Backends::Embedded)
         .unwrap_or_else(|e| panic!("{e}"))

@@ -4,7 +4,7 @@
 use settle::check::InvariantKind;
 use settle::scenario::Verdict;
 
-use super::run;
+use super::{run, run_edited};
 
 fn expect_violation(file: &str, invariant: &str) {
     let s = run(file, None);
@@ -91,36 +91,24 @@ fn fixed_design_survives_the_seed001_race() {
 /// A scenario that expects a violation its flaws cannot produce is reported, not passed.
 #[test]
 fn an_expected_violation_that_never_happens_fails_the_run() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/seed001_race.toml")).unwrap();
-    let text = text.replace("flaws = [\"ack-missing\", \"no-reconciliation\"]", "flaws = []");
-    let s = settle::scenario::parse(&text, "edited.toml").unwrap();
-    let sum = settle::scenario::run_scenario(
-        &s,
-        "edited.toml",
-        settle::scenario::SeedSelection::Range { start: 0, count: 30 },
-        &Default::default(),
-    )
-    .unwrap();
+    let sum = run_edited(
+        "seed001_race.toml",
+        |t| t.replace("flaws = [\"ack-missing\", \"no-reconciliation\"]", "flaws = []"),
+        Some(30),
+    );
     assert_eq!(sum.verdict, Verdict::ExpectedNotFound);
 }
 
 /// A passing run set that never exercised an enabled fault is vacuous, not green.
 #[test]
 fn a_run_set_that_never_fires_a_fault_is_vacuous() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/seed001_fixed.toml")).unwrap();
     // Lost commit answers are enabled, but a 2-second safety phase with no orders and no admin
     // runs no unit of work while faults are on: the fault can never fire.
-    let text = text.replace("safety = \"1h\"", "safety = \"2s\"")
-        + "\n[midtrans]\norders = 0\nadmin_clicks_max = 0\n[database]\nlost_answer = 0.5\n";
-    let s = settle::scenario::parse(&text, "edited.toml").unwrap();
-    let sum = settle::scenario::run_scenario(
-        &s,
-        "edited.toml",
-        settle::scenario::SeedSelection::Range { start: 0, count: 5 },
-        &Default::default(),
-    )
-    .unwrap();
-    match sum.verdict {
+    let edit = |t: String| {
+        t.replace("safety = \"1h\"", "safety = \"2s\"")
+            + "\n[midtrans]\norders = 0\nadmin_clicks_max = 0\n[database]\nlost_answer = 0.5\n"
+    };
+    match run_edited("seed001_fixed.toml", edit, Some(5)).verdict {
         Verdict::Vacuous(marks) => assert!(marks.contains(&"fault:db-lost-answer".to_string()), "{marks:?}"),
         other => panic!("expected vacuous, got {other:?}"),
     }
