@@ -4,7 +4,7 @@
 //! actors are errors that name the file, line and column and what was expected. A parsed file
 //! prints back to TOML that parses to the same scenario (a tested round trip).
 //!
-//! - [`file`]: the format and its validation.
+//! - [`mod@file`]: the format and its validation.
 //! - [`runner`]: running seeds of a scenario and judging the run set.
 
 pub mod file;
