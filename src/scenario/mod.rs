@@ -6,9 +6,12 @@
 //!
 //! - [`mod@file`]: the format and its validation.
 //! - [`runner`]: running seeds of a scenario and judging the run set.
+//! - [`determinism`]: running each seed twice and finding the first divergence.
 
+pub mod determinism;
 pub mod file;
 pub mod runner;
 
+pub use determinism::{Nondeterminism, check_determinism};
 pub use file::{Expect, Outcome, Scenario, load, parse};
 pub use runner::{Backends, SeedSelection, Summary, Verdict, replay_command, run_one, run_scenario, run_scenario_with};

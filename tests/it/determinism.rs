@@ -96,3 +96,59 @@ fn a_finished_run_releases_the_backend() {
         assert_eq!(std::sync::Arc::strong_count(&b), 1, "seed {seed} leaked a backend handle");
     }
 }
+
+/// The check itself can fail: a system that reads outside state (here a process-wide counter,
+/// standing in for a wall clock or an unseeded RNG) is caught at its first divergent event.
+#[test]
+fn the_determinism_check_catches_a_system_that_reads_outside_state() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use settle::check::Sometimes;
+    use settle::scenario::check_determinism;
+    use settle::sim::{Kind, Sim};
+    use settle::systems::{RunSpec, SeedReport, System, SystemError};
+
+    struct Leaky(AtomicU64);
+    impl System for Leaky {
+        fn name(&self) -> &str {
+            "leaky"
+        }
+        fn sometimes(&self, _: &RunSpec) -> Vec<Sometimes> {
+            Vec::new()
+        }
+        fn run(
+            &self,
+            spec: &RunSpec,
+            oracle: Oracle,
+            _: settle::store::SharedBackend,
+        ) -> Result<SeedReport, SystemError> {
+            let outside = self.0.fetch_add(1, Ordering::SeqCst);
+            let out = Sim::run(spec.sim.clone(), oracle, move |sim: Sim| async move {
+                let wait = sim.choose(|o| o.below(1_000));
+                sim.sleep_ms(wait).await;
+                sim.record(Kind::State, "leaky", None, || "same every run".into());
+                sim.sleep_ms(1 + outside % 2).await;
+                sim.record(Kind::State, "leaky", None, || "when this happens depends on the process".into());
+            })
+            .map_err(|e| SystemError::Runtime(e.to_string()))?;
+            Ok(SeedReport {
+                violations: vec![],
+                events: out.events,
+                event_count: out.event_count,
+                choices: out.choices,
+                end_ms: out.end_ms,
+                marks: out.marks,
+            })
+        }
+    }
+
+    let spec = load("seed001_race.toml").run_spec(true);
+    let found = check_determinism(&Leaky(AtomicU64::new(0)), &spec, 5, backend()).unwrap().expect("the leak is caught");
+    assert_eq!(found.seed, 0);
+    let d = found.divergence.expect("the traces differ");
+    assert_eq!(d.first.as_ref().unwrap().text, d.second.as_ref().unwrap().text);
+    assert_ne!(d.first.unwrap().t_ms, d.second.unwrap().t_ms);
+
+    let reference = load("seed001_race.toml");
+    assert_eq!(check_determinism(reference.build_system().as_ref(), &spec, 5, backend()).unwrap(), None);
+}
