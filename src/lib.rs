@@ -3,7 +3,7 @@
 //! The crate is layered, and every arrow points down:
 //!
 //! ```text
-//! main.rs (CLI) → scenario, report → systems → providers, check → sim, store
+//! main.rs (CLI) → audit → scenario, report → systems → providers, check → sim, store
 //! ```
 //!
 //! - [`sim`]: the world — simulated clock, one oracle for every choice, the per-message network,
@@ -16,7 +16,9 @@
 //!   real bugs.
 //! - [`scenario`]: scenario files, validation with `file:line:col` errors, and the seed runner.
 //! - [`report`]: human timelines and summaries.
+//! - [`audit`]: the same invariants, read-only, against a live database settle did not create.
 
+pub mod audit;
 pub mod check;
 pub mod error;
 pub mod providers;

@@ -6,8 +6,7 @@ use std::process::ExitCode as ProcessExit;
 use clap::{Parser, Subcommand};
 
 use settle::scenario::{self, Backends, Outcome, Scenario, SeedSelection};
-use settle::sim::first_divergence;
-use settle::{Error, ExitCode, report, systems};
+use settle::{Error, ExitCode, audit, report, systems};
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +32,12 @@ impl DbArg {
     }
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run scenarios' seeds and judge them against their expectations.
@@ -55,6 +60,44 @@ enum Command {
         seed: u64,
         #[command(flatten)]
         db: DbArg,
+        /// Run on this SQLite file and keep it, with the provider export beside it
+        /// (FILE.provider.jsonl), for `settle audit`.
+        #[arg(long, value_name = "FILE", conflicts_with = "db")]
+        keep_db: Option<PathBuf>,
+        /// With --keep-db: overwrite existing files.
+        #[arg(long, requires = "keep_db")]
+        force: bool,
+    },
+    /// Check a system's invariants read-only against a live database (one snapshot).
+    Audit {
+        /// The system whose schema and invariants to use.
+        #[arg(long)]
+        system: String,
+        /// sqlite://PATH, postgres://…, mysql://…
+        #[arg(long, env = "SETTLE_DATABASE_URL")]
+        db: String,
+        /// Table and column names (TOML); default: seed 001's schema.
+        #[arg(long, value_name = "FILE")]
+        mapping: Option<PathBuf>,
+        /// The provider's truth, JSON Lines (see `settle export-midtrans`).
+        #[arg(long, value_name = "FILE")]
+        provider_export: Option<PathBuf>,
+        /// Epoch milliseconds or YYYY-MM-DDTHH:MM:SSZ; default: the newest created_at or export time.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// How long the database may lag the provider.
+        #[arg(long, default_value = "15m")]
+        grace: String,
+        /// PENDING for longer than this is stuck.
+        #[arg(long, default_value = "30m")]
+        stuck_after: String,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Turn saved Midtrans status/notification payloads (JSON files) into a provider export on stdout.
+    ExportMidtrans {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Run each seed twice and report the first event where the two runs differ.
     CheckDeterminism {
@@ -152,10 +195,12 @@ fn execute(cmd: Command) -> Result<ExitCode, Error> {
             say!("{} scenario(s), {} as expected, {} not", loaded.len(), loaded.len() - failed, failed);
             Ok(if failed == 0 { ExitCode::Success } else { ExitCode::Violation })
         }
-        Command::Replay { path, seed, db } => {
+        Command::Replay { path, seed, db, keep_db, force } => {
             let s = scenario::load(&path)?;
-            let backend = db.backends().connect()?;
-            let r = scenario::run_one(&s, seed, true, backend)?;
+            let r = match &keep_db {
+                Some(file) => audit::keep::replay_keep_db(&s, seed, true, file, force)?,
+                None => scenario::run_one(&s, seed, true, db.backends().connect()?)?,
+            };
             let flaws = s.flaw_names();
             let header = format!(
                 "{} — seed {seed} — system {} — flaws [{}]\nreplay: {}",
@@ -165,6 +210,16 @@ fn execute(cmd: Command) -> Result<ExitCode, Error> {
                 scenario::replay_command(&shown(&path), seed)
             );
             emit(&report::timeline(&header, &r.events, &r.violations));
+            if let Some(file) = &keep_db {
+                let jsonl = audit::keep::export_path(file);
+                say!("kept: {} and {}", file.display(), jsonl.display());
+                say!(
+                    "audit: settle audit --system {} --db sqlite://{} --provider-export {}",
+                    s.system.get_ref(),
+                    file.display(),
+                    jsonl.display()
+                );
+            }
             let expect = s.expect.get_ref();
             let met = match expect.outcome {
                 Outcome::Pass => r.violations.is_empty(),
@@ -174,24 +229,53 @@ fn execute(cmd: Command) -> Result<ExitCode, Error> {
         }
         Command::CheckDeterminism { path, seeds, db } => {
             let s = scenario::load(&path)?;
-            let backends = db.backends();
-            let backend = backends.connect()?;
-            for seed in 0..seeds {
-                let a = scenario::run_one(&s, seed, true, backend.clone())?;
-                let b = scenario::run_one(&s, seed, true, backend.clone())?;
-                if let Some(d) = first_divergence(&a.events, &b.events) {
-                    say!("NONDETERMINISM in {} seed {seed} at event {}:", shown(&path), d.index);
+            let backend = db.backends().connect()?;
+            let found = scenario::check_determinism(s.build_system().as_ref(), &s.run_spec(true), seeds, backend)?;
+            let Some(n) = found else {
+                say!("{}: {seeds} seed(s), each run twice, identical traces", shown(&path));
+                return Ok(ExitCode::Success);
+            };
+            match n.divergence {
+                Some(d) => {
+                    say!("NONDETERMINISM in {} seed {} at event {}:", shown(&path), n.seed, d.index);
                     say!("  first run:  {}", d.first.map_or("(end of trace)".into(), |e| e.to_string()));
                     say!("  second run: {}", d.second.map_or("(end of trace)".into(), |e| e.to_string()));
-                    say!("reproduce: settle check-determinism {} --seeds {}", shown(&path), seed + 1);
-                    return Ok(ExitCode::Nondeterminism);
                 }
-                if a.choices != b.choices {
-                    say!("NONDETERMINISM in {} seed {seed}: same trace, different oracle choices", shown(&path));
-                    return Ok(ExitCode::Nondeterminism);
+                None => {
+                    say!("NONDETERMINISM in {} seed {}: same trace, different oracle choices", shown(&path), n.seed)
                 }
             }
-            say!("{}: {seeds} seed(s), each run twice, identical traces", shown(&path));
+            say!("reproduce: settle check-determinism {} --seeds {}", shown(&path), n.seed + 1);
+            Ok(ExitCode::Nondeterminism)
+        }
+        Command::Audit { system, db, mapping, provider_export, as_of, grace, stuck_after, format } => {
+            let duration = |flag: &str, v: &str| {
+                settle::sim::Millis::parse(v)
+                    .map(|m| i64::try_from(m.0).unwrap_or(i64::MAX))
+                    .map_err(|e| Error::Usage(format!("{flag} {v}: {e}")))
+            };
+            let opts = audit::Options {
+                mapping: mapping.as_deref().map(audit::mapping::load).transpose()?.unwrap_or_default(),
+                as_of: as_of
+                    .map(|t| {
+                        audit::export::parse_instant(&t).ok_or_else(|| {
+                            Error::Usage(format!("--as-of {t}: expected epoch milliseconds or YYYY-MM-DDTHH:MM:SSZ"))
+                        })
+                    })
+                    .transpose()?,
+                grace_ms: duration("--grace", &grace)?,
+                stuck_after_ms: duration("--stuck-after", &stuck_after)?,
+            };
+            let export = provider_export.as_deref().map(audit::export::load).transpose()?;
+            let r = audit::audit(&system, &db, &opts, export.as_ref())?;
+            emit(&match format {
+                Format::Human => r.human(),
+                Format::Json => r.json(),
+            });
+            Ok(if r.total() == 0 { ExitCode::Success } else { ExitCode::Violation })
+        }
+        Command::ExportMidtrans { files } => {
+            emit(&audit::export::convert(&files)?);
             Ok(ExitCode::Success)
         }
         Command::List { scenarios } => {

@@ -1,5 +1,6 @@
 //! settle's integration tests: one binary, one module per concern.
 
+mod audit;
 mod backends;
 mod cli;
 mod determinism;

@@ -18,8 +18,13 @@
 //! for the unit's order, read once per round, costs a fifth of five queries, and the same rows
 //! can be streamed from a live database.
 //!
-//! What they do not check: amounts between the provider and the order (the apply logic refuses
-//! a mismatch and logs it), or orders the provider never saw.
+//! Each invariant's logic is a pure function over one [`OrderRow`] (plus the provider's truth
+//! where it needs it), shared by the simulation's [`Invariant`]s here and by `settle audit`
+//! (`crate::audit`), which streams the same rows from a live database through a [`Mapping`].
+//!
+//! What they do not check in the simulation: amounts between the provider and the order (the
+//! apply logic refuses a mismatch and logs it; the audit checks them), or orders the provider
+//! never saw.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -29,47 +34,165 @@ use crate::providers::midtrans::Midtrans;
 use crate::sim::world::lock;
 use crate::store::{Db, Row, SqlError, Value};
 
+use super::mapping::{Mapping, Statuses};
+
 /// One order as the invariants see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderRow {
     pub code: String,
     pub status: String,
     pub paid_at: Option<i64>,
+    pub created_at: Option<i64>,
+    /// In minor units.
+    pub amount: Option<i64>,
     /// `None` when there is no payment row.
     pub payment_status: Option<String>,
     pub payment_paid_at: Option<i64>,
+    pub payment_created_at: Option<i64>,
+    pub payment_amount: Option<i64>,
     pub fulfilments: i64,
 }
 
 impl OrderRow {
-    fn from_row(r: &Row) -> Result<Self, SqlError> {
+    /// Reads a row of [`Mapping::snapshot_sql`].
+    pub fn from_row(r: &Row) -> Result<Self, SqlError> {
         Ok(OrderRow {
             code: r.text(0)?,
             status: r.text(1)?,
             paid_at: r.opt_int(2)?,
-            payment_status: r.opt_text(3)?,
-            payment_paid_at: r.opt_int(4)?,
-            fulfilments: r.int(5)?,
+            created_at: r.opt_int(3)?,
+            amount: r.opt_int(4)?,
+            payment_status: r.opt_text(5)?,
+            payment_paid_at: r.opt_int(6)?,
+            payment_created_at: r.opt_int(7)?,
+            payment_amount: r.opt_int(8)?,
+            fulfilments: r.int(9)?,
         })
     }
 }
 
-const SNAPSHOT: &str = "SELECT o.order_code, o.status, o.paid_at, p.payment_status, p.paid_at, \
-    (SELECT COUNT(*) FROM fulfilments f WHERE f.order_id = o.id) \
-    FROM orders o LEFT JOIN order_payments p ON p.order_id = o.id";
+// ---------------------------------------------------------------------------------------------
+// The invariants' logic: pure functions, each returning the reasons it is violated.
+
+/// `order-payment-agree`: the order's status equals its payment's.
+pub fn order_payment_agree(o: &OrderRow) -> Option<String> {
+    match &o.payment_status {
+        Some(p) if *p != o.status => Some(format!("{}: order {} but payment {p}", o.code, o.status)),
+        _ => None,
+    }
+}
+
+/// `paid-at-iff-paid`: `paid_at` is set exactly when the status is PAID, on both tables.
+pub fn paid_at_iff_paid(o: &OrderRow, s: &Statuses, out: &mut Vec<String>) {
+    if s.is_paid(&o.status) != o.paid_at.is_some() {
+        out.push(format!("order {}: status {} but paid_at {:?}", o.code, o.status, o.paid_at));
+    }
+    if let Some(p) = &o.payment_status
+        && s.is_paid(p) != o.payment_paid_at.is_some()
+    {
+        out.push(format!("payment of {}: status {p} but paid_at {:?}", o.code, o.payment_paid_at));
+    }
+}
+
+/// `paid-never-regresses`: an order once PAID (`was_paid`) is now in a regression status.
+pub fn regressed(code: &str, was_paid: bool, now: &str, s: &Statuses) -> Option<String> {
+    (was_paid && s.is_regression(now)).then(|| format!("{code} went from {} back to {now}", s.paid))
+}
+
+/// `paid-only-if-provider-paid`: PAID, but the provider never said paid.
+pub fn paid_without_provider(o: &OrderRow, provider_paid: bool, s: &Statuses) -> Option<String> {
+    (s.is_paid(&o.status) && !provider_paid)
+        .then(|| format!("{} is {} but the provider never said paid", o.code, o.status))
+}
+
+/// `fulfilled-at-most-once`: fulfilled more than once, or fulfilled though never paid.
+pub fn fulfilled_at_most_once(o: &OrderRow, provider_paid: Option<bool>, out: &mut Vec<String>) {
+    if o.fulfilments > 1 {
+        out.push(format!("{} fulfilled {} times", o.code, o.fulfilments));
+    }
+    if o.fulfilments > 0 && provider_paid == Some(false) {
+        out.push(format!("{} fulfilled but never paid", o.code));
+    }
+}
+
+/// `provider-paid-implies-paid`: the provider says paid (`provider` names its status).
+pub fn provider_paid_implies_paid(code: &str, provider: &str, o: Option<&OrderRow>, s: &Statuses) -> Option<String> {
+    match o {
+        Some(o) if s.is_paid(&o.status) => None,
+        Some(o) => Some(format!("{code}: provider says {provider}, database says {}", o.status)),
+        None => Some(format!("{code}: provider says {provider}, no order row")),
+    }
+}
+
+/// `provider-failed-implies-not-paid`: the provider says it ended unpaid (`provider`).
+pub fn provider_failed_implies_not_paid(o: &OrderRow, provider: &str, s: &Statuses) -> Option<String> {
+    s.is_paid(&o.status).then(|| format!("{}: provider says {provider}, database says {}", o.code, o.status))
+}
+
+/// `paid-fulfilled-once`: a PAID order has exactly one fulfilment.
+pub fn paid_fulfilled_once(o: &OrderRow, s: &Statuses) -> Option<String> {
+    (s.is_paid(&o.status) && o.fulfilments != 1)
+        .then(|| format!("{} is {} and fulfilled {} times", o.code, o.status, o.fulfilments))
+}
+
+/// `pending-not-stuck` (the seed's monitor query): PENDING and created before `cutoff`.
+/// The payment's status and creation time count when there is a payment row.
+pub fn stuck_pending(o: &OrderRow, cutoff: i64, s: &Statuses) -> Option<String> {
+    let (status, created) = match &o.payment_status {
+        Some(p) => (p, o.payment_created_at),
+        None => (&o.status, o.created_at),
+    };
+    match created {
+        Some(t) if *status == s.pending && t < cutoff => {
+            Some(format!("{}: {status} since {t}, before the cutoff {cutoff}", o.code))
+        }
+        _ => None,
+    }
+}
+
+/// `amount-matches-provider`: the order's (and payment's) amount equals the provider's.
+pub fn amount_matches_provider(o: &OrderRow, provider_amount: i64) -> Option<String> {
+    let mut wrong = Vec::new();
+    if let Some(a) = o.amount.filter(|a| *a != provider_amount) {
+        wrong.push(format!("order amount {a}"));
+    }
+    if let Some(a) = o.payment_amount.filter(|a| *a != provider_amount) {
+        wrong.push(format!("payment amount {a}"));
+    }
+    (!wrong.is_empty()).then(|| format!("{}: provider amount {provider_amount}, {}", o.code, wrong.join(", ")))
+}
 
 /// What the invariants look at.
 pub struct Ctx {
     pub db: Db,
     pub provider: Midtrans,
+    statuses: Statuses,
+    /// The snapshot query, built once from the mapping.
+    snapshot_one: String,
+    snapshot_all: String,
     /// Orders seen PAID so far (for `paid-never-regresses`).
     paid_seen: Mutex<BTreeSet<String>>,
     snapshot: Mutex<BTreeMap<String, OrderRow>>,
 }
 
 impl Ctx {
+    /// Reads the seed-001 schema.
     pub fn new(db: Db, provider: Midtrans) -> Self {
-        Ctx { db, provider, paid_seen: Mutex::default(), snapshot: Mutex::default() }
+        Ctx::with_mapping(db, provider, &Mapping::default())
+    }
+
+    /// Reads the tables and columns `mapping` names.
+    pub fn with_mapping(db: Db, provider: Midtrans, mapping: &Mapping) -> Self {
+        let (select, code) = (mapping.snapshot_sql(), mapping.code_column());
+        Ctx {
+            db,
+            provider,
+            statuses: mapping.statuses.clone(),
+            snapshot_one: format!("{select} WHERE {code} = ?"),
+            snapshot_all: format!("{select} ORDER BY {code}"),
+            paid_seen: Mutex::default(),
+            snapshot: Mutex::default(),
+        }
     }
 
     /// The rows read for the current round of checks, by order code.
@@ -90,8 +213,8 @@ impl Ctx {
 impl CheckCtx for Ctx {
     fn prepare(&self, scope: Option<&str>) -> Result<(), SqlError> {
         let rows = self.db.read(|tx| match scope {
-            Some(code) => tx.query(&format!("{SNAPSHOT} WHERE o.order_code = ?"), &[Value::from(code)]),
-            None => tx.query(&format!("{SNAPSHOT} ORDER BY o.order_code"), &[]),
+            Some(code) => tx.query(&self.snapshot_one, &[Value::from(code)]),
+            None => tx.query(&self.snapshot_all, &[]),
         })?;
         let mut snap = lock(&self.snapshot);
         snap.clear();
@@ -123,51 +246,29 @@ fn doc(name: &str) -> &'static str {
 pub fn reference() -> Vec<Invariant<Ctx>> {
     vec![
         Invariant::always("paid-only-if-provider-paid", doc("paid-only-if-provider-paid"), |c: &Ctx| {
-            c.each(|o, out| {
-                if o.status == "PAID" && !c.provider.ever_paid(&o.code) {
-                    out.push(format!("{} is PAID but the provider never said paid", o.code));
-                }
-            })
+            c.each(|o, out| out.extend(paid_without_provider(o, c.provider.ever_paid(&o.code), &c.statuses)))
         }),
         Invariant::always("order-payment-agree", doc("order-payment-agree"), |c: &Ctx| {
-            c.each(|o, out| {
-                if let Some(p) = &o.payment_status
-                    && *p != o.status
-                {
-                    out.push(format!("{}: order {} but payment {p}", o.code, o.status));
-                }
-            })
+            c.each(|o, out| out.extend(order_payment_agree(o)))
         }),
         Invariant::always("paid-never-regresses", doc("paid-never-regresses"), |c: &Ctx| {
             let mut seen = lock(&c.paid_seen);
             c.each(|o, out| {
-                if o.status == "PAID" {
+                if c.statuses.is_paid(&o.status) {
                     seen.insert(o.code.clone());
-                } else if seen.contains(&o.code) && matches!(o.status.as_str(), "PENDING" | "EXPIRED" | "FAILED") {
-                    out.push(format!("{} went from PAID back to {}", o.code, o.status));
+                } else {
+                    out.extend(regressed(&o.code, seen.contains(&o.code), &o.status, &c.statuses));
                 }
             })
         }),
         Invariant::always("paid-at-iff-paid", doc("paid-at-iff-paid"), |c: &Ctx| {
-            c.each(|o, out| {
-                if (o.status == "PAID") != o.paid_at.is_some() {
-                    out.push(format!("order {}: status {} but paid_at {:?}", o.code, o.status, o.paid_at));
-                }
-                if let Some(p) = &o.payment_status
-                    && (p == "PAID") != o.payment_paid_at.is_some()
-                {
-                    out.push(format!("payment of {}: status {p} but paid_at {:?}", o.code, o.payment_paid_at));
-                }
-            })
+            c.each(|o, out| paid_at_iff_paid(o, &c.statuses, out))
         }),
         Invariant::always("fulfilled-at-most-once", doc("fulfilled-at-most-once"), |c: &Ctx| {
             c.each(|o, out| {
-                if o.fulfilments > 1 {
-                    out.push(format!("{} fulfilled {} times", o.code, o.fulfilments));
-                }
-                if o.fulfilments > 0 && !c.provider.ever_paid(&o.code) {
-                    out.push(format!("{} fulfilled but never paid", o.code));
-                }
+                // Only asked when it matters: the provider's lock is not free.
+                let paid = (o.fulfilments > 0).then(|| c.provider.ever_paid(&o.code));
+                fulfilled_at_most_once(o, paid, out)
             })
         }),
         Invariant::eventually("provider-paid-implies-paid", doc("provider-paid-implies-paid"), |c: &Ctx| {
@@ -175,13 +276,7 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
             let mut out = Vec::new();
             for t in c.provider.truths().iter().filter(|t| t.paid_now()) {
                 let provider = t.status.map_or("none", |s| s.as_str());
-                match snap.get(&t.order_id) {
-                    Some(o) if o.status == "PAID" => {}
-                    Some(o) => {
-                        out.push(format!("{}: provider says {provider}, database says {}", t.order_id, o.status))
-                    }
-                    None => out.push(format!("{}: provider says {provider}, no order row", t.order_id)),
-                }
+                out.extend(provider_paid_implies_paid(&t.order_id, provider, snap.get(&t.order_id), &c.statuses));
             }
             Ok(out)
         }),
@@ -192,20 +287,16 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
                 let snap = lock(&c.snapshot);
                 let mut out = Vec::new();
                 for t in c.provider.truths().iter().filter(|t| t.failed_now()) {
-                    if snap.get(&t.order_id).is_some_and(|o| o.status == "PAID") {
+                    if let Some(o) = snap.get(&t.order_id) {
                         let provider = t.status.map_or("none", |s| s.as_str());
-                        out.push(format!("{}: provider says {provider}, database says PAID", t.order_id));
+                        out.extend(provider_failed_implies_not_paid(o, provider, &c.statuses));
                     }
                 }
                 Ok(out)
             },
         ),
         Invariant::eventually("paid-fulfilled-once", doc("paid-fulfilled-once"), |c: &Ctx| {
-            c.each(|o, out| {
-                if o.status == "PAID" && o.fulfilments != 1 {
-                    out.push(format!("{} is PAID and fulfilled {} times", o.code, o.fulfilments));
-                }
-            })
+            c.each(|o, out| out.extend(paid_fulfilled_once(o, &c.statuses)))
         }),
     ]
 }

@@ -16,6 +16,7 @@ pub mod actors;
 pub mod app;
 pub mod invariants;
 pub mod logic;
+pub mod mapping;
 
 use std::sync::Arc;
 
@@ -241,6 +242,8 @@ mod method_names {
 pub type AppBuilder = Arc<dyn Fn(AppCtx) -> Router + Send + Sync>;
 /// Builds one extra invariant per run.
 pub type InvariantBuilder = Arc<dyn Fn() -> Invariant<Ctx> + Send + Sync>;
+/// Receives the provider's ground truth at the end of each run (e.g. to write a provider export).
+pub type TruthsHook = Arc<dyn Fn(Vec<crate::providers::midtrans::provider::Truth>) + Send + Sync>;
 
 /// The Midtrans orders system, ready to run seeds.
 #[derive(Clone)]
@@ -249,12 +252,13 @@ pub struct MidtransOrders {
     flaws: Flaws,
     app: AppBuilder,
     extra: Vec<InvariantBuilder>,
+    truths: Option<TruthsHook>,
 }
 
 impl MidtransOrders {
     /// The reference system with `flaws` switched on.
     pub fn new(cfg: Config, flaws: Flaws) -> Self {
-        MidtransOrders { cfg: Arc::new(cfg), flaws, app: Arc::new(app::reference_app), extra: Vec::new() }
+        MidtransOrders { cfg: Arc::new(cfg), flaws, app: Arc::new(app::reference_app), extra: Vec::new(), truths: None }
     }
 
     /// Replaces the reference app with your own router.
@@ -266,6 +270,13 @@ impl MidtransOrders {
     /// Adds an invariant of your own (built afresh for every run).
     pub fn with_invariant(mut self, inv: impl Fn() -> Invariant<Ctx> + Send + Sync + 'static) -> Self {
         self.extra.push(Arc::new(inv));
+        self
+    }
+
+    /// Hands the provider's ground truth to `hook` when each run ends. It records nothing, so
+    /// the trace is unchanged.
+    pub fn with_truths_hook(mut self, hook: TruthsHook) -> Self {
+        self.truths = Some(hook);
         self
     }
 
@@ -349,6 +360,9 @@ impl System for MidtransOrders {
             sim.run_phases().await;
             if !sim.is_stopped() {
                 checker.check_eventually(&sim, &ctx);
+            }
+            if let Some(hook) = &me.truths {
+                hook(provider.truths());
             }
             checker.violations()
         })

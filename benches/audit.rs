@@ -1,0 +1,89 @@
+//! The audit's internal pass against the plain SQL query doing the same checks, on a SQLite file
+//! of N orders (`SETTLE_AUDIT_BENCH_ROWS`, default 1,000,000; the issue's 10 million:
+//! `SETTLE_AUDIT_BENCH_ROWS=10000000 cargo bench --bench audit`, ≈ 2 GB of disk in the temp dir).
+//! 1 order in 1000 is planted with a disagreeing payment, so both sides find the same rows.
+//! The file is built once per N and reused (`settle-audit-bench-N.db` in the temp dir).
+
+use std::path::PathBuf;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use settle::audit::{self, Options};
+use settle::store::Backend;
+use settle::store::sqlite::Sqlite;
+use settle::systems::midtrans_orders::MIGRATIONS;
+
+fn build(n: u64) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("settle-audit-bench-{n}.db"));
+    if path.exists() {
+        return path;
+    }
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let conn = rusqlite::Connection::open(&tmp).expect("open");
+    conn.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;").expect("pragmas");
+    conn.execute_batch(MIGRATIONS[0].sqlite).expect("schema");
+    conn.execute_batch("BEGIN").expect("begin");
+    {
+        let mut o = conn.prepare("INSERT INTO orders VALUES (?1, ?2, ?3, 10000, ?4, ?5, ?5)").expect("prep");
+        let mut p = conn
+            .prepare("INSERT INTO order_payments VALUES (?1, ?1, 't', 'qris', ?2, 'x', 10000, ?3, ?4, ?4)")
+            .expect("prep");
+        let mut f = conn
+            .prepare("INSERT INTO fulfilments (order_id, source, created_at) VALUES (?1, 'webhook', ?2)")
+            .expect("prep");
+        for i in 0..n as i64 {
+            let code = format!("ZVR-{i:010}");
+            let created = 1_769_094_000_000 + i;
+            let paid = i % 3 != 0;
+            let (status, paid_at) = if paid { ("PAID", Some(created + 1000)) } else { ("PENDING", None) };
+            // 1 in 1000: the payment disagrees (seed 001's split update).
+            let pstatus = if i % 1000 == 7 { "EXPIRED" } else { status };
+            let ppaid = if pstatus == "PAID" { paid_at } else { None };
+            o.execute(rusqlite::params![i, code, status, paid_at, created]).expect("order");
+            p.execute(rusqlite::params![i, pstatus, ppaid, created]).expect("payment");
+            if paid {
+                f.execute(rusqlite::params![i, created]).expect("fulfilment");
+            }
+        }
+    }
+    conn.execute_batch("COMMIT").expect("commit");
+    drop(conn);
+    std::fs::rename(&tmp, &path).expect("rename");
+    path
+}
+
+/// The plain query a person would write for the same checks the internal pass makes.
+const PLAIN: &str = "SELECT o.order_code FROM orders o LEFT JOIN order_payments p ON p.order_id = o.id \
+    WHERE (p.payment_status IS NOT NULL AND p.payment_status <> o.status) \
+    OR ((o.status = 'PAID') <> (o.paid_at IS NOT NULL)) \
+    OR (p.payment_status IS NOT NULL AND (p.payment_status = 'PAID') <> (p.paid_at IS NOT NULL)) \
+    OR (SELECT COUNT(*) FROM fulfilments f WHERE f.order_id = o.id) > 1 \
+    OR (o.status = 'PAID' AND (SELECT COUNT(*) FROM fulfilments f WHERE f.order_id = o.id) <> 1) \
+    OR (COALESCE(p.payment_status, o.status) = 'PENDING' AND COALESCE(p.created_at, o.created_at) < ?1)";
+
+fn bench(c: &mut Criterion) {
+    let n: u64 = std::env::var("SETTLE_AUDIT_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let path = build(n);
+    let url = format!("sqlite://{}", path.display());
+    let opts = Options { as_of: Some(1_769_094_000_000), ..Options::default() };
+    let expected = audit::audit("midtrans-orders", &url, &opts, None).expect("audit");
+    let mut group = c.benchmark_group(format!("audit_{n}_rows"));
+    group.sample_size(10);
+    group.bench_function("settle_audit_internal", |b| {
+        b.iter(|| audit::audit("midtrans-orders", &url, &opts, None).expect("audit").total())
+    });
+    group.bench_function("plain_sql", |b| {
+        b.iter(|| {
+            let mut db = Sqlite::read_only(&path).expect("open");
+            db.begin().expect("begin");
+            let rows = db.query(PLAIN, &[(1_769_094_000_000i64 - 1_800_000).into()]).expect("query");
+            db.rollback().expect("rollback");
+            rows.len()
+        })
+    });
+    group.finish();
+    eprintln!("audit found {} violation(s) in {n} orders", expected.total());
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,48 @@
+//! `settle replay PATH --seed S --keep-db FILE`: runs one seed on a SQLite file and writes the
+//! provider's truth beside it (`FILE.provider.jsonl`), so `settle audit` has a real database with
+//! real violations to find, without a server. The trace is the same as on the embedded default.
+//! What it does not do: overwrite existing files unless told to (`force`).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::error::Error;
+use crate::scenario::Scenario;
+use crate::sim::Oracle;
+use crate::store::{shared, sqlite::Sqlite};
+use crate::systems::{SeedReport, System};
+
+use super::export;
+
+/// Where the provider export of a kept database goes.
+pub fn export_path(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(".provider.jsonl");
+    PathBuf::from(p)
+}
+
+/// Runs seed `seed` of `s` on the SQLite file `db` and writes its provider export.
+pub fn replay_keep_db(s: &Scenario, seed: u64, record: bool, db: &Path, force: bool) -> Result<SeedReport, Error> {
+    let jsonl = export_path(db);
+    for p in [db, jsonl.as_path()] {
+        if p.exists() {
+            if !force {
+                return Err(Error::Usage(format!("{}: exists; pass --force to overwrite it", p.display())));
+            }
+            std::fs::remove_file(p).map_err(|e| Error::Usage(format!("{}: cannot remove: {e}", p.display())))?;
+        }
+    }
+    let backend = Sqlite::file(db).map_err(|e| Error::Usage(format!("{}: {e}", db.display())))?;
+    let truths = Arc::new(Mutex::new(String::new()));
+    let sink = truths.clone();
+    let system = s.midtrans_orders().with_truths_hook(Arc::new(move |t| {
+        *crate::sim::world::lock(&sink) = export::from_truths(&t);
+    }));
+    let report = system
+        .run(&s.run_spec(record), Oracle::random(seed), shared(backend))
+        .map_err(|e| Error::Infrastructure(e.to_string()))?;
+    let text = crate::sim::world::lock(&truths).clone();
+    std::fs::write(&jsonl, text)
+        .map_err(|e| Error::Infrastructure(format!("{}: cannot write: {e}", jsonl.display())))?;
+    Ok(report)
+}

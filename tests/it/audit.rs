@@ -1,0 +1,388 @@
+//! `settle audit`: planted violations found with their row keys on every backend, nothing in a
+//! clean database, no writes possible, and exit codes for bad input and unreachable servers.
+//! PostgreSQL and MySQL run when `SETTLE_TEST_POSTGRES_URL` / `SETTLE_TEST_MYSQL_URL` are set;
+//! their fixtures live in a private `settle_audit_<pid>_<n>` schema/database, dropped afterwards.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use settle::audit::{self, Options, Session, export};
+use settle::store::sqlite::Sqlite;
+use settle::store::{Backend, BackendKind, connect_url};
+use settle::systems::midtrans_orders::MIGRATIONS;
+
+const AS_OF: i64 = 10_000_000;
+
+fn settle(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_settle"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("SETTLE_DATABASE_URL")
+        .output()
+        .expect("settle runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn temp_dir() -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("settle-audit-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// (code, order status, order paid_at, payment status, payment paid_at, created_at, fulfilments)
+type Order = (&'static str, &'static str, Option<i64>, &'static str, Option<i64>, i64, i64);
+
+const CLEAN: &[Order] = &[
+    ("A-OK", "PAID", Some(9_100_000), "PAID", Some(9_100_000), 9_000_000, 1),
+    ("G-LATE", "PENDING", None, "PENDING", None, 9_950_000, 0),
+];
+
+const PLANTED: &[Order] = &[
+    ("B-AGREE", "PAID", Some(9_900_000), "PENDING", None, 9_900_000, 1),
+    ("C-PAIDAT", "PENDING", Some(5), "PENDING", None, 9_900_000, 0),
+    ("D-STUCK", "PENDING", None, "PENDING", None, 1_000_000, 0),
+    ("E-REGRESS", "EXPIRED", None, "EXPIRED", None, 9_000_000, 0),
+    ("F-MISSED", "PENDING", None, "PENDING", None, 9_900_000, 0),
+    ("H-UNPAID", "PAID", Some(9_000_000), "PAID", Some(9_000_000), 9_000_000, 1),
+    ("I-AMOUNT", "PAID", Some(9_000_000), "PAID", Some(9_000_000), 9_000_000, 1),
+    ("J-TWICE", "PAID", Some(9_000_000), "PAID", Some(9_000_000), 9_000_000, 2),
+];
+
+const CLEAN_EXPORT: &str = r#"{"order_id":"A-OK","status":"settlement","gross_amount":"100.00","time":9100000}
+{"order_id":"G-LATE","status":"settlement","gross_amount":"100.00","time":9990000}
+"#;
+
+const PLANTED_EXPORT: &str = r#"{"order_id":"B-AGREE","status":"settlement","gross_amount":"100.00","time":9000000}
+{"order_id":"C-PAIDAT","status":"pending","gross_amount":"100.00","time":9900000}
+{"order_id":"D-STUCK","status":"pending","gross_amount":"100.00","time":1000000}
+{"order_id":"E-REGRESS","status":"expire","gross_amount":"100.00","time":9000000}
+{"order_id":"F-MISSED","status":"capture","fraud_status":"accept","gross_amount":"100.00","time":8000000}
+{"order_id":"H-UNPAID","status":"expire","gross_amount":"100.00","time":1000000}
+{"order_id":"I-AMOUNT","status":"settlement","gross_amount":"99.00","time":9000000}
+{"order_id":"J-TWICE","status":"settlement","gross_amount":"100.00","time":9000000}
+{"order_id":"K-NOROW","status":"settlement","gross_amount":"5.00","time":1000}
+"#;
+
+fn expected_planted() -> BTreeSet<(String, String)> {
+    [
+        ("order-payment-agree", "B-AGREE"),
+        ("paid-at-iff-paid", "C-PAIDAT"),
+        ("pending-not-stuck", "D-STUCK"),
+        ("paid-never-regresses", "E-REGRESS"),
+        ("provider-paid-implies-paid", "F-MISSED"),
+        ("provider-paid-implies-paid", "K-NOROW"),
+        ("paid-only-if-provider-paid", "H-UNPAID"),
+        ("amount-matches-provider", "I-AMOUNT"),
+        ("fulfilled-at-most-once", "J-TWICE"),
+        ("paid-fulfilled-once", "J-TWICE"),
+    ]
+    .into_iter()
+    .map(|(i, k)| (i.to_string(), k.to_string()))
+    .collect()
+}
+
+/// Creates seed 001's tables on `db` and inserts `orders` (each 100.00 = 10000 minor units).
+fn fixture(db: &mut dyn Backend, orders: &[Order], regress: bool) {
+    for stmt in MIGRATIONS[0].sql_for(db.kind()).split(';') {
+        let sql: String = stmt.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+        if !sql.trim().is_empty() {
+            db.execute(&sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+    for (i, &(code, status, paid_at, pstatus, ppaid, created, fulfilments)) in orders.iter().enumerate() {
+        let id = i as i64 + 1;
+        db.execute(
+            "INSERT INTO orders (id, order_code, status, total_amount, paid_at, created_at, updated_at) VALUES (?, ?, ?, 10000, ?, ?, ?)",
+            &[id.into(), code.into(), status.into(), paid_at.into(), created.into(), created.into()],
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO order_payments (id, order_id, transaction_id, payment_method, payment_status, provider_status, gross_amount, paid_at, created_at, updated_at) VALUES (?, ?, 't', 'qris', ?, 'x', 10000, ?, ?, ?)",
+            &[id.into(), id.into(), pstatus.into(), ppaid.into(), created.into(), created.into()],
+        )
+        .unwrap();
+        for _ in 0..fulfilments {
+            db.execute(
+                "INSERT INTO fulfilments (order_id, source, created_at) VALUES (?, 'webhook', ?)",
+                &[id.into(), created.into()],
+            )
+            .unwrap();
+        }
+        let (old, new) = if regress && code == "E-REGRESS" { ("PAID", "EXPIRED") } else { ("PENDING", "PENDING") };
+        db.execute(
+            "INSERT INTO payment_sync_logs (order_code, sync_type, provider_status, old_status, new_status, outcome, created_at) VALUES (?, 'webhook', 'x', ?, ?, 'applied', ?)",
+            &[code.into(), old.into(), new.into(), created.into()],
+        )
+        .unwrap();
+    }
+}
+
+fn sqlite_fixture(orders: &[Order]) -> (PathBuf, String) {
+    let path = temp_dir().join("shop.db");
+    let mut db = Sqlite::file(&path).unwrap();
+    fixture(&mut db, orders, true);
+    drop(db);
+    let url = format!("sqlite://{}", path.display());
+    (path, url)
+}
+
+fn opts() -> Options {
+    Options { as_of: Some(AS_OF), ..Options::default() }
+}
+
+fn found(r: &audit::Report) -> BTreeSet<(String, String)> {
+    r.violations.iter().map(|f| (f.invariant.clone(), f.key.clone())).collect()
+}
+
+/// The planted and clean fixtures on `url` (a database holding seed 001's tables).
+fn planted_and_clean(planted_url: &str, clean_url: &str) {
+    let planted = export::parse(PLANTED_EXPORT, "planted.jsonl").unwrap();
+    let r = audit::audit("midtrans-orders", planted_url, &opts(), Some(&planted)).unwrap();
+    assert_eq!(found(&r), expected_planted(), "{}", r.human());
+    assert_eq!(r.total(), 10, "{}", r.human());
+    assert_eq!(r.orders_checked, PLANTED.len() as u64);
+    // Without the export: only the internal invariants.
+    let r = audit::audit("midtrans-orders", planted_url, &opts(), None).unwrap();
+    let internal: BTreeSet<_> =
+        expected_planted().into_iter().filter(|(i, _)| !i.starts_with("provider") && !i.contains("provider")).collect();
+    assert_eq!(found(&r), internal, "{}", r.human());
+    let clean = export::parse(CLEAN_EXPORT, "clean.jsonl").unwrap();
+    let r = audit::audit("midtrans-orders", clean_url, &opts(), Some(&clean)).unwrap();
+    assert_eq!(r.total(), 0, "{}", r.human());
+    assert_eq!(r.orders_checked, 2);
+}
+
+/// A write through the audit's session fails, and nothing changed.
+fn refuses_to_write(url: &str) {
+    let mut s = Session::open(url).unwrap();
+    let before = s.backend().query("SELECT COUNT(*) FROM fulfilments", &[]).unwrap()[0].int(0).unwrap();
+    let write =
+        s.backend().execute("INSERT INTO fulfilments (order_id, source, created_at) VALUES (1, 'audit', 1)", &[]);
+    assert!(write.is_err(), "the read-only session wrote: {write:?}");
+    drop(s);
+    let mut s = Session::open(url).unwrap();
+    let after = s.backend().query("SELECT COUNT(*) FROM fulfilments", &[]).unwrap()[0].int(0).unwrap();
+    assert_eq!(before, after);
+    s.close().unwrap();
+}
+
+#[test]
+fn audit_finds_planted_violations_and_nothing_in_a_clean_sqlite_database() {
+    let (_p, planted) = sqlite_fixture(PLANTED);
+    let (_c, clean) = sqlite_fixture(CLEAN);
+    planted_and_clean(&planted, &clean);
+}
+
+#[test]
+fn the_audit_session_refuses_to_write_on_sqlite() {
+    let (_p, url) = sqlite_fixture(PLANTED);
+    refuses_to_write(&url);
+}
+
+/// A private namespace on a server, dropped when done.
+struct Namespace {
+    admin: Box<dyn Backend>,
+    drop_sql: String,
+    url: String,
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = self.admin.execute(&self.drop_sql, &[]);
+    }
+}
+
+fn namespace(base: &str, orders: &[Order]) -> Namespace {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let name = format!("settle_audit_{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+    let mut admin =
+        connect_url(base).map(|b| std::sync::Arc::try_unwrap(b).ok().unwrap().into_inner().unwrap()).unwrap();
+    let (create, drop_sql, url) = match admin.kind() {
+        BackendKind::Postgres => {
+            let sep = if base.contains('?') { '&' } else { '?' };
+            (
+                format!("CREATE SCHEMA {name}"),
+                format!("DROP SCHEMA IF EXISTS {name} CASCADE"),
+                format!("{base}{sep}options=-c%20search_path%3D{name}"),
+            )
+        }
+        _ => {
+            let root = base.split('?').next().unwrap();
+            let root = &root[..root.rfind('/').unwrap()];
+            (format!("CREATE DATABASE {name}"), format!("DROP DATABASE IF EXISTS {name}"), format!("{root}/{name}"))
+        }
+    };
+    admin.execute(&create, &[]).unwrap();
+    let ns = Namespace { admin, drop_sql, url };
+    let shared = connect_url(&ns.url).unwrap();
+    fixture(shared.lock().unwrap().as_mut(), orders, true);
+    ns
+}
+
+fn on_server(var: &str) {
+    let Ok(base) = std::env::var(var) else {
+        eprintln!("skipped: {var} is not set");
+        return;
+    };
+    let planted = namespace(&base, PLANTED);
+    let clean = namespace(&base, CLEAN);
+    planted_and_clean(&planted.url, &clean.url);
+    refuses_to_write(&planted.url);
+}
+
+#[test]
+fn audit_finds_planted_violations_and_refuses_to_write_on_postgres() {
+    on_server("SETTLE_TEST_POSTGRES_URL");
+}
+
+#[test]
+fn audit_finds_planted_violations_and_refuses_to_write_on_mysql() {
+    on_server("SETTLE_TEST_MYSQL_URL");
+}
+
+#[test]
+fn cli_audit_exits_1_with_violations_as_json_and_0_when_clean() {
+    let dir = temp_dir();
+    let (_p, planted) = sqlite_fixture(PLANTED);
+    let export = dir.join("planted.jsonl");
+    std::fs::write(&export, PLANTED_EXPORT).unwrap();
+    let args = ["audit", "--system", "midtrans-orders", "--db", &planted, "--as-of", "10000000", "--format", "json"];
+    let out = settle(&[&args[..], &["--provider-export", export.to_str().unwrap()]].concat());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["counts"]["provider-paid-implies-paid"], 2);
+    assert_eq!(doc["violations"].as_array().unwrap().len(), 10);
+
+    let (_c, clean) = sqlite_fixture(CLEAN);
+    let out = settle(&["audit", "--system", "midtrans-orders", "--db", &clean, "--as-of", "1970-01-01T02:46:40Z"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("0 violation(s)"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn an_unreachable_server_exits_4_without_the_password() {
+    let out = settle(&["audit", "--system", "midtrans-orders", "--db", "postgres://auditor:s3cr3t@127.0.0.1:1/shop"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(!stderr.contains("s3cr3t"), "{stderr}");
+    assert!(stderr.contains("postgres://auditor:***@127.0.0.1:1/shop"), "{stderr}");
+}
+
+#[test]
+fn bad_database_urls_and_in_memory_sqlite_exit_2() {
+    for url in ["sqlite::memory:", "sqlite:/no/such/file.db", "redis://u:pw@x/0"] {
+        let out = settle(&["audit", "--system", "midtrans-orders", "--db", url]);
+        assert_eq!(out.status.code(), Some(2), "{url}: {}", text(&out.stderr));
+        assert!(!text(&out.stderr).contains(":pw@"));
+    }
+    let (_p, url) = sqlite_fixture(CLEAN);
+    assert_eq!(settle(&["audit", "--system", "stripe-orders", "--db", &url]).status.code(), Some(2));
+    assert_eq!(settle(&["audit", "--system", "midtrans-orders", "--db", &url, "--grace", "5"]).status.code(), Some(2));
+}
+
+#[test]
+fn a_malformed_export_line_exits_2_naming_file_and_line() {
+    let (_p, url) = sqlite_fixture(CLEAN);
+    let export = temp_dir().join("bad.jsonl");
+    let bad = CLEAN_EXPORT.to_string()
+        + "\n{\"order_id\":\"X\",\"status\":\"settlement\",\"gross_amount\":10000,\"time\":1}\n";
+    std::fs::write(&export, bad).unwrap();
+    let out =
+        settle(&["audit", "--system", "midtrans-orders", "--db", &url, "--provider-export", export.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("{}:4: ", export.display())), "{stderr}");
+}
+
+#[test]
+fn a_bad_mapping_exits_2_naming_file_line_and_column() {
+    let (_p, url) = sqlite_fixture(CLEAN);
+    let mapping = temp_dir().join("mapping.toml");
+    std::fs::write(&mapping, "[orders]\ntable = \"orders\"\nstatus = \"status; DROP TABLE orders\"\n").unwrap();
+    let out = settle(&["audit", "--system", "midtrans-orders", "--db", &url, "--mapping", mapping.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("{}:3:10: ", mapping.display())), "{stderr}");
+    // The shipped example is the default, and works.
+    let ok = settle(&[
+        "audit",
+        "--system",
+        "midtrans-orders",
+        "--db",
+        &url,
+        "--mapping",
+        "examples/audit/seed001_mapping.toml",
+    ]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+}
+
+#[test]
+fn replay_keep_db_gives_a_database_whose_audit_finds_the_seed_violation() {
+    let db = temp_dir().join("seed26.db");
+    let db_s = db.to_str().unwrap();
+    let keep = ["replay", "scenarios/seed001_race.toml", "--seed", "26", "--keep-db", db_s];
+    let out = settle(&keep);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("kept: "), "{}", text(&out.stdout));
+    let again = settle(&keep);
+    assert_eq!(again.status.code(), Some(2), "refuses to overwrite");
+    assert_eq!(settle(&[&keep[..], &["--force"]].concat()).status.code(), Some(0));
+    let export = format!("{db_s}.provider.jsonl");
+    let url = format!("sqlite://{db_s}");
+    let out = settle(&[
+        "audit",
+        "--system",
+        "midtrans-orders",
+        "--db",
+        &url,
+        "--provider-export",
+        &export,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hit = doc["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["invariant"] == "provider-paid-implies-paid" && v["key"] == "ZVR-20260122-26A6A057");
+    assert!(hit, "{doc:#}");
+}
+
+#[test]
+fn export_midtrans_converts_saved_payloads_latest_status_wins() {
+    let dir = temp_dir();
+    let one = dir.join("one.json");
+    let many = dir.join("many.json");
+    let n = |id: &str, status: &str, fraud: &str, time: &str| {
+        format!(
+            r#"{{"transaction_time":"{time}","transaction_status":"{status}","status_code":"200","signature_key":"x","order_id":"{id}","gross_amount":"10000.00"{fraud}}}"#
+        )
+    };
+    std::fs::write(&one, n("O-1", "pending", "", "2026-01-22 22:00:00")).unwrap();
+    let arr = format!(
+        "[{},{}]",
+        n("O-1", "capture", r#","fraud_status":"accept""#, "2026-01-22 22:01:00"),
+        n("O-2", "expire", "", "2026-01-22 22:00:00")
+    );
+    std::fs::write(&many, arr).unwrap();
+    let out = settle(&["export-midtrans", one.to_str().unwrap(), many.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let e = export::parse(&text(&out.stdout), "stdout").unwrap();
+    assert!(e.entries["O-1"].paid());
+    assert_eq!(e.entries["O-1"].time, 1_769_094_060_000);
+    assert_eq!(e.entries["O-2"].amount, 1_000_000);
+    std::fs::write(&one, "{\"order_id\": 5}").unwrap();
+    let bad = settle(&["export-midtrans", one.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains(&format!("{}: payload 1: ", one.display())), "{}", text(&bad.stderr));
+}
