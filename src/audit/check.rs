@@ -93,28 +93,30 @@ pub fn run(
         None => newest_created_at(db, m).map_err(db_err(shown))?.max(export.and_then(Export::newest).unwrap_or(0)),
     };
     r.as_of = as_of;
-    let (select, code) = (m.snapshot_sql(), m.code_column());
-    let first = format!("{select} ORDER BY {code} LIMIT {PAGE}");
-    let next = format!("{select} WHERE {code} > ? ORDER BY {code} LIMIT {PAGE}");
+    let (select, id) = (m.snapshot_sql(), m.id_column());
+    let first = format!("{select} ORDER BY {id} LIMIT {PAGE}");
+    let next = format!("{select} WHERE {id} > ? ORDER BY {id} LIMIT {PAGE}");
     // Export orders that have an order row; only needed with an export.
     let mut seen: BTreeSet<String> = BTreeSet::new();
-    let mut cursor: Option<String> = None;
+    let mut cursor: Option<i64> = None;
     loop {
         let rows = match &cursor {
             None => db.query(&first, &[]),
-            Some(c) => db.query(&next, &[Value::from(c)]),
+            Some(c) => db.query(&next, &[Value::from(*c)]),
         }
         .map_err(db_err(shown))?;
-        for row in &rows {
+        let full = rows.len() == PAGE;
+        for row in rows {
+            let order_id = row.int(10).map_err(db_err(shown))?;
             let o = OrderRow::from_row(row).map_err(db_err(shown))?;
             r.orders_checked += 1;
             check_order(&o, opts, export, as_of, r);
             if export.is_some_and(|e| e.entries.contains_key(&o.code)) {
                 seen.insert(o.code.clone());
             }
-            cursor = Some(o.code);
+            cursor = Some(order_id);
         }
-        if rows.len() < PAGE {
+        if !full {
             break;
         }
     }

@@ -8,8 +8,9 @@ use std::fmt;
 
 use super::SqlError;
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Value {
+    #[default]
     Null,
     Int(i64),
     Text(String),
@@ -99,6 +100,25 @@ impl Row {
             Value::Text(s) => Ok(s.clone()),
             Value::Int(v) => Ok(v.to_string()),
             Value::Null => Err(SqlError::Decode(format!("column {i}: expected text, found NULL"))),
+        }
+    }
+
+    /// Moves text out of column `i` (leaving NULL), for readers that consume rows and would
+    /// otherwise copy every string.
+    pub fn take_text(&mut self, i: usize) -> Result<String, SqlError> {
+        match self.0.get_mut(i).map(std::mem::take) {
+            Some(Value::Text(s)) => Ok(s),
+            Some(Value::Int(v)) => Ok(v.to_string()),
+            Some(Value::Null) => Err(SqlError::Decode(format!("column {i}: expected text, found NULL"))),
+            None => Err(SqlError::Decode(format!("no column {i} in a row of {}", self.0.len()))),
+        }
+    }
+
+    /// Like [`Row::take_text`], NULL allowed.
+    pub fn take_opt_text(&mut self, i: usize) -> Result<Option<String>, SqlError> {
+        match self.get(i)? {
+            Value::Null => Ok(None),
+            _ => self.take_text(i).map(Some),
         }
     }
 

@@ -187,14 +187,15 @@ pub struct Mapping {
 }
 
 impl Mapping {
-    /// The snapshot query's SELECT … FROM … part; the columns are read by
-    /// [`super::invariants::OrderRow::from_row`]. Add a `WHERE`/`ORDER BY` after it.
+    /// The snapshot query's SELECT … FROM … part; columns 0–9 are read by
+    /// [`super::invariants::OrderRow::from_row`], column 10 is the order's id. Add a
+    /// `WHERE`/`ORDER BY` after it.
     pub fn snapshot_sql(&self) -> String {
         let (o, p, f) = (&self.orders, &self.order_payments, &self.fulfilments);
         format!(
             "SELECT o.{code}, o.{status}, o.{paid_at}, o.{created}, o.{amount}, \
              p.{pstatus}, p.{ppaid}, p.{pcreated}, p.{pamount}, \
-             (SELECT COUNT(*) FROM {ft} f WHERE f.{fo} = o.{id}) \
+             (SELECT COUNT(*) FROM {ft} f WHERE f.{fo} = o.{id}), o.{id} \
              FROM {ot} o LEFT JOIN {pt} p ON p.{po} = o.{id}",
             code = o.code,
             status = o.status,
@@ -217,6 +218,13 @@ impl Mapping {
     /// The order-code column, qualified as the snapshot query names it (for `WHERE`/`ORDER BY`).
     pub fn code_column(&self) -> String {
         format!("o.{}", self.orders.code)
+    }
+
+    /// The orders' primary key (the snapshot's last column): the audit pages by it, because
+    /// walking the table in key order is as cheap as one full scan, where paging by the order
+    /// code walks a second index and looks every row up again.
+    pub fn id_column(&self) -> String {
+        format!("o.{}", self.orders.id)
     }
 }
 
