@@ -126,7 +126,9 @@ impl Report {
                 .map_or(", no provider export".into(), |n| format!(", {n} order(s) in the provider export"))
         );
         for f in &self.violations {
-            out += &format!("  ✗ {}  {}: {}\n", f.invariant, f.key, f.reason);
+            // The invariants' reasons usually open with the order code already.
+            let reason = f.reason.strip_prefix(&format!("{}: ", f.key)).unwrap_or(&f.reason);
+            out += &format!("  ✗ {}  {}: {reason}\n", f.invariant, f.key);
         }
         for (name, n) in &self.counts {
             let more = n.saturating_sub(DETAILS_MAX);
