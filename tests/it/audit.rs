@@ -3,9 +3,9 @@
 //! PostgreSQL and MySQL run when `SETTLE_TEST_POSTGRES_URL` / `SETTLE_TEST_MYSQL_URL` are set;
 //! their fixtures live in a private `settle_audit_<pid>_<n>` schema/database, dropped afterwards.
 
+use super::{settle, text};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use settle::audit::{self, Options, Session, export};
@@ -14,19 +14,6 @@ use settle::store::{Backend, BackendKind, connect_url};
 use settle::systems::midtrans_orders::MIGRATIONS;
 
 const AS_OF: i64 = 10_000_000;
-
-fn settle(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_settle"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("SETTLE_DATABASE_URL")
-        .output()
-        .expect("settle runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn temp_dir() -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);

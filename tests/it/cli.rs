@@ -1,19 +1,6 @@
 //! The command line: exit codes, error locations, replay commands.
 
-use std::process::{Command, Output};
-
-fn settle(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_settle"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("SETTLE_DATABASE_URL")
-        .output()
-        .expect("settle runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use super::{settle, text};
 
 fn temp_file(name: &str, contents: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("settle-cli-{}", std::process::id()));

@@ -33,3 +33,18 @@ pub fn run_edited(name: &str, edit: impl FnOnce(String) -> String, seeds: Option
     scenario::run_scenario(&s, name, SeedSelection::Range { start: 0, count }, &Backends::Embedded)
         .unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// Runs the `settle` binary from the repository root, without a database URL from outside.
+pub fn settle(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_settle"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("SETTLE_DATABASE_URL")
+        .output()
+        .expect("settle runs")
+}
+
+/// Output bytes as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
