@@ -52,11 +52,12 @@ impl Session {
                 Box::new(Sqlite::read_only(path).map_err(|e| Error::Infrastructure(format!("{shown}: {e}")))?)
             }
             None => {
-                const SCHEMES: [&str; 4] = ["postgres://", "postgresql://", "mysql://", "mariadb://"];
-                if !SCHEMES.iter().any(|s| url.to_ascii_lowercase().starts_with(s)) {
+                // `sqlite:` URLs were handled above; only servers are left.
+                if !matches!(crate::store::sqlx_bridge::url_kind(url), Some(BackendKind::Postgres | BackendKind::Mysql))
+                {
                     return Err(Error::Usage(format!(
-                        "--db {shown}: unsupported database URL; expected sqlite://PATH, {}",
-                        SCHEMES.join(", ")
+                        "--db {shown}: unsupported database URL; expected sqlite://PATH, postgres://, \
+                         postgresql://, mysql:// or mariadb://"
                     )));
                 }
                 // Its errors never contain the password.

@@ -64,12 +64,11 @@ impl Backends {
                 Sqlite::memory().map(shared).map_err(|e| Error::Infrastructure(format!("embedded SQLite: {e}")))
             }
             Backends::Url(url) => {
-                const SCHEMES: [&str; 5] = ["postgres://", "postgresql://", "mysql://", "mariadb://", "sqlite:"];
-                if !SCHEMES.iter().any(|s| url.starts_with(s)) {
+                use crate::store::sqlx_bridge::{URL_SCHEMES, redact_url, url_kind};
+                if url_kind(url).is_none() {
                     return Err(Error::Usage(format!(
-                        "--db {}: unsupported database URL; expected one starting with {}",
-                        crate::store::sqlx_bridge::redact_url(url),
-                        SCHEMES.join(", ")
+                        "--db {}: unsupported database URL; expected one starting with {URL_SCHEMES}",
+                        redact_url(url)
                     )));
                 }
                 crate::store::connect_url(url).map_err(|e| Error::Infrastructure(e.to_string()))

@@ -63,6 +63,15 @@ use std::time::Duration;
 use self::conn::{Conn, map_err};
 use self::namespace::Applied;
 pub use self::url::redact_url;
+
+/// The URL schemes [`SqlxBackend::connect`] accepts, for messages.
+pub const URL_SCHEMES: &str = "postgres://, postgresql://, mysql://, mariadb:// or sqlite:";
+
+/// The backend a database URL selects, by its scheme (case-insensitive); `None` when no
+/// backend accepts it. Lets callers reject a bad URL as a usage error before connecting.
+pub fn url_kind(url: &str) -> Option<BackendKind> {
+    parse_scheme(url).map(|(kind, _)| kind)
+}
 use self::url::{Secrets, parse_scheme};
 use super::{Backend, BackendKind, Migration, Row, SqlError, Value};
 
@@ -97,10 +106,7 @@ impl SqlxBackend {
     pub fn connect(url: &str) -> Result<SqlxBackend, SqlError> {
         let redacted = redact_url(url);
         let (kind, sqlx_url) = parse_scheme(url).ok_or_else(|| {
-            SqlError::Connect(format!(
-                "{redacted}: unsupported database URL; expected one starting with postgres://, \
-                 postgresql://, mysql://, mariadb:// or sqlite:"
-            ))
+            SqlError::Connect(format!("{redacted}: unsupported database URL; expected one starting with {URL_SCHEMES}"))
         })?;
         let secrets = Secrets::from_url(url);
         // Bounded: calls are synchronous, so at most one command and one reply are in flight.
