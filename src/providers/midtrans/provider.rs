@@ -141,7 +141,9 @@ impl Truth {
         )
     }
 
-    fn notification(&self, cfg: &ProviderConfig, epoch_ms: u64, now_ms: u64) -> Option<Notification> {
+    /// The notification for the current status. It carries the times it describes (creation,
+    /// settlement), not the time it is sent or resent.
+    fn notification(&self, cfg: &ProviderConfig, epoch_ms: u64) -> Option<Notification> {
         let status = self.status?;
         Some(notification::build(notification::NotificationParams {
             order_id: &self.order_id,
@@ -155,12 +157,6 @@ impl Truth {
             transaction_time_ms: epoch_ms + self.created_ms,
             settlement_time_ms: self.settlement_ms.map(|t| epoch_ms + t),
         }))
-        .map(|mut n| {
-            // A notification carries the time it describes, not the time it is (re)sent.
-            let _ = now_ms;
-            n.status_message = "midtrans payment notification".into();
-            n
-        })
     }
 }
 
@@ -258,16 +254,20 @@ impl Midtrans {
         transaction_id
     }
 
+    /// Whether the customer can pay now: a method is chosen, the transaction is still pending,
+    /// and the run is in its safety phase.
+    pub fn payable(&self, order_id: &str) -> bool {
+        self.sim.phase() == Phase::Safety
+            && lock(&self.state).txns.get(order_id).is_some_and(|t| t.status == Some(TransactionStatus::Pending))
+    }
+
     /// The customer pays. Returns false when the transaction cannot be paid now (no method
     /// chosen yet, expired, already paid) or the run is past its safety phase.
     pub fn pay(&self, order_id: &str) -> bool {
-        if self.sim.phase() != Phase::Safety {
+        if !self.payable(order_id) {
             return false;
         }
         let Some(t) = self.truth(order_id) else { return false };
-        if t.status != Some(TransactionStatus::Pending) {
-            return false;
-        }
         if t.payment_type.is_card() {
             let challenged = self.sim.chance(self.cfg.fraud_challenge.ppm());
             if challenged {
@@ -342,7 +342,7 @@ impl Midtrans {
                 t.settlement_ms = Some(now);
             }
             t.history.push((now, next, fraud));
-            t.notification(&self.cfg, self.sim.config().epoch_ms, now)
+            t.notification(&self.cfg, self.sim.config().epoch_ms)
         };
         self.sim.record(Kind::State, ACTOR, None, || {
             let f = fraud.map(|f| format!(" (fraud_status {})", f.as_str())).unwrap_or_default();
@@ -446,8 +446,7 @@ async fn status_api(
         let body = serde_json::json!({"status_code": "401", "status_message": "Access denied due to unauthorized transaction, please check client or server key"});
         return (StatusCode::UNAUTHORIZED, body.to_string());
     }
-    let now = m.sim.now_ms();
-    let note = lock(&m.state).txns.get(&order_id).and_then(|t| t.notification(&m.cfg, m.sim.config().epoch_ms, now));
+    let note = lock(&m.state).txns.get(&order_id).and_then(|t| t.notification(&m.cfg, m.sim.config().epoch_ms));
     match note {
         Some(n) => (StatusCode::OK, serde_json::to_string(&n).unwrap_or_default()),
         None => {

@@ -86,10 +86,7 @@ async fn checkout(sim: Sim, db: Db, provider: Midtrans, inserted: app::Inserted,
                 }
                 s.sleep_ms(1_000).await;
             }
-            let payable = m
-                .truth(&c)
-                .is_some_and(|t| t.status == Some(crate::providers::midtrans::status::TransactionStatus::Pending));
-            if payable && s.phase() == Phase::Safety {
+            if m.payable(&c) {
                 s.record(Kind::Send, CUSTOMER, Some(crate::providers::midtrans::provider::ACTOR), || {
                     format!("{c}: pays")
                 });
