@@ -2,10 +2,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode as ProcessExit;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use settle::scenario::{self, Backends, Outcome, Scenario, SeedSelection};
+use settle::scenario::{self, Backends, Outcome, ReplayFile, RunOptions, Scenario, SeedSelection, Shard};
 use settle::{Error, ExitCode, audit, report, systems};
 
 #[derive(Parser)]
@@ -38,26 +39,132 @@ enum Format {
     Json,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RunFormat {
+    Human,
+    Json,
+    Junit,
+}
+
+/// How many cores, which part of the seeds, for how long.
+#[derive(clap::Args, Clone)]
+struct ScaleArgs {
+    /// Threads to run seeds on; results do not depend on it.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    jobs: u64,
+    /// Run shard K of N (1-based): seed i of the selection belongs to shard i mod N + 1.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    shard: Option<Shard>,
+    /// Run seeds until this much wall-clock time is spent (e.g. 60s, 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_budget)]
+    time_budget: Option<Duration>,
+    /// Progress on stderr: a bar on a terminal, plain lines otherwise.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    progress: ProgressMode,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ProgressMode {
+    /// Shown when stderr is a terminal or CI=true.
+    Auto,
+    Always,
+    Never,
+}
+
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    Shard::parse(text)
+}
+
+fn parse_budget(text: &str) -> Result<Duration, String> {
+    let ms = settle::sim::Millis::parse(text).map_err(|e| e.to_string())?;
+    if ms.0 == 0 {
+        return Err("the time budget must be positive".into());
+    }
+    Ok(Duration::from_millis(ms.0))
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run scenarios' seeds and judge them against their expectations.
     Run {
         /// Scenario files or folders (default: ./scenarios).
         paths: Vec<PathBuf>,
-        /// Number of seeds (default: each scenario's own `seeds`).
+        /// Number of seeds (default: each scenario's own `seeds`; with --time-budget: no limit).
         #[arg(long)]
         seeds: Option<u64>,
         /// Run only this seed.
-        #[arg(long, conflicts_with = "seeds")]
+        #[arg(long, conflicts_with_all = ["seeds", "shard", "time_budget"])]
         seed: Option<u64>,
+        /// First seed of the selection.
+        #[arg(long, default_value_t = 0)]
+        seed_start: u64,
         #[command(flatten)]
         db: DbArg,
+        #[command(flatten)]
+        scale: ScaleArgs,
+        /// Do not shrink the first failure of each scenario.
+        #[arg(long)]
+        no_shrink: bool,
+        /// Candidate runs the shrinker may spend per failure.
+        #[arg(long, default_value_t = 20_000)]
+        shrink_budget: u64,
+        /// Draw every seed's fault rates from the seed (swarm testing), even where the scenario
+        /// does not ask for it.
+        #[arg(long)]
+        swarm: bool,
+        #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+        format: RunFormat,
+        /// Write, for each failure: the replay file, the timeline and the sequence diagram.
+        #[arg(long, value_name = "DIR")]
+        report_dir: Option<PathBuf>,
     },
-    /// Print the timeline of one seed: messages, units of work, state changes, faults, verdict.
-    Replay {
+    /// Shrink a failing seed to a minimal counterexample; writes a replay file, prints its timeline.
+    Shrink {
         path: PathBuf,
         #[arg(long)]
         seed: u64,
+        /// The replay file to write (default: <scenario>.seed-<S>.replay.json here).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Candidate runs the shrinker may spend.
+        #[arg(long, default_value_t = 20_000)]
+        budget: u64,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Enumerate every combination of the first K choices (delays, orderings, drops,
+    /// duplicates) of a scenario instead of sampling seeds.
+    Explore {
+        path: PathBuf,
+        /// Choice points to enumerate.
+        #[arg(long)]
+        depth: usize,
+        /// Values tried for a choice with more (its least and greatest always among them).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(2..=1000))]
+        values: u64,
+        /// Stop after this many schedules.
+        #[arg(long, default_value_t = 100_000)]
+        max_runs: u64,
+        #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+        format: RunFormat,
+        /// Write a replay file per violating schedule.
+        #[arg(long, value_name = "DIR")]
+        report_dir: Option<PathBuf>,
+    },
+    /// Combine the JSON reports of CI shards (`run --shard K/N --format json`) into one verdict.
+    Merge {
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Print the timeline of one seed or replay file: messages, units of work, state changes,
+    /// faults, verdict.
+    Replay {
+        /// A scenario file (with --seed) or a replay file (*.json, from `shrink` or --report-dir).
+        path: PathBuf,
+        #[arg(long)]
+        seed: Option<u64>,
         #[command(flatten)]
         db: DbArg,
         /// Run on this SQLite file and keep it, with the provider export beside it
@@ -170,7 +277,19 @@ fn shown(p: &Path) -> String {
 
 fn execute(cmd: Command) -> Result<ExitCode, Error> {
     match cmd {
-        Command::Run { paths, seeds, seed, db } => {
+        Command::Run {
+            paths,
+            seeds,
+            seed,
+            seed_start,
+            db,
+            scale,
+            no_shrink,
+            shrink_budget,
+            swarm,
+            format,
+            report_dir,
+        } => {
             if seeds == Some(0) {
                 return Err(Error::Usage("--seeds must be at least 1".into()));
             }
@@ -178,36 +297,196 @@ fn execute(cmd: Command) -> Result<ExitCode, Error> {
             // Parse everything first: a typo in the fifth file should not cost four runs.
             let loaded: Vec<(PathBuf, Scenario)> =
                 files.into_iter().map(|p| scenario::load(&p).map(|s| (p, s))).collect::<Result<_, _>>()?;
-            let backends = db.backends();
-            let mut failed = 0;
-            for (path, s) in &loaded {
-                let selection = match (seed, seeds) {
-                    (Some(one), _) => SeedSelection::One(one),
-                    (None, Some(n)) => SeedSelection::Range { start: 0, count: n },
-                    (None, None) => SeedSelection::Range { start: 0, count: *s.seeds.get_ref() },
-                };
-                let summary = scenario::run_scenario(s, &shown(path), selection, &backends)?;
-                emit(&report::summary(&summary));
-                if !summary.verdict.ok() {
-                    failed += 1;
-                }
+            if let Some(dir) = &report_dir {
+                report::dir::prepare(dir)?;
             }
-            say!("{} scenario(s), {} as expected, {} not", loaded.len(), loaded.len() - failed, failed);
+            let backends = db.backends();
+            let show_progress = match scale.progress {
+                ProgressMode::Always => true,
+                ProgressMode::Never => false,
+                ProgressMode::Auto => {
+                    std::io::IsTerminal::is_terminal(&std::io::stderr()) || std::env::var_os("CI").is_some()
+                }
+            };
+            let mut summaries = Vec::new();
+            for (path, s) in &loaded {
+                let selection = match (seed, seeds, scale.time_budget) {
+                    (Some(one), _, _) => SeedSelection::One(one),
+                    (None, Some(n), _) => SeedSelection::Range { start: seed_start, count: n },
+                    (None, None, Some(_)) => SeedSelection::Endless { start: seed_start },
+                    (None, None, None) => SeedSelection::Range { start: seed_start, count: *s.seeds.get_ref() },
+                };
+                let progress = report::progress::Progress::new(&s.name, show_progress);
+                let callback = |done: u64, planned: Option<u64>| {
+                    if let Some(p) = &progress {
+                        p.update(done, planned);
+                    }
+                };
+                let opts = RunOptions {
+                    jobs: scale.jobs as usize,
+                    shard: scale.shard,
+                    time_budget: scale.time_budget,
+                    shrink: (!no_shrink).then_some(scenario::shrink::Budget { runs: shrink_budget }),
+                    swarm,
+                    progress: Some(&callback),
+                };
+                let system = s.build_system();
+                let summary =
+                    scenario::run_scenario_opts(s, system.as_ref(), &shown(path), selection, &backends, &opts)?;
+                if let Some(p) = &progress {
+                    p.finish();
+                }
+                if format == RunFormat::Human {
+                    emit(&report::summary(&summary));
+                }
+                if let Some(dir) = &report_dir {
+                    for written in report::dir::write_failure(dir, path, s, &summary, &backends)? {
+                        if format == RunFormat::Human {
+                            say!("  wrote {}", written.display());
+                        }
+                    }
+                }
+                summaries.push(summary);
+            }
+            let failed = summaries.iter().filter(|s| !s.verdict.ok()).count();
+            match format {
+                RunFormat::Human => {
+                    say!("{} scenario(s), {} as expected, {} not", loaded.len(), loaded.len() - failed, failed)
+                }
+                RunFormat::Json => emit(&report::json::render(&summaries)),
+                RunFormat::Junit => return Err(Error::Usage("--format junit: not yet available".into())), // MERGE
+            }
             Ok(if failed == 0 { ExitCode::Success } else { ExitCode::Violation })
         }
-        Command::Replay { path, seed, db, keep_db, force } => {
+        Command::Shrink { path, seed, out, budget, db } => {
             let s = scenario::load(&path)?;
+            let system = s.build_system();
+            let spec = s.run_spec(false);
+            let backend = db.backends().connect()?;
+            let first =
+                settle::systems::run_seed(system.as_ref(), &spec, settle::sim::Oracle::random(seed), backend.clone())
+                    .map_err(|e| Error::Infrastructure(e.to_string()))?;
+            let expect = s.expect.get_ref();
+            let target = first
+                .violations
+                .iter()
+                .find(|v| expect.outcome == Outcome::Pass || Some(&v.invariant) == expect.invariant.as_ref())
+                .or(first.violations.first())
+                .map(|v| v.invariant.clone());
+            let Some(invariant) = target else {
+                return Err(Error::Usage(format!(
+                    "{} seed {seed}: every invariant held; nothing to shrink",
+                    shown(&path)
+                )));
+            };
+            let k = scenario::shrink::shrink(
+                system.as_ref(),
+                &spec,
+                backend,
+                first.choices,
+                &invariant,
+                scenario::shrink::Budget { runs: budget },
+            )?;
+            let out = out.unwrap_or_else(|| report::dir::default_replay_path(&path, seed));
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
+            let file = ReplayFile::new(&shown(&path), &text, seed, &invariant, true, k.choices.clone());
+            report::dir::write_atomically(&out, &file.to_json())?;
+            let header = format!(
+                "{} — seed {seed} shrunk in {} run(s): {} choice(s) → {}, {} event(s) → {}\nreplay: settle replay {}",
+                s.name,
+                k.runs,
+                k.original_choices,
+                k.choices.len(),
+                k.original_events,
+                k.report.event_count,
+                out.display()
+            );
+            emit(&report::timeline(&header, &k.report.events, &k.report.violations));
+            Ok(if expect.outcome == Outcome::Violation { ExitCode::Success } else { ExitCode::Violation })
+        }
+        Command::Explore { path, depth, values, max_runs, format, report_dir } => {
+            let s = scenario::load(&path)?;
+            if let Some(dir) = &report_dir {
+                report::dir::prepare(dir)?;
+            }
+            let system = s.build_system();
+            let backend = Backends::Embedded.connect()?;
+            let bounds = scenario::explore::Bounds { depth, values, max_runs };
+            let started = std::time::Instant::now();
+            let x = scenario::explore::explore(system.as_ref(), &s.run_spec(false), backend, bounds)?;
+            let elapsed_s = started.elapsed().as_secs_f64();
+            let verdict = report::explore::verdict(&s, &x);
+            let mut written = Vec::new();
+            if let Some(dir) = &report_dir {
+                written = report::explore::write_replays(dir, &path, &s, &x)?;
+            }
+            emit(&match format {
+                RunFormat::Human => report::explore::human(&shown(&path), &s, &x, &verdict, elapsed_s, &written),
+                RunFormat::Json => report::explore::json(&shown(&path), &s, &x, &verdict, elapsed_s),
+                RunFormat::Junit => report::explore::junit(&shown(&path), &s, &x, &verdict, elapsed_s),
+            });
+            Ok(if verdict.ok() { ExitCode::Success } else { ExitCode::Violation })
+        }
+        Command::Merge { reports, format } => {
+            let mut parsed = Vec::new();
+            for p in &reports {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| Error::Usage(format!("cannot read report {}: {e}", p.display())))?;
+                parsed.push((shown(p), report::json::parse(&text, &shown(p))?));
+            }
+            let merged = report::json::merge(&parsed)?;
+            emit(&match format {
+                Format::Human => report::json::human(&merged),
+                Format::Json => serde_json::to_string_pretty(&merged).unwrap_or_default() + "\n",
+            });
+            Ok(if merged.ok { ExitCode::Success } else { ExitCode::Violation })
+        }
+        Command::Replay { path, seed, db, keep_db, force } => {
+            // A replay file carries its scenario and choices; a scenario file needs --seed.
+            let (s, oracle, what, again) = if scenario::replay_file::is_replay_file(&path) {
+                if seed.is_some() {
+                    return Err(Error::Usage(format!(
+                        "{}: a replay file has its own choices; drop --seed",
+                        shown(&path)
+                    )));
+                }
+                let file = ReplayFile::load(&path)?;
+                let s = file.scenario(&shown(&path))?;
+                let what = format!(
+                    "seed {}{} — {} choice(s)",
+                    file.seed,
+                    if file.shrunk { " shrunk" } else { "" },
+                    file.choices.len()
+                );
+                let again = format!("settle replay {}", shown(&path));
+                let oracle = settle::sim::Oracle::replay(file.choices);
+                (s, oracle, what, again)
+            } else {
+                let Some(seed) = seed else {
+                    return Err(Error::Usage(format!(
+                        "{}: --seed is required to replay a scenario file",
+                        shown(&path)
+                    )));
+                };
+                let s = scenario::load(&path)?;
+                (
+                    s,
+                    settle::sim::Oracle::random(seed),
+                    format!("seed {seed}"),
+                    scenario::replay_command(&shown(&path), seed),
+                )
+            };
             let r = match &keep_db {
-                Some(file) => audit::keep::replay_keep_db(&s, seed, true, file, force)?,
-                None => scenario::run_one(&s, seed, true, db.backends().connect()?)?,
+                Some(file) => audit::keep::replay_keep_db(&s, oracle, true, file, force)?,
+                None => scenario::run_choices(&s, oracle, true, db.backends().connect()?)?,
             };
             let flaws = s.flaw_names();
             let header = format!(
-                "{} — seed {seed} — system {} — flaws [{}]\nreplay: {}",
+                "{} — {what} — system {} — flaws [{}]\nreplay: {again}",
                 s.name,
                 s.system.get_ref(),
                 flaws.join(", "),
-                scenario::replay_command(&shown(&path), seed)
             );
             emit(&report::timeline(&header, &r.events, &r.violations));
             if let Some(file) = &keep_db {

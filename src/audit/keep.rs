@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::scenario::Scenario;
 use crate::sim::Oracle;
 use crate::store::{shared, sqlite::Sqlite};
-use crate::systems::{SeedReport, System};
+use crate::systems::SeedReport;
 
 use super::export;
 
@@ -21,8 +21,9 @@ pub fn export_path(db: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// Runs seed `seed` of `s` on the SQLite file `db` and writes its provider export.
-pub fn replay_keep_db(s: &Scenario, seed: u64, record: bool, db: &Path, force: bool) -> Result<SeedReport, Error> {
+/// Runs `s` with `oracle` (a seed's, or a replay file's choices) on the SQLite file `db` and
+/// writes its provider export.
+pub fn replay_keep_db(s: &Scenario, oracle: Oracle, record: bool, db: &Path, force: bool) -> Result<SeedReport, Error> {
     let jsonl = export_path(db);
     for p in [db, jsonl.as_path()] {
         if p.exists() {
@@ -38,8 +39,7 @@ pub fn replay_keep_db(s: &Scenario, seed: u64, record: bool, db: &Path, force: b
     let system = s.midtrans_orders().with_truths_hook(Arc::new(move |t| {
         *crate::sim::world::lock(&sink) = export::from_truths(&t);
     }));
-    let report = system
-        .run(&s.run_spec(record), Oracle::random(seed), shared(backend))
+    let report = crate::systems::run_seed(&system, &s.run_spec(record), oracle, shared(backend))
         .map_err(|e| Error::Infrastructure(e.to_string()))?;
     let text = crate::sim::world::lock(&truths).clone();
     std::fs::write(&jsonl, text)

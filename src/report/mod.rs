@@ -1,25 +1,35 @@
 //! Human-readable output: run summaries, replay timelines, the catalogue.
 //!
-//! Text only; every function returns a `String` so the CLI decides where it goes and tests can
-//! snapshot it. What it does not do: JSON, JUnit or diagrams (not yet).
+//! Every function returns a `String` so the CLI decides where it goes and tests can snapshot it.
+//! - this module: text for people (run summaries, replay timelines, the catalogue);
+//! - [`dir`]: `--report-dir`: replay file, timeline and sequence diagram per failure;
+//! - [`json`]: the machine-readable run report and the merge of CI shards.
+//! - [`explore`]: the output of `settle explore`;
+//! - [`progress`]: a progress bar on a terminal, plain lines in CI logs.
+
+pub mod dir;
+pub mod explore;
+pub mod json;
+pub mod progress;
 
 use std::fmt::Write;
 
 use crate::check::Violation;
-use crate::scenario::{Summary, Verdict, replay_command};
+use crate::scenario::{Summary, replay_command};
 use crate::sim::{Event, Kind, fmt_ms};
 use crate::systems::SystemInfo;
 
 /// One scenario's summary block.
 pub fn summary(s: &Summary) -> String {
     let mut out = String::new();
-    let verdict = match &s.verdict {
-        Verdict::Met => "ok",
-        Verdict::UnexpectedViolation => "FAILED: unexpected violation",
-        Verdict::ExpectedNotFound => "FAILED: expected violation not found",
-        Verdict::Vacuous(_) => "FAILED: vacuous (faults never exercised)",
-    };
+    let verdict = json::verdict_text(&s.verdict);
     let _ = writeln!(out, "{}  ({})  {verdict}", s.name, s.path);
+    if let Some(shard) = s.shard {
+        let _ = writeln!(out, "  shard {shard}");
+    }
+    if s.budget_spent {
+        let _ = writeln!(out, "  time budget spent after {} seed(s)", s.seeds_run);
+    }
     let _ = writeln!(
         out,
         "  seeds {}  violating {}  {:.0} seeds/s  {:.0} events/s  {:.1} µs/event  ({} events, {:.2}s)",
@@ -37,6 +47,17 @@ pub fn summary(s: &Summary) -> String {
     if let (Some(seed), Some(v)) = (s.first_seed, &s.first_violation) {
         let _ = writeln!(out, "  first seed {seed}: {}", first_line(v));
         let _ = writeln!(out, "  replay: {}", replay_command(&s.path, seed));
+    }
+    if let Some(k) = &s.shrunk {
+        let _ = writeln!(
+            out,
+            "  shrunk in {} run(s): {} choice(s) → {}, {} event(s) → {}",
+            k.runs,
+            k.original_choices,
+            k.choices.len(),
+            k.original_events,
+            k.report.event_count
+        );
     }
     let unreached = s.coverage.unreached();
     if !unreached.is_empty() {

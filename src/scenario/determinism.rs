@@ -7,7 +7,7 @@
 use crate::error::Error;
 use crate::sim::{Divergence, Oracle, first_divergence};
 use crate::store::SharedBackend;
-use crate::systems::{RunSpec, System};
+use crate::systems::{RunSpec, System, run_seed};
 
 /// Where a seed's two runs first differed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,7 +27,8 @@ pub fn check_determinism(
     debug_assert!(spec.sim.record, "a determinism check compares recorded traces");
     for seed in 0..seeds {
         let run = || {
-            system.run(spec, Oracle::random(seed), backend.clone()).map_err(|e| Error::Infrastructure(e.to_string()))
+            run_seed(system, spec, Oracle::random(seed), backend.clone())
+                .map_err(|e| Error::Infrastructure(e.to_string()))
         };
         let (a, b) = (run()?, run()?);
         if let Some(d) = first_divergence(&a.events, &b.events) {

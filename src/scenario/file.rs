@@ -24,6 +24,9 @@ pub struct Scenario {
     /// Seeds `run` tries when not told otherwise.
     #[serde(default = "default_seeds")]
     pub seeds: Spanned<u64>,
+    /// Draw each seed's fault rates from the seed (some seeds without a fault at all).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub swarm: bool,
     pub expect: Spanned<Expect>,
     #[serde(default)]
     pub time: Time,
@@ -115,8 +118,10 @@ impl Scenario {
                 epoch_ms: DEFAULT_EPOCH_MS,
                 net: self.network.clone(),
                 crashes: CrashConfig { actors: c.actors.clone(), count_max: c.count_max, down: c.down },
+                notes: Vec::new(),
             },
             db: self.database.clone(),
+            swarm: self.swarm,
         }
     }
 

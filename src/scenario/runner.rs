@@ -7,13 +7,17 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use std::time::Duration;
+
 use crate::check::{Coverage, Violation};
 use crate::error::Error;
 use crate::sim::Oracle;
 use crate::store::{SharedBackend, shared, sqlite::Sqlite};
-use crate::systems::{SeedReport, System};
+use crate::systems::{SeedReport, System, run_seed};
 
-use super::file::{Outcome, Scenario};
+use super::file::{Expect, Outcome, Scenario};
+use super::pool;
+use super::shrink::{self, Shrunk};
 
 /// Which seeds to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,27 +28,83 @@ pub enum SeedSelection {
         count: u64,
     },
     One(u64),
+    /// Seeds from `start` on, until the time budget is spent.
+    Endless {
+        start: u64,
+    },
 }
 
 impl SeedSelection {
-    pub fn iter(self) -> impl Iterator<Item = u64> {
-        let (start, count) = match self {
-            SeedSelection::Range { start, count } => (start, count),
-            SeedSelection::One(s) => (s, 1),
-        };
-        (0..count).map(move |i| start.wrapping_add(i))
-    }
-
-    pub fn len(self) -> u64 {
+    /// The `i`-th seed of the selection.
+    pub fn seed_at(self, i: u64) -> Option<u64> {
         match self {
-            SeedSelection::Range { count, .. } => count,
-            SeedSelection::One(_) => 1,
+            SeedSelection::Range { start, count } => (i < count).then(|| start.wrapping_add(i)),
+            SeedSelection::One(s) => (i == 0).then_some(s),
+            SeedSelection::Endless { start } => Some(start.wrapping_add(i)),
         }
     }
 
-    pub fn is_empty(self) -> bool {
-        self.len() == 0
+    pub fn iter(self) -> impl Iterator<Item = u64> {
+        (0..).map_while(move |i| self.seed_at(i))
     }
+
+    /// How many seeds, `None` when endless.
+    pub fn count(self) -> Option<u64> {
+        match self {
+            SeedSelection::Range { count, .. } => Some(count),
+            SeedSelection::One(_) => Some(1),
+            SeedSelection::Endless { .. } => None,
+        }
+    }
+}
+
+/// One machine's part of a CI matrix: shard `index` (1-based) of `total`. Seed number `i` of
+/// the selection belongs to shard `i % total + 1`, so shards are balanced and their union is
+/// the whole selection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    pub index: u64,
+    pub total: u64,
+}
+
+impl Shard {
+    /// Parses `K/N` with 1 ≤ K ≤ N.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let (k, n) = text.split_once('/').ok_or_else(|| format!("{text:?}: expected K/N, e.g. 2/4"))?;
+        let (index, total) = (k.trim().parse::<u64>(), n.trim().parse::<u64>());
+        match (index, total) {
+            (Ok(index), Ok(total)) if total >= 1 && (1..=total).contains(&index) => Ok(Shard { index, total }),
+            _ => Err(format!("{text:?}: expected K/N with 1 ≤ K ≤ N, e.g. 2/4")),
+        }
+    }
+
+    /// The `i`-th seed of this shard of `seeds`.
+    pub fn seed_at(self, seeds: SeedSelection, i: u64) -> Option<u64> {
+        let j = i.checked_mul(self.total)?.checked_add(self.index - 1)?;
+        seeds.seed_at(j)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.total)
+    }
+}
+
+/// How to run a scenario's seeds.
+#[derive(Clone, Default)]
+pub struct RunOptions<'a> {
+    /// Threads (0 or 1: one).
+    pub jobs: usize,
+    pub shard: Option<Shard>,
+    /// Stop taking new seeds after this long.
+    pub time_budget: Option<Duration>,
+    /// Shrink the first failure (the one the verdict names) within this budget.
+    pub shrink: Option<shrink::Budget>,
+    /// Force swarm testing on (per-seed fault rates) even when the scenario does not ask.
+    pub swarm: bool,
+    /// Called after each seed with (seeds done, seeds planned if known).
+    pub progress: Option<&'a (dyn Fn(u64, Option<u64>) + Sync)>,
 }
 
 /// Where runs keep their data.
@@ -78,7 +138,8 @@ impl Backends {
 }
 
 /// How a run set ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "verdict", content = "unreached")]
 pub enum Verdict {
     /// The expectation was met.
     Met,
@@ -94,6 +155,21 @@ impl Verdict {
     pub fn ok(&self) -> bool {
         *self == Verdict::Met
     }
+
+    /// Judges a run set's aggregates against its expectation. A passing set must have reached
+    /// every required `sometimes` mark, unless it is a single seed (one seed cannot be expected to
+    /// exercise every fault; a run set can).
+    pub fn judge(expect: &Expect, seeds_run: u64, violating_seeds: u64, found: bool, coverage: &Coverage) -> Verdict {
+        match expect.outcome {
+            Outcome::Pass if violating_seeds > 0 => Verdict::UnexpectedViolation,
+            Outcome::Pass => {
+                let unreached: Vec<String> = coverage.unreached().iter().map(|m| m.mark.clone()).collect();
+                if unreached.is_empty() || seeds_run <= 1 { Verdict::Met } else { Verdict::Vacuous(unreached) }
+            }
+            Outcome::Violation if found => Verdict::Met,
+            Outcome::Violation => Verdict::ExpectedNotFound,
+        }
+    }
 }
 
 /// The result of running a scenario's seeds.
@@ -101,7 +177,13 @@ impl Verdict {
 pub struct Summary {
     pub name: String,
     pub path: String,
+    pub system: String,
+    pub expect: Expect,
+    pub selection: SeedSelection,
+    pub shard: Option<Shard>,
     pub seeds_run: u64,
+    /// The time budget ran out before the selection did.
+    pub budget_spent: bool,
     /// Seeds that violated at least one invariant.
     pub violating_seeds: u64,
     /// Invariant → number of seeds that violated it.
@@ -110,6 +192,10 @@ pub struct Summary {
     /// the expected one.
     pub first_seed: Option<u64>,
     pub first_violation: Option<Violation>,
+    /// That seed's choices (what shrinking starts from).
+    pub first_choices: Vec<u64>,
+    /// The first failure, shrunk (when shrinking was asked for and there is a failure).
+    pub shrunk: Option<Shrunk>,
     pub coverage: Coverage,
     pub events: u64,
     pub elapsed_s: f64,
@@ -132,8 +218,13 @@ pub fn replay_command(path: &str, seed: u64) -> String {
 
 /// Runs one seed of `s` on `backend`.
 pub fn run_one(s: &Scenario, seed: u64, record: bool, backend: SharedBackend) -> Result<SeedReport, Error> {
+    run_choices(s, Oracle::random(seed), record, backend)
+}
+
+/// Runs `s` with `oracle` (a seed's, or a replayed choice list) on `backend`.
+pub fn run_choices(s: &Scenario, oracle: Oracle, record: bool, backend: SharedBackend) -> Result<SeedReport, Error> {
     let system = s.build_system();
-    system.run(&s.run_spec(record), Oracle::random(seed), backend).map_err(|e| Error::Infrastructure(e.to_string()))
+    run_seed(system.as_ref(), &s.run_spec(record), oracle, backend).map_err(|e| Error::Infrastructure(e.to_string()))
 }
 
 /// Runs `seeds` of `s` and judges them.
@@ -150,18 +241,41 @@ pub fn run_scenario_with(
     seeds: SeedSelection,
     backends: &Backends,
 ) -> Result<Summary, Error> {
-    let backend = backends.connect()?;
-    let spec = s.run_spec(false);
-    let expect = s.expect.get_ref();
+    run_scenario_opts(s, system, path, seeds, backends, &RunOptions::default())
+}
+
+/// [`run_scenario_with`] with threads, sharding, a time budget, shrinking and progress.
+pub fn run_scenario_opts(
+    s: &Scenario,
+    system: &dyn System,
+    path: &str,
+    seeds: SeedSelection,
+    backends: &Backends,
+    opts: &RunOptions<'_>,
+) -> Result<Summary, Error> {
+    if seeds.count().is_none() && opts.time_budget.is_none() {
+        return Err(Error::Usage("an endless seed selection needs a time budget".into()));
+    }
+    let mut spec = s.run_spec(false);
+    spec.swarm |= opts.swarm;
+    let expect = s.expect.get_ref().clone();
     let mut coverage = Coverage::new(system.sometimes(&spec));
     let mut per_invariant: BTreeMap<String, u64> = BTreeMap::new();
     let (mut violating_seeds, mut events) = (0, 0);
-    let mut first: Option<(u64, Violation)> = None;
+    let mut first: Option<(u64, Violation, Vec<u64>)> = None;
+    let planned = match (seeds.count(), opts.shard) {
+        (Some(n), Some(sh)) => Some(n / sh.total + u64::from(n % sh.total >= sh.index)),
+        (n, _) => n,
+    };
+    let seed_at = |i: u64| match opts.shard {
+        Some(sh) => sh.seed_at(seeds, i),
+        None => seeds.seed_at(i),
+    };
     let started = Instant::now();
-    for seed in seeds.iter() {
-        let report = system
-            .run(&spec, Oracle::random(seed), backend.clone())
-            .map_err(|e| Error::Infrastructure(e.to_string()))?;
+    let deadline = opts.time_budget.map(|b| started + b);
+    let mut done = 0;
+    let mut fold = |seed: u64, report: SeedReport| {
+        done += 1;
         events += report.event_count;
         coverage.add(&report.marks);
         if !report.violations.is_empty() {
@@ -181,29 +295,42 @@ pub fn run_scenario_with(
                 }
             };
             if let Some(v) = relevant {
-                first = Some((seed, v.clone()));
+                first = Some((seed, v.clone(), report.choices.clone()));
             }
         }
-    }
-    let elapsed_s = started.elapsed().as_secs_f64();
-    let verdict = match expect.outcome {
-        Outcome::Pass if violating_seeds > 0 => Verdict::UnexpectedViolation,
-        Outcome::Pass => {
-            let unreached: Vec<String> = coverage.unreached().iter().map(|m| m.mark.clone()).collect();
-            // One seed cannot be expected to exercise every fault; a run set can.
-            if unreached.is_empty() || seeds.len() <= 1 { Verdict::Met } else { Verdict::Vacuous(unreached) }
+        if let Some(progress) = opts.progress {
+            progress(done, planned);
         }
-        Outcome::Violation if first.is_some() => Verdict::Met,
-        Outcome::Violation => Verdict::ExpectedNotFound,
+    };
+    let seeds_run = pool::run_seeds(system, &spec, backends, opts.jobs, deadline, &seed_at, &mut fold)?;
+    let elapsed_s = started.elapsed().as_secs_f64();
+    let verdict = Verdict::judge(&expect, seeds_run, violating_seeds, first.is_some(), &coverage);
+    let shrunk = match (&first, opts.shrink) {
+        (Some((_, v, choices)), Some(budget)) => {
+            let backend = backends.connect()?;
+            Some(shrink::shrink(system, &spec, backend, choices.clone(), &v.invariant, budget)?)
+        }
+        _ => None,
+    };
+    let (first_seed, first_violation, first_choices) = match first {
+        Some((seed, v, c)) => (Some(seed), Some(v), c),
+        None => (None, None, Vec::new()),
     };
     Ok(Summary {
         name: s.name.clone(),
         path: path.to_string(),
-        seeds_run: seeds.len(),
+        system: s.system.get_ref().clone(),
+        expect,
+        selection: seeds,
+        shard: opts.shard,
+        seeds_run,
+        budget_spent: planned.is_none_or(|p| seeds_run < p),
         violating_seeds,
         per_invariant,
-        first_seed: first.as_ref().map(|(seed, _)| *seed),
-        first_violation: first.map(|(_, v)| v),
+        first_seed,
+        first_violation,
+        first_choices,
+        shrunk,
         coverage,
         events,
         elapsed_s,

@@ -27,17 +27,23 @@ enum Source {
 pub struct Oracle {
     source: Source,
     log: Vec<u64>,
+    /// How many values each logged choice could have taken (2 for `chance` and `keep`).
+    arities: Vec<u64>,
 }
 
 impl Oracle {
     /// An oracle whose choices come from `seed` through a portable PRNG (ChaCha8).
     pub fn random(seed: u64) -> Self {
-        Oracle { source: Source::Random(Box::new(ChaCha8Rng::seed_from_u64(seed))), log: Vec::new() }
+        Oracle {
+            source: Source::Random(Box::new(ChaCha8Rng::seed_from_u64(seed))),
+            log: Vec::new(),
+            arities: Vec::new(),
+        }
     }
 
     /// An oracle that replays a recorded choice list; past its end every choice is 0.
     pub fn replay(choices: Vec<u64>) -> Self {
-        Oracle { source: Source::Replay { choices, pos: 0 }, log: Vec::new() }
+        Oracle { source: Source::Replay { choices, pos: 0 }, log: Vec::new(), arities: Vec::new() }
     }
 
     /// A choice in `0..n`. `n == 0` is treated as 1 (the only choice is 0).
@@ -57,6 +63,7 @@ impl Oracle {
         };
         debug_assert!(value < n);
         self.log.push(value);
+        self.arities.push(n);
         value
     }
 
@@ -75,7 +82,23 @@ impl Oracle {
             Source::Random(_) => {
                 let fired = self.draw_raw(u64::from(PPM)) < u64::from(ppm);
                 self.log.push(u64::from(fired));
+                self.arities.push(2);
                 fired
+            }
+            Source::Replay { .. } => self.below(2) == 1,
+        }
+    }
+
+    /// Whether an optional piece of load (an order, a click) takes place. A random run always
+    /// keeps it (and records 1); a replayed 0 drops it. Dropping is what the shrinker does to
+    /// reach the fewest orders and actors, so a kept item costs one recorded choice and no draw:
+    /// adding `keep` calls to a system does not change its random runs.
+    pub fn keep(&mut self) -> bool {
+        match &mut self.source {
+            Source::Random(_) => {
+                self.log.push(1);
+                self.arities.push(2);
+                true
             }
             Source::Replay { .. } => self.below(2) == 1,
         }
@@ -97,6 +120,12 @@ impl Oracle {
     /// Every choice handed out so far, in order: enough to replay this run exactly.
     pub fn choices(&self) -> &[u64] {
         &self.log
+    }
+
+    /// The number of possible values of each choice so far (what exhaustive exploration
+    /// enumerates).
+    pub fn arities(&self) -> &[u64] {
+        &self.arities
     }
 
     /// How many choices have been made.
@@ -151,6 +180,19 @@ mod tests {
         assert_eq!(o.below(10), 0);
         assert!(!o.chance(999_999));
         assert_eq!(o.range(17, 40), 17);
+    }
+
+    #[test]
+    fn keep_is_free_in_random_runs_and_droppable_in_replays() {
+        let mut a = Oracle::random(5);
+        let mut b = Oracle::random(5);
+        assert!(a.keep());
+        assert_eq!(a.below(1000), b.below(1000), "keep draws nothing from the stream");
+        assert_eq!(a.choices(), &[1, b.choices()[0]]);
+        let mut r = Oracle::replay(vec![1, 0]);
+        assert!(r.keep());
+        assert!(!r.keep());
+        assert!(!r.keep(), "past the end: the simplest run has no optional load");
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub struct SimConfig {
     pub epoch_ms: u64,
     pub net: NetConfig,
     pub crashes: CrashConfig,
+    /// Lines printed at the top of the trace (e.g. the swarm's fault levels of this seed).
+    pub notes: Vec<String>,
 }
 
 /// 2026-01-22 15:00:00 UTC (22:00 in Jakarta), the evening of seed 001's incident.
@@ -117,8 +119,25 @@ pub struct RunOutput<R> {
     pub events: Vec<Event>,
     pub event_count: u64,
     pub choices: Vec<u64>,
+    /// The number of possible values of each choice.
+    pub arities: Vec<u64>,
     pub end_ms: u64,
     pub marks: BTreeMap<String, u64>,
+}
+
+impl<R> RunOutput<R> {
+    /// The same run with its result transformed.
+    pub fn map<T>(self, f: impl FnOnce(R) -> T) -> RunOutput<T> {
+        RunOutput {
+            result: f(self.result),
+            events: self.events,
+            event_count: self.event_count,
+            choices: self.choices,
+            arities: self.arities,
+            end_ms: self.end_ms,
+            marks: self.marks,
+        }
+    }
 }
 
 impl Sim {
@@ -132,6 +151,9 @@ impl Sim {
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build()?;
         let (result, sim) = rt.block_on(async move {
             let sim = Sim::new(cfg, oracle);
+            for note in &sim.inner.cfg.notes {
+                sim.record(Kind::Run, "sim", None, || format!("plan: {note}"));
+            }
             sim.plan_faults();
             let result = body(sim.clone()).await;
             (result, sim)
@@ -145,9 +167,20 @@ impl Sim {
         lock(&inner.actors).clear();
         lock(&inner.endpoints).clear();
         let trace = std::mem::take(&mut *lock(&inner.trace));
-        let choices = lock(&inner.oracle).choices().to_vec();
+        let (choices, arities) = {
+            let o = lock(&inner.oracle);
+            (o.choices().to_vec(), o.arities().to_vec())
+        };
         let marks = std::mem::take(&mut *lock(&inner.marks));
-        Ok(RunOutput { result, event_count: trace.count(), events: trace.into_events(), choices, end_ms, marks })
+        Ok(RunOutput {
+            result,
+            event_count: trace.count(),
+            events: trace.into_events(),
+            choices,
+            arities,
+            end_ms,
+            marks,
+        })
     }
 
     fn new(cfg: SimConfig, oracle: Oracle) -> Sim {

@@ -5,11 +5,14 @@
 //! runner needs: the `sometimes` marks a run set must reach, and how to run one seed.
 
 pub mod midtrans_orders;
+pub mod swarm;
+
+pub use swarm::run_seed;
 
 use std::collections::BTreeMap;
 
 use crate::check::{Sometimes, Violation};
-use crate::sim::{Event, Oracle, SimConfig};
+use crate::sim::{Event, Oracle, RunOutput, SimConfig};
 use crate::store::{DbConfig, SharedBackend};
 
 /// The system-independent part of a run: simulation and database settings.
@@ -17,6 +20,8 @@ use crate::store::{DbConfig, SharedBackend};
 pub struct RunSpec {
     pub sim: SimConfig,
     pub db: DbConfig,
+    /// Draw this seed's fault rates from the oracle first ([`swarm`]).
+    pub swarm: bool,
 }
 
 /// What one seed produced.
@@ -28,8 +33,25 @@ pub struct SeedReport {
     pub event_count: u64,
     /// The oracle's choices: replaying them reproduces the run.
     pub choices: Vec<u64>,
+    /// How many values each choice could have taken (for exhaustive exploration).
+    pub arities: Vec<u64>,
     pub end_ms: u64,
     pub marks: BTreeMap<String, u64>,
+}
+
+impl SeedReport {
+    /// A seed's report from its finished run, whose result is the violations found.
+    pub fn from_run(out: RunOutput<Vec<Violation>>) -> Self {
+        SeedReport {
+            violations: out.result,
+            events: out.events,
+            event_count: out.event_count,
+            choices: out.choices,
+            arities: out.arities,
+            end_ms: out.end_ms,
+            marks: out.marks,
+        }
+    }
 }
 
 /// Why a seed could not run at all (as opposed to finding a violation).

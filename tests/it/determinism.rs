@@ -131,14 +131,7 @@ fn the_determinism_check_catches_a_system_that_reads_outside_state() {
                 sim.record(Kind::State, "leaky", None, || "when this happens depends on the process".into());
             })
             .map_err(|e| SystemError::Runtime(e.to_string()))?;
-            Ok(SeedReport {
-                violations: vec![],
-                events: out.events,
-                event_count: out.event_count,
-                choices: out.choices,
-                end_ms: out.end_ms,
-                marks: out.marks,
-            })
+            Ok(SeedReport::from_run(out.map(|()| Vec::new())))
         }
     }
 

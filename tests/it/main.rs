@@ -6,6 +6,7 @@ mod cli;
 mod determinism;
 mod properties;
 mod scenarios;
+mod search;
 mod sim;
 mod snapshots;
 

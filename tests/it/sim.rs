@@ -19,6 +19,7 @@ fn config(net: NetConfig) -> SimConfig {
         epoch_ms: DEFAULT_EPOCH_MS,
         net,
         crashes: CrashConfig::default(),
+        notes: Vec::new(),
     }
 }
 

@@ -29,6 +29,7 @@ pub fn order_code(n: u64) -> String {
 }
 
 struct Planned {
+    keep: bool,
     n: u64,
     at: u64,
     method: PaymentType,
@@ -42,7 +43,10 @@ struct Planned {
 pub fn start_checkout(sim: &Sim, db: &Db, provider: &Midtrans, cfg: &Arc<Config>, inserted: &app::Inserted) {
     let mut plan: Vec<Planned> = sim.choose(|o| {
         (0..u64::from(cfg.orders))
+            // Every field is drawn even for a dropped order, so dropping one (shrinking) keeps
+            // the choices of the others in place.
             .map(|n| Planned {
+                keep: o.keep(),
                 n: n + 1,
                 at: cfg.arrival.draw_uniform(o),
                 method: cfg.methods[o.below(cfg.methods.len() as u64) as usize],
@@ -54,6 +58,7 @@ pub fn start_checkout(sim: &Sim, db: &Db, provider: &Midtrans, cfg: &Arc<Config>
             })
             .collect()
     });
+    plan.retain(|p| p.keep);
     plan.sort_by_key(|p| (p.at, p.n));
     let (sim2, db, provider, inserted) = (sim.clone(), db.clone(), provider.clone(), inserted.clone());
     sim.add_actor(CUSTOMER);
