@@ -62,7 +62,7 @@ pub fn human(
         elapsed_s
     );
     let unreached: Vec<&str> = x.coverage.unreached().iter().map(|m| m.mark.as_str()).collect();
-    if !unreached.is_empty() {
+    if !unreached.is_empty() && s.expect.get_ref().outcome == Outcome::Pass {
         let _ = writeln!(out, "  never exercised: {}", unreached.join(", "));
     }
     for v in x.violating.iter().take(LISTED) {

@@ -57,15 +57,12 @@ impl ReplayFile {
         }
     }
 
-    /// Pretty JSON with the choice list on one line.
+    /// Pretty JSON (fields in declaration order) with the choice list on one line.
     pub fn to_json(&self) -> String {
-        let mut v = serde_json::to_value(self).unwrap_or_default();
+        let empty = ReplayFile { choices: Vec::new(), ..self.clone() };
+        let text = serde_json::to_string_pretty(&empty).unwrap_or_default();
         let choices = serde_json::to_string(&self.choices).unwrap_or_default();
-        if let Some(o) = v.as_object_mut() {
-            o.insert("choices".into(), serde_json::Value::String("@CHOICES@".into()));
-        }
-        let text = serde_json::to_string_pretty(&v).unwrap_or_default();
-        text.replace("\"@CHOICES@\"", &choices) + "\n"
+        text.replacen("\"choices\": []", &format!("\"choices\": {choices}"), 1) + "\n"
     }
 
     /// Parses a replay file's text; errors name `path` and the line and column.
