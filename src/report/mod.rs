@@ -1,7 +1,12 @@
-//! Human-readable output: run summaries, replay timelines, the catalogue.
+//! Reports: what a run found, for people and for CI.
 //!
-//! Text only; every function returns a `String` so the CLI decides where it goes and tests can
-//! snapshot it. What it does not do: JSON, JUnit or diagrams (not yet).
+//! - this module: human-readable text — run summaries, replay timelines, the catalogue;
+//! - [`junit`]: JUnit XML, one test case per scenario, failures carrying the replay command.
+//!
+//! Every function returns a `String`, so the CLI decides where it goes and tests can snapshot it.
+//! What it does not do: write files, or choose which seeds to report: the CLI does.
+
+pub mod junit;
 
 use std::fmt::Write;
 
