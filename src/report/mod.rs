@@ -1,11 +1,14 @@
 //! Reports: what a run found, for people and for CI.
 //!
 //! - this module: human-readable text — run summaries, replay timelines, the catalogue;
-//! - [`junit`]: JUnit XML, one test case per scenario, failures carrying the replay command.
+//! - [`junit`]: JUnit XML, one test case per scenario, failures carrying the replay command;
+//! - [`diagram`]: sequence diagrams of a counterexample, as Mermaid text and as one
+//!   self-contained HTML page.
 //!
 //! Every function returns a `String`, so the CLI decides where it goes and tests can snapshot it.
 //! What it does not do: write files, or choose which seeds to report: the CLI does.
 
+pub mod diagram;
 pub mod junit;
 
 use std::fmt::Write;
