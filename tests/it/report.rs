@@ -292,6 +292,8 @@ fn mermaid_of_seed001_small_counterexample() {
     let (events, violations) = seed001_small();
     check_mermaid(&events, &violations);
     let diagram = mermaid(&events, &violations);
+    let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    assert!(readme.contains(&format!("```mermaid\n{diagram}```")), "README's example differs from:\n{diagram}");
     insta::assert_snapshot!(diagram);
 }
 
