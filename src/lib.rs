@@ -15,7 +15,7 @@
 //! - [`systems`]: reference reconciliation logic per system, with named flaws that reintroduce
 //!   real bugs.
 //! - [`scenario`]: scenario files, validation with `file:line:col` errors, and the seed runner.
-//! - [`report`]: human timelines and summaries.
+//! - [`report`]: human timelines and summaries, JUnit XML, sequence diagrams (Mermaid, HTML).
 //! - [`audit`]: the same invariants, read-only, against a live database settle did not create.
 
 pub mod audit;

@@ -354,7 +354,7 @@ fn execute(cmd: Command) -> Result<ExitCode, Error> {
                     say!("{} scenario(s), {} as expected, {} not", loaded.len(), loaded.len() - failed, failed)
                 }
                 RunFormat::Json => emit(&report::json::render(&summaries)),
-                RunFormat::Junit => return Err(Error::Usage("--format junit: not yet available".into())), // MERGE
+                RunFormat::Junit => emit(&report::junit::render(&summaries)),
             }
             Ok(if failed == 0 { ExitCode::Success } else { ExitCode::Violation })
         }

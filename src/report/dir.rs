@@ -86,7 +86,7 @@ pub fn write_failure(
     let html = folder.join("sequence.html");
     write_atomically(&replay, &file.to_json())?;
     write_atomically(&timeline, &super::timeline(&header, &report.events, &report.violations))?;
-    // MERGE: diagrams
-    let _ = (&mermaid, &html);
+    write_atomically(&mermaid, &super::diagram::mermaid(&report.events, &report.violations))?;
+    write_atomically(&html, &super::diagram::html(&header, &report.events, &report.violations))?;
     Ok(vec![replay, timeline, mermaid, html])
 }

@@ -146,9 +146,21 @@ pub fn junit(path: &str, s: &Scenario, x: &Exploration, verdict: &Verdict, elaps
             )))
             .collect::<Vec<_>>()
             .join("\n");
-        (message, body) // MERGE: super::junit::Failure { kind: "explore".into(), message, body }
+        super::junit::Failure { kind: "explore".into(), message, body }
     });
-    format!("MERGE {failure:?} {elapsed_s}")
+    let case = super::junit::Case {
+        name: s.name.clone(),
+        classname: path.to_string(),
+        time_s: elapsed_s,
+        failure,
+        system_out: format!(
+            "{} schedule(s), {} distinct end state(s), {} violating",
+            x.schedules,
+            x.distinct_end_states,
+            x.violating.len()
+        ),
+    };
+    super::junit::render_cases("settle explore", &[case])
 }
 
 /// Writes `DIR/<name>/explore-<i>.replay.json` for each violating schedule (at most 100).

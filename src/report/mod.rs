@@ -1,15 +1,23 @@
-//! Human-readable output: run summaries, replay timelines, the catalogue.
+//! Reports: what a run found, for people and for CI.
 //!
-//! Every function returns a `String` so the CLI decides where it goes and tests can snapshot it.
-//! - this module: text for people (run summaries, replay timelines, the catalogue);
-//! - [`dir`]: `--report-dir`: replay file, timeline and sequence diagram per failure;
-//! - [`json`]: the machine-readable run report and the merge of CI shards.
+//! - this module: human-readable text — run summaries, replay timelines, the catalogue;
+//! - [`json`]: the machine-readable run report and the merge of CI shards;
+//! - [`junit`]: JUnit XML, one test case per scenario, failures carrying the replay command;
+//! - [`diagram`]: sequence diagrams of a counterexample, as Mermaid text and as one
+//!   self-contained HTML page;
+//! - [`dir`]: `--report-dir`: replay file, timeline and sequence diagram per failure (the one
+//!   module here that writes files);
 //! - [`explore`]: the output of `settle explore`;
 //! - [`progress`]: a progress bar on a terminal, plain lines in CI logs.
+//!
+//! Every other function returns a `String`, so the CLI decides where it goes and tests can
+//! snapshot it. What it does not do: choose which seeds to report (the runner does).
 
+pub mod diagram;
 pub mod dir;
 pub mod explore;
 pub mod json;
+pub mod junit;
 pub mod progress;
 
 use std::fmt::Write;

@@ -5,6 +5,7 @@ mod backends;
 mod cli;
 mod determinism;
 mod properties;
+mod report;
 mod scenarios;
 mod search;
 mod sim;
