@@ -7,10 +7,14 @@
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use settle::audit::{self, Options};
+use settle::audit::check::{self, Pass};
+use settle::audit::{self, Options, Report, Session};
 use settle::store::Backend;
 use settle::store::sqlite::Sqlite;
 use settle::systems::midtrans_orders::MIGRATIONS;
+
+/// The audit's "now": the first order's creation, so no pending order is stuck.
+const AS_OF: i64 = 1_769_094_000_000;
 
 fn build(n: u64) -> PathBuf {
     let path = std::env::temp_dir().join(format!("settle-audit-bench-{n}.db"));
@@ -52,6 +56,26 @@ fn build(n: u64) -> PathBuf {
     path
 }
 
+/// The provider's truth for the orders of [`build`]: paid orders settled, the others pending.
+fn build_export(n: u64) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("settle-audit-bench-{n}.provider.jsonl"));
+    if path.exists() {
+        return path;
+    }
+    let mut text = String::with_capacity(n as usize * 100);
+    for i in 0..n as i64 {
+        let status = if i % 3 != 0 { "settlement" } else { "pending" };
+        let time = 1_769_094_000_000 + i + 1000;
+        text += &format!(
+            "{{\"order_id\":\"ZVR-{i:010}\",\"status\":\"{status}\",\"gross_amount\":\"100.00\",\"time\":{time}}}\n"
+        );
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).expect("write the export");
+    std::fs::rename(&tmp, &path).expect("rename");
+    path
+}
+
 /// The plain query a person would write for the same checks the internal pass makes.
 const PLAIN: &str = "SELECT o.order_code FROM orders o LEFT JOIN order_payments p ON p.order_id = o.id \
     WHERE (p.payment_status IS NOT NULL AND p.payment_status <> o.status) \
@@ -61,11 +85,14 @@ const PLAIN: &str = "SELECT o.order_code FROM orders o LEFT JOIN order_payments 
     OR (o.status = 'PAID' AND (SELECT COUNT(*) FROM fulfilments f WHERE f.order_id = o.id) <> 1) \
     OR (COALESCE(p.payment_status, o.status) = 'PENDING' AND COALESCE(p.created_at, o.created_at) < ?1)";
 
+/// Above this many orders only the two sides of the target run: the others take minutes there.
+const FULL_MAX: u64 = 1_000_000;
+
 fn bench(c: &mut Criterion) {
     let n: u64 = std::env::var("SETTLE_AUDIT_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let path = build(n);
     let url = format!("sqlite://{}", path.display());
-    let opts = Options { as_of: Some(1_769_094_000_000), ..Options::default() };
+    let opts = Options { as_of: Some(AS_OF), ..Options::default() };
     let expected = audit::audit("midtrans-orders", &url, &opts, None).expect("audit");
     let mut group = c.benchmark_group(format!("audit_{n}_rows"));
     group.sample_size(10);
@@ -76,11 +103,28 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut db = Sqlite::read_only(&path).expect("open");
             db.begin().expect("begin");
-            let rows = db.query(PLAIN, &[(1_769_094_000_000i64 - 1_800_000).into()]).expect("query");
+            let rows = db.query(PLAIN, &[(AS_OF - 1_800_000).into()]).expect("query");
             db.rollback().expect("rollback");
             rows.len()
         })
     });
+    if n <= FULL_MAX {
+        // The pass before the prefilter, every row read into Rust: what the prefilter saves.
+        group.bench_function("settle_audit_unfiltered", |b| {
+            b.iter(|| {
+                let mut session = Session::open(&url).expect("open");
+                let mut r = Report::new(session.shown.clone(), None);
+                check::run(session.backend(), &opts, None, "bench", &mut r, Pass::Unfiltered).expect("pass");
+                session.close().expect("close");
+                r.total()
+            })
+        });
+        // With the provider's truth: every order is read, there is nothing to prefilter.
+        let export = audit::export::load(&build_export(n)).expect("export");
+        group.bench_function("settle_audit_with_export", |b| {
+            b.iter(|| audit::audit("midtrans-orders", &url, &opts, Some(&export)).expect("audit").total())
+        });
+    }
     group.finish();
     eprintln!("audit found {} violation(s) in {n} orders", expected.total());
 }

@@ -1,20 +1,26 @@
-//! The audit's pass over one snapshot: orders streamed in pages of [`PAGE`] by keyset
-//! pagination on the order code (`WHERE code > ? ORDER BY code LIMIT 5000`), each row checked by
-//! the simulator's own invariant functions ([`crate::systems::midtrans_orders::invariants`]),
-//! then the sync log's PAID regressions, then the export's orders that have no order row.
+//! The audit's pass over one snapshot: order rows read in keyset pages of [`PAGE`] in primary-key
+//! order (`WHERE id > ? ORDER BY id LIMIT 5000`), each row checked by the simulator's own
+//! invariant functions ([`crate::systems::midtrans_orders::invariants`]), then the sync log's
+//! PAID regressions, then the export's orders that have no order row.
 //!
-//! Memory: one page of rows, the provider export (if any), the order codes of the export seen so
-//! far, and at most [`super::DETAILS_MAX`] violation details per invariant (counts stay exact).
+//! Without a provider export the pages carry the SQL prefilter ([`super::prefilter`]): the
+//! database returns only the rows that might violate an internal invariant, and the orders are
+//! counted with one `COUNT(*)`. With an export every row is read: each PAID order needs the
+//! export's word, and each order the export names its amount compared ([`Pass`]).
+//!
+//! Memory: one page of rows, the provider export (if any) with one index entry and one flag per
+//! line, and at most [`super::DETAILS_MAX`] violation details per invariant (counts stay exact).
 //! What it does not do: write, or hold all rows.
 
-use std::collections::BTreeSet;
+use std::collections::HashMap;
 
 use crate::error::Error;
-use crate::store::{Backend, SqlError, Value};
+use crate::store::{Backend, Row, SqlError, Value};
 use crate::systems::midtrans_orders::invariants::{self as inv, OrderRow};
 use crate::systems::midtrans_orders::mapping::Mapping;
 
-use super::export::Export;
+use super::export::{Entry, Export};
+use super::prefilter::{self, Condition};
 use super::{Options, Report};
 
 /// Rows per page.
@@ -41,7 +47,8 @@ pub fn newest_created_at(db: &mut dyn Backend, m: &Mapping) -> Result<i64, SqlEr
 }
 
 /// Checks one order row.
-fn check_order(o: &OrderRow, opts: &Options, export: Option<&Export>, as_of: i64, r: &mut Report) {
+/// Checks one order row; `export` is `Some(its entry for this order, if any)` when there is one.
+fn check_order(o: &OrderRow, opts: &Options, export: Option<Option<&Entry>>, as_of: i64, r: &mut Report) {
     let s = &opts.mapping.statuses;
     let mut out = Vec::new();
     r.add("order-payment-agree", &o.code, inv::order_payment_agree(o));
@@ -56,8 +63,7 @@ fn check_order(o: &OrderRow, opts: &Options, export: Option<&Export>, as_of: i64
     r.add("paid-fulfilled-once", &o.code, inv::paid_fulfilled_once(o, s));
     let cutoff = as_of.saturating_sub(opts.stuck_after_ms);
     r.add("pending-not-stuck", &o.code, inv::stuck_pending(o, cutoff, s));
-    let Some(export) = export else { return };
-    let entry = export.entries.get(&o.code);
+    let Some(entry) = export else { return };
     // The provider's word counts once the grace period since it has passed.
     let settled = |t: i64| t.saturating_add(opts.grace_ms) <= as_of;
     if let Some(e) = entry.filter(|e| e.paid() && settled(e.time)) {
@@ -79,6 +85,16 @@ fn check_order(o: &OrderRow, opts: &Options, export: Option<&Export>, as_of: i64
     }
 }
 
+/// How the order rows reach the invariant functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// Without an export, only the rows the SQL prefilter ([`super::prefilter`]) keeps; with
+    /// one, every row. What `settle audit` runs.
+    Prefiltered,
+    /// Every row, always: the reference the prefiltered pass is tested against.
+    Unfiltered,
+}
+
 /// Runs every check inside the open read-only transaction.
 pub fn run(
     db: &mut dyn Backend,
@@ -86,6 +102,7 @@ pub fn run(
     export: Option<&Export>,
     shown: &str,
     r: &mut Report,
+    pass: Pass,
 ) -> Result<(), Error> {
     let m = &opts.mapping;
     let as_of = match opts.as_of {
@@ -93,37 +110,34 @@ pub fn run(
         None => newest_created_at(db, m).map_err(db_err(shown))?.max(export.and_then(Export::newest).unwrap_or(0)),
     };
     r.as_of = as_of;
-    let (select, id) = (m.snapshot_sql(), m.id_column());
-    let first = format!("{select} ORDER BY {id} LIMIT {PAGE}");
-    let next = format!("{select} WHERE {id} > ? ORDER BY {id} LIMIT {PAGE}");
-    // Export orders that have an order row; only needed with an export.
-    let mut seen: BTreeSet<String> = BTreeSet::new();
-    let mut cursor: Option<i64> = None;
-    loop {
-        let rows = match &cursor {
-            None => db.query(&first, &[]),
-            Some(c) => db.query(&next, &[Value::from(*c)]),
+    let filter = match (pass, export) {
+        (Pass::Prefiltered, None) => {
+            // Every order is checked: those the prefilter leaves out are proven clean.
+            let count = format!("SELECT COUNT(*) FROM {}", m.orders.table);
+            let n = db.query(&count, &[]).map_err(db_err(shown))?.first().map(|r| r.int(0)).transpose();
+            r.orders_checked = u64::try_from(n.map_err(db_err(shown))?.unwrap_or(0)).unwrap_or(0);
+            Some(prefilter::internal(db.kind(), m, as_of.saturating_sub(opts.stuck_after_ms)))
         }
-        .map_err(db_err(shown))?;
-        let full = rows.len() == PAGE;
+        _ => None,
+    };
+    let mut lookup = export.map(Lookup::new);
+    let mut page = Pages::new(m, filter);
+    while let Some(rows) = page.next(db).map_err(db_err(shown))? {
         for row in rows {
             let order_id = row.int(10).map_err(db_err(shown))?;
             let o = OrderRow::from_row(row).map_err(db_err(shown))?;
-            r.orders_checked += 1;
-            check_order(&o, opts, export, as_of, r);
-            if export.is_some_and(|e| e.entries.contains_key(&o.code)) {
-                seen.insert(o.code.clone());
+            if page.filter.is_none() {
+                r.orders_checked += 1;
             }
-            cursor = Some(order_id);
-        }
-        if !full {
-            break;
+            let entry = lookup.as_mut().map(|l| l.find(&o.code));
+            check_order(&o, opts, entry, as_of, r);
+            page.cursor = Some(order_id);
         }
     }
     regressions(db, opts, shown, r)?;
-    if let Some(export) = export {
+    if let Some(lookup) = lookup {
         let s = &m.statuses;
-        for (code, e) in export.entries.iter().filter(|(c, _)| !seen.contains(*c)) {
+        for (code, e) in lookup.unseen() {
             if e.paid() && e.time.saturating_add(opts.grace_ms) <= as_of {
                 r.add(
                     "provider-paid-implies-paid",
@@ -134,6 +148,77 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+/// The export indexed for one pass: a hash lookup per order row instead of a walk down a tree of
+/// strings, and a flag per entry for "has an order row" instead of a set of copied codes. The
+/// hash map is only ever asked, never iterated: the order things are reported in comes from
+/// `entries`, sorted by order code.
+struct Lookup<'a> {
+    index: HashMap<&'a str, usize>,
+    entries: Vec<(&'a String, &'a Entry)>,
+    seen: Vec<bool>,
+}
+
+impl<'a> Lookup<'a> {
+    fn new(export: &'a Export) -> Lookup<'a> {
+        let entries: Vec<_> = export.entries.iter().collect();
+        let index = entries.iter().enumerate().map(|(i, (code, _))| (code.as_str(), i)).collect();
+        Lookup { index, seen: vec![false; entries.len()], entries }
+    }
+
+    /// The entry for `code`, if any, marked seen.
+    fn find(&mut self, code: &str) -> Option<&'a Entry> {
+        let i = *self.index.get(code)?;
+        self.seen[i] = true;
+        Some(self.entries[i].1)
+    }
+
+    /// The entries no order row matched, by order code.
+    fn unseen(self) -> impl Iterator<Item = (&'a String, &'a Entry)> {
+        self.entries.into_iter().zip(self.seen).filter(|(_, seen)| !seen).map(|(e, _)| e)
+    }
+}
+
+/// Keyset pages of the snapshot query, in primary-key order, optionally prefiltered.
+struct Pages {
+    first: String,
+    next: String,
+    filter: Option<Condition>,
+    /// The last order id read; `None` before the first page.
+    cursor: Option<i64>,
+    done: bool,
+}
+
+impl Pages {
+    fn new(m: &Mapping, filter: Option<Condition>) -> Pages {
+        let (select, id) = (m.snapshot_sql(), m.id_column());
+        let (first, next) = match &filter {
+            None => (
+                format!("{select} ORDER BY {id} LIMIT {PAGE}"),
+                format!("{select} WHERE {id} > ? ORDER BY {id} LIMIT {PAGE}"),
+            ),
+            Some(c) => (
+                format!("{select} WHERE ({}) ORDER BY {id} LIMIT {PAGE}", c.sql),
+                format!("{select} WHERE {id} > ? AND ({}) ORDER BY {id} LIMIT {PAGE}", c.sql),
+            ),
+        };
+        Pages { first, next, filter, cursor: None, done: false }
+    }
+
+    /// The next page, or `None` after the last one.
+    fn next(&mut self, db: &mut dyn Backend) -> Result<Option<Vec<Row>>, SqlError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut params = Vec::new();
+        params.extend(self.cursor.map(Value::from));
+        params.extend(self.filter.iter().flat_map(|c| c.params.iter().cloned()));
+        let sql = if self.cursor.is_some() { &self.next } else { &self.first };
+        let rows = db.query(sql, &params)?;
+        self.done = rows.len() < PAGE;
+        Ok(Some(rows))
+    }
 }
 
 /// `paid-never-regresses`, from the sync log: rows whose old status is PAID and whose new one is

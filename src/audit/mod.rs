@@ -19,6 +19,7 @@ pub mod check;
 pub mod export;
 pub mod keep;
 pub mod mapping;
+pub mod prefilter;
 pub mod session;
 
 use std::collections::BTreeMap;
@@ -75,7 +76,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn new(database: String, export: Option<&Export>) -> Report {
+    pub fn new(database: String, export: Option<&Export>) -> Report {
         let mut counts = BTreeMap::new();
         let mut names = vec![
             "order-payment-agree",
@@ -153,7 +154,7 @@ pub fn audit(system: &str, url: &str, opts: &Options, export: Option<&Export>) -
     let mut session = Session::open(url)?;
     let mut report = Report::new(session.shown.clone(), export);
     let shown = session.shown.clone();
-    check::run(session.backend(), opts, export, &shown, &mut report)?;
+    check::run(session.backend(), opts, export, &shown, &mut report, check::Pass::Prefiltered)?;
     session.close()?;
     Ok(report)
 }

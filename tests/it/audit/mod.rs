@@ -3,6 +3,8 @@
 //! PostgreSQL and MySQL run when `SETTLE_TEST_POSTGRES_URL` / `SETTLE_TEST_MYSQL_URL` are set;
 //! their fixtures live in a private `settle_audit_<pid>_<n>` schema/database, dropped afterwards.
 
+mod prefilter;
+
 use super::{settle, text};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -15,7 +17,7 @@ use settle::systems::midtrans_orders::MIGRATIONS;
 
 const AS_OF: i64 = 10_000_000;
 
-fn temp_dir() -> PathBuf {
+pub fn temp_dir() -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("settle-audit-{}-{n}", std::process::id()));
@@ -175,10 +177,10 @@ fn the_audit_session_refuses_to_write_on_sqlite() {
 }
 
 /// A private namespace on a server, dropped when done.
-struct Namespace {
+pub struct Namespace {
     admin: Box<dyn Backend>,
     drop_sql: String,
-    url: String,
+    pub url: String,
 }
 
 impl Drop for Namespace {
@@ -187,11 +189,11 @@ impl Drop for Namespace {
     }
 }
 
-fn namespace(base: &str, orders: &[Order]) -> Namespace {
+/// An empty private namespace on the server at `base`.
+pub fn namespace(base: &str) -> Namespace {
     static N: AtomicU32 = AtomicU32::new(0);
     let name = format!("settle_audit_{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
-    let mut admin =
-        connect_url(base).map(|b| std::sync::Arc::try_unwrap(b).ok().unwrap().into_inner().unwrap()).unwrap();
+    let mut admin = connect(base);
     let (create, drop_sql, url) = match admin.kind() {
         BackendKind::Postgres => {
             let sep = if base.contains('?') { '&' } else { '?' };
@@ -208,10 +210,19 @@ fn namespace(base: &str, orders: &[Order]) -> Namespace {
         }
     };
     admin.execute(&create, &[]).unwrap();
-    let ns = Namespace { admin, drop_sql, url };
-    let shared = connect_url(&ns.url).unwrap();
-    fixture(shared.lock().unwrap().as_mut(), orders, true);
+    Namespace { admin, drop_sql, url }
+}
+
+/// A private namespace holding seed 001's tables with `orders`.
+fn seeded_namespace(base: &str, orders: &[Order]) -> Namespace {
+    let ns = namespace(base);
+    fixture(connect(&ns.url).as_mut(), orders, true);
     ns
+}
+
+/// A connection of its own to `url`.
+pub fn connect(url: &str) -> Box<dyn Backend> {
+    connect_url(url).map(|b| std::sync::Arc::try_unwrap(b).ok().unwrap().into_inner().unwrap()).unwrap()
 }
 
 fn on_server(var: &str) {
@@ -219,8 +230,8 @@ fn on_server(var: &str) {
         eprintln!("skipped: {var} is not set");
         return;
     };
-    let planted = namespace(&base, PLANTED);
-    let clean = namespace(&base, CLEAN);
+    let planted = seeded_namespace(&base, PLANTED);
+    let clean = seeded_namespace(&base, CLEAN);
     planted_and_clean(&planted.url, &clean.url);
     refuses_to_write(&planted.url);
 }
