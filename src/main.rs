@@ -99,6 +99,15 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Turn saved Stripe PaymentIntents, Charges and their events (JSON files) into a provider
+    /// export on stdout.
+    ExportStripe {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The metadata key that holds the order id.
+        #[arg(long, default_value = "order_id")]
+        metadata_key: String,
+    },
     /// Run each seed twice and report the first event where the two runs differ.
     CheckDeterminism {
         path: PathBuf,
@@ -258,7 +267,7 @@ fn execute(cmd: Command) -> Result<ExitCode, Error> {
                 mapping: mapping.as_deref().map(audit::mapping::load).transpose()?.unwrap_or_default(),
                 as_of: as_of
                     .map(|t| {
-                        audit::export::parse_instant(&t).ok_or_else(|| {
+                        audit::time::parse_instant(&t).ok_or_else(|| {
                             Error::Usage(format!("--as-of {t}: expected epoch milliseconds or YYYY-MM-DDTHH:MM:SSZ"))
                         })
                     })
@@ -275,7 +284,15 @@ fn execute(cmd: Command) -> Result<ExitCode, Error> {
             Ok(if r.total() == 0 { ExitCode::Success } else { ExitCode::Violation })
         }
         Command::ExportMidtrans { files } => {
-            emit(&audit::export::convert(&files)?);
+            emit(&audit::export::midtrans::convert(&files)?);
+            Ok(ExitCode::Success)
+        }
+        Command::ExportStripe { files, metadata_key } => {
+            let converted = audit::export::stripe::convert(&files, &metadata_key)?;
+            for note in &converted.notes {
+                eprintln!("note: {note}");
+            }
+            emit(&converted.text);
             Ok(ExitCode::Success)
         }
         Command::List { scenarios } => {

@@ -5,7 +5,9 @@
 //!
 //! - [`session`]: the read-only transaction per backend.
 //! - [`mapping`]: the mapping file (table and column names, status vocabulary).
-//! - [`export`]: the provider export (JSON Lines), its converter from Midtrans payloads.
+//! - [`export`]: the provider export (JSON Lines; Midtrans and Stripe lines), and its converters
+//!   from saved Midtrans and Stripe payloads.
+//! - [`time`]: `--as-of` and Midtrans's local times.
 //! - [`check`]: the streaming pass.
 //! - [`keep`]: `replay --keep-db`, a real database with real violations to audit.
 //!
@@ -21,6 +23,7 @@ pub mod keep;
 pub mod mapping;
 pub mod prefilter;
 pub mod session;
+pub mod time;
 
 use std::collections::BTreeMap;
 

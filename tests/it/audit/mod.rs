@@ -4,6 +4,7 @@
 //! their fixtures live in a private `settle_audit_<pid>_<n>` schema/database, dropped afterwards.
 
 mod prefilter;
+mod stripe;
 
 use super::{settle, text};
 use std::collections::BTreeSet;
