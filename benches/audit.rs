@@ -7,8 +7,9 @@
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use settle::audit::check::{self, Pass};
-use settle::audit::{self, Options, Report, Session};
+use settle::audit::midtrans_orders::check::{self, Pass};
+use settle::audit::midtrans_orders::{self as mo, Settings};
+use settle::audit::{self, Options, Session};
 use settle::store::Backend;
 use settle::store::sqlite::Sqlite;
 use settle::systems::midtrans_orders::MIGRATIONS;
@@ -93,11 +94,12 @@ fn bench(c: &mut Criterion) {
     let path = build(n);
     let url = format!("sqlite://{}", path.display());
     let opts = Options { as_of: Some(AS_OF), ..Options::default() };
-    let expected = audit::audit("midtrans-orders", &url, &opts, None).expect("audit");
+    let settings = Settings { as_of: Some(AS_OF), ..Settings::default() };
+    let expected = audit::audit("midtrans-orders", &url, &opts).expect("audit");
     let mut group = c.benchmark_group(format!("audit_{n}_rows"));
     group.sample_size(10);
     group.bench_function("settle_audit_internal", |b| {
-        b.iter(|| audit::audit("midtrans-orders", &url, &opts, None).expect("audit").total())
+        b.iter(|| audit::audit("midtrans-orders", &url, &opts).expect("audit").total())
     });
     group.bench_function("plain_sql", |b| {
         b.iter(|| {
@@ -113,8 +115,8 @@ fn bench(c: &mut Criterion) {
         group.bench_function("settle_audit_unfiltered", |b| {
             b.iter(|| {
                 let mut session = Session::open(&url).expect("open");
-                let mut r = Report::new(session.shown.clone(), None);
-                check::run(session.backend(), &opts, None, "bench", &mut r, Pass::Unfiltered).expect("pass");
+                let mut r = mo::report(&session.shown, None);
+                check::run(session.backend(), &settings, None, "bench", &mut r, Pass::Unfiltered).expect("pass");
                 session.close().expect("close");
                 r.total()
             })
@@ -122,7 +124,7 @@ fn bench(c: &mut Criterion) {
         // With the provider's truth: every order is read, there is nothing to prefilter.
         let export = audit::export::load(&build_export(n)).expect("export");
         group.bench_function("settle_audit_with_export", |b| {
-            b.iter(|| audit::audit("midtrans-orders", &url, &opts, Some(&export)).expect("audit").total())
+            b.iter(|| mo::audit_with(&url, &settings, Some(&export)).expect("audit").total())
         });
     }
     group.finish();

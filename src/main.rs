@@ -264,7 +264,8 @@ fn execute(cmd: Command) -> Result<ExitCode, Error> {
                     .map_err(|e| Error::Usage(format!("{flag} {v}: {e}")))
             };
             let opts = audit::Options {
-                mapping: mapping.as_deref().map(audit::mapping::load).transpose()?.unwrap_or_default(),
+                mapping,
+                provider_export,
                 as_of: as_of
                     .map(|t| {
                         audit::time::parse_instant(&t).ok_or_else(|| {
@@ -275,8 +276,7 @@ fn execute(cmd: Command) -> Result<ExitCode, Error> {
                 grace_ms: duration("--grace", &grace)?,
                 stuck_after_ms: duration("--stuck-after", &stuck_after)?,
             };
-            let export = provider_export.as_deref().map(audit::export::load).transpose()?;
-            let r = audit::audit(&system, &db, &opts, export.as_ref())?;
+            let r = audit::audit(&system, &db, &opts)?;
             emit(&match format {
                 Format::Human => r.human(),
                 Format::Json => r.json(),

@@ -94,6 +94,16 @@ impl Session {
     }
 }
 
+/// Opens the read-only snapshot of `url`, runs `pass` in it (with the URL as it may be shown),
+/// and rolls it back.
+pub fn in_snapshot<T>(url: &str, pass: impl FnOnce(&mut dyn Backend, &str) -> Result<T, Error>) -> Result<T, Error> {
+    let mut session = Session::open(url)?;
+    let shown = session.shown.clone();
+    let out = pass(session.backend(), &shown)?;
+    session.close()?;
+    Ok(out)
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
         if self.open {

@@ -11,7 +11,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use settle::audit::{self, Options, Session, export};
+use settle::audit::midtrans_orders::{self as mo, Settings};
+use settle::audit::{self, Session, export};
 use settle::store::sqlite::Sqlite;
 use settle::store::{Backend, BackendKind, connect_url};
 use settle::systems::midtrans_orders::MIGRATIONS;
@@ -124,8 +125,8 @@ fn sqlite_fixture(orders: &[Order]) -> (PathBuf, String) {
     (path, url)
 }
 
-fn opts() -> Options {
-    Options { as_of: Some(AS_OF), ..Options::default() }
+fn settings() -> Settings {
+    Settings { as_of: Some(AS_OF), ..Settings::default() }
 }
 
 fn found(r: &audit::Report) -> BTreeSet<(String, String)> {
@@ -135,19 +136,19 @@ fn found(r: &audit::Report) -> BTreeSet<(String, String)> {
 /// The planted and clean fixtures on `url` (a database holding seed 001's tables).
 fn planted_and_clean(planted_url: &str, clean_url: &str) {
     let planted = export::parse(PLANTED_EXPORT, "planted.jsonl").unwrap();
-    let r = audit::audit("midtrans-orders", planted_url, &opts(), Some(&planted)).unwrap();
+    let r = mo::audit_with(planted_url, &settings(), Some(&planted)).unwrap();
     assert_eq!(found(&r), expected_planted(), "{}", r.human());
     assert_eq!(r.total(), 10, "{}", r.human());
-    assert_eq!(r.orders_checked, PLANTED.len() as u64);
+    assert_eq!(r.checked, PLANTED.len() as u64);
     // Without the export: only the internal invariants.
-    let r = audit::audit("midtrans-orders", planted_url, &opts(), None).unwrap();
+    let r = mo::audit_with(planted_url, &settings(), None).unwrap();
     let internal: BTreeSet<_> =
         expected_planted().into_iter().filter(|(i, _)| !i.starts_with("provider") && !i.contains("provider")).collect();
     assert_eq!(found(&r), internal, "{}", r.human());
     let clean = export::parse(CLEAN_EXPORT, "clean.jsonl").unwrap();
-    let r = audit::audit("midtrans-orders", clean_url, &opts(), Some(&clean)).unwrap();
+    let r = mo::audit_with(clean_url, &settings(), Some(&clean)).unwrap();
     assert_eq!(r.total(), 0, "{}", r.human());
-    assert_eq!(r.orders_checked, 2);
+    assert_eq!(r.checked, 2);
 }
 
 /// A write through the audit's session fails, and nothing changed.
@@ -283,7 +284,12 @@ fn bad_database_urls_and_in_memory_sqlite_exit_2() {
         assert!(!text(&out.stderr).contains(":pw@"));
     }
     let (_p, url) = sqlite_fixture(CLEAN);
-    assert_eq!(settle(&["audit", "--system", "stripe-orders", "--db", &url]).status.code(), Some(2));
+    let unknown = settle(&["audit", "--system", "fanvue-revenue", "--db", &url]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let known: Vec<&str> = audit::SYSTEMS.iter().map(|(name, _)| *name).collect();
+    let want = format!("--system fanvue-revenue: unknown system; settle audits {}", known.join(", "));
+    assert!(text(&unknown.stderr).contains(&want), "{}", text(&unknown.stderr));
+    assert!(known.contains(&"midtrans-orders"), "{known:?}");
     assert_eq!(settle(&["audit", "--system", "midtrans-orders", "--db", &url, "--grace", "5"]).status.code(), Some(2));
 }
 

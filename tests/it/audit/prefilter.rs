@@ -8,8 +8,9 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use settle::audit::check::{self, Pass};
-use settle::audit::{Found, Options, Report, prefilter};
+use settle::audit::Found;
+use settle::audit::midtrans_orders::check::{self, Pass};
+use settle::audit::midtrans_orders::{self as mo, Settings, prefilter};
 use settle::store::sqlite::Sqlite;
 use settle::store::{Backend, Value};
 use settle::systems::midtrans_orders::mapping::{Ident, Mapping};
@@ -128,10 +129,11 @@ fn insert(db: &mut dyn Backend, table: &str, columns: &[String], rows: Vec<Vec<V
 type Outcome = Result<(u64, BTreeMap<String, u64>, Vec<Found>), String>;
 
 fn pass(db: &mut dyn Backend, m: &Mapping, pass: Pass) -> Outcome {
-    let opts = Options { mapping: m.clone(), as_of: Some(AS_OF), stuck_after_ms: STUCK_AFTER, ..Options::default() };
-    let mut r = Report::new("test".into(), None);
-    check::run(db, &opts, None, "test", &mut r, pass).map_err(|e| e.to_string())?;
-    Ok((r.orders_checked, r.counts, r.violations))
+    let settings =
+        Settings { mapping: m.clone(), as_of: Some(AS_OF), stuck_after_ms: STUCK_AFTER, ..Settings::default() };
+    let mut r = mo::report("test", None);
+    check::run(db, &settings, None, "test", &mut r, pass).map_err(|e| e.to_string())?;
+    Ok((r.checked, r.counts, r.violations))
 }
 
 /// How many rows the prefilter keeps.

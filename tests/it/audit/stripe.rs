@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use settle::audit::export::stripe::IntentStatus;
 use settle::audit::export::{self, Export, Truth};
-use settle::audit::{self, Options};
+use settle::audit::midtrans_orders::{self as mo, Settings};
 use settle::store::Backend;
 use settle::store::sqlite::Sqlite;
 use settle::systems::midtrans_orders::MIGRATIONS;
@@ -162,8 +162,8 @@ fn an_audit_reads_the_stripe_export_and_finds_what_the_shop_got_wrong() {
         ("ORD-1008", "PAID", paid, 5000, 1),     // fine
     ]);
     let export = converted();
-    let opts = Options { as_of: Some(T + 4 * 3_600_000), stuck_after_ms: 24 * 3_600_000, ..Options::default() };
-    let r = audit::audit("midtrans-orders", &url, &opts, Some(&export)).unwrap();
+    let settings = Settings { as_of: Some(T + 4 * 3_600_000), stuck_after_ms: 24 * 3_600_000, ..Settings::default() };
+    let r = mo::audit_with(&url, &settings, Some(&export)).unwrap();
     let found: Vec<(&str, &str)> = r.violations.iter().map(|f| (f.invariant.as_str(), f.key.as_str())).collect();
     let mut want = vec![
         ("paid-only-if-provider-paid", "ORD-1001"),

@@ -9,7 +9,7 @@
 //! export's word, and each order the export names its amount compared ([`Pass`]).
 //!
 //! Memory: one page of rows, the provider export (if any) with one index entry and one flag per
-//! line, and at most [`super::DETAILS_MAX`] violation details per invariant (counts stay exact).
+//! line, and at most [`crate::audit::DETAILS_MAX`] violation details per invariant (counts stay exact).
 //! What it does not do: write, or hold all rows.
 
 use std::collections::HashMap;
@@ -19,9 +19,10 @@ use crate::store::{Backend, Row, SqlError, Value};
 use crate::systems::midtrans_orders::invariants::{self as inv, OrderRow};
 use crate::systems::midtrans_orders::mapping::Mapping;
 
-use super::export::{Entry, Export};
+use super::super::Report;
+use super::super::export::{Entry, Export};
+use super::Settings;
 use super::prefilter::{self, Condition};
-use super::{Options, Report};
 
 /// Rows per page.
 pub const PAGE: usize = 5000;
@@ -48,7 +49,7 @@ pub fn newest_created_at(db: &mut dyn Backend, m: &Mapping) -> Result<i64, SqlEr
 
 /// Checks one order row.
 /// Checks one order row; `export` is `Some(its entry for this order, if any)` when there is one.
-fn check_order(o: &OrderRow, opts: &Options, export: Option<Option<&Entry>>, as_of: i64, r: &mut Report) {
+fn check_order(o: &OrderRow, opts: &Settings, export: Option<Option<&Entry>>, as_of: i64, r: &mut Report) {
     let s = &opts.mapping.statuses;
     let mut out = Vec::new();
     r.add("order-payment-agree", &o.code, inv::order_payment_agree(o));
@@ -98,7 +99,7 @@ pub enum Pass {
 /// Runs every check inside the open read-only transaction.
 pub fn run(
     db: &mut dyn Backend,
-    opts: &Options,
+    opts: &Settings,
     export: Option<&Export>,
     shown: &str,
     r: &mut Report,
@@ -115,7 +116,7 @@ pub fn run(
             // Every order is checked: those the prefilter leaves out are proven clean.
             let count = format!("SELECT COUNT(*) FROM {}", m.orders.table);
             let n = db.query(&count, &[]).map_err(db_err(shown))?.first().map(|r| r.int(0)).transpose();
-            r.orders_checked = u64::try_from(n.map_err(db_err(shown))?.unwrap_or(0)).unwrap_or(0);
+            r.checked = u64::try_from(n.map_err(db_err(shown))?.unwrap_or(0)).unwrap_or(0);
             Some(prefilter::internal(db.kind(), m, as_of.saturating_sub(opts.stuck_after_ms)))
         }
         _ => None,
@@ -127,7 +128,7 @@ pub fn run(
             let order_id = row.int(10).map_err(db_err(shown))?;
             let o = OrderRow::from_row(row).map_err(db_err(shown))?;
             if page.filter.is_none() {
-                r.orders_checked += 1;
+                r.checked += 1;
             }
             let entry = lookup.as_mut().map(|l| l.find(&o.code));
             check_order(&o, opts, entry, as_of, r);
@@ -223,7 +224,7 @@ impl Pages {
 
 /// `paid-never-regresses`, from the sync log: rows whose old status is PAID and whose new one is
 /// a regression status, one result row per order (so keyset pagination is exact).
-fn regressions(db: &mut dyn Backend, opts: &Options, shown: &str, r: &mut Report) -> Result<(), Error> {
+fn regressions(db: &mut dyn Backend, opts: &Settings, shown: &str, r: &mut Report) -> Result<(), Error> {
     let (l, s) = (&opts.mapping.payment_sync_logs, &opts.mapping.statuses);
     if s.regressions.is_empty() {
         return Ok(());
