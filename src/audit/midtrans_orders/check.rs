@@ -17,12 +17,12 @@ use std::collections::HashMap;
 use crate::error::Error;
 use crate::store::{Backend, Row, SqlError, Value};
 use crate::systems::midtrans_orders::invariants::{self as inv, OrderRow};
-use crate::systems::midtrans_orders::mapping::Mapping;
 
 use super::super::Report;
 use super::super::export::{Entry, Export};
 use super::Settings;
 use super::prefilter::{self, Condition};
+use super::sql::Sql;
 
 /// Rows per page.
 pub const PAGE: usize = 5000;
@@ -32,14 +32,14 @@ fn db_err(shown: &str) -> impl Fn(SqlError) -> Error + '_ {
 }
 
 /// The newest `created_at` in the orders, payments and sync log (0 when all are empty).
-pub fn newest_created_at(db: &mut dyn Backend, m: &Mapping) -> Result<i64, SqlError> {
-    let mut newest = 0;
+pub fn newest_created_at(db: &mut dyn Backend, q: &Sql) -> Result<i64, SqlError> {
+    let (mut newest, m) = (0, q.mapping);
     for (table, column) in [
         (&m.orders.table, &m.orders.created_at),
         (&m.order_payments.table, &m.order_payments.created_at),
         (&m.payment_sync_logs.table, &m.payment_sync_logs.created_at),
     ] {
-        let rows = db.query(&format!("SELECT MAX({column}) FROM {table}"), &[])?;
+        let rows = db.query(&q.newest(table.as_str(), column.as_str()), &[])?;
         if let Some(t) = rows.first().map(|r| r.opt_int(0)).transpose()?.flatten() {
             newest = newest.max(t);
         }
@@ -106,9 +106,10 @@ pub fn run(
     pass: Pass,
 ) -> Result<(), Error> {
     let m = &opts.mapping;
+    let q = Sql { kind: db.kind(), mapping: m, types: opts.types };
     let as_of = match opts.as_of {
         Some(t) => t,
-        None => newest_created_at(db, m).map_err(db_err(shown))?.max(export.and_then(Export::newest).unwrap_or(0)),
+        None => newest_created_at(db, &q).map_err(db_err(shown))?.max(export.and_then(Export::newest).unwrap_or(0)),
     };
     r.as_of = as_of;
     let filter = match (pass, export) {
@@ -117,12 +118,12 @@ pub fn run(
             let count = format!("SELECT COUNT(*) FROM {}", m.orders.table);
             let n = db.query(&count, &[]).map_err(db_err(shown))?.first().map(|r| r.int(0)).transpose();
             r.checked = u64::try_from(n.map_err(db_err(shown))?.unwrap_or(0)).unwrap_or(0);
-            Some(prefilter::internal(db.kind(), m, as_of.saturating_sub(opts.stuck_after_ms)))
+            Some(prefilter::internal(&q, as_of.saturating_sub(opts.stuck_after_ms)))
         }
         _ => None,
     };
     let mut lookup = export.map(Lookup::new);
-    let mut page = Pages::new(m, filter);
+    let mut page = Pages::new(&q, filter);
     while let Some(rows) = page.next(db).map_err(db_err(shown))? {
         for row in rows {
             let order_id = row.int(10).map_err(db_err(shown))?;
@@ -135,7 +136,7 @@ pub fn run(
             page.cursor = Some(order_id);
         }
     }
-    regressions(db, opts, shown, r)?;
+    regressions(db, &q, shown, r)?;
     if let Some(lookup) = lookup {
         let s = &m.statuses;
         for (code, e) in lookup.unseen() {
@@ -192,8 +193,8 @@ struct Pages {
 }
 
 impl Pages {
-    fn new(m: &Mapping, filter: Option<Condition>) -> Pages {
-        let (select, id) = (m.snapshot_sql(), m.id_column());
+    fn new(q: &Sql, filter: Option<Condition>) -> Pages {
+        let (select, id) = (q.snapshot(), q.mapping.id_column());
         let (first, next) = match &filter {
             None => (
                 format!("{select} ORDER BY {id} LIMIT {PAGE}"),
@@ -224,8 +225,8 @@ impl Pages {
 
 /// `paid-never-regresses`, from the sync log: rows whose old status is PAID and whose new one is
 /// a regression status, one result row per order (so keyset pagination is exact).
-fn regressions(db: &mut dyn Backend, opts: &Settings, shown: &str, r: &mut Report) -> Result<(), Error> {
-    let (l, s) = (&opts.mapping.payment_sync_logs, &opts.mapping.statuses);
+fn regressions(db: &mut dyn Backend, q: &Sql, shown: &str, r: &mut Report) -> Result<(), Error> {
+    let (l, s) = (&q.mapping.payment_sync_logs, &q.mapping.statuses);
     if s.regressions.is_empty() {
         return Ok(());
     }
@@ -233,7 +234,7 @@ fn regressions(db: &mut dyn Backend, opts: &Settings, shown: &str, r: &mut Repor
     let base = format!(
         "SELECT {code}, MIN({at}), MIN({new}), COUNT(*) FROM {t} WHERE {old} = ? AND {new} IN ({marks})",
         code = l.order_code,
-        at = l.created_at,
+        at = q.time(l.created_at.as_str()),
         new = l.new_status,
         t = l.table,
         old = l.old_status,

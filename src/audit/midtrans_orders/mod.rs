@@ -2,7 +2,8 @@
 //! ([`crate::systems::midtrans_orders::invariants`]) — over a shop's orders, payments, sync log
 //! and fulfilments, read through a [`Mapping`], and against the provider export.
 //!
-//! - [`mapping`]: the mapping file for this system.
+//! - [`mapping`]: the mapping file for this system: names, and what the columns hold.
+//! - [`sql`]: the snapshot query, converting time and amount columns to what the checks read.
 //! - [`check`]: the pass over one snapshot.
 //! - [`prefilter`]: the SQL that lets the database skip clean rows when there is no export.
 //!
@@ -15,6 +16,7 @@
 pub mod check;
 pub mod mapping;
 pub mod prefilter;
+pub mod sql;
 
 use crate::error::Error;
 use crate::systems::midtrans_orders::mapping::Mapping;
@@ -22,6 +24,7 @@ use crate::systems::midtrans_orders::mapping::Mapping;
 use super::export::{self, Export};
 use super::session::in_snapshot;
 use super::{Options, Report};
+use mapping::Types;
 
 pub use crate::systems::midtrans_orders::NAME;
 
@@ -43,6 +46,7 @@ pub const WITH_EXPORT: &[&str] =
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub mapping: Mapping,
+    pub types: Types,
     /// Epoch ms; `None`: the newest `created_at` in the database or `time` in the export.
     pub as_of: Option<i64>,
     pub grace_ms: i64,
@@ -52,16 +56,17 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         let o = Options::default();
-        Settings { mapping: Mapping::default(), as_of: o.as_of, grace_ms: o.grace_ms, stuck_after_ms: o.stuck_after_ms }
+        let (mapping, types) = (Mapping::default(), Types::default());
+        Settings { mapping, types, as_of: o.as_of, grace_ms: o.grace_ms, stuck_after_ms: o.stuck_after_ms }
     }
 }
 
 /// Reads the options' mapping and export files, then audits (a [`super::AuditFn`]).
 pub fn audit(url: &str, opts: &Options) -> Result<Report, Error> {
-    let mapping = opts.mapping.as_deref().map(mapping::load).transpose()?.unwrap_or_default();
+    let (mapping, types) = opts.mapping.as_deref().map(mapping::load).transpose()?.unwrap_or_default();
     let export = opts.provider_export.as_deref().map(export::load).transpose()?;
-    let settings =
-        Settings { mapping, as_of: opts.as_of, grace_ms: opts.grace_ms, stuck_after_ms: opts.stuck_after_ms };
+    let (as_of, grace_ms, stuck_after_ms) = (opts.as_of, opts.grace_ms, opts.stuck_after_ms);
+    let settings = Settings { mapping, types, as_of, grace_ms, stuck_after_ms };
     audit_with(url, &settings, export.as_ref())
 }
 

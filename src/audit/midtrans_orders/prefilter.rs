@@ -10,17 +10,17 @@
 //! `tests/it/audit.rs`). Rows the Rust side would fail to decode (a NULL order code or status)
 //! are kept too, so both passes fail alike on them.
 //!
-//! Status values are compared byte for byte, as Rust compares them, whatever the column's
-//! collation: MySQL's default collations are case- and trailing-space-insensitive, and a SQLite
-//! or PostgreSQL column may declare one too; an `=` that is looser than Rust's would be harmless,
-//! but a looser `<>` would drop a row Rust flags.
+//! Status values are compared byte for byte ([`Sql::exact`]), as Rust compares them, whatever the
+//! column's collation: an `=` looser than Rust's would be harmless, but a looser `<>` would drop
+//! a row Rust flags.
 //!
 //! What it does not do: the cross-checks with a provider export (they need every PAID order and
 //! every order the export names, which SQL cannot tell without the export), or the sync-log check
 //! (`paid-never-regresses` is already one aggregate query).
 
-use crate::store::{BackendKind, Value};
-use crate::systems::midtrans_orders::mapping::Mapping;
+use crate::store::Value;
+
+use super::sql::Sql;
 
 /// A condition with `?` placeholders and the values they take, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,41 +29,34 @@ pub struct Condition {
     pub params: Vec<Value>,
 }
 
-/// `expr` as text compared byte for byte, whatever the column's collation.
-pub fn exact(kind: BackendKind, expr: &str) -> String {
-    match kind {
-        BackendKind::Sqlite => format!("{expr} COLLATE BINARY"),
-        BackendKind::Postgres => format!("CAST({expr} AS TEXT) COLLATE \"C\""),
-        BackendKind::Mysql => format!("CAST({expr} AS BINARY)"),
-    }
-}
-
-/// The rows of [`Mapping::snapshot_sql`] (aliases `o`, `p`, `f`) that may violate
+/// The rows of [`Sql::snapshot`] (aliases `o`, `p`, `f`) that may violate
 /// `order-payment-agree`, `paid-at-iff-paid`, `fulfilled-at-most-once` (without an export),
-/// `paid-fulfilled-once` or `pending-not-stuck` with this `cutoff` (epoch ms).
-pub fn internal(kind: BackendKind, m: &Mapping, cutoff: i64) -> Condition {
+/// `paid-fulfilled-once` or `pending-not-stuck` with this `cutoff` (epoch ms). Times are
+/// compared as the snapshot reads them, converted ([`Sql::time`]).
+pub fn internal(q: &Sql, cutoff: i64) -> Condition {
+    let m = q.mapping;
     let (o, p, f) = (&m.orders, &m.order_payments, &m.fulfilments);
-    let ost = exact(kind, &format!("o.{}", o.status));
-    let pst = exact(kind, &format!("p.{}", p.status));
+    let ost = q.exact(&format!("o.{}", o.status));
+    let pst = q.exact(&format!("p.{}", p.status));
     let paid = || Value::from(&m.statuses.paid);
     let pending = || Value::from(&m.statuses.pending);
     let sql = format!(
         // Rows the Rust side cannot decode: it fails on them, so must this pass.
         "o.{code} IS NULL OR o.{status} IS NULL \
          OR (p.{pstatus} IS NOT NULL AND {pst} <> {ost}) \
-         OR ({ost} = ? AND o.{paid_at} IS NULL) OR ({ost} <> ? AND o.{paid_at} IS NOT NULL) \
-         OR (p.{pstatus} IS NOT NULL AND (({pst} = ? AND p.{ppaid} IS NULL) OR ({pst} <> ? AND p.{ppaid} IS NOT NULL))) \
-         OR (p.{pstatus} IS NOT NULL AND {pst} = ? AND p.{pcreated} < ?) \
-         OR (p.{pstatus} IS NULL AND {ost} = ? AND o.{created} < ?) \
+         OR ({ost} = ? AND {paid_at} IS NULL) OR ({ost} <> ? AND {paid_at} IS NOT NULL) \
+         OR (p.{pstatus} IS NOT NULL AND (({pst} = ? AND {ppaid} IS NULL) OR ({pst} <> ? AND {ppaid} IS NOT NULL))) \
+         OR (p.{pstatus} IS NOT NULL AND {pst} = ? AND {pcreated} < ?) \
+         OR (p.{pstatus} IS NULL AND {ost} = ? AND {created} < ?) \
          OR (SELECT COUNT(*) FROM {ft} f WHERE f.{fo} = o.{id}) NOT BETWEEN (CASE WHEN {ost} = ? THEN 1 ELSE 0 END) AND 1",
         code = o.code,
         status = o.status,
-        paid_at = o.paid_at,
-        created = o.created_at,
+        paid_at = q.time(&format!("o.{}", o.paid_at)),
+        created = q.time(&format!("o.{}", o.created_at)),
         id = o.id,
         pstatus = p.status,
-        ppaid = p.paid_at,
-        pcreated = p.created_at,
+        ppaid = q.time(&format!("p.{}", p.paid_at)),
+        pcreated = q.time(&format!("p.{}", p.created_at)),
         ft = f.table,
         fo = f.order_id,
     );
@@ -78,13 +71,16 @@ pub fn internal(kind: BackendKind, m: &Mapping, cutoff: i64) -> Condition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::midtrans_orders::mapping::Types;
+    use crate::store::BackendKind;
+    use crate::systems::midtrans_orders::mapping::Mapping;
 
     #[test]
     fn one_value_per_placeholder_and_no_status_in_the_sql() {
         let mut m = Mapping::default();
         m.statuses.paid = "SETTLED_X".into();
         for kind in [BackendKind::Sqlite, BackendKind::Postgres, BackendKind::Mysql] {
-            let c = internal(kind, &m, 5);
+            let c = internal(&Sql { kind, mapping: &m, types: Types::default() }, 5);
             assert_eq!(c.sql.matches('?').count(), c.params.len(), "{kind:?}");
             assert!(!c.sql.contains("SETTLED_X"), "status values are bound, never interpolated");
         }

@@ -5,6 +5,7 @@
 
 mod prefilter;
 mod stripe;
+mod types;
 
 use super::{settle, text};
 use std::collections::BTreeSet;

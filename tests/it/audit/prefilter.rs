@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use settle::audit::Found;
 use settle::audit::midtrans_orders::check::{self, Pass};
+use settle::audit::midtrans_orders::mapping::Types;
+use settle::audit::midtrans_orders::sql::Sql;
 use settle::audit::midtrans_orders::{self as mo, Settings, prefilter};
 use settle::store::sqlite::Sqlite;
 use settle::store::{Backend, Value};
@@ -138,7 +140,7 @@ fn pass(db: &mut dyn Backend, m: &Mapping, pass: Pass) -> Outcome {
 
 /// How many rows the prefilter keeps.
 fn kept(db: &mut dyn Backend, m: &Mapping) -> i64 {
-    let c = prefilter::internal(db.kind(), m, CUTOFF);
+    let c = prefilter::internal(&Sql { kind: db.kind(), mapping: m, types: Types::default() }, CUTOFF);
     let (o, p) = (&m.orders, &m.order_payments);
     let sql = format!(
         "SELECT COUNT(*) FROM {} o LEFT JOIN {} p ON p.{} = o.{} WHERE {}",
