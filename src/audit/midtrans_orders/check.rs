@@ -152,33 +152,33 @@ pub fn run(
     Ok(())
 }
 
-/// The export indexed for one pass: a hash lookup per order row instead of a walk down a tree of
-/// strings, and a flag per entry for "has an order row" instead of a set of copied codes. The
-/// hash map is only ever asked, never iterated: the order things are reported in comes from
-/// `entries`, sorted by order code.
+/// The export indexed for one pass: one hash probe per order row (giving the entry and its
+/// position) instead of a walk down a tree of strings, and a flag per entry for "has an order
+/// row" instead of a set of copied codes. The hash map is only ever asked, never iterated: what
+/// is reported comes in the export's own order, by order code.
 struct Lookup<'a> {
-    index: HashMap<&'a str, usize>,
-    entries: Vec<(&'a String, &'a Entry)>,
+    export: &'a Export,
+    index: HashMap<&'a str, (usize, &'a Entry)>,
     seen: Vec<bool>,
 }
 
 impl<'a> Lookup<'a> {
     fn new(export: &'a Export) -> Lookup<'a> {
-        let entries: Vec<_> = export.entries.iter().collect();
-        let index = entries.iter().enumerate().map(|(i, (code, _))| (code.as_str(), i)).collect();
-        Lookup { index, seen: vec![false; entries.len()], entries }
+        let mut index = HashMap::with_capacity(export.entries.len());
+        index.extend(export.entries.iter().enumerate().map(|(i, (code, e))| (code.as_str(), (i, e))));
+        Lookup { export, index, seen: vec![false; export.entries.len()] }
     }
 
     /// The entry for `code`, if any, marked seen.
     fn find(&mut self, code: &str) -> Option<&'a Entry> {
-        let i = *self.index.get(code)?;
+        let (i, e) = *self.index.get(code)?;
         self.seen[i] = true;
-        Some(self.entries[i].1)
+        Some(e)
     }
 
     /// The entries no order row matched, by order code.
     fn unseen(self) -> impl Iterator<Item = (&'a String, &'a Entry)> {
-        self.entries.into_iter().zip(self.seen).filter(|(_, seen)| !seen).map(|(e, _)| e)
+        self.export.entries.iter().zip(self.seen).filter(|(_, seen)| !seen).map(|(e, _)| e)
     }
 }
 
