@@ -20,6 +20,8 @@
 //!   payments of one order (a customer who tried again): the newest `succeeded` one speaks for
 //!   the order, else the newest; two that both hold money are reported as a note.
 //! - Times: `created` is epoch seconds; the export's `time` is milliseconds.
+//! - PaymentIntents saved under API versions before 2019-02-11 say `requires_source` and
+//!   `requires_source_action`: read as `requires_payment_method` and `requires_action`.
 //!
 //! Bad input stops the conversion with `file:line: $.json.path: what is wrong` (exit 2).
 //! What it does not do: Checkout Sessions, invoices or subscriptions, disputes, or currency
@@ -164,7 +166,12 @@ fn metadata(o: &Map<String, Value>, at: &At, key: &str) -> Result<Option<String>
 
 fn intent(o: &Map<String, Value>, at: &At, key: &str, event_time: Option<i64>) -> Result<Record, Error> {
     let id = text(o, at, "id")?;
-    let raw = text(o, at, "status")?;
+    let raw = match text(o, at, "status")? {
+        // The names API versions before 2019-02-11 used for the same states.
+        "requires_source" => "requires_payment_method",
+        "requires_source_action" => "requires_action",
+        raw => raw,
+    };
     let status = IntentStatus::parse(raw).ok_or_else(|| {
         at.key("status").err(format!("unknown PaymentIntent status {raw:?}; expected one of {}", IntentStatus::names()))
     })?;
@@ -355,4 +362,51 @@ pub fn convert(files: &[PathBuf], key: &str) -> Result<Converted, Error> {
         out.notes.push(format!("skipped {n} {kind} event(s): not about a PaymentIntent or a charge"));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(v: Value) -> Record {
+        let (mut out, mut skipped) = (Vec::new(), BTreeMap::new());
+        walk(&v, &At { file: "t".into(), line: 1, path: "$".into() }, "order_id", &mut out, &mut skipped).unwrap();
+        assert_eq!(out.len(), 1);
+        out.remove(0)
+    }
+
+    #[test]
+    fn charges_speak_in_payment_intent_statuses() {
+        let charge = |status: &str, captured: bool, refunded: i64| {
+            let v = serde_json::json!({"object": "charge", "id": "ch_1", "status": status, "captured": captured,
+                "amount": 500, "amount_refunded": refunded, "created": 7, "payment_intent": "pi_1"});
+            let r = one(v);
+            (r.status, r.refunded, r.payment, r.time)
+        };
+        assert_eq!(charge("failed", false, 0).0, IntentStatus::RequiresPaymentMethod);
+        assert_eq!(charge("pending", false, 0).0, IntentStatus::Processing);
+        assert_eq!(charge("succeeded", true, 0), (IntentStatus::Succeeded, 0, "pi_1".into(), 7000));
+        assert_eq!(charge("succeeded", true, 200).1, 200);
+        assert_eq!(charge("succeeded", false, 0).0, IntentStatus::RequiresCapture);
+        // A released authorisation is "refunded" in full, but no money moved back.
+        let released = charge("succeeded", false, 500);
+        assert_eq!((released.0, released.1), (IntentStatus::Canceled, 0));
+    }
+
+    #[test]
+    fn old_api_status_names_are_read() {
+        let pi = |status: &str| {
+            one(serde_json::json!({"object": "payment_intent", "id": "pi_1", "status": status, "amount": 1, "created": 1}))
+                .status
+        };
+        assert_eq!(pi("requires_source"), IntentStatus::RequiresPaymentMethod);
+        assert_eq!(pi("requires_source_action"), IntentStatus::RequiresAction);
+    }
+
+    #[test]
+    fn documents_know_their_first_line() {
+        let docs = documents("{\"a\":1}\n\n  [\n1]\n{\"b\":\n2}", "f").unwrap();
+        let lines: Vec<usize> = docs.iter().map(|(line, _)| *line).collect();
+        assert_eq!(lines, [1, 3, 5]);
+    }
 }

@@ -47,10 +47,9 @@ pub fn newest_created_at(db: &mut dyn Backend, q: &Sql) -> Result<i64, SqlError>
     Ok(newest)
 }
 
-/// Checks one order row.
 /// Checks one order row; `export` is `Some(its entry for this order, if any)` when there is one.
-fn check_order(o: &OrderRow, opts: &Settings, export: Option<Option<&Entry>>, as_of: i64, r: &mut Report) {
-    let s = &opts.mapping.statuses;
+fn check_order(o: &OrderRow, settings: &Settings, export: Option<Option<&Entry>>, as_of: i64, r: &mut Report) {
+    let s = &settings.mapping.statuses;
     let mut out = Vec::new();
     r.add("order-payment-agree", &o.code, inv::order_payment_agree(o));
     inv::paid_at_iff_paid(o, s, &mut out);
@@ -62,11 +61,11 @@ fn check_order(o: &OrderRow, opts: &Settings, export: Option<Option<&Entry>>, as
         r.add("fulfilled-at-most-once", &o.code, Some(m));
     }
     r.add("paid-fulfilled-once", &o.code, inv::paid_fulfilled_once(o, s));
-    let cutoff = as_of.saturating_sub(opts.stuck_after_ms);
+    let cutoff = as_of.saturating_sub(settings.stuck_after_ms);
     r.add("pending-not-stuck", &o.code, inv::stuck_pending(o, cutoff, s));
     let Some(entry) = export else { return };
     // The provider's word counts once the grace period since it has passed.
-    let settled = |t: i64| t.saturating_add(opts.grace_ms) <= as_of;
+    let settled = |t: i64| t.saturating_add(settings.grace_ms) <= as_of;
     if let Some(e) = entry.filter(|e| e.paid() && settled(e.time)) {
         r.add(
             "provider-paid-implies-paid",
@@ -99,15 +98,15 @@ pub enum Pass {
 /// Runs every check inside the open read-only transaction.
 pub fn run(
     db: &mut dyn Backend,
-    opts: &Settings,
+    settings: &Settings,
     export: Option<&Export>,
     shown: &str,
     r: &mut Report,
     pass: Pass,
 ) -> Result<(), Error> {
-    let m = &opts.mapping;
-    let q = Sql { kind: db.kind(), mapping: m, types: opts.types };
-    let as_of = match opts.as_of {
+    let m = &settings.mapping;
+    let q = Sql { kind: db.kind(), mapping: m, types: settings.types };
+    let as_of = match settings.as_of {
         Some(t) => t,
         None => newest_created_at(db, &q).map_err(db_err(shown))?.max(export.and_then(Export::newest).unwrap_or(0)),
     };
@@ -118,7 +117,7 @@ pub fn run(
             let count = format!("SELECT COUNT(*) FROM {}", m.orders.table);
             let n = db.query(&count, &[]).map_err(db_err(shown))?.first().map(|r| r.int(0)).transpose();
             r.checked = u64::try_from(n.map_err(db_err(shown))?.unwrap_or(0)).unwrap_or(0);
-            Some(prefilter::internal(&q, as_of.saturating_sub(opts.stuck_after_ms)))
+            Some(prefilter::internal(&q, as_of.saturating_sub(settings.stuck_after_ms)))
         }
         _ => None,
     };
@@ -132,7 +131,7 @@ pub fn run(
                 r.checked += 1;
             }
             let entry = lookup.as_mut().map(|l| l.find(&o.code));
-            check_order(&o, opts, entry, as_of, r);
+            check_order(&o, settings, entry, as_of, r);
             page.cursor = Some(order_id);
         }
     }
@@ -140,7 +139,7 @@ pub fn run(
     if let Some(lookup) = lookup {
         let s = &m.statuses;
         for (code, e) in lookup.unseen() {
-            if e.paid() && e.time.saturating_add(opts.grace_ms) <= as_of {
+            if e.paid() && e.time.saturating_add(settings.grace_ms) <= as_of {
                 r.add(
                     "provider-paid-implies-paid",
                     code,
