@@ -19,9 +19,10 @@
 //! - [`keep`]: `replay --keep-db`, a real database with real violations to audit.
 //!
 //! Adding a system (e.g. `fanvue-revenue`): a module beside [`midtrans_orders`] with a function
-//! of [`AuditFn`]'s shape — load its mapping (a serde type read by [`mapping::load`]), open
-//! [`session::in_snapshot`], stream its rows, [`Report::add`] what its invariant functions say —
-//! and one line in [`SYSTEMS`]. What this module does not do: write, or fix anything.
+//! of [`AuditFn`]'s shape — read its mapping (its own serde type, through [`mapping::read`] and
+//! [`mapping::parse`]), open [`session::in_snapshot`], page through its rows, [`Report::add`]
+//! what its invariant functions say — and one line in [`SYSTEMS`]. What this module does not
+//! do: write, or fix anything.
 
 pub mod export;
 pub mod keep;
