@@ -70,16 +70,16 @@ enum Command {
     },
     /// Check a system's invariants read-only against a live database (one snapshot).
     Audit {
-        /// The system whose schema and invariants to use.
+        /// The system whose schema and invariants to use (midtrans-orders).
         #[arg(long)]
         system: String,
         /// sqlite://PATH, postgres://…, mysql://…
         #[arg(long, env = "SETTLE_DATABASE_URL")]
         db: String,
-        /// Table and column names (TOML); default: seed 001's schema.
+        /// Table and column names, column types (TOML); default: seed 001's schema.
         #[arg(long, value_name = "FILE")]
         mapping: Option<PathBuf>,
-        /// The provider's truth, JSON Lines (see `settle export-midtrans`).
+        /// The provider's truth, JSON Lines (see `settle export-midtrans` and `settle export-stripe`).
         #[arg(long, value_name = "FILE")]
         provider_export: Option<PathBuf>,
         /// Epoch milliseconds or YYYY-MM-DDTHH:MM:SSZ; default: the newest created_at or export time.
