@@ -1,16 +1,31 @@
-//! The audit's internal pass against the plain SQL query doing the same checks, on a SQLite file
-//! of N orders (`SETTLE_AUDIT_BENCH_ROWS`, default 1,000,000; the issue's 10 million:
+//! `settle audit` against the plain SQL query doing the same checks, on a SQLite file of N orders
+//! (`SETTLE_AUDIT_BENCH_ROWS`, default 1,000,000; the issue's 10 million:
 //! `SETTLE_AUDIT_BENCH_ROWS=10000000 cargo bench --bench audit`, ≈ 2 GB of disk in the temp dir).
-//! 1 order in 1000 is planted with a disagreeing payment, so both sides find the same rows.
-//! The file is built once per N and reused (`settle-audit-bench-N.db` in the temp dir).
+//! 1 order in 1000 is planted with a disagreeing payment, so both sides find the same rows
+//! (asserted). The file is built once per N and reused (`settle-audit-bench-N.db` in the temp dir).
+//!
+//! - `settle_audit_internal`: the audit without an export (prefiltered), session included.
+//! - `plain_sql`: the plain query a person would write; the target is ≤ 1.2× this.
+//! - `plain_sql_one_count`: the same with the fulfilment count evaluated once per row, as the
+//!   prefilter does it, to show what the audit costs on top of the best plain query.
+//!
+//! Up to 1,000,000 orders also (minutes each on 10 million):
+//! - `settle_audit_unfiltered`: every row read into Rust, as before the prefilter.
+//! - `settle_audit_with_export`: with the provider's truth for every order, where every row is
+//!   read (`settle-audit-bench-N.provider.jsonl`, built once, loaded outside the timing).
 
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use settle::audit::{self, Options};
+use settle::audit::midtrans_orders::check::{self, Pass};
+use settle::audit::midtrans_orders::{self as mo, Settings};
+use settle::audit::{self, Options, Session};
 use settle::store::Backend;
 use settle::store::sqlite::Sqlite;
 use settle::systems::midtrans_orders::MIGRATIONS;
+
+/// The audit's "now": the first order's creation, so no pending order is stuck.
+const AS_OF: i64 = 1_769_094_000_000;
 
 fn build(n: u64) -> PathBuf {
     let path = std::env::temp_dir().join(format!("settle-audit-bench-{n}.db"));
@@ -52,6 +67,26 @@ fn build(n: u64) -> PathBuf {
     path
 }
 
+/// The provider's truth for the orders of [`build`]: paid orders settled, the others pending.
+fn build_export(n: u64) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("settle-audit-bench-{n}.provider.jsonl"));
+    if path.exists() {
+        return path;
+    }
+    let mut text = String::with_capacity(n as usize * 100);
+    for i in 0..n as i64 {
+        let status = if i % 3 != 0 { "settlement" } else { "pending" };
+        let time = 1_769_094_000_000 + i + 1000;
+        text += &format!(
+            "{{\"order_id\":\"ZVR-{i:010}\",\"status\":\"{status}\",\"gross_amount\":\"100.00\",\"time\":{time}}}\n"
+        );
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).expect("write the export");
+    std::fs::rename(&tmp, &path).expect("rename");
+    path
+}
+
 /// The plain query a person would write for the same checks the internal pass makes.
 const PLAIN: &str = "SELECT o.order_code FROM orders o LEFT JOIN order_payments p ON p.order_id = o.id \
     WHERE (p.payment_status IS NOT NULL AND p.payment_status <> o.status) \
@@ -61,26 +96,58 @@ const PLAIN: &str = "SELECT o.order_code FROM orders o LEFT JOIN order_payments 
     OR (o.status = 'PAID' AND (SELECT COUNT(*) FROM fulfilments f WHERE f.order_id = o.id) <> 1) \
     OR (COALESCE(p.payment_status, o.status) = 'PENDING' AND COALESCE(p.created_at, o.created_at) < ?1)";
 
+/// [`PLAIN`] with the fulfilment count evaluated once per row, as the audit's prefilter does it:
+/// the best plain query, to show what the audit itself costs on top.
+const PLAIN_ONE_COUNT: &str = "SELECT o.order_code FROM orders o LEFT JOIN order_payments p ON p.order_id = o.id \
+    WHERE (p.payment_status IS NOT NULL AND p.payment_status <> o.status) \
+    OR ((o.status = 'PAID') <> (o.paid_at IS NOT NULL)) \
+    OR (p.payment_status IS NOT NULL AND (p.payment_status = 'PAID') <> (p.paid_at IS NOT NULL)) \
+    OR (COALESCE(p.payment_status, o.status) = 'PENDING' AND COALESCE(p.created_at, o.created_at) < ?1) \
+    OR (SELECT COUNT(*) FROM fulfilments f WHERE f.order_id = o.id) \
+       NOT BETWEEN (CASE WHEN o.status = 'PAID' THEN 1 ELSE 0 END) AND 1";
+
+/// Above this many orders only the two sides of the target run: the others take minutes there.
+const FULL_MAX: u64 = 1_000_000;
+
 fn bench(c: &mut Criterion) {
     let n: u64 = std::env::var("SETTLE_AUDIT_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let path = build(n);
     let url = format!("sqlite://{}", path.display());
-    let opts = Options { as_of: Some(1_769_094_000_000), ..Options::default() };
-    let expected = audit::audit("midtrans-orders", &url, &opts, None).expect("audit");
+    let opts = Options { as_of: Some(AS_OF), ..Options::default() };
+    let settings = Settings { as_of: Some(AS_OF), ..Settings::default() };
+    let expected = audit::audit("midtrans-orders", &url, &opts).expect("audit");
     let mut group = c.benchmark_group(format!("audit_{n}_rows"));
     group.sample_size(10);
     group.bench_function("settle_audit_internal", |b| {
-        b.iter(|| audit::audit("midtrans-orders", &url, &opts, None).expect("audit").total())
+        b.iter(|| audit::audit("midtrans-orders", &url, &opts).expect("audit").total())
     });
-    group.bench_function("plain_sql", |b| {
-        b.iter(|| {
-            let mut db = Sqlite::read_only(&path).expect("open");
-            db.begin().expect("begin");
-            let rows = db.query(PLAIN, &[(1_769_094_000_000i64 - 1_800_000).into()]).expect("query");
-            db.rollback().expect("rollback");
-            rows.len()
-        })
-    });
+    let plain = |sql: &str| {
+        let mut db = Sqlite::read_only(&path).expect("open");
+        db.begin().expect("begin");
+        let rows = db.query(sql, &[(AS_OF - 1_800_000).into()]).expect("query");
+        db.rollback().expect("rollback");
+        rows.len()
+    };
+    assert_eq!(plain(PLAIN) as u64, expected.total(), "both sides find the same rows");
+    group.bench_function("plain_sql", |b| b.iter(|| plain(PLAIN)));
+    group.bench_function("plain_sql_one_count", |b| b.iter(|| plain(PLAIN_ONE_COUNT)));
+    if n <= FULL_MAX {
+        // The pass before the prefilter, every row read into Rust: what the prefilter saves.
+        group.bench_function("settle_audit_unfiltered", |b| {
+            b.iter(|| {
+                let mut session = Session::open(&url).expect("open");
+                let mut r = mo::report(&session.shown, None);
+                check::run(session.backend(), &settings, None, "bench", &mut r, Pass::Unfiltered).expect("pass");
+                session.close().expect("close");
+                r.total()
+            })
+        });
+        // With the provider's truth: every order is read, there is nothing to prefilter.
+        let export = audit::export::load(&build_export(n)).expect("export");
+        group.bench_function("settle_audit_with_export", |b| {
+            b.iter(|| mo::audit_with(&url, &settings, Some(&export)).expect("audit").total())
+        });
+    }
     group.finish();
     eprintln!("audit found {} violation(s) in {n} orders", expected.total());
 }

@@ -177,16 +177,16 @@ enum Command {
     },
     /// Check a system's invariants read-only against a live database (one snapshot).
     Audit {
-        /// The system whose schema and invariants to use.
+        /// The system whose schema and invariants to use (midtrans-orders).
         #[arg(long)]
         system: String,
         /// sqlite://PATH, postgres://…, mysql://…
         #[arg(long, env = "SETTLE_DATABASE_URL")]
         db: String,
-        /// Table and column names (TOML); default: seed 001's schema.
+        /// Table and column names, column types (TOML); default: seed 001's schema.
         #[arg(long, value_name = "FILE")]
         mapping: Option<PathBuf>,
-        /// The provider's truth, JSON Lines (see `settle export-midtrans`).
+        /// The provider's truth, JSON Lines (see `settle export-midtrans` and `settle export-stripe`).
         #[arg(long, value_name = "FILE")]
         provider_export: Option<PathBuf>,
         /// Epoch milliseconds or YYYY-MM-DDTHH:MM:SSZ; default: the newest created_at or export time.
@@ -205,6 +205,15 @@ enum Command {
     ExportMidtrans {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Turn saved Stripe PaymentIntents, Charges and their events (JSON files) into a provider
+    /// export on stdout.
+    ExportStripe {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The metadata key that holds the order id.
+        #[arg(long, default_value = "order_id")]
+        metadata_key: String,
     },
     /// Run each seed twice and report the first event where the two runs differ.
     CheckDeterminism {
@@ -534,10 +543,11 @@ fn execute(cmd: Command) -> Result<ExitCode, Error> {
                     .map_err(|e| Error::Usage(format!("{flag} {v}: {e}")))
             };
             let opts = audit::Options {
-                mapping: mapping.as_deref().map(audit::mapping::load).transpose()?.unwrap_or_default(),
+                mapping,
+                provider_export,
                 as_of: as_of
                     .map(|t| {
-                        audit::export::parse_instant(&t).ok_or_else(|| {
+                        audit::time::parse_instant(&t).ok_or_else(|| {
                             Error::Usage(format!("--as-of {t}: expected epoch milliseconds or YYYY-MM-DDTHH:MM:SSZ"))
                         })
                     })
@@ -545,8 +555,7 @@ fn execute(cmd: Command) -> Result<ExitCode, Error> {
                 grace_ms: duration("--grace", &grace)?,
                 stuck_after_ms: duration("--stuck-after", &stuck_after)?,
             };
-            let export = provider_export.as_deref().map(audit::export::load).transpose()?;
-            let r = audit::audit(&system, &db, &opts, export.as_ref())?;
+            let r = audit::audit(&system, &db, &opts)?;
             emit(&match format {
                 Format::Human => r.human(),
                 Format::Json => r.json(),
@@ -554,7 +563,15 @@ fn execute(cmd: Command) -> Result<ExitCode, Error> {
             Ok(if r.total() == 0 { ExitCode::Success } else { ExitCode::Violation })
         }
         Command::ExportMidtrans { files } => {
-            emit(&audit::export::convert(&files)?);
+            emit(&audit::export::midtrans::convert(&files)?);
+            Ok(ExitCode::Success)
+        }
+        Command::ExportStripe { files, metadata_key } => {
+            let converted = audit::export::stripe::convert(&files, &metadata_key)?;
+            for note in &converted.notes {
+                eprintln!("note: {note}");
+            }
+            emit(&converted.text);
             Ok(ExitCode::Success)
         }
         Command::List { scenarios } => {

@@ -1,12 +1,13 @@
-//! Reading a mapping file (TOML) into a [`Mapping`]: every section and key is optional and
-//! defaults to the seed-001 schema; unknown keys, wrong types and identifiers that are not plain
-//! (letters, digits, underscores) are errors naming `file:line:col`.
-//! What it does not do: check that the tables and columns exist (the audit's first query does).
+//! Reading a mapping file (TOML) into a system's own mapping type: unknown keys, wrong types and
+//! whatever the type's own deserialisation refuses (e.g. identifiers that are not plain) are
+//! errors naming `file:line:col`. What it does not do: know any system's tables, or check that
+//! they exist (the audit's first query does).
 
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
+
 use crate::error::Error;
-use crate::systems::midtrans_orders::mapping::Mapping;
 
 /// 1-based line and column of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -17,26 +18,19 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// Parses mapping text; `path` names it in errors.
-pub fn parse(text: &str, path: &str) -> Result<Mapping, Error> {
-    let mapping: Mapping = toml::from_str(text).map_err(|e| {
+pub fn parse<T: DeserializeOwned>(text: &str, path: &str) -> Result<T, Error> {
+    toml::from_str(text).map_err(|e| {
         let (line, col) = line_col(text, e.span().map_or(0, |s| s.start));
         Error::Scenario { location: format!("{path}:{line}:{col}"), message: e.message().trim_end().to_string() }
-    })?;
-    if mapping.statuses.paid.is_empty() || mapping.statuses.pending.is_empty() {
-        return Err(Error::Scenario {
-            location: path.to_string(),
-            message: "statuses.paid and statuses.pending must not be empty".into(),
-        });
-    }
-    Ok(mapping)
+    })
 }
 
-/// Reads a mapping file.
-pub fn load(path: &Path) -> Result<Mapping, Error> {
+/// Reads a mapping file: its text, and the name to show in errors.
+pub fn read(path: &Path) -> Result<(String, String), Error> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Usage(format!("{shown}: cannot read the mapping file: {e}")))?;
-    parse(&text, &shown)
+    Ok((text, shown))
 }
 
 #[cfg(test)]
@@ -44,22 +38,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn empty_file_is_seed_001() {
-        assert_eq!(parse("", "m.toml").unwrap(), Mapping::default());
-    }
-
-    #[test]
-    fn shipped_example_is_seed_001() {
-        let text = include_str!("../../examples/audit/seed001_mapping.toml");
-        assert_eq!(parse(text, "seed001_mapping.toml").unwrap(), Mapping::default());
-    }
-
-    #[test]
-    fn bad_identifier_and_unknown_key_are_located() {
-        let e = parse("[orders]\ntable = \"orders\"\ncode = \"code; DROP TABLE x\"\n", "m.toml").unwrap_err();
-        assert!(e.to_string().starts_with("m.toml:3:8: "), "{e}");
-        assert!(e.to_string().contains("not a plain identifier"), "{e}");
-        let e = parse("[orders]\ncolour = \"x\"\n", "m.toml").unwrap_err();
-        assert!(e.to_string().starts_with("m.toml:2:1: unknown field `colour`"), "{e}");
+    fn errors_are_located() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct T {
+            a: u32,
+        }
+        let e = parse::<T>("\n  a = \"x\"\n", "m.toml").unwrap_err().to_string();
+        assert!(e.starts_with("m.toml:2:7: invalid type"), "{e}");
+        let e = parse::<T>("a = 1\nb = 2\n", "m.toml").unwrap_err().to_string();
+        assert!(e.starts_with("m.toml:2:1: unknown field `b`"), "{e}");
     }
 }

@@ -3,8 +3,9 @@
 //! - SQLite: the file is opened read-only (`sqlite://PATH` or `sqlite:PATH`; an in-memory
 //!   database makes no sense to audit), then `BEGIN`: the snapshot starts at the first read.
 //! - PostgreSQL: `BEGIN`, then `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`.
-//! - MySQL/MariaDB: `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY` (it applies to
-//!   the next transaction), then `START TRANSACTION`.
+//! - MySQL/MariaDB: `SET time_zone = '+00:00'` (for `TIMESTAMP` columns), `SET TRANSACTION
+//!   ISOLATION LEVEL REPEATABLE READ, READ ONLY` (it applies to the next transaction), then
+//!   `START TRANSACTION`.
 //!
 //! The transaction is always rolled back, also when the session is dropped. What it does not do:
 //! create, reset or migrate anything (it never calls [`Backend::reset`]).
@@ -75,6 +76,9 @@ impl Session {
                 }
             }
             BackendKind::Mysql => {
+                // `TIMESTAMP` columns are shown in the session's time zone: UTC, so that times
+                // read as epoch milliseconds do not depend on the server's setting.
+                backend.execute("SET time_zone = '+00:00'", &[]).map_err(fail)?;
                 backend.execute(READ_ONLY, &[]).map_err(fail)?;
                 backend.begin().map_err(fail)?;
             }
@@ -92,6 +96,16 @@ impl Session {
         self.open = false;
         self.backend.rollback().map_err(|e| Error::Infrastructure(format!("{}: {e}", self.shown)))
     }
+}
+
+/// Opens the read-only snapshot of `url`, runs `pass` in it (with the URL as it may be shown),
+/// and rolls it back.
+pub fn in_snapshot<T>(url: &str, pass: impl FnOnce(&mut dyn Backend, &str) -> Result<T, Error>) -> Result<T, Error> {
+    let mut session = Session::open(url)?;
+    let shown = session.shown.clone();
+    let out = pass(session.backend(), &shown)?;
+    session.close()?;
+    Ok(out)
 }
 
 impl Drop for Session {

@@ -3,19 +3,24 @@
 //! PostgreSQL and MySQL run when `SETTLE_TEST_POSTGRES_URL` / `SETTLE_TEST_MYSQL_URL` are set;
 //! their fixtures live in a private `settle_audit_<pid>_<n>` schema/database, dropped afterwards.
 
+mod prefilter;
+mod stripe;
+mod types;
+
 use super::{settle, text};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use settle::audit::{self, Options, Session, export};
+use settle::audit::midtrans_orders::{self as mo, Settings};
+use settle::audit::{self, Session, export};
 use settle::store::sqlite::Sqlite;
 use settle::store::{Backend, BackendKind, connect_url};
 use settle::systems::midtrans_orders::MIGRATIONS;
 
 const AS_OF: i64 = 10_000_000;
 
-fn temp_dir() -> PathBuf {
+pub fn temp_dir() -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("settle-audit-{}-{n}", std::process::id()));
@@ -121,8 +126,8 @@ fn sqlite_fixture(orders: &[Order]) -> (PathBuf, String) {
     (path, url)
 }
 
-fn opts() -> Options {
-    Options { as_of: Some(AS_OF), ..Options::default() }
+fn settings() -> Settings {
+    Settings { as_of: Some(AS_OF), ..Settings::default() }
 }
 
 fn found(r: &audit::Report) -> BTreeSet<(String, String)> {
@@ -132,19 +137,19 @@ fn found(r: &audit::Report) -> BTreeSet<(String, String)> {
 /// The planted and clean fixtures on `url` (a database holding seed 001's tables).
 fn planted_and_clean(planted_url: &str, clean_url: &str) {
     let planted = export::parse(PLANTED_EXPORT, "planted.jsonl").unwrap();
-    let r = audit::audit("midtrans-orders", planted_url, &opts(), Some(&planted)).unwrap();
+    let r = mo::audit_with(planted_url, &settings(), Some(&planted)).unwrap();
     assert_eq!(found(&r), expected_planted(), "{}", r.human());
     assert_eq!(r.total(), 10, "{}", r.human());
-    assert_eq!(r.orders_checked, PLANTED.len() as u64);
+    assert_eq!(r.checked, PLANTED.len() as u64);
     // Without the export: only the internal invariants.
-    let r = audit::audit("midtrans-orders", planted_url, &opts(), None).unwrap();
+    let r = mo::audit_with(planted_url, &settings(), None).unwrap();
     let internal: BTreeSet<_> =
         expected_planted().into_iter().filter(|(i, _)| !i.starts_with("provider") && !i.contains("provider")).collect();
     assert_eq!(found(&r), internal, "{}", r.human());
     let clean = export::parse(CLEAN_EXPORT, "clean.jsonl").unwrap();
-    let r = audit::audit("midtrans-orders", clean_url, &opts(), Some(&clean)).unwrap();
+    let r = mo::audit_with(clean_url, &settings(), Some(&clean)).unwrap();
     assert_eq!(r.total(), 0, "{}", r.human());
-    assert_eq!(r.orders_checked, 2);
+    assert_eq!(r.checked, 2);
 }
 
 /// A write through the audit's session fails, and nothing changed.
@@ -175,10 +180,10 @@ fn the_audit_session_refuses_to_write_on_sqlite() {
 }
 
 /// A private namespace on a server, dropped when done.
-struct Namespace {
+pub struct Namespace {
     admin: Box<dyn Backend>,
     drop_sql: String,
-    url: String,
+    pub url: String,
 }
 
 impl Drop for Namespace {
@@ -187,11 +192,11 @@ impl Drop for Namespace {
     }
 }
 
-fn namespace(base: &str, orders: &[Order]) -> Namespace {
+/// An empty private namespace on the server at `base`.
+pub fn namespace(base: &str) -> Namespace {
     static N: AtomicU32 = AtomicU32::new(0);
     let name = format!("settle_audit_{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
-    let mut admin =
-        connect_url(base).map(|b| std::sync::Arc::try_unwrap(b).ok().unwrap().into_inner().unwrap()).unwrap();
+    let mut admin = connect(base);
     let (create, drop_sql, url) = match admin.kind() {
         BackendKind::Postgres => {
             let sep = if base.contains('?') { '&' } else { '?' };
@@ -208,10 +213,19 @@ fn namespace(base: &str, orders: &[Order]) -> Namespace {
         }
     };
     admin.execute(&create, &[]).unwrap();
-    let ns = Namespace { admin, drop_sql, url };
-    let shared = connect_url(&ns.url).unwrap();
-    fixture(shared.lock().unwrap().as_mut(), orders, true);
+    Namespace { admin, drop_sql, url }
+}
+
+/// A private namespace holding seed 001's tables with `orders`.
+fn seeded_namespace(base: &str, orders: &[Order]) -> Namespace {
+    let ns = namespace(base);
+    fixture(connect(&ns.url).as_mut(), orders, true);
     ns
+}
+
+/// A connection of its own to `url`.
+pub fn connect(url: &str) -> Box<dyn Backend> {
+    connect_url(url).map(|b| std::sync::Arc::try_unwrap(b).ok().unwrap().into_inner().unwrap()).unwrap()
 }
 
 fn on_server(var: &str) {
@@ -219,8 +233,8 @@ fn on_server(var: &str) {
         eprintln!("skipped: {var} is not set");
         return;
     };
-    let planted = namespace(&base, PLANTED);
-    let clean = namespace(&base, CLEAN);
+    let planted = seeded_namespace(&base, PLANTED);
+    let clean = seeded_namespace(&base, CLEAN);
     planted_and_clean(&planted.url, &clean.url);
     refuses_to_write(&planted.url);
 }
@@ -271,7 +285,12 @@ fn bad_database_urls_and_in_memory_sqlite_exit_2() {
         assert!(!text(&out.stderr).contains(":pw@"));
     }
     let (_p, url) = sqlite_fixture(CLEAN);
-    assert_eq!(settle(&["audit", "--system", "stripe-orders", "--db", &url]).status.code(), Some(2));
+    let unknown = settle(&["audit", "--system", "fanvue-revenue", "--db", &url]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let known: Vec<&str> = audit::SYSTEMS.iter().map(|(name, _)| *name).collect();
+    let want = format!("--system fanvue-revenue: unknown system; settle audits {}", known.join(", "));
+    assert!(text(&unknown.stderr).contains(&want), "{}", text(&unknown.stderr));
+    assert!(known.contains(&"midtrans-orders"), "{known:?}");
     assert_eq!(settle(&["audit", "--system", "midtrans-orders", "--db", &url, "--grace", "5"]).status.code(), Some(2));
 }
 

@@ -1,0 +1,314 @@
+//! The provider export: the provider's truth, one JSON object per line (JSON Lines), one line per
+//! order. A line speaks for Midtrans (the default) or for Stripe:
+//!
+//! ```text
+//! {"order_id":"ZVR-20260122-26A6A057","status":"capture","fraud_status":"accept","gross_amount":"450700.00","time":1769094778764}
+//! {"provider":"stripe","order_id":"ORD-1042","status":"succeeded","amount":450700,"time":1769094778000}
+//! ```
+//!
+//! Every line: `order_id` (string, required), the merchant's order code as the provider knows it;
+//! `status` (string, required), the provider's status now; `time` (integer, required), when the
+//! provider reached it, in epoch milliseconds on the database's clock; `provider` (optional):
+//! `"midtrans"` (the default, so older exports stay valid) or `"stripe"`.
+//!
+//! - Midtrans: `status` is its `transaction_status`; `fraud_status` (optional) `accept`,
+//!   `challenge` or `deny`; `gross_amount` (required) its decimal string, `"10000.00"` (two
+//!   decimals at most, no sign), compared with the database's minor units (× 100). Paid means
+//!   `settlement`, or `capture` with `fraud_status` `accept`.
+//! - Stripe: `status` is the PaymentIntent's ([`stripe::IntentStatus`]); `amount` (required) an
+//!   integer in the currency's smallest unit, as Stripe gives it; `amount_refunded` (optional,
+//!   default 0). Paid means `succeeded` with nothing refunded, as Midtrans's `refund` and
+//!   `partial_refund` are not paid.
+//!
+//! Unknown keys, a missing key, a key of the other provider, an unknown status, a malformed
+//! amount, or an order id that appears twice are errors naming `file:line`. Blank lines are
+//! skipped. The whole export is held in a `BTreeMap` (about 150 bytes per order): it must fit in
+//! memory.
+//!
+//! Also here: writing an export from the simulated provider's truth (`replay --keep-db`), and
+//! the converters from saved payloads, [`midtrans`] (`settle export-midtrans`) and [`stripe`]
+//! (`settle export-stripe`). What it does not do: stream an export larger than memory.
+
+pub mod midtrans;
+pub mod stripe;
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::providers::midtrans::Truth as SimTruth;
+use crate::providers::midtrans::notification::{format_gross_amount, parse_gross_amount};
+use crate::providers::midtrans::status::{FraudStatus, TransactionStatus, is_paid};
+
+use stripe::IntentStatus;
+
+/// One line of the export, as written: the union of both providers' keys, checked per provider.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    provider: Option<String>,
+    order_id: String,
+    status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fraud_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gross_amount: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    amount: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    amount_refunded: Option<i64>,
+    time: i64,
+}
+
+/// What the provider says about one order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Truth {
+    Midtrans {
+        status: TransactionStatus,
+        fraud: Option<FraudStatus>,
+    },
+    /// `refunded`: in the same minor units as the entry's amount.
+    Stripe {
+        status: IntentStatus,
+        refunded: i64,
+    },
+}
+
+/// The provider's truth about one order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub truth: Truth,
+    /// In minor units.
+    pub amount: i64,
+    /// Epoch milliseconds.
+    pub time: i64,
+    /// Where it came from (1-based).
+    pub line: usize,
+}
+
+impl Entry {
+    pub fn paid(&self) -> bool {
+        match self.truth {
+            Truth::Midtrans { status, fraud } => is_paid(status, fraud),
+            Truth::Stripe { status, refunded } => status == IntentStatus::Succeeded && refunded == 0,
+        }
+    }
+
+    /// The status as a reason names it: `capture/accept`, `settlement`, `stripe succeeded`,
+    /// `stripe succeeded (2500 of 10000 refunded)`.
+    pub fn describe(&self) -> String {
+        match self.truth {
+            Truth::Midtrans { status, fraud: Some(f) } => format!("{}/{}", status.as_str(), f.as_str()),
+            Truth::Midtrans { status, fraud: None } => status.as_str().to_string(),
+            Truth::Stripe { status, refunded: 0 } => format!("stripe {}", status.as_str()),
+            Truth::Stripe { status, refunded } => {
+                format!("stripe {} ({refunded} of {} refunded)", status.as_str(), self.amount)
+            }
+        }
+    }
+}
+
+/// A loaded export, keyed by order id.
+#[derive(Clone, Debug, Default)]
+pub struct Export {
+    pub entries: BTreeMap<String, Entry>,
+}
+
+impl Export {
+    /// The newest `time` in the export.
+    pub fn newest(&self) -> Option<i64> {
+        self.entries.values().map(|e| e.time).max()
+    }
+}
+
+/// Reads an export file; errors name `file:line`.
+pub fn load(path: &Path) -> Result<Export, Error> {
+    let shown = path.display().to_string();
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::Usage(format!("{shown}: cannot read the provider export: {e}")))?;
+    let mut export = Export::default();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let at = |message: String| Error::Scenario { location: format!("{shown}:{}", i + 1), message };
+        let line = line.map_err(|e| at(format!("cannot read: {e}")))?;
+        add_line(&mut export, &line, i + 1).map_err(at)?;
+    }
+    Ok(export)
+}
+
+/// Parses export text; errors name `path:line`.
+pub fn parse(text: &str, path: &str) -> Result<Export, Error> {
+    let mut export = Export::default();
+    for (i, line) in text.lines().enumerate() {
+        add_line(&mut export, line, i + 1)
+            .map_err(|message| Error::Scenario { location: format!("{path}:{}", i + 1), message })?;
+    }
+    Ok(export)
+}
+
+/// `Err` naming the first of `keys` that is present: it belongs to the other provider.
+fn absent(provider: &str, keys: &[(&str, bool)]) -> Result<(), String> {
+    match keys.iter().find(|(_, present)| *present) {
+        Some((key, _)) => Err(format!("`{key}` is not a key of a {provider} line")),
+        None => Ok(()),
+    }
+}
+
+fn truth_of(l: &Line) -> Result<(Truth, i64), String> {
+    match l.provider.as_deref() {
+        None | Some("midtrans") => {
+            absent("Midtrans", &[("amount", l.amount.is_some()), ("amount_refunded", l.amount_refunded.is_some())])?;
+            let status =
+                TransactionStatus::parse(&l.status).ok_or_else(|| format!("unknown Midtrans status {:?}", l.status))?;
+            let fraud = match l.fraud_status.as_deref() {
+                None => None,
+                Some(f) => Some(FraudStatus::parse(f).ok_or_else(|| format!("unknown fraud_status {f:?}"))?),
+            };
+            let gross = l.gross_amount.as_deref().ok_or("missing field `gross_amount`")?;
+            let amount = parse_gross_amount(gross).ok_or_else(|| {
+                format!("malformed gross_amount {gross:?}: expected a decimal string like \"10000.00\"")
+            })?;
+            Ok((Truth::Midtrans { status, fraud }, amount))
+        }
+        Some("stripe") => {
+            absent(
+                "Stripe",
+                &[("gross_amount", l.gross_amount.is_some()), ("fraud_status", l.fraud_status.is_some())],
+            )?;
+            let status = IntentStatus::parse(&l.status).ok_or_else(|| {
+                format!("unknown Stripe PaymentIntent status {:?}; expected one of {}", l.status, IntentStatus::names())
+            })?;
+            let amount = l.amount.ok_or("missing field `amount`")?;
+            let refunded = l.amount_refunded.unwrap_or(0);
+            if amount < 0 || refunded < 0 || refunded > amount {
+                return Err(format!("amount {amount} and amount_refunded {refunded}: expected 0 ≤ refunded ≤ amount"));
+            }
+            Ok((Truth::Stripe { status, refunded }, amount))
+        }
+        Some(other) => Err(format!("unknown provider {other:?}; expected \"midtrans\" or \"stripe\"")),
+    }
+}
+
+fn add_line(export: &mut Export, text: &str, line: usize) -> Result<(), String> {
+    if text.trim().is_empty() {
+        return Ok(());
+    }
+    let l: Line = serde_json::from_str(text).map_err(|e| format!("not an export line: {e}"))?;
+    let (truth, amount) = truth_of(&l)?;
+    if l.order_id.is_empty() {
+        return Err("empty order_id".into());
+    }
+    if let Some(first) = export.entries.get(&l.order_id) {
+        return Err(format!("order_id {:?} appears twice (first on line {})", l.order_id, first.line));
+    }
+    export.entries.insert(l.order_id, Entry { truth, amount, time: l.time, line });
+    Ok(())
+}
+
+/// One export line (with its newline) for `order_id`.
+pub fn write_line(order_id: &str, truth: &Truth, amount: i64, time: i64) -> String {
+    let mut l = Line { order_id: order_id.to_string(), time, ..Line::default() };
+    match truth {
+        Truth::Midtrans { status, fraud } => {
+            l.status = status.as_str().to_string();
+            l.fraud_status = fraud.map(|f| f.as_str().to_string());
+            l.gross_amount = Some(format_gross_amount(amount));
+        }
+        Truth::Stripe { status, refunded } => {
+            l.provider = Some("stripe".into());
+            l.status = status.as_str().to_string();
+            l.amount = Some(amount);
+            l.amount_refunded = (*refunded != 0).then_some(*refunded);
+        }
+    }
+    // Serialising a struct of strings and integers cannot fail.
+    serde_json::to_string(&l).unwrap_or_default() + "\n"
+}
+
+/// The export of the simulated provider's truth: one line per transaction that has a status,
+/// timed at its last status change (simulated milliseconds, the database's clock in a run).
+pub fn from_truths(truths: &[SimTruth]) -> String {
+    let mut out = String::new();
+    for t in truths {
+        let Some(status) = t.status else { continue };
+        let time = t.history.last().map_or(t.created_ms, |h| h.0);
+        let truth = Truth::Midtrans { status, fraud: t.fraud };
+        out += &write_line(&t.order_id, &truth, t.gross_amount, i64::try_from(time).unwrap_or(i64::MAX));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_round_trip_and_errors_name_the_line() {
+        let capture = Truth::Midtrans { status: TransactionStatus::Capture, fraud: Some(FraudStatus::Accept) };
+        let line = write_line("A-1", &capture, 1_000_050, 42);
+        assert_eq!(
+            line,
+            "{\"order_id\":\"A-1\",\"status\":\"capture\",\"fraud_status\":\"accept\",\"gross_amount\":\"10000.50\",\"time\":42}\n"
+        );
+        let e = parse(&format!("\n{line}\n"), "x.jsonl").unwrap();
+        assert!(e.entries["A-1"].paid());
+        let err = parse(&format!("{line}{line}"), "x.jsonl").unwrap_err().to_string();
+        assert!(err.starts_with("x.jsonl:2: order_id \"A-1\" appears twice (first on line 1)"), "{err}");
+        let err = parse("{\"order_id\":\"B\",\"status\":\"paid\",\"gross_amount\":\"1\",\"time\":1}", "y").unwrap_err();
+        assert_eq!(err.to_string(), "y:1: unknown Midtrans status \"paid\"");
+    }
+
+    #[test]
+    fn stripe_lines_round_trip_and_refunds_are_not_paid() {
+        let paid = Truth::Stripe { status: IntentStatus::Succeeded, refunded: 0 };
+        let refunded = Truth::Stripe { status: IntentStatus::Succeeded, refunded: 2500 };
+        let text = write_line("S-1", &paid, 10_000, 7_000) + &write_line("S-2", &refunded, 10_000, 8_000);
+        assert!(
+            text.starts_with(
+                "{\"provider\":\"stripe\",\"order_id\":\"S-1\",\"status\":\"succeeded\",\"amount\":10000,"
+            )
+        );
+        let e = parse(&text, "s.jsonl").unwrap();
+        assert_eq!(e.entries["S-1"], Entry { truth: paid, amount: 10_000, time: 7_000, line: 1 });
+        assert!(e.entries["S-1"].paid());
+        assert!(!e.entries["S-2"].paid());
+        assert_eq!(e.entries["S-2"].describe(), "stripe succeeded (2500 of 10000 refunded)");
+        let capture =
+            "{\"provider\":\"stripe\",\"order_id\":\"S-3\",\"status\":\"requires_capture\",\"amount\":5,\"time\":1}";
+        assert!(!parse(capture, "s").unwrap().entries["S-3"].paid());
+    }
+
+    #[test]
+    fn a_key_of_the_other_provider_is_an_error() {
+        let cases = [
+            (
+                "{\"order_id\":\"M\",\"status\":\"settlement\",\"amount\":100,\"time\":1}",
+                "`amount` is not a key of a Midtrans line",
+            ),
+            (
+                "{\"provider\":\"stripe\",\"order_id\":\"S\",\"status\":\"succeeded\",\"gross_amount\":\"1.00\",\"time\":1}",
+                "`gross_amount` is not a key of a Stripe line",
+            ),
+            (
+                "{\"provider\":\"stripe\",\"order_id\":\"S\",\"status\":\"paid\",\"amount\":1,\"time\":1}",
+                "unknown Stripe PaymentIntent status \"paid\"",
+            ),
+            (
+                "{\"provider\":\"stripe\",\"order_id\":\"S\",\"status\":\"succeeded\",\"time\":1}",
+                "missing field `amount`",
+            ),
+            (
+                "{\"provider\":\"stripe\",\"order_id\":\"S\",\"status\":\"succeeded\",\"amount\":1,\"amount_refunded\":2,\"time\":1}",
+                "expected 0 ≤ refunded ≤ amount",
+            ),
+            ("{\"provider\":\"adyen\",\"order_id\":\"S\",\"status\":\"x\",\"time\":1}", "unknown provider \"adyen\""),
+        ];
+        for (line, want) in cases {
+            let err = parse(line, "e.jsonl").unwrap_err().to_string();
+            assert!(err.starts_with("e.jsonl:1: ") && err.contains(want), "{line}: {err}");
+        }
+    }
+}
