@@ -322,9 +322,7 @@ impl Sim {
                     }
                     Err(infallible) => match infallible {},
                 },
-                Err(_) => {
-                    Response { status: 400, body: Bytes::from_static(b"malformed request"), headers: Vec::new() }
-                }
+                Err(_) => Response { status: 400, body: Bytes::from_static(b"malformed request"), headers: Vec::new() },
             };
             sim.step(Step::Message);
             if response_lost {

@@ -86,7 +86,10 @@ pub struct Ledger {
 impl Ledger {
     /// Appends a row; it must sort after every row already there.
     pub fn push(&mut self, row: LedgerRow) {
-        debug_assert!(self.rows.last().is_none_or(|last| last.pos() < row.pos()), "ledger rows must be appended in order");
+        debug_assert!(
+            self.rows.last().is_none_or(|last| last.pos() < row.pos()),
+            "ledger rows must be appended in order"
+        );
         self.rows.push(row);
     }
 

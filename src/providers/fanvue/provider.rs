@@ -334,7 +334,13 @@ async fn earnings(AxState(f): AxState<Fanvue>, headers: HeaderMap, Query(q): Que
         None => wire::SIZE_DEFAULT,
         Some(s) => match s.parse::<u32>() {
             Ok(n) if (wire::SIZE_MIN..=wire::SIZE_MAX).contains(&n) => n,
-            _ => return bad(format!("size must be an integer from {} to {}, found {s:?}", wire::SIZE_MIN, wire::SIZE_MAX)),
+            _ => {
+                return bad(format!(
+                    "size must be an integer from {} to {}, found {s:?}",
+                    wire::SIZE_MIN,
+                    wire::SIZE_MAX
+                ));
+            }
         },
     };
     let date = |v: &Option<String>, name: &str| match v {
