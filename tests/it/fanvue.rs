@@ -273,3 +273,17 @@ fn settle_list_shows_the_system() {
         assert!(t.contains(&format!("scenarios/{file}")), "{file} not listed");
     }
 }
+
+/// The README's `[fanvue]` block lists the defaults, all of them.
+#[test]
+fn the_readme_lists_the_fanvue_defaults() {
+    #[derive(serde::Deserialize)]
+    struct File {
+        fanvue: settle::systems::fanvue_revenue::Config,
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let from = readme.find("```toml\n[fanvue]\n").expect("the README has a [fanvue] block") + "```toml\n".len();
+    let block = &readme[from..from + readme[from..].find("```").unwrap()];
+    let parsed: File = toml::from_str(block).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(parsed.fanvue, settle::systems::fanvue_revenue::Config::default());
+}
