@@ -139,7 +139,8 @@ pub fn start_owner(
     let safety = sim.config().safety.0.max(1);
     let mut plan: Vec<(u64, Action)> = sim.choose(|o| {
         let mut out = Vec::new();
-        for _ in 0..o.below(u64::from(cfg.force_syncs_max) + 1) {
+        let presses = if models.is_empty() { 0 } else { o.below(u64::from(cfg.force_syncs_max) + 1) };
+        for _ in 0..presses {
             let (at, model) = (o.below(safety), o.below(models.len() as u64) as usize);
             out.push((at, Action::ForceSync(model)));
             if o.chance(cfg.double_click.ppm()) {

@@ -256,6 +256,8 @@ impl System for FanvueRevenue {
             let db = Db::new(&sim, backend, db_cfg);
             let displayed = Displayed::default();
             let end_ms = sim.config().safety.0 + sim.config().liveness.0;
+            // The owner's last look, which `dashboard-matches-provider` judges: a minute before
+            // the end (half the liveness phase if that is shorter), after the syncs converged.
             let final_load_ms = end_ms.saturating_sub(Millis::min(1).0.min(sim.config().liveness.0 / 2));
             let ctx = Arc::new(Ctx::new(
                 db.clone(),

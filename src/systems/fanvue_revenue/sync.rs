@@ -32,7 +32,8 @@ pub struct SyncEnv {
     pub db: Db,
     pub cfg: Arc<Config>,
     pub flaws: Flaws,
-    /// Syncs under way per model (the app's memory, lost on a crash; only for the mark).
+    /// Syncs under way per model, across the app and the jobs. It decides nothing: it only
+    /// feeds the `syncs-overlapped` mark.
     running: Arc<Mutex<BTreeMap<i64, u32>>>,
 }
 
