@@ -1,5 +1,6 @@
 //! Throughput of the simulator: seeds per second on the one-hour reference scenario (10
-//! orders, every fault on, embedded SQLite), and the cost per simulated event.
+//! orders, every fault on, embedded SQLite), and the cost per simulated event; the same for
+//! seed 002's fixed design (`fanvue_fixed`: three creators, 1 h 45 m, every fault on).
 //!
 //! Run with `cargo bench`. Each iteration runs one seed; seeds rotate so that the measurement
 //! covers a spread of fault plans rather than one.
@@ -12,7 +13,12 @@ use settle::sim::Oracle;
 use settle::store::{shared, sqlite::Sqlite};
 
 fn bench(c: &mut Criterion) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/midtrans_hour.toml");
+    bench_scenario(c, "midtrans_hour");
+    bench_scenario(c, "fanvue_fixed");
+}
+
+fn bench_scenario(c: &mut Criterion, name: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.toml"));
     let s = scenario::load(&path).expect("scenario loads");
     let system = s.build_system();
     let spec = s.run_spec(false);
@@ -24,7 +30,7 @@ fn bench(c: &mut Criterion) {
         (0..SEEDS).map(|seed| system.run(&spec, Oracle::random(seed), backend.clone()).expect("run").event_count).sum();
     let per_seed = events / SEEDS;
 
-    let mut group = c.benchmark_group("midtrans_hour");
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(1));
     let mut seed = 0u64;
     group.bench_function("seeds", |b| {

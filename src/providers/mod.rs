@@ -1,2 +1,3 @@
 //! Simulated payment providers.
+pub mod fanvue;
 pub mod midtrans;

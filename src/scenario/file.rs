@@ -8,6 +8,7 @@ use serde_spanned::Spanned;
 use crate::error::Error;
 use crate::sim::{CrashConfig, DEFAULT_EPOCH_MS, Millis, NetConfig, Range, SimConfig};
 use crate::store::DbConfig;
+use crate::systems::fanvue_revenue::{self, FanvueRevenue};
 use crate::systems::midtrans_orders::{self, Flaw, Flaws, MidtransOrders};
 use crate::systems::{RunSpec, System, SystemInfo, catalog};
 
@@ -38,6 +39,8 @@ pub struct Scenario {
     pub crashes: Spanned<Crashes>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub midtrans: Option<Spanned<midtrans_orders::Config>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fanvue: Option<Spanned<fanvue_revenue::Config>>,
 }
 
 fn no_crashes() -> Spanned<Crashes> {
@@ -96,7 +99,17 @@ pub struct Crashes {
 impl Scenario {
     /// The system this scenario runs, with its flaws.
     pub fn build_system(&self) -> Box<dyn System> {
-        Box::new(self.midtrans_orders())
+        match self.system.get_ref().as_str() {
+            fanvue_revenue::NAME => Box::new(self.fanvue_revenue()),
+            _ => Box::new(self.midtrans_orders()),
+        }
+    }
+
+    /// The scenario's Fanvue revenue system (seed 002), with its flaws.
+    pub fn fanvue_revenue(&self) -> FanvueRevenue {
+        let flaws = self.flaws.iter().filter_map(|f| fanvue_revenue::Flaw::parse(f.get_ref())).collect();
+        let cfg = self.fanvue.as_ref().map(|c| c.get_ref().clone()).unwrap_or_default();
+        FanvueRevenue::new(cfg, flaws)
     }
 
     /// The scenario's Midtrans system, to customise (your own app or invariants) before running
@@ -239,6 +252,17 @@ fn validate(s: &Scenario, text: &str, path: &str) -> Result<(), Error> {
                 text,
                 cfg.span(),
                 format!("[midtrans] configures {}, but the system is {}", midtrans_orders::NAME, s.system.get_ref()),
+            ));
+        }
+        cfg.get_ref().validate().map_err(|m| at(path, text, cfg.span(), m))?;
+    }
+    if let Some(cfg) = &s.fanvue {
+        if s.system.get_ref() != fanvue_revenue::NAME {
+            return Err(at(
+                path,
+                text,
+                cfg.span(),
+                format!("[fanvue] configures {}, but the system is {}", fanvue_revenue::NAME, s.system.get_ref()),
             ));
         }
         cfg.get_ref().validate().map_err(|m| at(path, text, cfg.span(), m))?;

@@ -158,6 +158,16 @@ impl Request {
 pub struct Response {
     pub status: u16,
     pub body: Bytes,
+    /// Response headers, lower-case names, in the order the handler set them (e.g. a provider's
+    /// `retry-after` and `x-ratelimit-*`). They never reach the trace.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Response {
+    /// The first value of header `name` (case-insensitive), if it is there and is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
 }
 
 /// Why a request got no response.
@@ -302,12 +312,17 @@ impl Sim {
                 Ok(http_req) => match router.oneshot(http_req).await {
                     Ok(resp) => {
                         let status = resp.status().as_u16();
+                        let headers = resp
+                            .headers()
+                            .iter()
+                            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+                            .collect();
                         let body = axum::body::to_bytes(resp.into_body(), BODY_LIMIT).await.unwrap_or_default();
-                        Response { status, body }
+                        Response { status, body, headers }
                     }
                     Err(infallible) => match infallible {},
                 },
-                Err(_) => Response { status: 400, body: Bytes::from_static(b"malformed request") },
+                Err(_) => Response { status: 400, body: Bytes::from_static(b"malformed request"), headers: Vec::new() },
             };
             sim.step(Step::Message);
             if response_lost {

@@ -124,10 +124,18 @@ impl Backend for Sqlite {
         }
         let existing =
             self.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", &[])?;
-        for row in existing {
+        // Another set's tables go whole, rows and all: with foreign keys enforced, dropping a
+        // parent table before its children would fail, so enforcement pauses for the drops.
+        let fk = self.query("PRAGMA foreign_keys", &[])?.first().map(|r| r.int(0)).transpose()?.unwrap_or(0);
+        self.conn.execute_batch("PRAGMA foreign_keys = OFF").map_err(map_err)?;
+        let dropped = existing.iter().try_for_each(|row| {
             let name = row.text(0)?;
-            self.conn.execute_batch(&format!("DROP TABLE IF EXISTS \"{name}\"")).map_err(map_err)?;
-        }
+            self.conn.execute_batch(&format!("DROP TABLE IF EXISTS \"{name}\"")).map_err(map_err)
+        });
+        self.conn
+            .execute_batch(&format!("PRAGMA foreign_keys = {}", if fk == 0 { "OFF" } else { "ON" }))
+            .map_err(map_err)?;
+        dropped?;
         for m in migrations {
             self.conn
                 .execute_batch(m.sql_for(BackendKind::Sqlite))

@@ -4,6 +4,7 @@
 //! A system never imports another system. Each implements [`System`], which is all the scenario
 //! runner needs: the `sometimes` marks a run set must reach, and how to run one seed.
 
+pub mod fanvue_revenue;
 pub mod midtrans_orders;
 pub mod swarm;
 
@@ -87,7 +88,7 @@ pub struct SystemInfo {
 
 /// Every system settle knows.
 pub fn catalog() -> Vec<SystemInfo> {
-    vec![midtrans_orders::describe()]
+    vec![midtrans_orders::describe(), fanvue_revenue::describe()]
 }
 
 /// The `sometimes` marks of the faults a spec enables: a fault that is on must fire somewhere.

@@ -12,7 +12,7 @@ use super::load;
 fn same_traces(url: &str, seeds: u64) {
     let embedded = shared(Sqlite::memory().unwrap());
     let other: SharedBackend = connect_url(url).unwrap_or_else(|e| panic!("{e}"));
-    for file in ["midtrans_fixed.toml", "seed001_race.toml"] {
+    for file in ["midtrans_fixed.toml", "seed001_race.toml", "fanvue_fixed.toml", "fanvue_no_unique.toml"] {
         let s = load(file);
         for seed in 0..seeds {
             let a = run_one(&s, seed, true, embedded.clone()).unwrap();

@@ -4,6 +4,7 @@ mod audit;
 mod backends;
 mod cli;
 mod determinism;
+mod fanvue;
 mod properties;
 mod report;
 mod scenarios;

@@ -148,3 +148,47 @@ proptest! {
         prop_assert_eq!(back, s);
     }
 }
+
+fn arb_fanvue_scenario() -> impl Strategy<Value = Scenario> {
+    use settle::systems::fanvue_revenue::Config as FanvueConfig;
+    let flaws = proptest::sample::subsequence(
+        vec!["cursor-before-commit", "stop-on-429", "no-unique", "no-lookback", "stale-stats", "dashboard-fallback"],
+        0..=3,
+    );
+    let fanvue = proptest::option::of(
+        (1u32..20, 0u32..200, (0u32..50, 0u32..50), 1u32..=50, range(1_000, 3_600_000), rate(1_000_000), 1u32..1_000)
+            .prop_map(|(creators, history, (a, b), page_size, lookback, lag, rate_limit)| {
+                let mut c = FanvueConfig {
+                    creators,
+                    history_rows_max: history,
+                    sales_min: a.min(b),
+                    sales_max: a.max(b),
+                    page_size,
+                    lookback: lookback.max,
+                    ..FanvueConfig::default()
+                };
+                c.provider.lag = lag;
+                c.provider.rate_limit = rate_limit;
+                c
+            }),
+    );
+    ("[a-z][a-z0-9-]{0,20}", flaws, 1u64..100_000, fanvue).prop_map(|(name, flaws, seeds, fanvue)| {
+        let text = format!(
+            "name = {name:?}\nsystem = \"fanvue-revenue\"\nflaws = {flaws:?}\nseeds = {seeds}\n[expect]\noutcome = \"violation\"\ninvariant = \"revenue-total-matches\"\n"
+        );
+        let mut s = parse(&text, "gen").unwrap();
+        s.fanvue = fanvue.map(|f| serde_spanned::Spanned::new(0..0, f));
+        s
+    })
+}
+
+proptest! {
+    /// Printing a fanvue-revenue scenario, `[fanvue]` section included, and parsing it back
+    /// gives the same scenario.
+    #[test]
+    fn fanvue_scenario_print_then_parse_is_identity(s in arb_fanvue_scenario()) {
+        let text = s.to_toml();
+        let back = parse(&text, "printed.toml").map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        prop_assert_eq!(back, s);
+    }
+}

@@ -1,0 +1,325 @@
+//! Seed 002's invariants: one aggregate query per model over `models` and
+//! `fanvue_transactions`, plus each creator's ledger (the provider's ground truth).
+//!
+//! always (after every unit that wrote, for the model it wrote):
+//! - `revenue-total-matches`: `revenue_total` = Σ `amount` of the model's stored rows.
+//! - `no-duplicate-transactions`: no Fanvue id is stored twice.
+//! - `cursor-never-past-unstored`: no ledger row dated before `last_transaction_sync` (where the
+//!   next sync starts reading) stays unstored for longer than `grace`. The grace lets a design
+//!   move the cursor and store the rows in two units a few milliseconds apart and still pass
+//!   when nothing fails between them; a row still missing a grace later is lost for good, since
+//!   no sync will read it again.
+//!
+//! eventually (end of the liveness phase):
+//! - `every-row-stored-once`: every ledger row visible before the liveness phase is stored
+//!   exactly once, and every stored row is a ledger row with the ledger's amount.
+//! - `revenue-matches-provider`: each model's `revenue_total` = Σ gross of its whole ledger.
+//! - `dashboard-matches-provider`: the dashboard's total, loaded at the end of the run, = Σ
+//!   gross of every ledger: what the seed's owner should have seen instead of $5,093.
+//!
+//! What they do not check: net amounts (the app stores them, nothing reads them), or a missing
+//! row hidden behind the cursor by a phantom row in the same span (equal counts); the eventual
+//! `every-row-stored-once` catches both of those.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use super::{Displayed, ModelInfo};
+use crate::check::{CheckCtx, Invariant};
+use crate::providers::fanvue::Fanvue;
+use crate::providers::fanvue::provider::short;
+use crate::sim::world::lock;
+use crate::sim::{Millis, fmt_ms};
+use crate::store::{Db, Row, SqlError, Value};
+
+/// One model as the invariants see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelRow {
+    pub id: i64,
+    pub name: String,
+    pub revenue_total: i64,
+    pub cursor: Option<i64>,
+    pub stored_sum: i64,
+    pub stored_rows: i64,
+    pub distinct_ids: i64,
+    /// Distinct ids stored with a date before the cursor.
+    pub distinct_behind: i64,
+}
+
+const SNAPSHOT: &str = "SELECT m.id, m.name, m.revenue_total, m.last_transaction_sync, \
+     (SELECT SUM(t.amount) FROM fanvue_transactions t WHERE t.model_id = m.id), \
+     (SELECT COUNT(*) FROM fanvue_transactions t WHERE t.model_id = m.id), \
+     (SELECT COUNT(DISTINCT t.fanvue_id) FROM fanvue_transactions t WHERE t.model_id = m.id), \
+     (SELECT COUNT(DISTINCT t.fanvue_id) FROM fanvue_transactions t WHERE t.model_id = m.id AND t.transaction_date < m.last_transaction_sync) \
+     FROM models m";
+
+impl ModelRow {
+    fn from_row(r: &Row) -> Result<Self, SqlError> {
+        Ok(ModelRow {
+            id: r.int(0)?,
+            name: r.text(1)?,
+            revenue_total: r.int(2)?,
+            cursor: r.opt_int(3)?,
+            stored_sum: r.opt_int(4)?.unwrap_or(0),
+            stored_rows: r.int(5)?,
+            distinct_ids: r.int(6)?,
+            distinct_behind: r.int(7)?,
+        })
+    }
+}
+
+/// `revenue-total-matches`.
+pub fn revenue_total_mismatch(m: &ModelRow) -> Option<String> {
+    (m.revenue_total != m.stored_sum).then(|| {
+        format!("{}: revenue_total {} but its rows sum to {}", m.name, usd(m.revenue_total), usd(m.stored_sum))
+    })
+}
+
+fn usd(cents: i64) -> String {
+    crate::providers::fanvue::wire::format_usd(cents)
+}
+
+/// What the invariants look at.
+pub struct Ctx {
+    pub db: Db,
+    pub provider: Fanvue,
+    models: Arc<Vec<ModelInfo>>,
+    grace_ms: u64,
+    displayed: Displayed,
+    final_load_ms: u64,
+    /// (model, Fanvue id) → when it was first seen unstored behind the cursor.
+    missing_since: Mutex<BTreeMap<(String, String), u64>>,
+    snapshot: Mutex<BTreeMap<String, ModelRow>>,
+    snapshot_one: String,
+    snapshot_all: String,
+}
+
+impl Ctx {
+    pub fn new(
+        db: Db,
+        provider: Fanvue,
+        models: Arc<Vec<ModelInfo>>,
+        grace_ms: u64,
+        displayed: Displayed,
+        final_load_ms: u64,
+    ) -> Self {
+        Ctx {
+            db,
+            provider,
+            models,
+            grace_ms,
+            displayed,
+            final_load_ms,
+            missing_since: Mutex::default(),
+            snapshot: Mutex::default(),
+            snapshot_one: format!("{SNAPSHOT} WHERE m.name = ?"),
+            snapshot_all: format!("{SNAPSHOT} ORDER BY m.id"),
+        }
+    }
+
+    fn creator(&self, name: &str) -> Option<&ModelInfo> {
+        self.models.iter().find(|m| m.name == name)
+    }
+
+    fn each(
+        &self,
+        mut f: impl FnMut(&ModelRow, &mut Vec<String>) -> Result<(), SqlError>,
+    ) -> Result<Vec<String>, SqlError> {
+        let snap = lock(&self.snapshot).clone();
+        let mut out = Vec::new();
+        for m in snap.values() {
+            f(m, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// The stored (Fanvue id, amount) rows of a model, dated before `before` if given.
+    fn stored(&self, model_id: i64, before: Option<i64>) -> Result<Vec<(String, i64)>, SqlError> {
+        let rows = self.db.read(|tx| match before {
+            Some(c) => tx.query(
+                "SELECT fanvue_id, amount FROM fanvue_transactions WHERE model_id = ? AND transaction_date < ? ORDER BY fanvue_id",
+                &[model_id.into(), c.into()],
+            ),
+            None => tx.query(
+                "SELECT fanvue_id, amount FROM fanvue_transactions WHERE model_id = ? ORDER BY fanvue_id",
+                &[model_id.into()],
+            ),
+        })?;
+        rows.iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect()
+    }
+
+    fn duplicates(&self, m: &ModelRow) -> Result<Vec<String>, SqlError> {
+        let mut count: BTreeMap<String, u32> = BTreeMap::new();
+        for (id, _) in self.stored(m.id, None)? {
+            *count.entry(id).or_default() += 1;
+        }
+        Ok(count
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(id, n)| format!("{}: txn {} stored {n} times", m.name, short(&id)))
+            .collect())
+    }
+
+    /// `cursor-never-past-unstored` for one model.
+    fn cursor_check(&self, m: &ModelRow, out: &mut Vec<String>) -> Result<(), SqlError> {
+        let now = self.db.sim().now_ms();
+        let mut since = lock(&self.missing_since);
+        let Some(info) = self.creator(&m.name) else { return Ok(()) };
+        let (behind, cursor) = match m.cursor {
+            Some(c) => (self.provider.with_ledger(&info.creator, |l| l.before(c).len()).unwrap_or(0) as i64, c),
+            None => (0, i64::MIN),
+        };
+        let tracked = since.keys().any(|(model, _)| *model == m.name);
+        if m.distinct_behind >= behind && !tracked {
+            return Ok(());
+        }
+        let missing: BTreeSet<String> = if m.distinct_behind >= behind {
+            BTreeSet::new()
+        } else {
+            let stored: BTreeSet<String> = self.stored(m.id, Some(cursor))?.into_iter().map(|(id, _)| id).collect();
+            self.provider
+                .with_ledger(&info.creator, |l| {
+                    l.before(cursor).iter().filter(|r| !stored.contains(&r.id)).map(|r| r.id.clone()).collect()
+                })
+                .unwrap_or_default()
+        };
+        since.retain(|(model, id), _| *model != m.name || missing.contains(id));
+        for id in missing {
+            let first = *since.entry((m.name.clone(), id.clone())).or_insert(now);
+            if now - first >= self.grace_ms {
+                out.push(format!(
+                    "{}: txn {} is dated before the cursor {} but not stored, since {} (grace {})",
+                    m.name,
+                    short(&id),
+                    super::show_instant(self.db.sim(), cursor),
+                    fmt_ms(first),
+                    Millis(self.grace_ms)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn every_row_stored_once(&self, m: &ModelRow, out: &mut Vec<String>) -> Result<(), SqlError> {
+        let Some(info) = self.creator(&m.name) else { return Ok(()) };
+        let epoch = i64::try_from(self.db.sim().config().epoch_ms).unwrap_or(0);
+        let visible_by = epoch + i64::try_from(self.db.sim().config().safety.0).unwrap_or(0);
+        let mut stored: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for (id, amount) in self.stored(m.id, None)? {
+            stored.entry(id).or_default().push(amount);
+        }
+        let truth: BTreeMap<String, (i64, i64)> = self
+            .provider
+            .with_ledger(&info.creator, |l| {
+                l.rows().iter().map(|r| (r.id.clone(), (r.gross, r.visible_at_ms))).collect()
+            })
+            .unwrap_or_default();
+        for (id, (gross, visible_at)) in &truth {
+            match stored.get(id).map(Vec::len).unwrap_or(0) {
+                0 if *visible_at <= visible_by => {
+                    out.push(format!("{}: txn {} ({}) never stored", m.name, short(id), usd(*gross)))
+                }
+                0 | 1 => {}
+                n => out.push(format!("{}: txn {} stored {n} times", m.name, short(id))),
+            }
+        }
+        for (id, amounts) in &stored {
+            match truth.get(id) {
+                None => out.push(format!("{}: txn {} is stored but not on Fanvue", m.name, short(id))),
+                Some((gross, _)) if amounts.iter().any(|a| a != gross) => out.push(format!(
+                    "{}: txn {} stored as {} but Fanvue says {}",
+                    m.name,
+                    short(id),
+                    usd(amounts[0]),
+                    usd(*gross)
+                )),
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl CheckCtx for Ctx {
+    fn prepare(&self, scope: Option<&str>) -> Result<(), SqlError> {
+        let rows = self.db.read(|tx| match scope {
+            Some(name) => tx.query(&self.snapshot_one, &[Value::from(name)]),
+            None => tx.query(&self.snapshot_all, &[]),
+        })?;
+        let mut snap = lock(&self.snapshot);
+        snap.clear();
+        for r in &rows {
+            let m = ModelRow::from_row(r)?;
+            snap.insert(m.name.clone(), m);
+        }
+        Ok(())
+    }
+}
+
+/// Names and docs, for `settle list` and scenario validation.
+pub const CATALOG: &[(&str, &str, &str)] = &[
+    ("revenue-total-matches", "always", "each model's revenue_total = Σ amount of its stored transactions"),
+    ("no-duplicate-transactions", "always", "no Fanvue transaction id is stored twice"),
+    ("cursor-never-past-unstored", "always", "no ledger row dated before the cursor stays unstored past the grace"),
+    (
+        "every-row-stored-once",
+        "eventually",
+        "every ledger row visible before the liveness phase is stored exactly once",
+    ),
+    ("revenue-matches-provider", "eventually", "each model's revenue_total = Σ gross of its Fanvue ledger"),
+    ("dashboard-matches-provider", "eventually", "the dashboard's total at the end = Σ gross of every ledger"),
+];
+
+fn doc(name: &str) -> &'static str {
+    CATALOG.iter().find(|(n, _, _)| *n == name).map_or("", |(_, _, d)| d)
+}
+
+/// The reference invariants (fresh per run: `cursor-never-past-unstored` remembers).
+pub fn reference() -> Vec<Invariant<Ctx>> {
+    vec![
+        Invariant::always("revenue-total-matches", doc("revenue-total-matches"), |c: &Ctx| {
+            c.each(|m, out| {
+                out.extend(revenue_total_mismatch(m));
+                Ok(())
+            })
+        }),
+        Invariant::always("no-duplicate-transactions", doc("no-duplicate-transactions"), |c: &Ctx| {
+            c.each(|m, out| {
+                if m.stored_rows != m.distinct_ids {
+                    out.extend(c.duplicates(m)?);
+                }
+                Ok(())
+            })
+        }),
+        Invariant::always("cursor-never-past-unstored", doc("cursor-never-past-unstored"), |c: &Ctx| {
+            c.each(|m, out| c.cursor_check(m, out))
+        }),
+        Invariant::eventually("every-row-stored-once", doc("every-row-stored-once"), |c: &Ctx| {
+            c.each(|m, out| c.every_row_stored_once(m, out))
+        }),
+        Invariant::eventually("revenue-matches-provider", doc("revenue-matches-provider"), |c: &Ctx| {
+            c.each(|m, out| {
+                let truth = c.creator(&m.name).map_or(0, |i| c.provider.total(&i.creator));
+                if m.revenue_total != truth {
+                    out.push(format!(
+                        "{}: revenue_total {} but Fanvue says {}",
+                        m.name,
+                        usd(m.revenue_total),
+                        usd(truth)
+                    ));
+                }
+                Ok(())
+            })
+        }),
+        Invariant::eventually("dashboard-matches-provider", doc("dashboard-matches-provider"), |c: &Ctx| {
+            let truth: i64 = c.models.iter().map(|m| c.provider.total(&m.creator)).sum();
+            Ok(match *lock(&c.displayed) {
+                Some((at, shown)) if at >= c.final_load_ms => (shown != truth)
+                    .then(|| format!("the dashboard shows {} but the creators earned {}", usd(shown), usd(truth)))
+                    .into_iter()
+                    .collect(),
+                _ => vec![format!("the dashboard was not loaded at the end of the run ({})", fmt_ms(c.final_load_ms))],
+            })
+        }),
+    ]
+}
