@@ -500,13 +500,14 @@ fn execute(cmd: Command) -> Result<ExitCode, Error> {
             emit(&report::timeline(&header, &r.events, &r.violations));
             if let Some(file) = &keep_db {
                 let jsonl = audit::keep::export_path(file);
-                say!("kept: {} and {}", file.display(), jsonl.display());
-                say!(
-                    "audit: settle audit --system {} --db sqlite://{} --provider-export {}",
-                    s.system.get_ref(),
-                    file.display(),
-                    jsonl.display()
-                );
+                let export = if jsonl.exists() {
+                    say!("kept: {} and {}", file.display(), jsonl.display());
+                    format!(" --provider-export {}", jsonl.display())
+                } else {
+                    say!("kept: {}", file.display());
+                    String::new()
+                };
+                say!("audit: settle audit --system {} --db sqlite://{}{export}", s.system.get_ref(), file.display());
             }
             let expect = s.expect.get_ref();
             let met = match expect.outcome {

@@ -21,8 +21,8 @@ pub fn export_path(db: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// Runs `s` with `oracle` (a seed's, or a replay file's choices) on the SQLite file `db` and
-/// writes its provider export.
+/// Runs `s` with `oracle` (a seed's, or a replay file's choices) on the SQLite file `db` and,
+/// for `midtrans-orders`, writes its provider export beside it.
 pub fn replay_keep_db(s: &Scenario, oracle: Oracle, record: bool, db: &Path, force: bool) -> Result<SeedReport, Error> {
     let jsonl = export_path(db);
     for p in [db, jsonl.as_path()] {
@@ -34,6 +34,12 @@ pub fn replay_keep_db(s: &Scenario, oracle: Oracle, record: bool, db: &Path, for
         }
     }
     let backend = Sqlite::file(db).map_err(|e| Error::Usage(format!("{}: {e}", db.display())))?;
+    if s.system.get_ref() != crate::systems::midtrans_orders::NAME {
+        // Only Midtrans has a provider export format: other systems keep the database alone.
+        let system = s.build_system();
+        return crate::systems::run_seed(system.as_ref(), &s.run_spec(record), oracle, shared(backend))
+            .map_err(|e| Error::Infrastructure(e.to_string()));
+    }
     let truths = Arc::new(Mutex::new(String::new()));
     let sink = truths.clone();
     let system = s.midtrans_orders().with_truths_hook(Arc::new(move |t| {

@@ -7,6 +7,8 @@
 //!
 //! - [`midtrans_orders`]: seed 001's orders, payments, sync log and fulfilments, against the
 //!   simulator's `midtrans-orders` invariants, with the provider export for the cross-checks.
+//! - [`fanvue_revenue`]: seed 002's creators and transactions: `revenue_total` = Σ amount, no
+//!   provider id stored twice.
 //!
 //! What every system shares:
 //!
@@ -25,6 +27,7 @@
 //! do: write, or fix anything.
 
 pub mod export;
+pub mod fanvue_revenue;
 pub mod keep;
 pub mod mapping;
 pub mod midtrans_orders;
@@ -72,7 +75,8 @@ impl Default for Options {
 pub type AuditFn = fn(url: &str, opts: &Options) -> Result<Report, Error>;
 
 /// Every system `settle audit` knows, by name.
-pub const SYSTEMS: &[(&str, AuditFn)] = &[(midtrans_orders::NAME, midtrans_orders::audit)];
+pub const SYSTEMS: &[(&str, AuditFn)] =
+    &[(midtrans_orders::NAME, midtrans_orders::audit), (fanvue_revenue::NAME, fanvue_revenue::audit)];
 
 /// Audits the database at `url` for `system`, read-only, in one snapshot.
 pub fn audit(system: &str, url: &str, opts: &Options) -> Result<Report, Error> {

@@ -67,12 +67,13 @@ impl Report {
     /// The human report.
     pub fn human(&self) -> String {
         let mut out = format!(
-            "audit {} on {}: {} {}(s) checked, as of {}{}\n",
+            "audit {} on {}: {} {}(s) checked{}{}\n",
             self.system,
             self.database,
             self.checked,
             self.subject,
-            self.as_of,
+            // A system whose checks do not depend on a clock reports no instant.
+            if self.as_of == 0 { String::new() } else { format!(", as of {}", self.as_of) },
             self.export_lines
                 .map_or(", no provider export".into(), |n| format!(", {n} line(s) in the provider export"))
         );

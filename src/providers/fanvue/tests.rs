@@ -23,6 +23,7 @@ fn config() -> SimConfig {
         epoch_ms: crate::sim::DEFAULT_EPOCH_MS,
         net: NetConfig { latency: Range::fixed(Millis(5)), ..NetConfig::default() },
         crashes: Default::default(),
+        notes: Vec::new(),
     }
 }
 

@@ -287,14 +287,7 @@ impl System for FanvueRevenue {
             checker.violations()
         })
         .map_err(|e| SystemError::Runtime(e.to_string()))?;
-        Ok(SeedReport {
-            violations: out.result,
-            events: out.events,
-            event_count: out.event_count,
-            choices: out.choices,
-            end_ms: out.end_ms,
-            marks: out.marks,
-        })
+        Ok(SeedReport::from_run(out))
     }
 }
 

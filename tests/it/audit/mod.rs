@@ -285,10 +285,10 @@ fn bad_database_urls_and_in_memory_sqlite_exit_2() {
         assert!(!text(&out.stderr).contains(":pw@"));
     }
     let (_p, url) = sqlite_fixture(CLEAN);
-    let unknown = settle(&["audit", "--system", "fanvue-revenue", "--db", &url]);
+    let unknown = settle(&["audit", "--system", "stripe-bookings", "--db", &url]);
     assert_eq!(unknown.status.code(), Some(2));
     let known: Vec<&str> = audit::SYSTEMS.iter().map(|(name, _)| *name).collect();
-    let want = format!("--system fanvue-revenue: unknown system; settle audits {}", known.join(", "));
+    let want = format!("--system stripe-bookings: unknown system; settle audits {}", known.join(", "));
     assert!(text(&unknown.stderr).contains(&want), "{}", text(&unknown.stderr));
     assert!(known.contains(&"midtrans-orders"), "{known:?}");
     assert_eq!(settle(&["audit", "--system", "midtrans-orders", "--db", &url, "--grace", "5"]).status.code(), Some(2));
@@ -391,4 +391,44 @@ fn export_midtrans_converts_saved_payloads_latest_status_wins() {
     let bad = settle(&["export-midtrans", one.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains(&format!("{}: payload 1: ", one.display())), "{}", text(&bad.stderr));
+}
+
+/// `settle audit --system fanvue-revenue` on databases kept from simulated seeds of seed 002:
+/// the duplicates `no-unique` stored are found, a clean run is clean, and a `revenue_total`
+/// planted off by one cent is found.
+#[test]
+fn fanvue_audit_finds_duplicates_and_wrong_totals_in_kept_databases() {
+    let dir = temp_dir();
+    let keep = |scenario: &str, seed: &str, name: &str| {
+        let db = dir.join(name);
+        let out = settle(&["replay", scenario, "--seed", seed, "--keep-db", db.to_str().unwrap(), "--force"]);
+        assert!(text(&out.stdout).contains("--system fanvue-revenue"), "{}", text(&out.stdout));
+        db
+    };
+    let audit = |db: &PathBuf| {
+        let url = format!("sqlite://{}", db.display());
+        settle(&["audit", "--system", "fanvue-revenue", "--db", &url, "--format", "json"])
+    };
+    let dup = keep("scenarios/fanvue_no_unique.toml", "0", "fv-dup.db");
+    let out = audit(&dup);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["counts"]["no-duplicate-transactions"].as_u64().unwrap() >= 1, "{doc}");
+
+    let clean = keep("scenarios/fanvue_fixed.toml", "1", "fv-clean.db");
+    assert_eq!(audit(&clean).status.code(), Some(0), "{}", text(&audit(&clean).stdout));
+
+    let conn = rusqlite::Connection::open(&clean).unwrap();
+    conn.execute("UPDATE models SET revenue_total = revenue_total + 1 WHERE id = (SELECT MIN(id) FROM models)", [])
+        .unwrap();
+    drop(conn);
+    let out = audit(&clean);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["counts"]["revenue-total-matches"], 1, "{doc}");
+    assert_eq!(doc["counts"]["no-duplicate-transactions"], 0, "{doc}");
+
+    let url = format!("sqlite://{}", clean.display());
+    let refused = settle(&["audit", "--system", "fanvue-revenue", "--db", &url, "--provider-export", "x.jsonl"]);
+    assert_eq!(refused.status.code(), Some(2));
 }
