@@ -173,22 +173,7 @@ fn write_details(out: &mut String, v: &Violation) {
 
 /// The human summary's throughput line and per-invariant counts.
 fn system_out(s: &Summary) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "seeds {}  violating {}  {:.0} seeds/s  {:.0} events/s  {:.1} µs/event  ({} events, {:.2}s)",
-        s.seeds_run,
-        s.violating_seeds,
-        s.seeds_per_s(),
-        s.events_per_s(),
-        1e6 / s.events_per_s().max(1e-9),
-        s.events,
-        s.elapsed_s
-    );
-    for (inv, n) in &s.per_invariant {
-        let _ = writeln!(out, "violated {inv}: {n} seed(s)");
-    }
-    out
+    super::counts(s).iter().map(|l| format!("{l}\n")).collect()
 }
 
 /// A non-negative, finite number of seconds as a `Duration` (NaN and negatives become zero).

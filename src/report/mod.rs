@@ -38,19 +38,8 @@ pub fn summary(s: &Summary) -> String {
     if s.budget_spent {
         let _ = writeln!(out, "  time budget spent after {} seed(s)", s.seeds_run);
     }
-    let _ = writeln!(
-        out,
-        "  seeds {}  violating {}  {:.0} seeds/s  {:.0} events/s  {:.1} µs/event  ({} events, {:.2}s)",
-        s.seeds_run,
-        s.violating_seeds,
-        s.seeds_per_s(),
-        s.events_per_s(),
-        1e6 / s.events_per_s().max(1e-9),
-        s.events,
-        s.elapsed_s
-    );
-    for (inv, n) in &s.per_invariant {
-        let _ = writeln!(out, "  violated {inv}: {n} seed(s)");
+    for line in counts(s) {
+        let _ = writeln!(out, "  {line}");
     }
     if let (Some(seed), Some(v)) = (s.first_seed, &s.first_violation) {
         let _ = writeln!(out, "  first seed {seed}: {}", first_line(v));
@@ -73,6 +62,23 @@ pub fn summary(s: &Summary) -> String {
         let _ = writeln!(out, "  never exercised: {}", names.join(", "));
     }
     out
+}
+
+/// A run set's throughput line, then one line per violated invariant (the human summary indents
+/// them; JUnit's `<system-out>` does not).
+pub(crate) fn counts(s: &Summary) -> Vec<String> {
+    let mut lines = vec![format!(
+        "seeds {}  violating {}  {:.0} seeds/s  {:.0} events/s  {:.1} µs/event  ({} events, {:.2}s)",
+        s.seeds_run,
+        s.violating_seeds,
+        s.seeds_per_s(),
+        s.events_per_s(),
+        1e6 / s.events_per_s().max(1e-9),
+        s.events,
+        s.elapsed_s
+    )];
+    lines.extend(s.per_invariant.iter().map(|(inv, n)| format!("violated {inv}: {n} seed(s)")));
+    lines
 }
 
 fn first_line(v: &Violation) -> String {
