@@ -73,28 +73,7 @@ impl Sql<'_> {
     /// [`crate::systems::midtrans_orders::invariants::OrderRow::from_row`] reads, column 10 is the
     /// order's id. Add a `WHERE`/`ORDER BY` after it.
     pub fn snapshot(&self) -> String {
-        let (o, p, f) = (&self.mapping.orders, &self.mapping.order_payments, &self.mapping.fulfilments);
-        format!(
-            "SELECT o.{code}, o.{status}, {paid_at}, {created}, {amount}, \
-             p.{pstatus}, {ppaid}, {pcreated}, {pamount}, \
-             (SELECT COUNT(*) FROM {ft} f WHERE f.{fo} = o.{id}), o.{id} \
-             FROM {ot} o LEFT JOIN {pt} p ON p.{po} = o.{id}",
-            code = o.code,
-            status = o.status,
-            paid_at = self.time(&format!("o.{}", o.paid_at)),
-            created = self.time(&format!("o.{}", o.created_at)),
-            amount = self.amount(&format!("o.{}", o.amount)),
-            pstatus = p.status,
-            ppaid = self.time(&format!("p.{}", p.paid_at)),
-            pcreated = self.time(&format!("p.{}", p.created_at)),
-            pamount = self.amount(&format!("p.{}", p.gross_amount)),
-            ft = f.table,
-            fo = f.order_id,
-            id = o.id,
-            ot = o.table,
-            pt = p.table,
-            po = p.order_id,
-        )
+        self.mapping.snapshot_sql_with(&|c| self.time(c), &|c| self.amount(c))
     }
 
     /// The newest time in `table.column`, in epoch ms (NULL when the table is empty).

@@ -191,21 +191,29 @@ impl Mapping {
     /// [`super::invariants::OrderRow::from_row`], column 10 is the order's id. Add a
     /// `WHERE`/`ORDER BY` after it.
     pub fn snapshot_sql(&self) -> String {
+        self.snapshot_sql_with(&|c| c.to_string(), &|c| c.to_string())
+    }
+
+    /// [`Mapping::snapshot_sql`] with the time columns passed through `time` and the amount
+    /// columns through `amount` (each gets the qualified column, e.g. `o.paid_at`, and returns the
+    /// expression to select): how an audit reads a shop's TIMESTAMP or DECIMAL columns as the
+    /// epoch milliseconds and minor units the invariants expect.
+    pub fn snapshot_sql_with(&self, time: &dyn Fn(&str) -> String, amount: &dyn Fn(&str) -> String) -> String {
         let (o, p, f) = (&self.orders, &self.order_payments, &self.fulfilments);
         format!(
-            "SELECT o.{code}, o.{status}, o.{paid_at}, o.{created}, o.{amount}, \
-             p.{pstatus}, p.{ppaid}, p.{pcreated}, p.{pamount}, \
+            "SELECT o.{code}, o.{status}, {paid_at}, {created}, {amount}, \
+             p.{pstatus}, {ppaid}, {pcreated}, {pamount}, \
              (SELECT COUNT(*) FROM {ft} f WHERE f.{fo} = o.{id}), o.{id} \
              FROM {ot} o LEFT JOIN {pt} p ON p.{po} = o.{id}",
             code = o.code,
             status = o.status,
-            paid_at = o.paid_at,
-            created = o.created_at,
-            amount = o.amount,
+            paid_at = time(&format!("o.{}", o.paid_at)),
+            created = time(&format!("o.{}", o.created_at)),
+            amount = amount(&format!("o.{}", o.amount)),
             pstatus = p.status,
-            ppaid = p.paid_at,
-            pcreated = p.created_at,
-            pamount = p.gross_amount,
+            ppaid = time(&format!("p.{}", p.paid_at)),
+            pcreated = time(&format!("p.{}", p.created_at)),
+            pamount = amount(&format!("p.{}", p.gross_amount)),
             ft = f.table,
             fo = f.order_id,
             id = o.id,
