@@ -11,34 +11,45 @@ fn backend() -> settle::store::SharedBackend {
     shared(Sqlite::memory().unwrap())
 }
 
-#[test]
-fn every_seed_runs_identically_twice_200_seeds() {
-    let s = load("midtrans_fixed.toml");
+/// Runs seeds `0..seeds` of the scenario `file` twice each on one reused backend and asserts
+/// identical traces, choices and violations.
+pub fn assert_runs_twice_identically(file: &str, seeds: u64) {
+    let s = load(file);
     let b = backend();
-    for seed in 0..200 {
+    for seed in 0..seeds {
         let a = run_one(&s, seed, true, b.clone()).unwrap();
         let c = run_one(&s, seed, true, b.clone()).unwrap();
         assert!(!a.events.is_empty());
         if let Some(d) = first_divergence(&a.events, &c.events) {
-            panic!("seed {seed} diverged at event {}: {:?} vs {:?}", d.index, d.first, d.second);
+            panic!("{file} seed {seed} diverged at event {}: {:?} vs {:?}", d.index, d.first, d.second);
         }
-        assert_eq!(a.choices, c.choices, "seed {seed}");
-        assert_eq!(a.violations, c.violations, "seed {seed}");
+        assert_eq!(a.choices, c.choices, "{file} seed {seed}");
+        assert_eq!(a.violations, c.violations, "{file} seed {seed}");
     }
 }
 
-#[test]
-fn recorded_choices_replay_the_same_run() {
-    let s = load("midtrans_fixed.toml");
+/// Asserts that replaying each seed's recorded choices gives the same run.
+pub fn assert_choices_replay(file: &str) {
+    let s = load(file);
     let system = s.build_system();
     let spec = s.run_spec(true);
     let b = backend();
     for seed in [0, 1, 7, 42, 1234, 99_999] {
         let first = system.run(&spec, Oracle::random(seed), b.clone()).unwrap();
         let again = system.run(&spec, Oracle::replay(first.choices.clone()), b.clone()).unwrap();
-        assert_eq!(first_divergence(&first.events, &again.events), None, "seed {seed}");
+        assert_eq!(first_divergence(&first.events, &again.events), None, "{file} seed {seed}");
         assert_eq!(first.choices, again.choices);
     }
+}
+
+#[test]
+fn every_seed_runs_identically_twice_200_seeds() {
+    assert_runs_twice_identically("midtrans_fixed.toml", 200);
+}
+
+#[test]
+fn recorded_choices_replay_the_same_run() {
+    assert_choices_replay("midtrans_fixed.toml");
 }
 
 #[test]

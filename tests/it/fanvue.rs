@@ -5,7 +5,7 @@
 
 use settle::report::timeline;
 use settle::scenario::{self, Verdict, run_one};
-use settle::sim::{Oracle, first_divergence};
+use settle::sim::first_divergence;
 use settle::store::{shared, sqlite::Sqlite};
 
 use super::{load, run, run_edited, settle, text};
@@ -149,33 +149,13 @@ fn fixed_design_passes_2000_seeds_with_all_faults() {
 #[test]
 fn every_seed_runs_identically_twice_100_seeds() {
     for file in ["fanvue_fixed.toml", "fanvue_stale_stats.toml"] {
-        let s = load(file);
-        let b = backend();
-        for seed in 0..100 {
-            let a = run_one(&s, seed, true, b.clone()).unwrap();
-            let c = run_one(&s, seed, true, b.clone()).unwrap();
-            assert!(!a.events.is_empty());
-            if let Some(d) = first_divergence(&a.events, &c.events) {
-                panic!("{file} seed {seed} diverged at event {}: {:?} vs {:?}", d.index, d.first, d.second);
-            }
-            assert_eq!(a.choices, c.choices, "{file} seed {seed}");
-            assert_eq!(a.violations, c.violations, "{file} seed {seed}");
-        }
+        super::determinism::assert_runs_twice_identically(file, 100);
     }
 }
 
 #[test]
 fn recorded_choices_replay_the_same_run() {
-    let s = load("fanvue_fixed.toml");
-    let system = s.build_system();
-    let spec = s.run_spec(true);
-    let b = backend();
-    for seed in [0, 1, 7, 42, 1234, 99_999] {
-        let first = system.run(&spec, Oracle::random(seed), b.clone()).unwrap();
-        let again = system.run(&spec, Oracle::replay(first.choices.clone()), b.clone()).unwrap();
-        assert_eq!(first_divergence(&first.events, &again.events), None, "seed {seed}");
-        assert_eq!(first.choices, again.choices);
-    }
+    super::determinism::assert_choices_replay("fanvue_fixed.toml");
 }
 
 #[test]
