@@ -10,7 +10,7 @@ use crate::sim::{CrashConfig, DEFAULT_EPOCH_MS, Millis, NetConfig, Range, SimCon
 use crate::store::DbConfig;
 use crate::systems::fanvue_revenue::{self, FanvueRevenue};
 use crate::systems::midtrans_orders::{self, Flaw, Flaws, MidtransOrders};
-use crate::systems::{RunSpec, System, SystemInfo, catalog};
+use crate::systems::{FlawKind, RunSpec, System, SystemInfo, catalog};
 
 /// A scenario, as written in its file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -5,9 +5,11 @@
 //! runner needs: the `sometimes` marks a run set must reach, and how to run one seed.
 
 pub mod fanvue_revenue;
+pub mod flaws;
 pub mod midtrans_orders;
 pub mod swarm;
 
+pub use flaws::{FlawKind, FlawSet};
 pub use swarm::run_seed;
 
 use std::collections::BTreeMap;

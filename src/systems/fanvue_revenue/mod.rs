@@ -105,39 +105,20 @@ impl Flaw {
             }
         }
     }
+}
 
-    pub fn parse(s: &str) -> Option<Flaw> {
-        Flaw::ALL.into_iter().find(|f| f.name() == s)
+impl super::FlawKind for Flaw {
+    const ALL: &'static [Flaw] = &Flaw::ALL;
+    fn name(self) -> &'static str {
+        Flaw::name(self)
+    }
+    fn bit(self) -> u16 {
+        self as u16
     }
 }
 
-/// A set of flaws.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Flaws(u16);
-
-impl Flaws {
-    pub fn has(self, f: Flaw) -> bool {
-        self.0 & (1 << f as u16) != 0
-    }
-
-    pub fn insert(&mut self, f: Flaw) {
-        self.0 |= 1 << f as u16;
-    }
-
-    pub fn iter(self) -> impl Iterator<Item = Flaw> {
-        Flaw::ALL.into_iter().filter(move |f| self.has(*f))
-    }
-}
-
-impl FromIterator<Flaw> for Flaws {
-    fn from_iter<I: IntoIterator<Item = Flaw>>(iter: I) -> Self {
-        let mut s = Flaws::default();
-        for f in iter {
-            s.insert(f);
-        }
-        s
-    }
-}
+/// A set of this system's flaws.
+pub type Flaws = super::FlawSet<Flaw>;
 
 /// One connected creator, as the app knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
