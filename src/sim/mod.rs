@@ -3,10 +3,12 @@
 //!
 //! - [`oracle`]: every nondeterministic choice, seeded or replayed.
 //! - [`time`]: durations, latency ranges and rates as scenario files write them.
+//! - [`calendar`]: days since the epoch ⇄ Gregorian dates, for timestamps in payloads.
 //! - [`world`]: the run (paused tokio runtime), phases, actors, crash/restart, marks, observer.
 //! - [`net`]: per-message delivery to in-process axum routers, with faults.
 //! - [`trace`]: the event log and the first divergence between two logs.
 
+pub mod calendar;
 pub mod net;
 pub mod oracle;
 pub mod time;

@@ -198,32 +198,14 @@ pub fn format_time(epoch_ms: u64) -> String {
     let local_s = epoch_ms / 1000 + JAKARTA_OFFSET_S;
     let days = local_s / SECONDS_PER_DAY;
     let second_of_day = local_s % SECONDS_PER_DAY;
-    let (year, month, day) = civil_from_days(days);
+    // `days` is below 2^38 even for u64::MAX milliseconds, so it fits an i64.
+    let (year, month, day) = crate::sim::calendar::civil_from_days(days as i64);
     format!(
         "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
         second_of_day / 3600,
         second_of_day % 3600 / 60,
         second_of_day % 60
     )
-}
-
-/// Converts days since 1970-01-01 into a proleptic Gregorian (year, month,
-/// day), using Howard Hinnant's `civil_from_days` algorithm
-/// (<https://howardhinnant.github.io/date_algorithms.html>). Our input is
-/// never negative, so the algorithm's negative-era branch is not needed and
-/// unsigned arithmetic suffices.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    // Shift the epoch to 0000-03-01 so that leap days fall at the end of a year.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z - era * 146_097; // [0, 146096]
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365; // [0, 399]
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100); // [0, 365]
-    let month_from_march = (5 * day_of_year + 2) / 153; // [0, 11]
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1; // [1, 31]
-    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 }; // [1, 12]
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 /// Everything needed to build one consistent notification.
