@@ -229,7 +229,21 @@ impl Sim {
     }
 
     /// Sends `req` from `from` to `to`'s endpoint and waits up to `timeout_ms` for the answer.
+    /// The send, its faults, the handling (and the work the handler does) and the reply are one
+    /// exchange in the trace.
     pub async fn request(&self, from: &str, to: &str, req: Request, timeout_ms: u64) -> Result<Response, NetError> {
+        let exchange = self.new_exchange();
+        Sim::in_exchange(exchange, self.exchange_request(exchange, from, to, req, timeout_ms)).await
+    }
+
+    async fn exchange_request(
+        &self,
+        exchange: u64,
+        from: &str,
+        to: &str,
+        req: Request,
+        timeout_ms: u64,
+    ) -> Result<Response, NetError> {
         let deadline = self.now_ms() + timeout_ms;
         let label = req.label.clone();
         self.record(Kind::Send, from, Some(to), || label.clone());
@@ -257,6 +271,7 @@ impl Sim {
             }
             let respond = if fate.drop_response { None } else { Some((tx, fate.latency_back)) };
             self.deliver(
+                exchange,
                 from,
                 to,
                 &endpoint,
@@ -267,7 +282,7 @@ impl Sim {
             );
             if let Some(extra) = fate.duplicate {
                 self.fault("fault:duplicate", from, Some(to), || format!("duplicated: {label}"));
-                self.deliver(from, to, &endpoint, &req, fate.latency_there + extra, None, false);
+                self.deliver(exchange, from, to, &endpoint, &req, fate.latency_there + extra, None, false);
             }
         }
         let remaining = deadline.saturating_sub(self.now_ms());
@@ -292,6 +307,7 @@ impl Sim {
     #[allow(clippy::too_many_arguments)]
     fn deliver(
         &self,
+        exchange: u64,
         from: &str,
         to: &str,
         endpoint: &Endpoint,
@@ -335,6 +351,6 @@ impl Sim {
                 let _ = tx.send(resp);
             }
         };
-        self.spawn(to, task);
+        self.spawn(to, Sim::in_exchange(exchange, task));
     }
 }

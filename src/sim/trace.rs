@@ -64,6 +64,11 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<String>,
     pub text: String,
+    /// The message exchange the event belongs to: a request, its handling, the work done while
+    /// handling it, and its reply share one number, so a reader can fold them into one step.
+    /// `None` for events outside any exchange (jobs' ticks, run phases, verdicts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<u64>,
 }
 
 impl fmt::Display for Event {
@@ -142,7 +147,7 @@ mod tests {
     use super::*;
 
     fn ev(t: u64, text: &str) -> Event {
-        Event { t_ms: t, kind: Kind::State, actor: "a".into(), peer: None, text: text.into() }
+        Event { t_ms: t, kind: Kind::State, actor: "a".into(), peer: None, text: text.into(), exchange: None }
     }
 
     #[test]

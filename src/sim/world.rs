@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -104,6 +104,12 @@ pub(crate) struct Inner {
     pub(crate) partitions: Mutex<Vec<super::net::Partition>>,
     marks: Mutex<BTreeMap<String, u64>>,
     observer: Mutex<Option<Observer>>,
+    next_exchange: AtomicU64,
+}
+
+tokio::task_local! {
+    /// The exchange the running task's events belong to (see [`Sim::exchange`]).
+    static EXCHANGE: u64;
 }
 
 /// A handle on the running world. Cloning it is cheap.
@@ -199,6 +205,7 @@ impl Sim {
                 partitions: Mutex::new(Vec::new()),
                 marks: Mutex::new(BTreeMap::new()),
                 observer: Mutex::new(None),
+                next_exchange: AtomicU64::new(1),
             }),
         }
     }
@@ -304,7 +311,8 @@ impl Sim {
         lock(&self.inner.trace).is_recording()
     }
 
-    /// Records an event; `text` is only built when the trace is recording.
+    /// Records an event; `text` is only built when the trace is recording. The event belongs to
+    /// the exchange the task is in, if any.
     pub fn record(&self, kind: Kind, actor: &str, peer: Option<&str>, text: impl FnOnce() -> String) {
         let t_ms = self.now_ms();
         lock(&self.inner.trace).record(|| Event {
@@ -313,7 +321,26 @@ impl Sim {
             actor: actor.to_string(),
             peer: peer.map(str::to_string),
             text: text(),
+            exchange: EXCHANGE.try_with(|x| *x).ok(),
         });
+    }
+
+    /// A new exchange number: the events of one request (its send, faults, handling, the work
+    /// done while handling it, its reply) share one, so the trace can be read step by step.
+    /// Numbers follow the order exchanges start in, so they are as deterministic as the run.
+    pub fn new_exchange(&self) -> u64 {
+        self.inner.next_exchange.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Runs `fut` with its events in exchange `id`.
+    pub fn in_exchange<F: Future>(id: u64, fut: F) -> impl Future<Output = F::Output> {
+        EXCHANGE.scope(id, fut)
+    }
+
+    /// Runs `f` with its events in a new exchange (a call that does not go through the network,
+    /// such as the checkout's server-side call to the provider's SDK).
+    pub fn exchange<T>(&self, f: impl FnOnce() -> T) -> T {
+        EXCHANGE.sync_scope(self.new_exchange(), f)
     }
 
     /// Notes that a `sometimes` branch or fault happened.

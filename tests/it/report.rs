@@ -324,6 +324,7 @@ fn nasty_trace() -> Vec<Event> {
         actor: actor.into(),
         peer: peer.map(Into::into),
         text: text.into(),
+        exchange: None,
     };
     vec![
         ev(0, Kind::Run, "sim", None),

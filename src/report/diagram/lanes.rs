@@ -220,7 +220,7 @@ mod tests {
     use super::*;
 
     fn ev(kind: Kind, actor: &str, peer: Option<&str>, text: &str) -> Event {
-        Event { t_ms: 0, kind, actor: actor.into(), peer: peer.map(Into::into), text: text.into() }
+        Event { t_ms: 0, kind, actor: actor.into(), peer: peer.map(Into::into), text: text.into(), exchange: None }
     }
 
     /// What `row` makes of one event, owned.

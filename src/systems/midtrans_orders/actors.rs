@@ -76,10 +76,12 @@ pub fn start_checkout(sim: &Sim, db: &Db, provider: &Midtrans, cfg: &Arc<Config>
 
 async fn checkout(sim: Sim, db: Db, provider: Midtrans, inserted: app::Inserted, p: Planned) {
     let code = order_code(p.n);
-    sim.record(Kind::Send, CHECKOUT, Some(crate::providers::midtrans::provider::ACTOR), || {
-        format!("POST /snap/v1/transactions {code}")
+    let txn = sim.exchange(|| {
+        sim.record(Kind::Send, CHECKOUT, Some(crate::providers::midtrans::provider::ACTOR), || {
+            format!("POST /snap/v1/transactions {code}")
+        });
+        provider.create_charge(&code, p.amount, p.method)
     });
-    let txn = provider.create_charge(&code, p.amount, p.method);
     if p.pays {
         let (s, m, c) = (sim.clone(), provider.clone(), code.clone());
         sim.spawn(CUSTOMER, async move {
@@ -92,11 +94,13 @@ async fn checkout(sim: Sim, db: Db, provider: Midtrans, inserted: app::Inserted,
                 s.sleep_ms(1_000).await;
             }
             if m.payable(&c) {
-                s.record(Kind::Send, CUSTOMER, Some(crate::providers::midtrans::provider::ACTOR), || {
-                    format!("{c}: pays")
+                s.exchange(|| {
+                    s.record(Kind::Send, CUSTOMER, Some(crate::providers::midtrans::provider::ACTOR), || {
+                        format!("{c}: pays")
+                    });
+                    let paid = m.pay(&c);
+                    debug_assert!(paid, "a pending transaction in the safety phase can be paid");
                 });
-                let paid = m.pay(&c);
-                debug_assert!(paid, "a pending transaction in the safety phase can be paid");
             }
         });
     }
