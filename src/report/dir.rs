@@ -4,8 +4,8 @@
 //! shrinking ran), a folder `DIR/<scenario name>/` with:
 //! - `replay.json` — a replay file: `settle replay DIR/<name>/replay.json` runs it again;
 //! - `timeline.txt` — the counterexample's timeline;
-//! - `sequence.mmd` and `sequence.html` — its sequence diagram (Mermaid text; a self-contained
-//!   HTML page).
+//! - `sequence.mmd` and `sequence.html` — the sequence diagram of its steps that matter (see
+//!   [`super::story`]; Mermaid text; a self-contained HTML page).
 //!
 //! Files are written whole (to a temporary name, then renamed), so an interrupted run never
 //! leaves half a file. What it does not do: delete anything already in DIR.
@@ -86,7 +86,16 @@ pub fn write_failure(
     let html = folder.join("sequence.html");
     write_atomically(&replay, &file.to_json())?;
     write_atomically(&timeline, &super::timeline(&header, &report.events, &report.violations))?;
-    write_atomically(&mermaid, &super::diagram::mermaid(&report.events, &report.violations))?;
-    write_atomically(&html, &super::diagram::html(&header, &report.events, &report.violations))?;
+    // The diagrams draw the steps that matter; the timeline keeps every event.
+    let story = super::story::story(&report.events, &report.violations);
+    let focused = story.events(&report.events);
+    let title = format!(
+        "{header}\ndrawn: the {} step(s) that matter ({} of {} events; timeline.txt has them all)",
+        story.steps.len(),
+        focused.len(),
+        report.events.len()
+    );
+    write_atomically(&mermaid, &super::diagram::mermaid(&focused, &report.violations))?;
+    write_atomically(&html, &super::diagram::html(&title, &focused, &report.violations))?;
     Ok(vec![replay, timeline, mermaid, html])
 }

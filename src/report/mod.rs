@@ -8,7 +8,9 @@
 //! - [`dir`]: `--report-dir`: replay file, timeline and sequence diagram per failure (the one
 //!   module here that writes files);
 //! - [`explore`]: the output of `settle explore`;
-//! - [`progress`]: a progress bar on a terminal, plain lines in CI logs.
+//! - [`progress`]: a progress bar on a terminal, plain lines in CI logs;
+//! - [`story`]: the steps of a counterexample that matter, for the end of a timeline and a
+//!   focused diagram.
 //!
 //! Every other function returns a `String`, so the CLI decides where it goes and tests can
 //! snapshot it. What it does not do: choose which seeds to report (the runner does).
@@ -19,6 +21,7 @@ pub mod explore;
 pub mod json;
 pub mod junit;
 pub mod progress;
+pub mod story;
 
 use std::fmt::Write;
 
@@ -48,12 +51,13 @@ pub fn summary(s: &Summary) -> String {
     if let Some(k) = &s.shrunk {
         let _ = writeln!(
             out,
-            "  shrunk in {} run(s): {} choice(s) → {}, {} event(s) → {}",
+            "  shrunk in {} run(s): {} choice(s) → {}, {} event(s) → {} in {} step(s) that matter",
             k.runs,
             k.original_choices,
             k.choices.len(),
             k.original_events,
-            k.report.event_count
+            k.report.event_count,
+            story::story(&k.report.events, &k.report.violations).steps.len()
         );
     }
     let unreached = s.coverage.unreached();
@@ -87,7 +91,8 @@ fn first_line(v: &Violation) -> String {
     format!("{} `{}` at {}: {detail}{more}", v.kind, v.invariant, fmt_ms(v.t_ms))
 }
 
-/// A replay's timeline: every event, then the verdict.
+/// A replay's timeline: every event, then the verdict, then (for a failing run with a recorded
+/// trace) the steps that matter.
 pub fn timeline(header: &str, events: &[Event], violations: &[Violation]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{header}");
@@ -107,6 +112,10 @@ pub fn timeline(header: &str, events: &[Event], violations: &[Violation]) -> Str
             for d in v.details.iter().skip(1) {
                 let _ = writeln!(out, "        {d}");
             }
+        }
+        if !events.is_empty() {
+            out.push('\n');
+            out.push_str(&story::story(events, violations).render(events));
         }
     }
     out

@@ -106,6 +106,15 @@ fn the_seed_001_race_shrinks_to_one_order_without_faults() {
     assert_eq!(charges, 1, "one order is enough for the race");
     assert!(events.iter().all(|e| e.kind != Kind::Fault), "no injected fault is needed");
     assert!(k.report.event_count * 4 < first.event_count, "{} → {}", first.event_count, k.report.event_count);
+    // The steps that matter: the charge, the webhooks answered 200 without a row, the late
+    // insert, the verdict — at most six (the target), and the race is among them.
+    let story = settle::report::story::story(events, &k.report.violations);
+    let text = story.render(events);
+    assert!(story.steps.len() <= 6, "{text}");
+    let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("no `{needle}` in:\n{text}"));
+    assert!(at("answering 200 anyway") < at("checkout.insert"), "the webhook is acknowledged before the insert");
+    assert!(at("checkout.insert") < at("✗ VIOLATED eventually `provider-paid-implies-paid`"));
+    assert!(!text.contains("monitor"), "the monitor's ticks do not matter:\n{text}");
     // The counterexample replays from its choices alone.
     let again = run_seed(system.as_ref(), &s.run_spec(true), Oracle::replay(k.choices.clone()), db()).unwrap();
     assert_eq!(again.events, k.report.events);
