@@ -78,6 +78,37 @@ fn shrinking_reaches_the_known_minimum_of_a_planted_bug() {
     assert_eq!((a.choices, a.runs), (b.choices, b.runs), "shrinking is deterministic");
 }
 
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+
+    /// The known minimum of any planted threshold bug, from whichever failing seed comes first
+    /// after a random start: `noise` zeros, the threshold itself, the flag.
+    #[test]
+    fn shrinking_reaches_the_known_minimum_of_any_planted_threshold(
+        noise in 0usize..6,
+        threshold in 1u64..40,
+        start in 0u64..1_000,
+    ) {
+        let system = Planted(Arc::new(move |o: &mut Oracle| {
+            for _ in 0..noise {
+                o.below(100);
+            }
+            let x = o.below(50);
+            let flag = o.chance(300_000);
+            x >= threshold && flag
+        }));
+        let failing = (start..start + 10_000)
+            .map(|seed| run_seed(&system, &spec(), Oracle::random(seed), db()).unwrap())
+            .find(|r| !r.violations.is_empty())
+            .expect("some seed fails")
+            .choices;
+        let k = shrink(&system, &spec(), db(), failing, "planted", Budget::default()).unwrap();
+        let mut minimum = vec![0; noise];
+        minimum.extend([threshold, 1]);
+        proptest::prop_assert_eq!(k.choices, minimum);
+    }
+}
+
 #[test]
 fn shrinking_drops_optional_load_and_shortens_the_list() {
     // Up to 8 optional items (kept in random runs); the bug needs two kept items whose sizes
