@@ -2,7 +2,8 @@
 //!
 //! A scenario whose run set met its expectation is a passing test case; any other verdict is a
 //! `<failure>` whose message says what went wrong and whose text carries the command that
-//! reproduces it and the first violation's details. Each case's `<system-out>` holds the
+//! reproduces it, the first violation's details and, when the failure was shrunk, the steps that
+//! matter of its counterexample (see [`super::story`]). Each case's `<system-out>` holds the
 //! throughput line of the human summary. Serialised with `quick-junit` (the serializer behind
 //! cargo-nextest), which escapes XML and drops characters XML cannot hold.
 //!
@@ -145,6 +146,11 @@ fn failure(s: &Summary) -> Option<Failure> {
     if let (Some(seed), Some(v)) = (s.first_seed, &s.first_violation) {
         let _ = writeln!(body, "first seed {seed}: {} `{}` at {}", v.kind, v.invariant, fmt_ms(v.t_ms));
         write_details(&mut body, v);
+    }
+    // The shrunk counterexample's steps that matter, so a CI page shows the race itself.
+    if let Some(k) = s.shrunk.as_ref().filter(|k| !k.report.events.is_empty()) {
+        let story = super::story::story(&k.report.events, &k.report.violations);
+        let _ = write!(body, "\nshrunk in {} run(s); {}", k.runs, story.render(&k.report.events));
     }
     if let Verdict::Vacuous(marks) = &s.verdict {
         for mark in marks {

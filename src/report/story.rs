@@ -149,7 +149,7 @@ impl Story {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "the {} step(s) that matter (of {} event(s); the full timeline is above){}",
+            "the {} step(s) that matter (of {} event(s) in the full timeline){}",
             self.steps.len(),
             self.of_events,
             if self.subjects.is_empty() { String::new() } else { format!(" — about {}", self.subjects.join(", ")) }

@@ -18,7 +18,7 @@ use settle::scenario::{Expect, Outcome, SeedSelection, Summary, Verdict, replay_
 use settle::sim::{Event, Kind, fmt_ms};
 use settle::store::{shared, sqlite::Sqlite};
 
-use super::{load, run, run_edited};
+use super::{load, run};
 
 // ---- JUnit ----
 
@@ -113,11 +113,29 @@ fn junit_of_real_runs_validates_against_the_jenkins_schema() {
         t.replace("outcome = \"violation\"", "outcome = \"pass\"")
             .replace("invariant = \"provider-paid-implies-paid\"", "")
     };
-    let broken = run_edited("seed001_race.toml", expect_pass, Some(30));
+    // As `settle run` does it: the first failure is shrunk.
+    let broken = {
+        let text =
+            std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/seed001_race.toml"))
+                .unwrap();
+        let s = settle::scenario::parse(&expect_pass(text), "seed001_race.toml").unwrap();
+        let opts = settle::scenario::RunOptions {
+            shrink: Some(settle::scenario::shrink::Budget::default()),
+            ..settle::scenario::RunOptions::default()
+        };
+        let seeds = SeedSelection::Range { start: 0, count: 30 };
+        let embedded = &settle::scenario::Backends::Embedded;
+        settle::scenario::run_scenario_opts(&s, s.build_system().as_ref(), "seed001_race.toml", seeds, embedded, &opts)
+            .unwrap()
+    };
     assert_eq!(broken.verdict, Verdict::UnexpectedViolation);
+    assert!(broken.shrunk.is_some(), "run shrinks the first failure");
     let xml = junit::render(&[met, broken]);
     assert!(xml.contains(r#"tests="2" failures="1""#), "{xml}");
     assert!(xml.contains(&replay_command("seed001_race.toml", 26)), "{xml}");
+    // The failure carries the shrunk race itself, not just where to find it.
+    assert!(xml.contains(" step(s) that matter (of "), "{xml}");
+    assert!(xml.contains("answering 200 anyway (ack-missing)"), "{xml}");
     match xmllint(&xml, "junit-real") {
         None => skipped_without_xmllint(),
         Some(result) => result.unwrap_or_else(|why| panic!("invalid JUnit:\n{why}\n{xml}")),
