@@ -402,14 +402,9 @@ fn execute(cmd: Command) -> Result<ExitCode, Error> {
             let file = ReplayFile::new(&shown(&path), &text, seed, &invariant, true, k.choices.clone());
             report::dir::write_atomically(&out, &file.to_json())?;
             let header = format!(
-                "{} — seed {seed} shrunk in {} run(s): {} choice(s) → {}, {} event(s) → {} in {} step(s) that matter\nreplay: settle replay {}",
+                "{} — seed {seed} {}\nreplay: settle replay {}",
                 s.name,
-                k.runs,
-                k.original_choices,
-                k.choices.len(),
-                k.original_events,
-                k.report.event_count,
-                report::story::story(&k.report.events, &k.report.violations).steps.len(),
+                report::shrunk_line(&k),
                 out.display()
             );
             emit(&report::timeline(&header, &k.report.events, &k.report.violations));

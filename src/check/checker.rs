@@ -6,7 +6,15 @@ use std::sync::{Arc, Mutex};
 
 use super::invariant::{CheckCtx, Invariant, InvariantKind, Sometimes, Violation};
 use crate::sim::world::lock;
-use crate::sim::{Kind, Sim, Step};
+use crate::sim::{Event, Kind, Sim, Step};
+
+/// How the checker's event for a broken invariant starts.
+const VIOLATED: &str = "VIOLATED";
+
+/// Whether `e` is the checker's record of a broken invariant (and not of invariants holding).
+pub fn is_violation_event(e: &Event) -> bool {
+    e.kind == Kind::Check && e.text.starts_with(VIOLATED)
+}
 
 /// The invariants of one run and the violations found so far.
 pub struct Checker<C> {
@@ -48,7 +56,7 @@ impl<C: CheckCtx> Checker<C> {
             found = true;
             let t_ms = sim.now_ms();
             sim.record(Kind::Check, "checker", None, || {
-                format!("VIOLATED {kind} `{}`: {}", inv.name, details.join("; "))
+                format!("{VIOLATED} {kind} `{}`: {}", inv.name, details.join("; "))
             });
             lock(&self.violations).push(Violation { invariant: inv.name.clone(), kind, t_ms, details });
         }

@@ -21,5 +21,5 @@
 mod checker;
 mod invariant;
 
-pub use checker::{Checker, Coverage, install};
+pub use checker::{Checker, Coverage, install, is_violation_event};
 pub use invariant::{CheckCtx, Invariant, InvariantKind, Sometimes, Violation, violations_from_rows};

@@ -25,7 +25,8 @@ pub mod story;
 
 use std::fmt::Write;
 
-use crate::check::Violation;
+use crate::check::{Violation, is_violation_event};
+use crate::scenario::shrink::Shrunk;
 use crate::scenario::{Summary, replay_command};
 use crate::sim::{Event, Kind, fmt_ms};
 use crate::systems::SystemInfo;
@@ -49,16 +50,7 @@ pub fn summary(s: &Summary) -> String {
         let _ = writeln!(out, "  replay: {}", replay_command(&s.path, seed));
     }
     if let Some(k) = &s.shrunk {
-        let _ = writeln!(
-            out,
-            "  shrunk in {} run(s): {} choice(s) → {}, {} event(s) → {} in {} step(s) that matter",
-            k.runs,
-            k.original_choices,
-            k.choices.len(),
-            k.original_events,
-            k.report.event_count,
-            story::story(&k.report.events, &k.report.violations).steps.len()
-        );
+        let _ = writeln!(out, "  {}", shrunk_line(k));
     }
     let unreached = s.coverage.unreached();
     if !unreached.is_empty() {
@@ -66,6 +58,20 @@ pub fn summary(s: &Summary) -> String {
         let _ = writeln!(out, "  never exercised: {}", names.join(", "));
     }
     out
+}
+
+/// How far shrinking got: `shrunk in R run(s): C choice(s) → c, E event(s) → e in S step(s) that
+/// matter` (for `run`'s summary and `shrink`'s header).
+pub fn shrunk_line(k: &Shrunk) -> String {
+    format!(
+        "shrunk in {} run(s): {} choice(s) → {}, {} event(s) → {} in {} step(s) that matter",
+        k.runs,
+        k.original_choices,
+        k.choices.len(),
+        k.original_events,
+        k.report.event_count,
+        story::story(&k.report.events, &k.report.violations).steps.len()
+    )
 }
 
 /// A run set's throughput line, then one line per violated invariant (the human summary indents
@@ -99,7 +105,7 @@ pub fn timeline(header: &str, events: &[Event], violations: &[Violation]) -> Str
     for e in events {
         let marker = match e.kind {
             Kind::Fault => "!",
-            Kind::Check if e.text.starts_with("VIOLATED") => "✗",
+            _ if is_violation_event(e) => "✗",
             _ => " ",
         };
         let _ = writeln!(out, "{marker} {e}");

@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::check::Violation;
+use crate::check::{Violation, is_violation_event};
 use crate::sim::{Event, Kind, fmt_ms};
 
 /// One step of the story.
@@ -90,10 +90,6 @@ fn continues(events: &[Event], i: usize) -> bool {
     }
 }
 
-fn is_verdict(e: &Event) -> bool {
-    e.kind == Kind::Check && e.text.starts_with("VIOLATED")
-}
-
 /// Chooses the steps of `events` that matter to `violations`.
 pub fn story(events: &[Event], violations: &[Violation]) -> Story {
     let subjects = subjects(violations);
@@ -102,12 +98,13 @@ pub fn story(events: &[Event], violations: &[Violation]) -> Story {
     let mut open: BTreeMap<u64, usize> = BTreeMap::new();
     let mut group_of: Vec<usize> = Vec::with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
-        let joined = match e.exchange.filter(|_| e.kind != Kind::Check) {
+        let exchange = e.exchange.filter(|_| e.kind != Kind::Check);
+        let joined = match exchange {
             Some(x) => open.get(&x).copied(),
             None => continues(events, i).then(|| group_of[i - 1]),
         };
         let g = joined.unwrap_or_else(|| {
-            if let Some(x) = e.exchange.filter(|_| e.kind != Kind::Check) {
+            if let Some(x) = exchange {
                 open.insert(x, groups.len());
             }
             groups.push(Vec::new());
@@ -118,7 +115,7 @@ pub fn story(events: &[Event], violations: &[Violation]) -> Story {
     }
     let matters = |e: &Event| match e.kind {
         Kind::Run => false,
-        Kind::Check => is_verdict(e),
+        Kind::Check => is_violation_event(e),
         Kind::Fault | Kind::Lifecycle => true,
         // A unit of its own that wrote nothing only read; what it read shows where it is used.
         Kind::Unit if e.exchange.is_none() && e.text.ends_with("committed, 0 row(s) changed") => false,
@@ -162,7 +159,7 @@ impl Story {
                 (Some(p), _) => format!("{} → {p}", first.actor),
                 (None, _) => first.actor.clone(),
             };
-            let mark = if is_verdict(first) { "✗ " } else { "" };
+            let mark = if is_violation_event(first) { "✗ " } else { "" };
             let _ = writeln!(out, "{:>width$}. {}  {head}  {mark}{}", n + 1, fmt_ms(first.t_ms), first.text);
             let pad = " ".repeat(width + 2);
             for e in step.events[1..].iter().map(|&i| &events[i]) {

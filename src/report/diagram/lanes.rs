@@ -4,6 +4,7 @@
 //! What it does not do: it does not pair a send with its delivery or reply (each event is one row,
 //! drawn at its own instant), and it does not drop events: every event gets exactly one row.
 
+use crate::check::is_violation_event;
 use crate::sim::{Event, Kind};
 
 /// A lane of the sequence diagram, in the fixed left-to-right order of [`Lane::ALL`].
@@ -136,7 +137,7 @@ fn row(e: &Event) -> Row<'_> {
     let me = lane_of(&e.actor);
     let peer = e.peer.as_deref().map(lane_of);
     let text = e.text.as_str();
-    let violation = e.kind == Kind::Check && text.starts_with("VIOLATED");
+    let violation = is_violation_event(e);
     let arrow = |from: Lane, to: Lane, line: Line| Shape::Arrow { from, to, line };
     let shape = match (e.kind, peer) {
         (Kind::Run | Kind::Check, _) => Shape::Span,
@@ -183,7 +184,7 @@ fn label(e: &Event, me: Lane, peer: Option<Lane>) -> String {
     if e.kind == Kind::Fault {
         out.push_str("⚡ ");
     }
-    if e.kind == Kind::Check && e.text.starts_with("VIOLATED") {
+    if is_violation_event(e) {
         out.push_str("✗ ");
     }
     if !matches!(e.kind, Kind::Run | Kind::Check) {
