@@ -3,7 +3,7 @@
 //! The crate is layered, and every arrow points down:
 //!
 //! ```text
-//! main.rs (CLI) → audit → scenario, report → systems → providers, check → sim, store
+//! cli → audit → scenario, report → systems → providers, check → sim, store
 //! ```
 //!
 //! - [`sim`]: the world — simulated clock, one oracle for every choice, the per-message network,
@@ -16,10 +16,12 @@
 //!   real bugs.
 //! - [`scenario`]: scenario files, validation with `file:line:col` errors, and the seed runner.
 //! - [`report`]: human timelines and summaries, JUnit XML, sequence diagrams (Mermaid, HTML).
+//! - [`cli`]: the command line, one module per subcommand (`src/main.rs` only calls it).
 //! - [`audit`]: the same invariants, read-only, against a live database settle did not create.
 
 pub mod audit;
 pub mod check;
+pub mod cli;
 pub mod error;
 pub mod providers;
 pub mod report;

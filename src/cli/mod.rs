@@ -1,0 +1,219 @@
+//! The `settle` command line, as a library: parse the arguments, call the library, map errors to
+//! named exit codes. `src/main.rs` only calls [`main`].
+//!
+//! Each subcommand is a module of its own with its arguments (a `clap::Args` struct) and its
+//! `execute` function:
+//!
+//! - [`run`]: run scenarios' seeds and judge them; [`shrink`], [`replay`], [`explore`],
+//!   [`determinism`] work on one scenario; [`merge`] folds CI shards; [`list`] shows the catalogue;
+//! - [`audit`]: `settle audit` and the provider export converters.
+//!
+//! What it does not do: decide verdicts, format reports or run anything itself — the library
+//! does; this layer only wires flags to it and chooses where output goes.
+
+pub mod audit;
+pub mod determinism;
+pub mod explore;
+pub mod list;
+pub mod merge;
+pub mod replay;
+pub mod run;
+pub mod shrink;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode as ProcessExit;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::scenario::{Backends, Shard};
+use crate::{Error, ExitCode};
+
+#[derive(Parser)]
+#[command(
+    name = "settle",
+    version,
+    about = "Deterministic simulator and consistency checker for payment synchronization"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios' seeds and judge them against their expectations.
+    Run(run::Args),
+    /// Shrink a failing seed to a minimal counterexample; writes a replay file, prints its timeline.
+    Shrink(shrink::Args),
+    /// Enumerate every combination of the first K choices (delays, orderings, drops,
+    /// duplicates) of a scenario instead of sampling seeds.
+    Explore(explore::Args),
+    /// Combine the JSON reports of CI shards (`run --shard K/N --format json`) into one verdict.
+    Merge(merge::Args),
+    /// Print the timeline of one seed or replay file: messages, units of work, state changes,
+    /// faults, verdict.
+    Replay(replay::Args),
+    /// Check a system's invariants read-only against a live database (one snapshot).
+    Audit(audit::AuditArgs),
+    /// Turn saved Midtrans status/notification payloads (JSON files) into a provider export on stdout.
+    ExportMidtrans(audit::ExportMidtransArgs),
+    /// Turn saved Stripe PaymentIntents, Charges and their events (JSON files) into a provider
+    /// export on stdout.
+    ExportStripe(audit::ExportStripeArgs),
+    /// Run each seed twice and report the first event where the two runs differ.
+    CheckDeterminism(determinism::Args),
+    /// List systems, flaws, invariants and scenarios.
+    List(list::Args),
+}
+
+/// Runs the command line of the process and returns its exit code.
+pub fn main() -> ProcessExit {
+    let cli = Cli::parse();
+    let code = match execute(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", error_chain(&e));
+            e.exit_code()
+        }
+    };
+    ProcessExit::from(code.code())
+}
+
+/// An error with every source it carries, `: `-separated, so nothing a library error knew is lost
+/// on its way to the terminal.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
+
+fn execute(cmd: Command) -> Result<ExitCode, Error> {
+    match cmd {
+        Command::Run(a) => run::execute(a),
+        Command::Shrink(a) => shrink::execute(a),
+        Command::Explore(a) => explore::execute(a),
+        Command::Merge(a) => merge::execute(a),
+        Command::Replay(a) => replay::execute(a),
+        Command::Audit(a) => audit::execute(a),
+        Command::ExportMidtrans(a) => audit::export_midtrans(a),
+        Command::ExportStripe(a) => audit::export_stripe(a),
+        Command::CheckDeterminism(a) => determinism::execute(a),
+        Command::List(a) => list::execute(a),
+    }
+}
+
+// ---- what the subcommands share ----
+
+#[derive(clap::Args, Clone)]
+pub(crate) struct DbArg {
+    /// Database URL (sqlite:, postgres://, mysql://); default: embedded SQLite in memory.
+    #[arg(long, env = "SETTLE_DATABASE_URL", hide_env_values = true)]
+    db: Option<String>,
+}
+
+impl DbArg {
+    pub(crate) fn backends(&self) -> Backends {
+        self.db.clone().map_or(Backends::Embedded, Backends::Url)
+    }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum RunFormat {
+    Human,
+    Json,
+    Junit,
+}
+
+/// How many cores, which part of the seeds, for how long.
+#[derive(clap::Args, Clone)]
+pub(crate) struct ScaleArgs {
+    /// Threads to run seeds on; results do not depend on it.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub(crate) jobs: u64,
+    /// Run shard K of N (1-based): seed i of the selection belongs to shard i mod N + 1.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub(crate) shard: Option<Shard>,
+    /// Run seeds until this much wall-clock time is spent (e.g. 60s, 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_budget)]
+    pub(crate) time_budget: Option<Duration>,
+    /// Progress on stderr: a bar on a terminal, plain lines otherwise.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub(crate) progress: ProgressMode,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ProgressMode {
+    /// Shown when stderr is a terminal or CI=true.
+    Auto,
+    Always,
+    Never,
+}
+
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    Shard::parse(text)
+}
+
+fn parse_budget(text: &str) -> Result<Duration, String> {
+    let ms = crate::sim::Millis::parse(text).map_err(|e| e.to_string())?;
+    if ms.0 == 0 {
+        return Err("the time budget must be positive".into());
+    }
+    Ok(Duration::from_millis(ms.0))
+}
+
+/// Writes to stdout; a closed pipe (`settle … | head`) is not an error worth a panic.
+pub(crate) fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+macro_rules! say {
+    ($($arg:tt)*) => { $crate::cli::emit(&format!("{}\n", format_args!($($arg)*))) };
+}
+pub(crate) use say;
+
+/// Expands folders into their `*.toml` files, sorted.
+pub(crate) fn scenario_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+    let paths = if paths.is_empty() { vec![PathBuf::from("scenarios")] } else { paths.to_vec() };
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let entries =
+                std::fs::read_dir(&p).map_err(|e| Error::Usage(format!("cannot read folder {}: {e}", p.display())))?;
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(Error::Usage(format!("no *.toml scenario files in {}", p.display())));
+            }
+            out.extend(files);
+        } else if p.is_file() {
+            out.push(p);
+        } else {
+            return Err(Error::Usage(format!("no such scenario file or folder: {}", p.display())));
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn shown(p: &Path) -> String {
+    p.display().to_string()
+}

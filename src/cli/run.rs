@@ -1,0 +1,107 @@
+//! `settle run`: every scenario's seeds, judged against its expectation, with a summary per
+//! scenario and, on request, a report folder per failure.
+
+use std::path::PathBuf;
+
+use super::{DbArg, ProgressMode, RunFormat, ScaleArgs, emit, say, scenario_paths, shown};
+use crate::scenario::{self, RunOptions, Scenario, SeedSelection};
+use crate::{Error, ExitCode, report};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Scenario files or folders (default: ./scenarios).
+    paths: Vec<PathBuf>,
+    /// Number of seeds (default: each scenario's own `seeds`; with --time-budget: no limit).
+    #[arg(long)]
+    seeds: Option<u64>,
+    /// Run only this seed.
+    #[arg(long, conflicts_with_all = ["seeds", "shard", "time_budget"])]
+    seed: Option<u64>,
+    /// First seed of the selection.
+    #[arg(long, default_value_t = 0)]
+    seed_start: u64,
+    #[command(flatten)]
+    db: DbArg,
+    #[command(flatten)]
+    scale: ScaleArgs,
+    /// Do not shrink the first failure of each scenario.
+    #[arg(long)]
+    no_shrink: bool,
+    /// Candidate runs the shrinker may spend per failure.
+    #[arg(long, default_value_t = 20_000)]
+    shrink_budget: u64,
+    /// Draw every seed's fault rates from the seed (swarm testing), even where the scenario
+    /// does not ask for it.
+    #[arg(long)]
+    swarm: bool,
+    #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+    format: RunFormat,
+    /// Write, for each failure: the replay file, the timeline and the sequence diagram.
+    #[arg(long, value_name = "DIR")]
+    report_dir: Option<PathBuf>,
+}
+
+pub fn execute(a: Args) -> Result<ExitCode, Error> {
+    if a.seeds == Some(0) {
+        return Err(Error::Usage("--seeds must be at least 1".into()));
+    }
+    let files = scenario_paths(&a.paths)?;
+    // Parse everything first: a typo in the fifth file should not cost four runs.
+    let loaded: Vec<(PathBuf, Scenario)> =
+        files.into_iter().map(|p| scenario::load(&p).map(|s| (p, s))).collect::<Result<_, _>>()?;
+    if let Some(dir) = &a.report_dir {
+        report::dir::prepare(dir)?;
+    }
+    let backends = a.db.backends();
+    let show_progress = match a.scale.progress {
+        ProgressMode::Always => true,
+        ProgressMode::Never => false,
+        ProgressMode::Auto => std::io::IsTerminal::is_terminal(&std::io::stderr()) || std::env::var_os("CI").is_some(),
+    };
+    let mut summaries = Vec::new();
+    for (path, s) in &loaded {
+        let selection = match (a.seed, a.seeds, a.scale.time_budget) {
+            (Some(one), _, _) => SeedSelection::One(one),
+            (None, Some(n), _) => SeedSelection::Range { start: a.seed_start, count: n },
+            (None, None, Some(_)) => SeedSelection::Endless { start: a.seed_start },
+            (None, None, None) => SeedSelection::Range { start: a.seed_start, count: *s.seeds.get_ref() },
+        };
+        let progress = report::progress::Progress::new(&s.name, show_progress);
+        let callback = |done: u64, planned: Option<u64>| {
+            if let Some(p) = &progress {
+                p.update(done, planned);
+            }
+        };
+        let opts = RunOptions {
+            jobs: a.scale.jobs as usize,
+            shard: a.scale.shard,
+            time_budget: a.scale.time_budget,
+            shrink: (!a.no_shrink).then_some(scenario::shrink::Budget { runs: a.shrink_budget }),
+            swarm: a.swarm,
+            progress: Some(&callback),
+        };
+        let system = s.build_system();
+        let summary = scenario::run_scenario_opts(s, system.as_ref(), &shown(path), selection, &backends, &opts)?;
+        if let Some(p) = &progress {
+            p.finish();
+        }
+        if a.format == RunFormat::Human {
+            emit(&report::summary(&summary));
+        }
+        if let Some(dir) = &a.report_dir {
+            for written in report::dir::write_failure(dir, path, s, &summary, &backends)? {
+                if a.format == RunFormat::Human {
+                    say!("  wrote {}", written.display());
+                }
+            }
+        }
+        summaries.push(summary);
+    }
+    let failed = summaries.iter().filter(|s| !s.verdict.ok()).count();
+    match a.format {
+        RunFormat::Human => say!("{} scenario(s), {} as expected, {} not", loaded.len(), loaded.len() - failed, failed),
+        RunFormat::Json => emit(&report::json::render(&summaries)),
+        RunFormat::Junit => emit(&report::junit::render(&summaries)),
+    }
+    Ok(if failed == 0 { ExitCode::Success } else { ExitCode::Violation })
+}
