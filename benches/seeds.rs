@@ -20,7 +20,7 @@ fn bench(c: &mut Criterion) {
 fn bench_scenario(c: &mut Criterion, name: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.toml"));
     let s = scenario::load(&path).expect("scenario loads");
-    let system = s.build_system();
+    let system = s.build_system().expect("the scenario builds");
     let spec = s.run_spec(false);
     let backend = shared(Sqlite::memory().expect("sqlite"));
 

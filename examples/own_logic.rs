@@ -60,14 +60,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 
-use settle::check::{Invariant, Violation};
+use settle::check::{Finding, Invariant, Violation};
 use settle::providers::midtrans::notification::{Notification, verify_signature};
 use settle::providers::midtrans::status::{FraudStatus, TransactionStatus};
 use settle::scenario::{self, Scenario};
 use settle::sim::{Event, Kind, Oracle, first_divergence};
 use settle::store::{DbError, SqlError, Tx, Value, sqlite::Sqlite};
+use settle::systems::Variant;
 use settle::systems::midtrans_orders::app::ACTOR;
-use settle::systems::midtrans_orders::{AppCtx, Ctx, MidtransOrders};
+use settle::systems::midtrans_orders::{Ctx, Env as AppCtx, MidtransOrders, Orders};
 use settle::systems::{SeedReport, System};
 
 /// The scenario. `no-reconciliation` switches off the reference system's reconciliation job
@@ -237,8 +238,14 @@ fn no_paid_order_left_pending() -> Invariant<Ctx> {
             for truth in ctx.provider.truths().iter().filter(|t| t.paid_now()) {
                 match orders.get(&truth.order_id) {
                     Some(o) if o.status == "PAID" => {}
-                    Some(o) => lines.push(format!("{}: Midtrans says paid, our order is {}", truth.order_id, o.status)),
-                    None => lines.push(format!("{}: Midtrans says paid, we have no order", truth.order_id)),
+                    Some(o) => lines.push(Finding::about(
+                        &truth.order_id,
+                        format!("{}: Midtrans says paid, our order is {}", truth.order_id, o.status),
+                    )),
+                    None => lines.push(Finding::about(
+                        &truth.order_id,
+                        format!("{}: Midtrans says paid, we have no order", truth.order_id),
+                    )),
                 }
             }
             Ok(lines)
@@ -254,7 +261,7 @@ fn paid_means_fulfilled() -> Invariant<Ctx> {
             .snapshot()
             .values()
             .filter(|o| o.status == "PAID" && o.fulfilments != 1)
-            .map(|o| format!("{}: PAID with {} fulfilments", o.code, o.fulfilments))
+            .map(|o| Finding::about(&o.code, format!("{}: PAID with {} fulfilments", o.code, o.fulfilments)))
             .collect())
     })
 }
@@ -266,7 +273,8 @@ fn paid_means_fulfilled() -> Invariant<Ctx> {
 /// The scenario's system, with our router and invariants instead of the reference app.
 fn shop_system(s: &Scenario, on_missing: OnMissing) -> MidtransOrders {
     // The scenario's own system (its config and flaws), with our handler and invariants.
-    s.midtrans_orders()
+    s.harness(&Variant::<Orders>::reference())
+        .expect("the scenario runs midtrans-orders")
         .with_app(move |ctx| shop_router(ctx, on_missing))
         .with_invariant(no_paid_order_left_pending)
         .with_invariant(paid_means_fulfilled)

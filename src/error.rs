@@ -39,13 +39,27 @@ pub enum Error {
     /// A database or runtime that could not be used.
     #[error("{0}")]
     Infrastructure(String),
+    /// A seed that could not run or could not be judged (its database, its runtime, a check
+    /// that could not read what it checks), with the cause kept as the error's source.
+    #[error("{context}")]
+    Run {
+        context: String,
+        #[source]
+        source: crate::systems::SystemError,
+    },
 }
 
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Usage(_) | Error::Scenario { .. } => ExitCode::Usage,
-            Error::Infrastructure(_) => ExitCode::Infrastructure,
+            Error::Infrastructure(_) | Error::Run { .. } => ExitCode::Infrastructure,
         }
+    }
+
+    /// A seed's failure to run, in `context` (e.g. `seed 7 of scenarios/x.toml`).
+    pub fn run(context: impl Into<String>) -> impl FnOnce(crate::systems::SystemError) -> Error {
+        let context = context.into();
+        move |source| Error::Run { context, source }
     }
 }

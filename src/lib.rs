@@ -17,6 +17,8 @@
 //! - [`scenario`]: scenario files, validation with `file:line:col` errors, and the seed runner.
 //! - [`report`]: human timelines and summaries, JUnit XML, sequence diagrams (Mermaid, HTML).
 //! - [`cli`]: the command line, one module per subcommand (`src/main.rs` only calls it).
+//! - [`testing`]: your own system under settle from an ordinary `#[test]`, with saved
+//!   counterexamples replayed first, as proptest does.
 //! - [`audit`]: the same invariants, read-only, against a live database settle did not create.
 
 pub mod audit;
@@ -29,5 +31,6 @@ pub mod scenario;
 pub mod sim;
 pub mod store;
 pub mod systems;
+pub mod testing;
 
 pub use error::{Error, ExitCode};

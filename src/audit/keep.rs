@@ -4,15 +4,12 @@
 //! What it does not do: overwrite existing files unless told to (`force`).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use crate::error::Error;
 use crate::scenario::Scenario;
 use crate::sim::Oracle;
 use crate::store::{shared, sqlite::Sqlite};
-use crate::systems::SeedReport;
-
-use super::export;
+use crate::systems::{SeedReport, System};
 
 /// Where the provider export of a kept database goes.
 pub fn export_path(db: &Path) -> PathBuf {
@@ -21,9 +18,16 @@ pub fn export_path(db: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// Runs `s` with `oracle` (a seed's, or a replay file's choices) on the SQLite file `db` and,
-/// for `midtrans-orders`, writes its provider export beside it.
-pub fn replay_keep_db(s: &Scenario, oracle: Oracle, record: bool, db: &Path, force: bool) -> Result<SeedReport, Error> {
+/// Runs `system` under `s` with `oracle` (a seed's, or a replay file's choices) on the SQLite
+/// file `db` and, when the system has a provider export, writes it beside it.
+pub fn replay_keep_db(
+    system: &dyn System,
+    s: &Scenario,
+    oracle: Oracle,
+    record: bool,
+    db: &Path,
+    force: bool,
+) -> Result<SeedReport, Error> {
     let jsonl = export_path(db);
     for p in [db, jsonl.as_path()] {
         if p.exists() {
@@ -34,21 +38,13 @@ pub fn replay_keep_db(s: &Scenario, oracle: Oracle, record: bool, db: &Path, for
         }
     }
     let backend = Sqlite::file(db).map_err(|e| Error::Usage(format!("{}: {e}", db.display())))?;
-    if s.system.get_ref() != crate::systems::midtrans_orders::NAME {
-        // Only Midtrans has a provider export format: other systems keep the database alone.
-        let system = s.build_system();
-        return crate::systems::run_seed(system.as_ref(), &s.run_spec(record), oracle, shared(backend))
-            .map_err(|e| Error::Infrastructure(e.to_string()));
+    let mut spec = s.run_spec(record);
+    spec.export = true;
+    let report = crate::systems::run_seed(system, &spec, oracle, shared(backend))
+        .map_err(Error::run(format!("scenario {:?}", s.name)))?;
+    if let Some(text) = &report.export {
+        std::fs::write(&jsonl, text)
+            .map_err(|e| Error::Infrastructure(format!("{}: cannot write: {e}", jsonl.display())))?;
     }
-    let truths = Arc::new(Mutex::new(String::new()));
-    let sink = truths.clone();
-    let system = s.midtrans_orders().with_truths_hook(Arc::new(move |t| {
-        *crate::sim::world::lock(&sink) = export::from_truths(&t);
-    }));
-    let report = crate::systems::run_seed(&system, &s.run_spec(record), oracle, shared(backend))
-        .map_err(|e| Error::Infrastructure(e.to_string()))?;
-    let text = crate::sim::world::lock(&truths).clone();
-    std::fs::write(&jsonl, text)
-        .map_err(|e| Error::Infrastructure(format!("{}: cannot write: {e}", jsonl.display())))?;
     Ok(report)
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use super::invariant::{CheckCtx, Invariant, InvariantKind, Sometimes, Violation};
 use crate::sim::world::lock;
 use crate::sim::{Event, Kind, Sim, Step};
+use crate::store::SqlError;
 
 /// How the checker's event for a broken invariant starts.
 const VIOLATED: &str = "VIOLATED";
@@ -16,55 +17,73 @@ pub fn is_violation_event(e: &Event) -> bool {
     e.kind == Kind::Check && e.text.starts_with(VIOLATED)
 }
 
+/// A check that could not run: the database could not be read, or an invariant's own query
+/// failed. The run's verdict is then unknown, so it ends as an infrastructure error (exit 4),
+/// never as a violation.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the check `{check}` could not run at {}", crate::sim::fmt_ms(*t_ms))]
+pub struct CheckFailure {
+    /// The invariant whose check failed, or `snapshot` when the rows could not be read.
+    pub check: String,
+    pub t_ms: u64,
+    #[source]
+    pub source: SqlError,
+}
+
 /// The invariants of one run and the violations found so far.
 pub struct Checker<C> {
     invariants: Vec<Invariant<C>>,
     violations: Mutex<Vec<Violation>>,
+    failure: Mutex<Option<CheckFailure>>,
 }
 
 impl<C: CheckCtx> Checker<C> {
     pub fn new(invariants: Vec<Invariant<C>>) -> Self {
-        Checker { invariants, violations: Mutex::new(Vec::new()) }
+        Checker { invariants, violations: Mutex::new(Vec::new()), failure: Mutex::new(None) }
     }
 
     pub fn invariants(&self) -> &[Invariant<C>] {
         &self.invariants
     }
 
+    fn fail(&self, sim: &Sim, check: &str, source: SqlError) {
+        let t_ms = sim.now_ms();
+        sim.record(Kind::Check, "checker", None, || format!("CHECK FAILED `{check}`: {source}"));
+        lock(&self.failure).get_or_insert(CheckFailure { check: check.to_string(), t_ms, source });
+        sim.stop();
+    }
+
+    /// Runs the invariants of `kind` over `scope`; true when one was violated or a check could
+    /// not run (both end the run).
     fn run(&self, sim: &Sim, ctx: &C, kind: InvariantKind, scope: Option<&str>) -> bool {
-        let mut found = false;
         if let Err(e) = ctx.prepare(scope) {
-            // A snapshot that cannot be read is itself a finding: never silently pass.
-            let t_ms = sim.now_ms();
-            lock(&self.violations).push(Violation {
-                invariant: "checker".into(),
-                kind,
-                t_ms,
-                details: vec![format!("the check itself failed: {e}")],
-            });
+            self.fail(sim, "snapshot", e);
             return true;
         }
+        let mut found = false;
         for inv in self.invariants.iter().filter(|i| i.kind == kind) {
-            let details = match inv.check(ctx) {
-                Ok(d) => d,
-                // A checker query that fails is itself a finding: never silently pass.
-                Err(e) => vec![format!("the check itself failed: {e}")],
+            let findings = match inv.check(ctx) {
+                Ok(f) => f,
+                Err(e) => {
+                    self.fail(sim, &inv.name, e);
+                    return true;
+                }
             };
-            if details.is_empty() {
+            if findings.is_empty() {
                 continue;
             }
             found = true;
-            let t_ms = sim.now_ms();
+            let v = Violation::from_findings(&inv.name, kind, sim.now_ms(), findings);
             sim.record(Kind::Check, "checker", None, || {
-                format!("{VIOLATED} {kind} `{}`: {}", inv.name, details.join("; "))
+                format!("{VIOLATED} {kind} `{}`: {}", inv.name, v.details.join("; "))
             });
-            lock(&self.violations).push(Violation { invariant: inv.name.clone(), kind, t_ms, details });
+            lock(&self.violations).push(v);
         }
         found
     }
 
     /// Runs every `always` invariant now over `scope` (one entity's key, or `None` for all);
-    /// true when one was violated.
+    /// true when one was violated (or could not be checked).
     pub fn check_always(&self, sim: &Sim, ctx: &C, scope: Option<&str>) -> bool {
         self.run(sim, ctx, InvariantKind::Always, scope)
     }
@@ -80,6 +99,11 @@ impl<C: CheckCtx> Checker<C> {
 
     pub fn violations(&self) -> Vec<Violation> {
         lock(&self.violations).clone()
+    }
+
+    /// The check that could not run, if one could not.
+    pub fn failure(&self) -> Option<CheckFailure> {
+        lock(&self.failure).clone()
     }
 }
 

@@ -33,9 +33,40 @@ pub trait CheckCtx {
     }
 }
 
-type CheckFn<C> = dyn Fn(&C) -> Result<Vec<String>, SqlError> + Send + Sync;
+/// One violating row: what is wrong, and the subjects it is about (an order code, a model, a
+/// booking) as data, so reports, stories and diagrams never have to guess them from the words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// The entities the finding is about, most important first; empty when it is about the
+    /// system as a whole (a dashboard total, say).
+    pub subjects: Vec<String>,
+    pub detail: String,
+}
 
-/// A named property of a system. `check` returns one line per violating row (empty = holds).
+impl Finding {
+    /// A finding about `subject`.
+    pub fn about(subject: impl Into<String>, detail: impl Into<String>) -> Self {
+        Finding { subjects: vec![subject.into()], detail: detail.into() }
+    }
+
+    /// A finding about the system as a whole, with no subject.
+    pub fn general(detail: impl Into<String>) -> Self {
+        Finding { subjects: Vec::new(), detail: detail.into() }
+    }
+
+    /// The same finding, also about `subject` (a transaction of the model it is about, say).
+    pub fn and(mut self, subject: impl Into<String>) -> Self {
+        let subject = subject.into();
+        if !self.subjects.contains(&subject) {
+            self.subjects.push(subject);
+        }
+        self
+    }
+}
+
+type CheckFn<C> = dyn Fn(&C) -> Result<Vec<Finding>, SqlError> + Send + Sync;
+
+/// A named property of a system. `check` returns one finding per violating row (empty = holds).
 pub struct Invariant<C> {
     pub name: String,
     pub kind: InvariantKind,
@@ -48,7 +79,7 @@ impl<C> Invariant<C> {
         name: impl Into<String>,
         kind: InvariantKind,
         doc: impl Into<String>,
-        check: impl Fn(&C) -> Result<Vec<String>, SqlError> + Send + Sync + 'static,
+        check: impl Fn(&C) -> Result<Vec<Finding>, SqlError> + Send + Sync + 'static,
     ) -> Self {
         Invariant { name: name.into(), kind, doc: doc.into(), check: Box::new(check) }
     }
@@ -56,7 +87,7 @@ impl<C> Invariant<C> {
     pub fn always(
         name: impl Into<String>,
         doc: impl Into<String>,
-        check: impl Fn(&C) -> Result<Vec<String>, SqlError> + Send + Sync + 'static,
+        check: impl Fn(&C) -> Result<Vec<Finding>, SqlError> + Send + Sync + 'static,
     ) -> Self {
         Self::new(name, InvariantKind::Always, doc, check)
     }
@@ -64,12 +95,12 @@ impl<C> Invariant<C> {
     pub fn eventually(
         name: impl Into<String>,
         doc: impl Into<String>,
-        check: impl Fn(&C) -> Result<Vec<String>, SqlError> + Send + Sync + 'static,
+        check: impl Fn(&C) -> Result<Vec<Finding>, SqlError> + Send + Sync + 'static,
     ) -> Self {
         Self::new(name, InvariantKind::Eventually, doc, check)
     }
 
-    pub fn check(&self, ctx: &C) -> Result<Vec<String>, SqlError> {
+    pub fn check(&self, ctx: &C) -> Result<Vec<Finding>, SqlError> {
         (self.check)(ctx)
     }
 }
@@ -90,6 +121,27 @@ pub struct Violation {
     pub t_ms: u64,
     /// One line per violating row: its keys and the reason.
     pub details: Vec<String>,
+    /// What the violating rows are about (order codes, models, bookings), each once, in the order
+    /// the findings first name them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subjects: Vec<String>,
+}
+
+impl Violation {
+    /// The violation of `invariant` that `findings` make up.
+    pub fn from_findings(invariant: &str, kind: InvariantKind, t_ms: u64, findings: Vec<Finding>) -> Self {
+        let mut subjects: Vec<String> = Vec::new();
+        let mut details = Vec::with_capacity(findings.len());
+        for f in findings {
+            for s in f.subjects {
+                if !subjects.contains(&s) {
+                    subjects.push(s);
+                }
+            }
+            details.push(f.detail);
+        }
+        Violation { invariant: invariant.to_string(), kind, t_ms, details, subjects }
+    }
 }
 
 impl fmt::Display for Violation {
@@ -98,10 +150,10 @@ impl fmt::Display for Violation {
     }
 }
 
-/// Maps rows of a "find the violations" query to lines, one per row.
+/// Maps rows of a "find the violations" query to findings, one per row.
 pub fn violations_from_rows(
     rows: Vec<Row>,
-    describe: impl Fn(&Row) -> Result<String, SqlError>,
-) -> Result<Vec<String>, SqlError> {
+    describe: impl Fn(&Row) -> Result<Finding, SqlError>,
+) -> Result<Vec<Finding>, SqlError> {
     rows.iter().map(describe).collect()
 }

@@ -12,6 +12,10 @@
 //! provider's ground truth), mostly as SQL that returns the violating rows, so the same
 //! definitions can run read-only against a live database.
 //!
+//! A check that cannot read what it checks (a query that fails, a snapshot that cannot be read)
+//! is not a violation: it is a [`CheckFailure`], which ends the run as an infrastructure error,
+//! because a verdict built on an unreadable database would be a guess.
+//!
 //! What it does not verify: an `always` invariant is not re-checked after steps that wrote
 //! nothing (messages, read-only units), and after a unit with a key it is checked for that key
 //! only. That is sound for invariants over database state and monotone ground truth (the
@@ -21,5 +25,6 @@
 mod checker;
 mod invariant;
 
+pub use checker::CheckFailure;
 pub use checker::{Checker, Coverage, install, is_violation_event};
-pub use invariant::{CheckCtx, Invariant, InvariantKind, Sometimes, Violation, violations_from_rows};
+pub use invariant::{CheckCtx, Finding, Invariant, InvariantKind, Sometimes, Violation, violations_from_rows};

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{Format, emit};
+use super::{App, Format, emit};
 use crate::{Error, ExitCode, audit};
 
 #[derive(clap::Args)]
@@ -32,7 +32,7 @@ pub struct AuditArgs {
     format: Format,
 }
 
-pub fn execute(a: AuditArgs) -> Result<ExitCode, Error> {
+pub fn execute(a: AuditArgs, app: &App) -> Result<ExitCode, Error> {
     let AuditArgs { system, db, mapping, provider_export, as_of, grace, stuck_after, format } = a;
     let duration = |flag: &str, v: &str| {
         crate::sim::Millis::parse(v)
@@ -52,7 +52,19 @@ pub fn execute(a: AuditArgs) -> Result<ExitCode, Error> {
         grace_ms: duration("--grace", &grace)?,
         stuck_after_ms: duration("--stuck-after", &stuck_after)?,
     };
-    let r = audit::audit(&system, &db, &opts)?;
+    // A program's own system is audited with its family's pass.
+    let pass = match app.registry.get(&system) {
+        Some(entry) => entry.info().audit.ok_or_else(|| {
+            Error::Usage(format!("--system {system}: this system has no audit pass (no mapped schema to read)"))
+        })?,
+        None => {
+            return Err(Error::Usage(format!(
+                "--system {system}: unknown system, expected one of: {}",
+                app.registry.names().join(", ")
+            )));
+        }
+    };
+    let r = audit::audit(pass, &db, &opts)?;
     emit(&match format {
         Format::Human => r.human(),
         Format::Json => r.json(),

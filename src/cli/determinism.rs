@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{DbArg, say, shown};
+use super::{App, DbArg, say, shown};
 use crate::scenario;
 use crate::{Error, ExitCode};
 
@@ -15,11 +15,11 @@ pub struct Args {
     db: DbArg,
 }
 
-pub fn execute(a: Args) -> Result<ExitCode, Error> {
+pub fn execute(a: Args, app: &App) -> Result<ExitCode, Error> {
     let Args { path, seeds, db } = a;
-    let s = scenario::load(&path)?;
+    let s = app.load(&path)?;
     let backend = db.backends().connect()?;
-    let found = scenario::check_determinism(s.build_system().as_ref(), &s.run_spec(true), seeds, backend)?;
+    let found = scenario::check_determinism(s.build_with(&app.registry)?.as_ref(), &s.run_spec(true), seeds, backend)?;
     let Some(n) = found else {
         say!("{}: {seeds} seed(s), each run twice, identical traces", shown(&path));
         return Ok(ExitCode::Success);
@@ -32,6 +32,6 @@ pub fn execute(a: Args) -> Result<ExitCode, Error> {
         }
         None => say!("NONDETERMINISM in {} seed {}: same trace, different oracle choices", shown(&path), n.seed),
     }
-    say!("reproduce: settle check-determinism {} --seeds {}", shown(&path), n.seed + 1);
+    say!("reproduce: {} check-determinism {} --seeds {}", app.program, shown(&path), n.seed + 1);
     Ok(ExitCode::Nondeterminism)
 }

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use super::{RunFormat, emit, shown};
-use crate::scenario::{self, Backends};
+use super::{App, DbArg, RunFormat, emit, shown};
+use crate::scenario;
 use crate::{Error, ExitCode, report};
 
 #[derive(clap::Args)]
@@ -23,16 +23,18 @@ pub struct Args {
     /// Write a replay file per violating schedule.
     #[arg(long, value_name = "DIR")]
     report_dir: Option<PathBuf>,
+    #[command(flatten)]
+    db: DbArg,
 }
 
-pub fn execute(a: Args) -> Result<ExitCode, Error> {
-    let Args { path, depth, values, max_runs, format, report_dir } = a;
-    let s = scenario::load(&path)?;
+pub fn execute(a: Args, app: &App) -> Result<ExitCode, Error> {
+    let Args { path, depth, values, max_runs, format, report_dir, db } = a;
+    let s = app.load(&path)?;
     if let Some(dir) = &report_dir {
         report::dir::prepare(dir)?;
     }
-    let system = s.build_system();
-    let backend = Backends::Embedded.connect()?;
+    let system = s.build_with(&app.registry)?;
+    let backend = db.backends().connect()?;
     let bounds = scenario::explore::Bounds { depth, values, max_runs };
     let started = std::time::Instant::now();
     let x = scenario::explore::explore(system.as_ref(), &s.run_spec(false), backend, bounds)?;
@@ -40,7 +42,7 @@ pub fn execute(a: Args) -> Result<ExitCode, Error> {
     let verdict = report::explore::verdict(&s, &x);
     let mut written = Vec::new();
     if let Some(dir) = &report_dir {
-        written = report::explore::write_replays(dir, &path, &s, &x)?;
+        written = report::explore::write_replays(dir, &path, &s, system.as_ref(), &x, db.backends().connect()?)?;
     }
     emit(&match format {
         RunFormat::Human => report::explore::human(&shown(&path), &s, &x, &verdict, elapsed_s, &written),

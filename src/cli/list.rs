@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use super::{emit, scenario_paths, shown};
-use crate::scenario::{self, Outcome};
-use crate::{Error, ExitCode, report, systems};
+use super::{App, emit, scenario_paths, shown};
+use crate::scenario::Outcome;
+use crate::{Error, ExitCode, report};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -14,12 +14,12 @@ pub struct Args {
     scenarios: Option<PathBuf>,
 }
 
-pub fn execute(a: Args) -> Result<ExitCode, Error> {
+pub fn execute(a: Args, app: &App) -> Result<ExitCode, Error> {
     let dir = a.scenarios.unwrap_or_else(|| PathBuf::from("scenarios"));
     let mut rows = Vec::new();
     if dir.is_dir() {
         for p in scenario_paths(std::slice::from_ref(&dir))? {
-            match scenario::load(&p) {
+            match app.load(&p) {
                 Ok(s) => {
                     let e = s.expect.get_ref();
                     let expect = match e.outcome {
@@ -32,6 +32,6 @@ pub fn execute(a: Args) -> Result<ExitCode, Error> {
             }
         }
     }
-    emit(&report::catalog(&systems::catalog(), &rows));
+    emit(&report::catalog(&app.registry.catalog(), &rows));
     Ok(ExitCode::Success)
 }

@@ -8,6 +8,19 @@
 //!   [`determinism`] work on one scenario; [`merge`] folds CI shards; [`list`] shows the catalogue;
 //! - [`audit`]: `settle audit` and the provider export converters.
 //!
+//! A team's own binary with its own systems is [`App`]: the same subcommands, its systems in the
+//! registry, its name in every replay command it prints:
+//!
+//! ```no_run
+//! use settle::systems::{Variant, midtrans_orders::Orders};
+//!
+//! fn main() -> std::process::ExitCode {
+//!     settle::cli::App::new("shop-settle")
+//!         .system(Variant::<Orders>::new("shop-orders", |h| h /* .with_app(…) */))
+//!         .main()
+//! }
+//! ```
+//!
 //! What it does not do: decide verdicts, format reports or run anything itself — the library
 //! does; this layer only wires flags to it and chooses where output goes.
 
@@ -26,7 +39,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::scenario::{Backends, Shard};
+use crate::scenario::{Backends, Scenario, Shard};
+use crate::systems::{Family, Registry, Variant};
 use crate::{Error, ExitCode};
 
 #[derive(Parser)]
@@ -67,17 +81,60 @@ enum Command {
     List(list::Args),
 }
 
-/// Runs the command line of the process and returns its exit code.
+/// A `settle`-compatible program: its name (in replay commands and `--help`) and its systems.
+#[derive(Clone)]
+pub struct App {
+    pub program: String,
+    pub registry: Registry,
+}
+
+impl App {
+    /// A program called `program` that knows settle's own systems.
+    pub fn new(program: &str) -> Self {
+        App { program: program.to_string(), registry: Registry::builtin() }
+    }
+
+    /// Adds a system (your variation of a family, under its own name).
+    pub fn system<F: Family>(mut self, variant: Variant<F>) -> Self {
+        self.registry.add(variant);
+        self
+    }
+
+    /// Runs the process's command line and returns its exit code.
+    pub fn main(self) -> ProcessExit {
+        use clap::{CommandFactory, FromArgMatches};
+        let name: &'static str = Box::leak(self.program.clone().into_boxed_str());
+        let matches = Cli::command().name(name).bin_name(name).get_matches();
+        let code = match Cli::from_arg_matches(&matches) {
+            Ok(cli) => match execute(cli.command, &self) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {}", error_chain(&e));
+                    e.exit_code()
+                }
+            },
+            Err(e) => {
+                let _ = e.print();
+                ExitCode::Usage
+            }
+        };
+        ProcessExit::from(code.code())
+    }
+
+    /// Reads and validates a scenario file against this program's systems.
+    pub fn load(&self, path: &Path) -> Result<Scenario, Error> {
+        crate::scenario::file::load_with(path, &self.registry)
+    }
+
+    /// The command that replays a replay file.
+    pub fn replay_file_command(&self, file: &Path) -> String {
+        format!("{} replay {}", self.program, file.display())
+    }
+}
+
+/// Runs settle's own command line and returns its exit code.
 pub fn main() -> ProcessExit {
-    let cli = Cli::parse();
-    let code = match execute(cli.command) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {}", error_chain(&e));
-            e.exit_code()
-        }
-    };
-    ProcessExit::from(code.code())
+    App::new("settle").main()
 }
 
 /// An error with every source it carries, `: `-separated, so nothing a library error knew is lost
@@ -96,18 +153,18 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-fn execute(cmd: Command) -> Result<ExitCode, Error> {
+fn execute(cmd: Command, app: &App) -> Result<ExitCode, Error> {
     match cmd {
-        Command::Run(a) => run::execute(a),
-        Command::Shrink(a) => shrink::execute(a),
-        Command::Explore(a) => explore::execute(a),
+        Command::Run(a) => run::execute(a, app),
+        Command::Shrink(a) => shrink::execute(a, app),
+        Command::Explore(a) => explore::execute(a, app),
         Command::Merge(a) => merge::execute(a),
-        Command::Replay(a) => replay::execute(a),
-        Command::Audit(a) => audit::execute(a),
+        Command::Replay(a) => replay::execute(a, app),
+        Command::Audit(a) => audit::execute(a, app),
         Command::ExportMidtrans(a) => audit::export_midtrans(a),
         Command::ExportStripe(a) => audit::export_stripe(a),
-        Command::CheckDeterminism(a) => determinism::execute(a),
-        Command::List(a) => list::execute(a),
+        Command::CheckDeterminism(a) => determinism::execute(a, app),
+        Command::List(a) => list::execute(a, app),
     }
 }
 

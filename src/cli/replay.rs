@@ -1,10 +1,14 @@
 //! `settle replay`: the timeline of one seed of a scenario, or of a replay file, optionally kept
 //! in a SQLite file for `settle audit`.
+//!
+//! A replay file is judged against its own invariant (the one it was saved for), and refused with
+//! exit 2 when this program's system is not the one that failed, or when its run no longer starts
+//! the way the recorded one did.
 
 use std::path::PathBuf;
 
-use super::{DbArg, emit, say, shown};
-use crate::scenario::{self, Outcome, ReplayFile};
+use super::{App, DbArg, emit, say, shown};
+use crate::scenario::{self, Expect, Outcome, ReplayFile, Verdict};
 use crate::{Error, ExitCode, audit, report};
 
 #[derive(clap::Args)]
@@ -24,54 +28,69 @@ pub struct Args {
     force: bool,
 }
 
-pub fn execute(a: Args) -> Result<ExitCode, Error> {
+pub fn execute(a: Args, app: &App) -> Result<ExitCode, Error> {
     let Args { path, seed, db, keep_db, force } = a;
     // A replay file carries its scenario and choices; a scenario file needs --seed.
-    let (s, oracle, what, again) = if scenario::replay_file::is_replay_file(&path) {
+    let (s, oracle, what, again, file) = if scenario::replay_file::is_replay_file(&path) {
         if seed.is_some() {
             return Err(Error::Usage(format!("{}: a replay file has its own choices; drop --seed", shown(&path))));
         }
         let file = ReplayFile::load(&path)?;
-        let s = file.scenario(&shown(&path))?;
+        let s = file.scenario(&shown(&path), &app.registry)?;
         let what = format!(
             "seed {}{} — {} choice(s)",
             file.seed,
             if file.shrunk { " shrunk" } else { "" },
             file.choices.len()
         );
-        let again = format!("settle replay {}", shown(&path));
-        let oracle = crate::sim::Oracle::replay(file.choices);
-        (s, oracle, what, again)
+        let again = app.replay_file_command(&path);
+        let oracle = crate::sim::Oracle::replay(file.choices.clone());
+        (s, oracle, what, again, Some(file))
     } else {
         let Some(seed) = seed else {
             return Err(Error::Usage(format!("{}: --seed is required to replay a scenario file", shown(&path))));
         };
-        let s = scenario::load(&path)?;
-        (s, crate::sim::Oracle::random(seed), format!("seed {seed}"), scenario::replay_command(&shown(&path), seed))
+        let s = app.load(&path)?;
+        let again = scenario::runner::replay_command_of(&app.program, &shown(&path), seed);
+        (s, crate::sim::Oracle::random(seed), format!("seed {seed}"), again, None)
     };
+    let system = s.build_with(&app.registry)?;
+    if let Some(f) = &file {
+        f.check_system(&shown(&path), system.name())?;
+    }
     let r = match &keep_db {
-        Some(file) => audit::keep::replay_keep_db(&s, oracle, true, file, force)?,
-        None => scenario::run_choices(&s, oracle, true, db.backends().connect()?)?,
+        Some(kept) => audit::keep::replay_keep_db(system.as_ref(), &s, oracle, true, kept, force)?,
+        None => scenario::runner::run_system(system.as_ref(), &s, oracle, true, db.backends().connect()?)?,
     };
+    if let Some(f) = &file {
+        f.check_run(&shown(&path), &r.events)?;
+    }
     let flaws = s.flaw_names();
     let header =
-        format!("{} — {what} — system {} — flaws [{}]\nreplay: {again}", s.name, s.system.get_ref(), flaws.join(", "),);
+        format!("{} — {what} — system {} — flaws [{}]\nreplay: {again}", s.name, system.name(), flaws.join(", "));
     emit(&report::timeline(&header, &r.events, &r.violations));
-    if let Some(file) = &keep_db {
-        let jsonl = audit::keep::export_path(file);
+    if let Some(kept) = &keep_db {
+        let jsonl = audit::keep::export_path(kept);
         let export = if jsonl.exists() {
-            say!("kept: {} and {}", file.display(), jsonl.display());
+            say!("kept: {} and {}", kept.display(), jsonl.display());
             format!(" --provider-export {}", jsonl.display())
         } else {
-            say!("kept: {}", file.display());
+            say!("kept: {}", kept.display());
             String::new()
         };
-        say!("audit: settle audit --system {} --db sqlite://{}{export}", s.system.get_ref(), file.display());
+        say!("audit: {} audit --system {} --db sqlite://{}{export}", app.program, system.name(), kept.display());
     }
-    let expect = s.expect.get_ref();
-    let met = match expect.outcome {
-        Outcome::Pass => r.violations.is_empty(),
-        Outcome::Violation => r.violations.iter().any(|v| Some(&v.invariant) == expect.invariant.as_ref()),
+    // A replay file is judged by the failure it saved; a seed by the scenario's expectation.
+    let expect = match &file {
+        Some(f) => Expect { outcome: Outcome::Violation, invariant: Some(f.invariant.clone()) },
+        None => s.expect.get_ref().clone(),
     };
+    let met = Verdict::of_run(&expect, &r.violations).ok();
+    if let Some(f) = &file {
+        match met {
+            true => say!("reproduced: `{}` is violated, as recorded", f.invariant),
+            false => say!("NOT reproduced: `{}` holds in this run", f.invariant),
+        }
+    }
     Ok(if met { ExitCode::Success } else { ExitCode::Violation })
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{DbArg, ProgressMode, RunFormat, ScaleArgs, emit, say, scenario_paths, shown};
+use super::{App, DbArg, ProgressMode, RunFormat, ScaleArgs, emit, say, scenario_paths, shown};
 use crate::scenario::{self, RunOptions, Scenario, SeedSelection};
 use crate::{Error, ExitCode, report};
 
@@ -41,14 +41,14 @@ pub struct Args {
     report_dir: Option<PathBuf>,
 }
 
-pub fn execute(a: Args) -> Result<ExitCode, Error> {
+pub fn execute(a: Args, app: &App) -> Result<ExitCode, Error> {
     if a.seeds == Some(0) {
         return Err(Error::Usage("--seeds must be at least 1".into()));
     }
     let files = scenario_paths(&a.paths)?;
     // Parse everything first: a typo in the fifth file should not cost four runs.
     let loaded: Vec<(PathBuf, Scenario)> =
-        files.into_iter().map(|p| scenario::load(&p).map(|s| (p, s))).collect::<Result<_, _>>()?;
+        files.into_iter().map(|p| app.load(&p).map(|s| (p, s))).collect::<Result<_, _>>()?;
     if let Some(dir) = &a.report_dir {
         report::dir::prepare(dir)?;
     }
@@ -79,8 +79,9 @@ pub fn execute(a: Args) -> Result<ExitCode, Error> {
             shrink: (!a.no_shrink).then_some(scenario::shrink::Budget { runs: a.shrink_budget }),
             swarm: a.swarm,
             progress: Some(&callback),
+            program: Some(&app.program),
         };
-        let system = s.build_system();
+        let system = s.build_with(&app.registry)?;
         let summary = scenario::run_scenario_opts(s, system.as_ref(), &shown(path), selection, &backends, &opts)?;
         if let Some(p) = &progress {
             p.finish();
@@ -89,7 +90,7 @@ pub fn execute(a: Args) -> Result<ExitCode, Error> {
             emit(&report::summary(&summary));
         }
         if let Some(dir) = &a.report_dir {
-            for written in report::dir::write_failure(dir, path, s, &summary, &backends)? {
+            for written in report::dir::write_failure(dir, path, s, system.as_ref(), &summary, &backends)? {
                 if a.format == RunFormat::Human {
                     say!("  wrote {}", written.display());
                 }

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use super::{DbArg, emit, shown};
+use super::{App, DbArg, emit, shown};
+use crate::scenario::replay_file::Recorded;
 use crate::scenario::{self, Outcome, ReplayFile};
 use crate::{Error, ExitCode, report};
 
@@ -22,21 +23,16 @@ pub struct Args {
     db: DbArg,
 }
 
-pub fn execute(a: Args) -> Result<ExitCode, Error> {
+pub fn execute(a: Args, app: &App) -> Result<ExitCode, Error> {
     let Args { path, seed, out, budget, db } = a;
-    let s = scenario::load(&path)?;
-    let system = s.build_system();
+    let s = app.load(&path)?;
+    let system = s.build_with(&app.registry)?;
     let spec = s.run_spec(false);
     let backend = db.backends().connect()?;
     let first = crate::systems::run_seed(system.as_ref(), &spec, crate::sim::Oracle::random(seed), backend.clone())
-        .map_err(|e| Error::Infrastructure(e.to_string()))?;
+        .map_err(Error::run(format!("{} seed {seed}", shown(&path))))?;
     let expect = s.expect.get_ref();
-    let target = first
-        .violations
-        .iter()
-        .find(|v| expect.outcome == Outcome::Pass || Some(&v.invariant) == expect.invariant.as_ref())
-        .or(first.violations.first())
-        .map(|v| v.invariant.clone());
+    let target = expect.found_in(&first.violations).or(first.violations.first()).map(|v| v.invariant.clone());
     let Some(invariant) = target else {
         return Err(Error::Usage(format!("{} seed {seed}: every invariant held; nothing to shrink", shown(&path))));
     };
@@ -51,10 +47,11 @@ pub fn execute(a: Args) -> Result<ExitCode, Error> {
     let out = out.unwrap_or_else(|| report::dir::default_replay_path(&path, seed));
     let text =
         std::fs::read_to_string(&path).map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
-    let file = ReplayFile::new(&shown(&path), &text, seed, &invariant, true, k.choices.clone());
+    let run = Recorded { system: system.name(), events: &k.report.events };
+    let file = ReplayFile::new(run, &shown(&path), &text, seed, &invariant, true, k.choices.clone());
     report::dir::write_atomically(&out, &file.to_json())?;
     let header =
-        format!("{} — seed {seed} {}\nreplay: settle replay {}", s.name, report::shrunk_line(&k), out.display());
+        format!("{} — seed {seed} {}\nreplay: {}", s.name, report::shrunk_line(&k), app.replay_file_command(&out));
     emit(&report::timeline(&header, &k.report.events, &k.report.violations));
     Ok(if expect.outcome == Outcome::Violation { ExitCode::Success } else { ExitCode::Violation })
 }

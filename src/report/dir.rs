@@ -13,8 +13,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::scenario::{ReplayFile, Scenario, Summary, run_choices};
+use crate::scenario::replay_file::Recorded;
+use crate::scenario::runner::run_system;
+use crate::scenario::{ReplayFile, Scenario, Summary};
 use crate::sim::Oracle;
+use crate::systems::System;
 
 /// Creates `dir` if needed; an existing file in its place is an error.
 pub fn prepare(dir: &Path) -> Result<(), Error> {
@@ -54,6 +57,7 @@ pub fn write_failure(
     dir: &Path,
     path: &Path,
     s: &Scenario,
+    system: &dyn System,
     summary: &Summary,
     backends: &crate::scenario::Backends,
 ) -> Result<Vec<PathBuf>, Error> {
@@ -66,19 +70,21 @@ pub fn write_failure(
     let (choices, shrunk, report) = match &summary.shrunk {
         Some(k) => (k.choices.clone(), true, k.report.clone()),
         None => {
-            let r = run_choices(s, Oracle::random(seed), true, backends.connect()?)?;
+            let r = run_system(system, s, Oracle::random(seed), true, backends.connect()?)?;
             (r.choices.clone(), false, r)
         }
     };
     let text =
         std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
     let replay = folder.join("replay.json");
-    let file = ReplayFile::new(&summary.path, &text, seed, &v.invariant, shrunk, choices);
+    let run = Recorded { system: system.name(), events: &report.events };
+    let file = ReplayFile::new(run, &summary.path, &text, seed, &v.invariant, shrunk, choices);
     let header = format!(
-        "{} — seed {seed}{} — {}\nreplay: settle replay {}",
+        "{} — seed {seed}{} — {}\nreplay: {} replay {}",
         s.name,
         if shrunk { " shrunk" } else { "" },
         v.invariant,
+        summary.program,
         replay.display()
     );
     let timeline = folder.join("timeline.txt");
@@ -95,7 +101,8 @@ pub fn write_failure(
         focused.len(),
         report.events.len()
     );
-    write_atomically(&mermaid, &super::diagram::mermaid(&focused, &report.violations))?;
-    write_atomically(&html, &super::diagram::html(&title, &focused, &report.violations))?;
+    let lanes = super::diagram::Lanes::of(&system.info().actors);
+    write_atomically(&mermaid, &super::diagram::mermaid(&focused, &report.violations, &lanes))?;
+    write_atomically(&html, &super::diagram::html(&title, &focused, &report.violations, &lanes))?;
     Ok(vec![replay, timeline, mermaid, html])
 }

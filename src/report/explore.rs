@@ -11,25 +11,22 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::scenario::explore::Exploration;
+use crate::scenario::replay_file::Recorded;
+use crate::scenario::runner::run_system;
 use crate::scenario::{Outcome, ReplayFile, Scenario, Verdict};
+use crate::sim::Oracle;
+use crate::store::SharedBackend;
+use crate::systems::System;
 
 /// At most this many violating schedules are listed in text output (all are in JSON).
 const LISTED: usize = 10;
 
-/// The exploration judged against the scenario's expectation.
+/// The exploration judged against the scenario's expectation: every schedule is a run of the
+/// set, and the set must reach the scenario's marks.
 pub fn verdict(s: &Scenario, x: &Exploration) -> Verdict {
     let expect = s.expect.get_ref();
-    match expect.outcome {
-        Outcome::Pass if !x.violating.is_empty() => Verdict::UnexpectedViolation,
-        Outcome::Pass => {
-            let unreached: Vec<String> = x.coverage.unreached().iter().map(|m| m.mark.clone()).collect();
-            if unreached.is_empty() { Verdict::Met } else { Verdict::Vacuous(unreached) }
-        }
-        Outcome::Violation => {
-            let found = x.violating.iter().any(|v| expect.invariant.as_ref().is_some_and(|i| v.invariants.contains(i)));
-            if found { Verdict::Met } else { Verdict::ExpectedNotFound }
-        }
-    }
+    let found = x.violating.iter().any(|v| expect.invariant.as_ref().is_some_and(|i| v.invariants.contains(i)));
+    Verdict::judge(expect, x.violating.len() as u64, found, Some(&x.coverage))
 }
 
 fn choices_text(c: &[u64]) -> String {
@@ -163,8 +160,16 @@ pub fn junit(path: &str, s: &Scenario, x: &Exploration, verdict: &Verdict, elaps
     super::junit::render_cases("settle explore", &[case])
 }
 
-/// Writes `DIR/<name>/explore-<i>.replay.json` for each violating schedule (at most 100).
-pub fn write_replays(dir: &Path, path: &Path, s: &Scenario, x: &Exploration) -> Result<Vec<PathBuf>, Error> {
+/// Writes `DIR/<name>/explore-<i>.replay.json` for each violating schedule (at most 100), each
+/// run once more with its trace recorded on `backend`, for the file's fingerprint.
+pub fn write_replays(
+    dir: &Path,
+    path: &Path,
+    s: &Scenario,
+    system: &dyn System,
+    x: &Exploration,
+    backend: SharedBackend,
+) -> Result<Vec<PathBuf>, Error> {
     let text =
         std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
     let folder = dir.join(super::dir::folder_name(&s.name));
@@ -173,7 +178,9 @@ pub fn write_replays(dir: &Path, path: &Path, s: &Scenario, x: &Exploration) -> 
     let mut out = Vec::new();
     for (i, v) in x.violating.iter().take(100).enumerate() {
         let file = folder.join(format!("explore-{}.replay.json", i + 1));
-        let r = ReplayFile::new(&path.display().to_string(), &text, 0, &v.invariants[0], false, v.choices.clone());
+        let recorded = run_system(system, s, Oracle::replay(v.choices.clone()), true, backend.clone())?;
+        let run = Recorded { system: system.name(), events: &recorded.events };
+        let r = ReplayFile::new(run, &path.display().to_string(), &text, 0, &v.invariants[0], false, v.choices.clone());
         super::dir::write_atomically(&file, &r.to_json())?;
         out.push(file);
     }

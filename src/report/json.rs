@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::{Coverage, Sometimes, Violation};
 use crate::error::Error;
-use crate::scenario::{Expect, SeedSelection, Shard, Summary, Verdict, replay_command};
+use crate::scenario::{Expect, SeedSelection, Shard, Summary, Verdict};
 
 /// The format tag of a run report.
 pub const FORMAT: &str = "settle-run/1";
@@ -106,10 +106,8 @@ impl ScenarioReport {
             events: s.events,
             elapsed_s: s.elapsed_s,
             verdict: s.verdict.clone(),
-            first: match (s.first_seed, &s.first_violation) {
-                (Some(seed), Some(v)) => {
-                    Some(FirstFailure { seed, violation: v.clone(), replay: replay_command(&s.path, seed) })
-                }
+            first: match (s.first_seed, &s.first_violation, s.replay_command()) {
+                (Some(seed), Some(v), Some(replay)) => Some(FirstFailure { seed, violation: v.clone(), replay }),
                 _ => None,
             },
             shrunk: s.shrunk.as_ref().map(|k| ShrunkReport {
@@ -230,7 +228,8 @@ fn merge_one(name: &str, parts: &[(&str, &ScenarioReport)]) -> Result<ScenarioRe
             m.shrunk = p.shrunk.clone();
         }
     }
-    m.verdict = Verdict::judge(&m.expect, m.seeds.run, m.violating_seeds, m.first.is_some(), &m.coverage_struct());
+    let coverage = m.coverage_struct();
+    m.verdict = Verdict::judge(&m.expect, m.violating_seeds, m.first.is_some(), (m.seeds.run > 1).then_some(&coverage));
     Ok(m)
 }
 

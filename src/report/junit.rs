@@ -21,7 +21,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::check::Violation;
-use crate::scenario::{Summary, Verdict, replay_command};
+use crate::scenario::{Summary, Verdict};
 use crate::sim::fmt_ms;
 
 /// Violation details listed in a failure's text before the rest are counted.
@@ -43,12 +43,12 @@ fn rerun_command(s: &Summary) -> String {
     use crate::scenario::SeedSelection;
     let shard = s.shard.map(|k| format!(" --shard {k}")).unwrap_or_default();
     match s.selection {
-        SeedSelection::One(seed) => format!("settle run {} --seed {seed}", s.path),
+        SeedSelection::One(seed) => format!("{} run {} --seed {seed}", s.program, s.path),
         SeedSelection::Range { start, count } => {
-            format!("settle run {} --seed-start {start} --seeds {count}{shard}", s.path)
+            format!("{} run {} --seed-start {start} --seeds {count}{shard}", s.program, s.path)
         }
         SeedSelection::Endless { start } => {
-            format!("settle run {} --seed-start {start} --seeds {}{shard}", s.path, s.seeds_run)
+            format!("{} run {} --seed-start {start} --seeds {}{shard}", s.program, s.path, s.seeds_run)
         }
     }
 }
@@ -135,9 +135,9 @@ fn failure(s: &Summary) -> Option<Failure> {
         Verdict::Vacuous(marks) => ("vacuous", format!("vacuous: faults never exercised: {}", marks.join(", "))),
     };
     let mut body = String::new();
-    match s.first_seed {
-        Some(seed) => {
-            let _ = writeln!(body, "replay: {}", replay_command(&s.path, seed));
+    match s.replay_command() {
+        Some(cmd) => {
+            let _ = writeln!(body, "replay: {cmd}");
         }
         None => {
             let _ = writeln!(body, "rerun: {}", rerun_command(s));

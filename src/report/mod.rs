@@ -26,8 +26,8 @@ pub mod story;
 use std::fmt::Write;
 
 use crate::check::{Violation, is_violation_event};
+use crate::scenario::Summary;
 use crate::scenario::shrink::Shrunk;
-use crate::scenario::{Summary, replay_command};
 use crate::sim::{Event, Kind, fmt_ms};
 use crate::systems::SystemInfo;
 
@@ -45,9 +45,9 @@ pub fn summary(s: &Summary) -> String {
     for line in counts(s) {
         let _ = writeln!(out, "  {line}");
     }
-    if let (Some(seed), Some(v)) = (s.first_seed, &s.first_violation) {
+    if let (Some(seed), Some(v), Some(cmd)) = (s.first_seed, &s.first_violation, s.replay_command()) {
         let _ = writeln!(out, "  first seed {seed}: {}", first_line(v));
-        let _ = writeln!(out, "  replay: {}", replay_command(&s.path, seed));
+        let _ = writeln!(out, "  replay: {cmd}");
     }
     if let Some(k) = &s.shrunk {
         let _ = writeln!(out, "  {}", shrunk_line(k));
@@ -131,17 +131,25 @@ pub fn timeline(header: &str, events: &[Event], violations: &[Violation]) -> Str
 pub fn catalog(systems: &[SystemInfo], scenarios: &[(String, String, String)]) -> String {
     let mut out = String::new();
     for s in systems {
-        let _ = writeln!(out, "system {}: {}", s.name, s.doc);
+        let variant = if s.name == s.family { String::new() } else { format!(" (a variant of {})", s.family) };
+        let _ = writeln!(out, "system {}{variant}: {}", s.name, s.doc);
+        let _ = writeln!(out, "  scenario table: [{}]", s.table);
         let _ = writeln!(out, "  flaws:");
         for (name, doc) in &s.flaws {
             let _ = writeln!(out, "    {name:<20} {doc}");
         }
         let _ = writeln!(out, "  invariants:");
-        for (name, kind, doc) in &s.invariants {
-            let _ = writeln!(out, "    {kind:<10} {name:<34} {doc}");
+        for i in &s.invariants {
+            let _ = writeln!(out, "    {:<10} {:<34} {}", i.kind.to_string(), i.name, i.doc);
         }
-        let actors: Vec<String> =
-            s.actors.iter().map(|(n, c)| if *c { format!("{n} (crashable)") } else { n.to_string() }).collect();
+        let actors: Vec<String> = s
+            .actors
+            .iter()
+            .map(|a| {
+                let crash = if a.crashable { ", crashable" } else { "" };
+                format!("{} ({}{crash})", a.name, a.role.as_str())
+            })
+            .collect();
         let _ = writeln!(out, "  actors: {}", actors.join(", "));
     }
     if !scenarios.is_empty() {

@@ -16,9 +16,9 @@
 //!   that matters, an exchange is shown whole; state changes folded into it are shown only
 //!   where they matter themselves (the ledger's other creators are left out).
 //!
-//! What it does not do: decide causality. Subjects are words of the violation's details that
-//! also name something in the trace, so a step about another order that made this one fail (a
-//! lock it held, say) is left out unless it also carries a fault; the full timeline is always
+//! What it does not do: decide causality. Subjects are what the violation's findings say they
+//! are about ([`crate::check::Finding`]), so a step about another order that made this one fail
+//! (a lock it held, say) is left out unless it also carries a fault; the full timeline is always
 //! printed beside the story.
 
 use std::collections::BTreeMap;
@@ -54,26 +54,13 @@ fn contains_word(text: &str, word: &str) -> bool {
     })
 }
 
-/// The subjects a violation names: the one-word prefix of a detail line (`cleo: txn …`), and
-/// identifier-like words (a letter and a digit, such as an order code) anywhere in it.
+/// The subjects of the violations — the entities their findings are about (an order code, a
+/// model, a transaction), as the invariants gave them — each once, in order.
 pub fn subjects(violations: &[Violation]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let mut add = |w: &str| {
-        if !w.is_empty() && !out.iter().any(|o| o == w) {
-            out.push(w.to_string());
-        }
-    };
-    for line in violations.iter().flat_map(|v| &v.details) {
-        if let Some((head, _)) = line.split_once(": ")
-            && !head.contains(char::is_whitespace)
-        {
-            add(head);
-        }
-        for word in line.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_')) {
-            let word = word.trim_matches(|c| c == '-' || c == '_');
-            if word.len() >= 4 && word.chars().any(|c| c.is_ascii_digit()) && word.chars().any(char::is_alphabetic) {
-                add(word);
-            }
+    for s in violations.iter().flat_map(|v| &v.subjects) {
+        if !s.is_empty() && !out.contains(s) {
+            out.push(s.clone());
         }
     }
     out
@@ -196,29 +183,38 @@ fn detail(first: &Event, e: &Event) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::InvariantKind;
+    use crate::check::{Finding, InvariantKind};
 
     fn ev(t_ms: u64, kind: Kind, actor: &str, peer: Option<&str>, text: &str, exchange: Option<u64>) -> Event {
         Event { t_ms, kind, actor: actor.into(), peer: peer.map(Into::into), text: text.into(), exchange }
     }
 
+    /// A violation whose findings are about the subject before `: ` in each detail, if any.
     fn violation(details: &[&str]) -> Violation {
-        Violation {
-            invariant: "i".into(),
-            kind: InvariantKind::Eventually,
-            t_ms: 9,
-            details: details.iter().map(|d| d.to_string()).collect(),
-        }
+        let findings = details
+            .iter()
+            .map(|d| match d.split_once(": ") {
+                Some((subject, _)) if !subject.contains(' ') => Finding::about(subject, *d),
+                _ => Finding::general(*d),
+            })
+            .collect();
+        Violation::from_findings("i", InvariantKind::Eventually, 9, findings)
     }
 
     #[test]
-    fn subjects_are_one_word_prefixes_and_codes() {
-        let v = violation(&[
-            "cleo: txn 00000033 is dated before the cursor",
-            "order ZVR-1A: status PAID but paid_at None",
-            "the dashboard shows $5,000.00",
-        ]);
-        assert_eq!(subjects(&[v]), vec!["cleo", "ZVR-1A"]);
+    fn subjects_are_what_the_findings_are_about() {
+        let v = Violation::from_findings(
+            "i",
+            InvariantKind::Always,
+            9,
+            vec![
+                Finding::about("cleo", "cleo: txn 00000033 is dated before the cursor").and("00000033"),
+                Finding::about("ZVR-1A", "order ZVR-1A: status PAID but paid_at None"),
+                Finding::general("the dashboard shows $5,000.00"),
+                Finding::about("cleo", "cleo: revenue_total $1 but Fanvue says $2"),
+            ],
+        );
+        assert_eq!(subjects(&[v]), vec!["cleo", "00000033", "ZVR-1A"]);
         assert!(contains_word("webhook.apply ZVR-1A: committed", "ZVR-1A"));
         assert!(!contains_word("ZVR-1AB pays", "ZVR-1A"));
         assert!(!contains_word("cleopatra", "cleo"));

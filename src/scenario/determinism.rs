@@ -27,8 +27,7 @@ pub fn check_determinism(
     debug_assert!(spec.sim.record, "a determinism check compares recorded traces");
     for seed in 0..seeds {
         let run = || {
-            run_seed(system, spec, Oracle::random(seed), backend.clone())
-                .map_err(|e| Error::Infrastructure(e.to_string()))
+            run_seed(system, spec, Oracle::random(seed), backend.clone()).map_err(Error::run(format!("seed {seed}")))
         };
         let (a, b) = (run()?, run()?);
         if let Some(d) = first_divergence(&a.events, &b.events) {

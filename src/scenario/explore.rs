@@ -90,7 +90,7 @@ impl Walk<'_> {
             return Ok(());
         }
         let r = run_seed(self.system, self.spec, Oracle::replay(prefix.clone()), self.backend.clone())
-            .map_err(|e| Error::Infrastructure(e.to_string()))?;
+            .map_err(Error::run("an explored schedule"))?;
         self.out.schedules += 1;
         self.out.events += r.event_count;
         self.out.coverage.add(&r.marks);

@@ -1,4 +1,11 @@
 //! The scenario file format and its validation.
+//!
+//! A scenario names a system (any the [`Registry`] knows), its flaws, seeds, expectation, phases,
+//! network, database and crash faults, and the system's own table (`[midtrans]`, `[fanvue]`, or a
+//! user's system's), which the system's entry reads itself — with the file's spans, so an error
+//! inside it still names its line and column. Validation builds the system and checks the
+//! expectation's invariant and every actor named against what that system really has: a user's
+//! own invariant may be expected, a user's own job may crash.
 
 use std::path::Path;
 
@@ -8,13 +15,11 @@ use serde_spanned::Spanned;
 use crate::error::Error;
 use crate::sim::{CrashConfig, DEFAULT_EPOCH_MS, Millis, NetConfig, Range, SimConfig};
 use crate::store::DbConfig;
-use crate::systems::fanvue_revenue::{self, FanvueRevenue};
-use crate::systems::midtrans_orders::{self, Flaw, Flaws, MidtransOrders};
-use crate::systems::{FlawKind, RunSpec, System, SystemInfo, catalog};
+use crate::systems::registry::TableError;
+use crate::systems::{Family, Harness, Registry, RunSpec, System, SystemInfo, Variant};
 
 /// A scenario, as written in its file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Scenario {
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -37,11 +42,14 @@ pub struct Scenario {
     pub database: DbConfig,
     #[serde(default = "no_crashes")]
     pub crashes: Spanned<Crashes>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub midtrans: Option<Spanned<midtrans_orders::Config>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fanvue: Option<Spanned<fanvue_revenue::Config>>,
+    /// The system's own table (`[midtrans]` …), as its entry read it; `None`: its defaults.
+    #[serde(skip)]
+    pub config: Option<toml::Value>,
 }
+
+/// The keys a scenario has besides its system's table.
+const KEYS: [&str; 11] =
+    ["name", "description", "system", "flaws", "seeds", "swarm", "expect", "time", "network", "database", "crashes"];
 
 fn no_crashes() -> Spanned<Crashes> {
     Spanned::new(0..0, Crashes::default())
@@ -97,27 +105,49 @@ pub struct Crashes {
 }
 
 impl Scenario {
-    /// The system this scenario runs, with its flaws.
-    pub fn build_system(&self) -> Box<dyn System> {
-        match self.system.get_ref().as_str() {
-            fanvue_revenue::NAME => Box::new(self.fanvue_revenue()),
-            _ => Box::new(self.midtrans_orders()),
+    /// The system this scenario runs, with its flaws, from settle's own systems.
+    pub fn build_system(&self) -> Result<Box<dyn System>, Error> {
+        self.build_with(&Registry::builtin())
+    }
+
+    /// The system this scenario runs, from `registry` (a program's own systems).
+    pub fn build_with(&self, registry: &Registry) -> Result<Box<dyn System>, Error> {
+        let name = self.system.get_ref();
+        let entry = registry.get(name).ok_or_else(|| unknown_system(name, registry))?;
+        entry
+            .build(self.config.as_ref(), &self.flaw_names_owned())
+            .map_err(|e| Error::Scenario { location: format!("scenario {:?}", self.name), message: e.message })
+    }
+
+    /// The scenario's system as `variant` (your own variation of a family, say), to run with
+    /// [`super::run_scenario_with`]. The scenario must name the variant or its family.
+    pub fn harness<F: Family>(&self, variant: &Variant<F>) -> Result<Harness<F>, Error> {
+        let name = self.system.get_ref();
+        if name != variant.name() && name != F::NAME {
+            return Err(Error::Scenario {
+                location: format!("scenario {:?}", self.name),
+                message: format!("the scenario runs {name:?}, not {:?} (nor its family {})", variant.name(), F::NAME),
+            });
         }
+        variant
+            .from_table(self.config.as_ref(), &self.flaw_names_owned())
+            .map_err(|e| Error::Scenario { location: format!("scenario {:?}", self.name), message: e.message })
     }
 
-    /// The scenario's Fanvue revenue system (seed 002), with its flaws.
-    pub fn fanvue_revenue(&self) -> FanvueRevenue {
-        let flaws = self.flaws.iter().filter_map(|f| fanvue_revenue::Flaw::parse(f.get_ref())).collect();
-        let cfg = self.fanvue.as_ref().map(|c| c.get_ref().clone()).unwrap_or_default();
-        FanvueRevenue::new(cfg, flaws)
+    /// Sets the system's table from a typed configuration (for scenarios built in code).
+    pub fn set_config<T: Serialize>(&mut self, cfg: Option<&T>) {
+        self.config = cfg.and_then(|c| toml::Value::try_from(c).ok());
     }
 
-    /// The scenario's Midtrans system, to customise (your own app or invariants) before running
-    /// it with [`super::run_scenario_with`].
-    pub fn midtrans_orders(&self) -> MidtransOrders {
-        let flaws: Flaws = self.flaws.iter().filter_map(|f| Flaw::parse(f.get_ref())).collect();
-        let cfg = self.midtrans.as_ref().map(|c| c.get_ref().clone()).unwrap_or_default();
-        MidtransOrders::new(cfg, flaws)
+    /// The system's table as a typed configuration, or its defaults.
+    pub fn config_as<T: serde::de::DeserializeOwned + Default>(&self) -> Result<T, Error> {
+        match &self.config {
+            None => Ok(T::default()),
+            Some(v) => v.clone().try_into().map_err(|e: toml::de::Error| Error::Scenario {
+                location: format!("scenario {:?}", self.name),
+                message: e.message().to_string(),
+            }),
+        }
     }
 
     /// The simulation and database settings of one run.
@@ -135,6 +165,7 @@ impl Scenario {
             },
             db: self.database.clone(),
             swarm: self.swarm,
+            export: false,
         }
     }
 
@@ -142,9 +173,33 @@ impl Scenario {
         self.flaws.iter().map(|f| f.get_ref().as_str()).collect()
     }
 
-    /// Prints the scenario back as TOML.
+    fn flaw_names_owned(&self) -> Vec<String> {
+        self.flaws.iter().map(|f| f.get_ref().clone()).collect()
+    }
+
+    /// Prints the scenario back as TOML, its system's table included, under `table`.
+    pub fn to_toml_with(&self, table: &str) -> String {
+        let mut doc = match toml::Table::try_from(self) {
+            Ok(t) => t,
+            Err(e) => return format!("# could not print scenario: {e}\n"),
+        };
+        if let Some(v) = &self.config {
+            doc.insert(table.to_string(), v.clone());
+        }
+        toml::to_string(&doc).unwrap_or_else(|e| format!("# could not print scenario: {e}\n"))
+    }
+
+    /// Prints the scenario back as TOML (its system's table named as settle's registry names it).
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_else(|e| format!("# could not print scenario: {e}\n"))
+        let table = Registry::builtin().get(self.system.get_ref()).map_or("config", |e| e.table());
+        self.to_toml_with(table)
+    }
+}
+
+fn unknown_system(name: &str, registry: &Registry) -> Error {
+    Error::Scenario {
+        location: "scenario".into(),
+        message: format!("unknown system {name:?}, expected one of: {}", registry.names().join(", ")),
     }
 }
 
@@ -162,48 +217,86 @@ fn at(path: &str, text: &str, span: std::ops::Range<usize>, message: String) -> 
     Error::Scenario { location: format!("{path}:{line}:{col}"), message }
 }
 
-/// Reads and validates a scenario file.
+/// Reads and validates a scenario file against settle's own systems.
 pub fn load(path: &Path) -> Result<Scenario, Error> {
+    load_with(path, &Registry::builtin())
+}
+
+/// Reads and validates a scenario file against `registry`.
+pub fn load_with(path: &Path, registry: &Registry) -> Result<Scenario, Error> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| Error::Scenario {
         location: shown.clone(),
         message: format!("cannot read the scenario file: {e}"),
     })?;
-    parse(&text, &shown)
+    parse_with(&text, &shown, registry)
 }
 
-/// Parses and validates scenario text; `path` is used in error locations.
+/// Parses and validates scenario text against settle's own systems; `path` is used in error
+/// locations.
 pub fn parse(text: &str, path: &str) -> Result<Scenario, Error> {
-    let scenario: Scenario = toml::from_str(text).map_err(|e| {
+    parse_with(text, path, &Registry::builtin())
+}
+
+/// Parses and validates scenario text against `registry`.
+pub fn parse_with(text: &str, path: &str, registry: &Registry) -> Result<Scenario, Error> {
+    let mut scenario: Scenario = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         at(path, text, span, e.message().trim_end().to_string())
     })?;
-    validate(&scenario, text, path)?;
-    Ok(scenario)
-}
-
-fn validate(s: &Scenario, text: &str, path: &str) -> Result<(), Error> {
-    let systems = catalog();
-    let Some(info) = systems.iter().find(|i| i.name == s.system.get_ref()) else {
-        let known: Vec<&str> = systems.iter().map(|i| i.name).collect();
+    let name = scenario.system.get_ref().clone();
+    let Some(entry) = registry.get(&name) else {
         return Err(at(
             path,
             text,
-            s.system.span(),
-            format!("unknown system {:?}, expected one of: {}", s.system.get_ref(), known.join(", ")),
+            scenario.system.span(),
+            format!("unknown system {name:?}, expected one of: {}", registry.names().join(", ")),
         ));
     };
-    for f in &s.flaws {
-        if !info.flaws.iter().any(|(n, _)| n == f.get_ref()) {
-            let known: Vec<&str> = info.flaws.iter().map(|(n, _)| *n).collect();
+    check_keys(text, path, entry.table(), &name, registry)?;
+    let located = |e: TableError| at(path, text, e.span.unwrap_or(0..0), e.message);
+    scenario.config = entry.parse_table(text).map_err(located)?;
+    for f in &scenario.flaws {
+        if !entry.flaw_names().contains(&f.get_ref().as_str()) {
             return Err(at(
                 path,
                 text,
                 f.span(),
-                format!("unknown flaw {:?} for {}, expected one of: {}", f.get_ref(), info.name, known.join(", ")),
+                format!(
+                    "unknown flaw {:?} for {name}, expected one of: {}",
+                    f.get_ref(),
+                    entry.flaw_names().join(", ")
+                ),
             ));
         }
     }
+    let system = entry.build(scenario.config.as_ref(), &scenario.flaw_names_owned()).map_err(located)?;
+    validate(&scenario, &system.info(), text, path)?;
+    Ok(scenario)
+}
+
+/// Every top-level key is a scenario key or the system's own table; another system's table is
+/// named as such.
+fn check_keys(text: &str, path: &str, table: &str, system: &str, registry: &Registry) -> Result<(), Error> {
+    let doc = toml::de::DeTable::parse(text).map_err(|e| at(path, text, e.span().unwrap_or(0..0), e.to_string()))?;
+    for (key, _) in doc.get_ref().iter() {
+        let k = key.get_ref().as_ref();
+        if k == table || KEYS.contains(&k) {
+            continue;
+        }
+        let message = match registry.tables().into_iter().find(|(t, _)| *t == k) {
+            Some((t, family)) => format!("[{t}] configures {family}, but the system is {system}"),
+            None => {
+                let known: Vec<&str> = KEYS.iter().copied().chain([table]).collect();
+                format!("unknown key `{k}`, expected one of: {}", known.join(", "))
+            }
+        };
+        return Err(at(path, text, key.span(), message));
+    }
+    Ok(())
+}
+
+fn validate(s: &Scenario, info: &SystemInfo, text: &str, path: &str) -> Result<(), Error> {
     if *s.seeds.get_ref() == 0 {
         return Err(at(path, text, s.seeds.span(), "seeds must be at least 1".into()));
     }
@@ -214,17 +307,18 @@ fn validate(s: &Scenario, text: &str, path: &str) -> Result<(), Error> {
     if s.time.safety.0.saturating_add(s.time.liveness.0) > Millis::h(24 * 30).0 {
         return Err(at(path, text, 0..0, "time.safety + time.liveness must be at most 30 days".into()));
     }
+    let names: Vec<&str> = info.actors.iter().map(|a| a.name.as_str()).collect();
     for (a, b) in &s.network.partitions.between {
         for name in [a, b] {
-            if !info.actors.iter().any(|(n, _)| n == name) {
-                let known: Vec<&str> = info.actors.iter().map(|(n, _)| *n).collect();
+            if !names.contains(&name.as_str()) {
                 return Err(at(
                     path,
                     text,
                     0..0,
                     format!(
-                        "network.partitions.between: unknown actor {name:?}, expected one of: {}",
-                        known.join(", ")
+                        "network.partitions.between: unknown actor {name:?} of {}, expected one of: {}",
+                        info.name,
+                        names.join(", ")
                     ),
                 ));
             }
@@ -232,8 +326,8 @@ fn validate(s: &Scenario, text: &str, path: &str) -> Result<(), Error> {
     }
     let crashes = s.crashes.get_ref();
     for name in &crashes.actors {
-        if !info.actors.iter().any(|(n, crashable)| n == name && *crashable) {
-            let known: Vec<&str> = info.actors.iter().filter(|(_, c)| *c).map(|(n, _)| *n).collect();
+        if !info.actors.iter().any(|a| a.name == *name && a.crashable) {
+            let known: Vec<&str> = info.actors.iter().filter(|a| a.crashable).map(|a| a.name.as_str()).collect();
             return Err(at(
                 path,
                 text,
@@ -244,28 +338,6 @@ fn validate(s: &Scenario, text: &str, path: &str) -> Result<(), Error> {
     }
     if crashes.count_max > 0 && (crashes.actors.is_empty() || crashes.down.is_none()) {
         return Err(at(path, text, s.crashes.span(), "crashes: count_max > 0 needs `actors` and `down`".into()));
-    }
-    if let Some(cfg) = &s.midtrans {
-        if s.system.get_ref() != midtrans_orders::NAME {
-            return Err(at(
-                path,
-                text,
-                cfg.span(),
-                format!("[midtrans] configures {}, but the system is {}", midtrans_orders::NAME, s.system.get_ref()),
-            ));
-        }
-        cfg.get_ref().validate().map_err(|m| at(path, text, cfg.span(), m))?;
-    }
-    if let Some(cfg) = &s.fanvue {
-        if s.system.get_ref() != fanvue_revenue::NAME {
-            return Err(at(
-                path,
-                text,
-                cfg.span(),
-                format!("[fanvue] configures {}, but the system is {}", fanvue_revenue::NAME, s.system.get_ref()),
-            ));
-        }
-        cfg.get_ref().validate().map_err(|m| at(path, text, cfg.span(), m))?;
     }
     Ok(())
 }
@@ -280,9 +352,9 @@ fn validate_expect(s: &Scenario, info: &SystemInfo, text: &str, path: &str) -> R
         (Outcome::Violation, None) => {
             Err(at(path, text, s.expect.span(), "expect: outcome \"violation\" needs `invariant = \"<name>\"`".into()))
         }
-        (Outcome::Violation, Some(name)) if info.invariants.iter().any(|(n, _, _)| n == name) => Ok(()),
+        (Outcome::Violation, Some(name)) if info.invariants.iter().any(|i| i.name == *name) => Ok(()),
         (Outcome::Violation, Some(name)) => {
-            let known: Vec<&str> = info.invariants.iter().map(|(n, _, _)| *n).collect();
+            let known: Vec<&str> = info.invariants.iter().map(|i| i.name.as_str()).collect();
             Err(at(
                 path,
                 text,

@@ -50,7 +50,7 @@ pub fn run_seeds(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(seed) = seed_at(i) else { break };
                     let r = run_seed(system, spec, Oracle::random(seed), backend.clone())
-                        .map_err(|e| Error::Infrastructure(e.to_string()));
+                        .map_err(Error::run(format!("seed {seed}")));
                     if tx.send((i, seed, r)).is_err() {
                         break;
                     }

@@ -105,6 +105,8 @@ pub struct RunOptions<'a> {
     pub swarm: bool,
     /// Called after each seed with (seeds done, seeds planned if known).
     pub progress: Option<&'a (dyn Fn(u64, Option<u64>) + Sync)>,
+    /// The program replay commands name (default `settle`).
+    pub program: Option<&'a str>,
 }
 
 /// Where runs keep their data.
@@ -156,18 +158,37 @@ impl Verdict {
         *self == Verdict::Met
     }
 
-    /// Judges a run set's aggregates against its expectation. A passing set must have reached
-    /// every required `sometimes` mark, unless it is a single seed (one seed cannot be expected to
-    /// exercise every fault; a run set can).
-    pub fn judge(expect: &Expect, seeds_run: u64, violating_seeds: u64, found: bool, coverage: &Coverage) -> Verdict {
+    /// Judges runs against an expectation: the one place every command (run, explore, replay,
+    /// the `#[test]` runner) decides whether an expectation is met. `violating` counts runs with
+    /// any violation, `found` says whether one showed the expected invariant. A passing set must
+    /// have reached every required `sometimes` mark of `coverage`; give `None` where coverage
+    /// cannot be asked of the runs (one seed cannot be expected to exercise every fault).
+    pub fn judge(expect: &Expect, violating: u64, found: bool, coverage: Option<&Coverage>) -> Verdict {
         match expect.outcome {
-            Outcome::Pass if violating_seeds > 0 => Verdict::UnexpectedViolation,
+            Outcome::Pass if violating > 0 => Verdict::UnexpectedViolation,
             Outcome::Pass => {
-                let unreached: Vec<String> = coverage.unreached().iter().map(|m| m.mark.clone()).collect();
-                if unreached.is_empty() || seeds_run <= 1 { Verdict::Met } else { Verdict::Vacuous(unreached) }
+                let unreached: Vec<String> =
+                    coverage.map(|c| c.unreached().iter().map(|m| m.mark.clone()).collect()).unwrap_or_default();
+                if unreached.is_empty() { Verdict::Met } else { Verdict::Vacuous(unreached) }
             }
             Outcome::Violation if found => Verdict::Met,
             Outcome::Violation => Verdict::ExpectedNotFound,
+        }
+    }
+
+    /// One run judged alone (a replay): no coverage is asked of it.
+    pub fn of_run(expect: &Expect, violations: &[Violation]) -> Verdict {
+        Verdict::judge(expect, u64::from(!violations.is_empty()), expect.found_in(violations).is_some(), None)
+    }
+}
+
+impl Expect {
+    /// The violation that matters to this expectation: with `pass`, the first of any; with
+    /// `violation`, the first of the expected invariant.
+    pub fn found_in<'a>(&self, violations: &'a [Violation]) -> Option<&'a Violation> {
+        match self.outcome {
+            Outcome::Pass => violations.first(),
+            Outcome::Violation => violations.iter().find(|v| Some(&v.invariant) == self.invariant.as_ref()),
         }
     }
 }
@@ -200,9 +221,16 @@ pub struct Summary {
     pub events: u64,
     pub elapsed_s: f64,
     pub verdict: Verdict,
+    /// The program that reproduces a failure (`settle`, or a team's own binary).
+    pub program: String,
 }
 
 impl Summary {
+    /// The command that replays the first failing seed, if there is one.
+    pub fn replay_command(&self) -> Option<String> {
+        self.first_seed.map(|seed| replay_command_of(&self.program, &self.path, seed))
+    }
+
     pub fn seeds_per_s(&self) -> f64 {
         self.seeds_run as f64 / self.elapsed_s.max(1e-9)
     }
@@ -211,25 +239,40 @@ impl Summary {
     }
 }
 
-/// The command that replays one seed.
+/// The command that replays one seed with settle's own binary.
 pub fn replay_command(path: &str, seed: u64) -> String {
-    format!("settle replay {path} --seed {seed}")
+    replay_command_of("settle", path, seed)
 }
 
-/// Runs one seed of `s` on `backend`.
+/// The command that replays one seed with `program`.
+pub fn replay_command_of(program: &str, path: &str, seed: u64) -> String {
+    format!("{program} replay {path} --seed {seed}")
+}
+
+/// Runs one seed of `s` (with settle's own systems) on `backend`.
 pub fn run_one(s: &Scenario, seed: u64, record: bool, backend: SharedBackend) -> Result<SeedReport, Error> {
     run_choices(s, Oracle::random(seed), record, backend)
 }
 
-/// Runs `s` with `oracle` (a seed's, or a replayed choice list) on `backend`.
+/// Runs `s` (with settle's own systems) with `oracle` (a seed's, or a replayed choice list).
 pub fn run_choices(s: &Scenario, oracle: Oracle, record: bool, backend: SharedBackend) -> Result<SeedReport, Error> {
-    let system = s.build_system();
-    run_seed(system.as_ref(), &s.run_spec(record), oracle, backend).map_err(|e| Error::Infrastructure(e.to_string()))
+    run_system(s.build_system()?.as_ref(), s, oracle, record, backend)
+}
+
+/// Runs `system` under `s`'s settings with `oracle` on `backend`.
+pub fn run_system(
+    system: &dyn System,
+    s: &Scenario,
+    oracle: Oracle,
+    record: bool,
+    backend: SharedBackend,
+) -> Result<SeedReport, Error> {
+    run_seed(system, &s.run_spec(record), oracle, backend).map_err(Error::run(format!("scenario {:?}", s.name)))
 }
 
 /// Runs `seeds` of `s` and judges them.
 pub fn run_scenario(s: &Scenario, path: &str, seeds: SeedSelection, backends: &Backends) -> Result<Summary, Error> {
-    run_scenario_with(s, s.build_system().as_ref(), path, seeds, backends)
+    run_scenario_with(s, s.build_system()?.as_ref(), path, seeds, backends)
 }
 
 /// Runs `seeds` of `s` against `system` — your own, e.g. the scenario's system with your app
@@ -287,16 +330,10 @@ pub fn run_scenario_opts(
                 *per_invariant.entry(v.invariant.clone()).or_default() += 1;
             }
         }
-        if first.is_none() {
-            let relevant = match expect.outcome {
-                Outcome::Pass => report.violations.first(),
-                Outcome::Violation => {
-                    report.violations.iter().find(|v| Some(&v.invariant) == expect.invariant.as_ref())
-                }
-            };
-            if let Some(v) = relevant {
-                first = Some((seed, v.clone(), report.choices.clone()));
-            }
+        if first.is_none()
+            && let Some(v) = expect.found_in(&report.violations)
+        {
+            first = Some((seed, v.clone(), report.choices.clone()));
         }
         if let Some(progress) = opts.progress {
             progress(done, planned);
@@ -304,7 +341,7 @@ pub fn run_scenario_opts(
     };
     let seeds_run = pool::run_seeds(system, &spec, backends, opts.jobs, deadline, &seed_at, &mut fold)?;
     let elapsed_s = started.elapsed().as_secs_f64();
-    let verdict = Verdict::judge(&expect, seeds_run, violating_seeds, first.is_some(), &coverage);
+    let verdict = Verdict::judge(&expect, violating_seeds, first.is_some(), (seeds_run > 1).then_some(&coverage));
     let shrunk = match (&first, opts.shrink) {
         (Some((_, v, choices)), Some(budget)) => {
             let backend = backends.connect()?;
@@ -335,5 +372,6 @@ pub fn run_scenario_opts(
         events,
         elapsed_s,
         verdict,
+        program: opts.program.unwrap_or("settle").to_string(),
     })
 }

@@ -82,7 +82,7 @@ impl Shrinker<'_> {
         }
         self.runs += 1;
         let r = run_seed(self.system, &self.spec, Oracle::replay(candidate), self.backend.clone())
-            .map_err(|e| Error::Infrastructure(e.to_string()))?;
+            .map_err(Error::run("a shrink candidate"))?;
         if !r.violations.iter().any(|v| v.invariant == self.invariant) {
             return Ok(false);
         }
@@ -170,7 +170,7 @@ pub fn shrink(
     quiet.sim.record = false;
     let original_choices = choices.len();
     let first = run_seed(system, &quiet, Oracle::replay(choices.clone()), backend.clone())
-        .map_err(|e| Error::Infrastructure(e.to_string()))?;
+        .map_err(Error::run("a shrink candidate"))?;
     if !first.violations.iter().any(|v| v.invariant == invariant) {
         return Err(Error::Usage(format!("the run to shrink does not violate `{invariant}`")));
     }
@@ -194,7 +194,7 @@ pub fn shrink(
     let mut loud = spec.clone();
     loud.sim.record = true;
     let report = run_seed(system, &loud, Oracle::replay(s.current.clone()), backend)
-        .map_err(|e| Error::Infrastructure(e.to_string()))?;
+        .map_err(Error::run("a shrink candidate"))?;
     Ok(Shrunk {
         invariant: s.invariant,
         choices: s.current,

@@ -12,6 +12,8 @@ use std::marker::PhantomData;
 pub trait FlawKind: Copy + 'static {
     const ALL: &'static [Self];
     fn name(self) -> &'static str;
+    /// One line for `settle list`: the bug it reintroduces.
+    fn doc(self) -> &'static str;
     /// The variant's bit (its discriminant), below 16.
     fn bit(self) -> u16;
 

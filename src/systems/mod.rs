@@ -1,22 +1,41 @@
-//! Systems under test: one module per system, each the correct reference reconciliation logic
-//! plus named flaws that reintroduce known bugs, its schema, its actors and its invariants.
+//! Systems under test, and the plug-in platform they are built on.
 //!
-//! A system never imports another system. Each implements [`System`], which is all the scenario
-//! runner needs: the `sometimes` marks a run set must reach, and how to run one seed.
+//! A system is a *family* ([`Family`]: one folder here, with its scenario table, flaws, world,
+//! reference parts and invariants) run by the one generic [`Harness`]. settle's reference
+//! systems and a user's own are built the same way, through the public API, so every part —
+//! the app, each actor, the tables, the invariants, the marks, the schema mapping — can be
+//! replaced or added ([`Harness::with_app`], [`Harness::with_part`], [`Harness::with_invariant`],
+//! [`Harness::with_schema`] …). The [`Registry`] holds every system a program knows, by name.
+//!
+//! - [`part`]: apps, actors and their roles; [`family`]: what a system folder implements;
+//!   [`harness`]: the run loop every system shares; [`registry`]: systems by name;
+//! - [`flaws`]: flaw sets; [`swarm`]: per-seed fault rates;
+//! - [`midtrans_orders`] (seed 001) and [`fanvue_revenue`] (seed 002): the reference systems.
+//!
+//! Adding a system: a folder here with a [`Family`] implementation, and one line in
+//! [`Registry::builtin`]. A system never imports another system.
 
+pub mod family;
 pub mod fanvue_revenue;
 pub mod flaws;
+pub mod harness;
 pub mod midtrans_orders;
+pub mod part;
+pub mod registry;
 pub mod swarm;
 
+pub use family::Family;
 pub use flaws::{FlawKind, FlawSet};
+pub use harness::Harness;
+pub use part::{ActorInfo, InvariantInfo, Part, Role, Start};
+pub use registry::{Registry, Variant};
 pub use swarm::run_seed;
 
 use std::collections::BTreeMap;
 
-use crate::check::{Sometimes, Violation};
+use crate::check::{CheckFailure, Sometimes, Violation};
 use crate::sim::{Event, Oracle, RunOutput, SimConfig};
-use crate::store::{DbConfig, SharedBackend};
+use crate::store::{DbConfig, SharedBackend, SqlError};
 
 /// The system-independent part of a run: simulation and database settings.
 #[derive(Clone, Debug)]
@@ -25,6 +44,8 @@ pub struct RunSpec {
     pub db: DbConfig,
     /// Draw this seed's fault rates from the oracle first ([`swarm`]).
     pub swarm: bool,
+    /// Hand back the provider's ground truth as an export at the end ([`SeedReport::export`]).
+    pub export: bool,
 }
 
 /// What one seed produced.
@@ -40,6 +61,8 @@ pub struct SeedReport {
     pub arities: Vec<u64>,
     pub end_ms: u64,
     pub marks: BTreeMap<String, u64>,
+    /// The provider's truth as an export (JSON Lines), when the spec asked and the system has one.
+    pub export: Option<String>,
 }
 
 impl SeedReport {
@@ -53,44 +76,73 @@ impl SeedReport {
             arities: out.arities,
             end_ms: out.end_ms,
             marks: out.marks,
+            export: None,
         }
     }
 }
 
-/// Why a seed could not run at all (as opposed to finding a violation).
+/// Why a seed could not run at all or could not be judged (as opposed to finding a violation).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SystemError {
-    #[error("database: {0}")]
-    Database(String),
-    #[error("runtime: {0}")]
-    Runtime(String),
+    #[error("database")]
+    Database(#[source] SqlError),
+    #[error("simulation runtime")]
+    Runtime(#[source] std::io::Error),
+    /// A check could not read what it checks: the verdict would be a guess.
+    #[error("checker")]
+    Check(#[source] CheckFailure),
 }
 
 /// A system the runner can drive.
 pub trait System: Send + Sync {
+    /// Its identity: the name scenario files and replay files give it.
     fn name(&self) -> &str;
+    /// What it offers: flaws, invariants, actors with their roles.
+    fn info(&self) -> SystemInfo;
     /// The `sometimes` marks a run set with this configuration must reach.
     fn sometimes(&self, spec: &RunSpec) -> Vec<Sometimes>;
     /// Runs one seed on a clean database.
     fn run(&self, spec: &RunSpec, oracle: Oracle, backend: SharedBackend) -> Result<SeedReport, SystemError>;
 }
 
-/// A system's catalogue entry for `settle list`.
+/// A system's catalogue entry: for `settle list`, scenario validation and diagram lanes.
 #[derive(Clone, Debug)]
 pub struct SystemInfo {
-    pub name: &'static str,
-    pub doc: &'static str,
+    pub name: String,
+    /// The family it is built from (the reference system's name).
+    pub family: &'static str,
+    /// Its scenario table.
+    pub table: &'static str,
+    pub doc: String,
+    /// (name, doc)
     pub flaws: Vec<(&'static str, &'static str)>,
-    /// (name, kind, doc)
-    pub invariants: Vec<(&'static str, &'static str, &'static str)>,
-    /// (actor, can it crash)
-    pub actors: Vec<(&'static str, bool)>,
+    pub invariants: Vec<InvariantInfo>,
+    pub actors: Vec<ActorInfo>,
+    /// The `settle audit` pass for its schema, if any.
+    pub audit: Option<&'static str>,
+}
+
+impl SystemInfo {
+    /// The entry of a system built by hand (no family, table, flaws, audit), for tests and
+    /// throwaway systems that implement [`System`] themselves.
+    pub fn bare(name: &str) -> Self {
+        SystemInfo {
+            name: name.to_string(),
+            family: "",
+            table: "",
+            doc: String::new(),
+            flaws: Vec::new(),
+            invariants: Vec::new(),
+            actors: Vec::new(),
+            audit: None,
+        }
+    }
 }
 
 /// Every system settle knows.
 pub fn catalog() -> Vec<SystemInfo> {
-    vec![midtrans_orders::describe(), fanvue_revenue::describe()]
+    Registry::builtin().catalog()
 }
 
 /// The `sometimes` marks of the faults a spec enables: a fault that is on must fire somewhere.

@@ -80,21 +80,16 @@ impl RunSpec {
     }
 }
 
-/// Runs one seed of `system`: draws the swarm's fault rates first when the spec asks for it.
-/// Every path that runs a seed (run, replay, shrink, explore, determinism) goes through here,
-/// so a replayed choice list meets the same choices in the same order.
+/// Runs one seed of `system`. The harness draws the swarm's fault rates first when the spec
+/// asks for it, however the seed is started, so a replayed choice list meets the same choices
+/// in the same order.
 pub fn run_seed(
     system: &dyn System,
     spec: &RunSpec,
-    mut oracle: Oracle,
+    oracle: Oracle,
     backend: SharedBackend,
 ) -> Result<SeedReport, SystemError> {
-    if spec.swarm {
-        let swarmed = spec.swarmed(&mut oracle);
-        system.run(&swarmed, oracle, backend)
-    } else {
-        system.run(spec, oracle, backend)
-    }
+    system.run(spec, oracle, backend)
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ pub fn assert_runs_twice_identically(file: &str, seeds: u64) {
 /// Asserts that replaying each seed's recorded choices gives the same run.
 pub fn assert_choices_replay(file: &str) {
     let s = load(file);
-    let system = s.build_system();
+    let system = s.build_system().unwrap();
     let spec = s.run_spec(true);
     let b = backend();
     for seed in [0, 1, 7, 42, 1234, 99_999] {
@@ -124,6 +124,9 @@ fn the_determinism_check_catches_a_system_that_reads_outside_state() {
         fn name(&self) -> &str {
             "leaky"
         }
+        fn info(&self) -> settle::systems::SystemInfo {
+            settle::systems::SystemInfo::bare("leaky")
+        }
         fn sometimes(&self, _: &RunSpec) -> Vec<Sometimes> {
             Vec::new()
         }
@@ -141,7 +144,7 @@ fn the_determinism_check_catches_a_system_that_reads_outside_state() {
                 sim.sleep_ms(1 + outside % 2).await;
                 sim.record(Kind::State, "leaky", None, || "when this happens depends on the process".into());
             })
-            .map_err(|e| SystemError::Runtime(e.to_string()))?;
+            .map_err(SystemError::Runtime)?;
             Ok(SeedReport::from_run(out.map(|()| Vec::new())))
         }
     }
@@ -154,5 +157,5 @@ fn the_determinism_check_catches_a_system_that_reads_outside_state() {
     assert_ne!(d.first.unwrap().t_ms, d.second.unwrap().t_ms);
 
     let reference = load("seed001_race.toml");
-    assert_eq!(check_determinism(reference.build_system().as_ref(), &spec, 5, backend()).unwrap(), None);
+    assert_eq!(check_determinism(reference.build_system().unwrap().as_ref(), &spec, 5, backend()).unwrap(), None);
 }

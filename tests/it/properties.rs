@@ -134,7 +134,7 @@ fn arb_scenario() -> impl Strategy<Value = Scenario> {
             s.network = network;
             s.database = database;
             *s.crashes.get_mut() = settle::scenario::file::Crashes { actors: crashes.actors, count_max: crashes.count_max, down: crashes.down };
-            s.midtrans = midtrans.map(|m| serde_spanned::Spanned::new(0..0, m));
+            s.set_config(midtrans.as_ref());
             s
         })
 }
@@ -177,7 +177,7 @@ fn arb_fanvue_scenario() -> impl Strategy<Value = Scenario> {
             "name = {name:?}\nsystem = \"fanvue-revenue\"\nflaws = {flaws:?}\nseeds = {seeds}\n[expect]\noutcome = \"violation\"\ninvariant = \"revenue-total-matches\"\n"
         );
         let mut s = parse(&text, "gen").unwrap();
-        s.fanvue = fanvue.map(|f| serde_spanned::Spanned::new(0..0, f));
+        s.set_config(fanvue.as_ref());
         s
     })
 }

@@ -11,12 +11,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use settle::check::{Coverage, InvariantKind, Sometimes, Violation};
-use settle::report::diagram::{Lane, escape_mermaid, html, mermaid};
+use settle::check::{Coverage, Finding, InvariantKind, Sometimes, Violation};
+use settle::report::diagram::{Lane, Lanes, escape_mermaid, html, mermaid};
 use settle::report::junit;
 use settle::scenario::{Expect, Outcome, SeedSelection, Summary, Verdict, replay_command, run_one};
 use settle::sim::{Event, Kind, fmt_ms};
 use settle::store::{shared, sqlite::Sqlite};
+use settle::systems::{ActorInfo, Role};
 
 use super::{load, run};
 
@@ -45,7 +46,13 @@ fn summary(name: &str, verdict: Verdict) -> Summary {
         events: 40_000,
         elapsed_s: 0.25,
         verdict,
+        program: "settle".into(),
     }
+}
+
+/// The lanes of seed 001's actors, as its system declares them.
+fn seed001_lanes() -> Lanes {
+    Lanes::of(&load("seed001_race.toml").build_system().unwrap().info().actors)
 }
 
 /// Details that need XML escaping, an ANSI colour and a control character.
@@ -53,12 +60,12 @@ const NASTY: &str = "ZVR-1: <order> & \"quoted\" 'single' ]]> \u{1b}[31mred\u{1b
 
 /// One summary of each verdict, the failing ones with details that need escaping.
 fn hand_made() -> Vec<Summary> {
-    let violation = Violation {
-        invariant: "order-payment-agree".into(),
-        kind: InvariantKind::Always,
-        t_ms: 53_564,
-        details: vec![NASTY.into(), "ZVR-2: order PAID, payment PENDING".into()],
-    };
+    let violation = Violation::from_findings(
+        "order-payment-agree",
+        InvariantKind::Always,
+        53_564,
+        vec![Finding::about("ZVR-1", NASTY), Finding::about("ZVR-2", "ZVR-2: order PAID, payment PENDING")],
+    );
     let mut unexpected = summary("fixed-but-broken", Verdict::UnexpectedViolation);
     unexpected.violating_seeds = 3;
     unexpected.per_invariant.insert("order-payment-agree".into(), 3);
@@ -125,8 +132,15 @@ fn junit_of_real_runs_validates_against_the_jenkins_schema() {
         };
         let seeds = SeedSelection::Range { start: 0, count: 30 };
         let embedded = &settle::scenario::Backends::Embedded;
-        settle::scenario::run_scenario_opts(&s, s.build_system().as_ref(), "seed001_race.toml", seeds, embedded, &opts)
-            .unwrap()
+        settle::scenario::run_scenario_opts(
+            &s,
+            s.build_system().unwrap().as_ref(),
+            "seed001_race.toml",
+            seeds,
+            embedded,
+            &opts,
+        )
+        .unwrap()
     };
     assert_eq!(broken.verdict, Verdict::UnexpectedViolation);
     assert!(broken.shrunk.is_some(), "run shrinks the first failure");
@@ -266,8 +280,8 @@ fn statements(diagram: &str) -> Vec<(String, Option<String>)> {
 
 /// Structural checks that hold for any trace: lanes in order, one statement per event in
 /// order, each lexing and decoding back to its time and text, faults and violations in red.
-fn check_mermaid(events: &[Event], violations: &[Violation]) {
-    let diagram = mermaid(events, violations);
+fn check_mermaid(events: &[Event], violations: &[Violation], lanes: &Lanes) {
+    let diagram = mermaid(events, violations, lanes);
     let participants: Vec<&str> = diagram
         .lines()
         .filter_map(|l| l.trim().strip_prefix("participant "))
@@ -316,8 +330,8 @@ fn assert_lanes(head: &str) {
 #[test]
 fn mermaid_of_seed001_small_counterexample() {
     let (events, violations) = seed001_small();
-    check_mermaid(&events, &violations);
-    let diagram = mermaid(&events, &violations);
+    check_mermaid(&events, &violations, &seed001_lanes());
+    let diagram = mermaid(&events, &violations, &seed001_lanes());
     let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     assert!(readme.contains(&format!("```mermaid\n{diagram}```")), "README's example differs from:\n{diagram}");
     insta::assert_snapshot!(diagram);
@@ -329,8 +343,19 @@ fn mermaid_of_failing_seeds_with_faults() {
         let seed = run(file, None).first_seed.unwrap_or_else(|| panic!("{file} finds its violation"));
         let (events, violations) = replay(file, seed);
         assert!(!violations.is_empty(), "{file} seed {seed}");
-        check_mermaid(&events, &violations);
+        check_mermaid(&events, &violations, &seed001_lanes());
     }
+}
+
+/// The declared roles of the actors of [`nasty_trace`]; the rest are undeclared.
+fn nasty_lanes() -> Lanes {
+    let a = |name: &str, role| ActorInfo { name: name.into(), role, crashable: false };
+    Lanes::of(&[
+        a("fanvue", Role::Provider),
+        a("revenue-sync", Role::Jobs),
+        a("cron", Role::Jobs),
+        a("sync", Role::Jobs),
+    ])
 }
 
 /// Events of every kind from actors settle does not know, with text Mermaid would choke on.
@@ -361,14 +386,15 @@ fn nasty_trace() -> Vec<Event> {
 #[test]
 fn mermaid_escapes_what_its_lexer_would_misread() {
     let events = nasty_trace();
-    let violations = vec![Violation {
-        invariant: "a;b".into(),
-        kind: InvariantKind::Eventually,
-        t_ms: 9,
-        details: vec!["<script>#;</script>".into()],
-    }];
-    check_mermaid(&events, &violations);
-    let diagram = mermaid(&events, &violations);
+    let violations = vec![Violation::from_findings(
+        "a;b",
+        InvariantKind::Eventually,
+        9,
+        vec![Finding::general("<script>#;</script>")],
+    )];
+    let lanes = nasty_lanes();
+    check_mermaid(&events, &violations, &lanes);
+    let diagram = mermaid(&events, &violations, &lanes);
     assert!(diagram.contains("participant jobs as jobs (revenue-sync, cron, sync)"), "{diagram}");
     assert!(
         diagram.contains("participant app as app (x#59;y#35;z, weird#lt;actor#gt;, other#quot;one, )"),
@@ -447,8 +473,8 @@ fn assert_self_contained(page: &str) {
     }
 }
 
-fn check_html(title: &str, events: &[Event], violations: &[Violation]) -> String {
-    let page = html(title, events, violations);
+fn check_html(title: &str, events: &[Event], violations: &[Violation], lanes: &Lanes) -> String {
+    let page = html(title, events, violations, lanes);
     let texts = parse_xml(&page);
     assert_self_contained(&page);
     let heads: Vec<usize> = Lane::ALL.map(|l| page.find(&format!("class=\"lanehead-{}\"", l.name())).unwrap()).to_vec();
@@ -473,10 +499,10 @@ fn check_html(title: &str, events: &[Event], violations: &[Violation]) -> String
 #[test]
 fn html_of_a_small_counterexample_and_a_full_trace() {
     let (small, violations) = seed001_small();
-    let small_page = check_html("seed001-race — seed 26, order …A057", &small, &violations);
+    let small_page = check_html("seed001-race — seed 26, order …A057", &small, &violations, &seed001_lanes());
     let (full, violations) = replay("seed001_race.toml", 26);
     assert!(full.len() > 150, "{} events", full.len());
-    let full_page = check_html("seed001-race — seed 26", &full, &violations);
+    let full_page = check_html("seed001-race — seed 26", &full, &violations, &seed001_lanes());
     // One row per event, top to bottom: the diagram grows with the trace, not sideways.
     let height = |page: &str| -> usize {
         let at = page.find("<svg class=\"rows\"").unwrap();
@@ -492,14 +518,14 @@ fn html_of_failing_seeds_with_faults() {
         let seed = run(file, None).first_seed.unwrap_or_else(|| panic!("{file} finds its violation"));
         let (events, violations) = replay(file, seed);
         assert!(events.iter().any(|e| e.kind == Kind::Fault), "{file} seed {seed} has faults");
-        check_html(file, &events, &violations);
+        check_html(file, &events, &violations, &seed001_lanes());
     }
 }
 
 #[test]
 fn html_escapes_text_and_title() {
     let events = nasty_trace();
-    let page = check_html("<script>alert(\"t\")</script> & co", &events, &[]);
+    let page = check_html("<script>alert(\"t\")</script> & co", &events, &[], &nasty_lanes());
     assert!(!page.contains("<script"), "markup from the input reached the page");
     assert!(!page.contains("<b>"), "markup from the input reached the page");
     assert!(page.contains("&lt;script&gt;alert(&quot;t&quot;)&lt;/script&gt; &amp; co"));

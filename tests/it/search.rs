@@ -11,7 +11,7 @@ use settle::scenario::shrink::{Budget, shrink};
 use settle::scenario::{self, Backends, RunOptions, SeedSelection, Shard, Summary, run_scenario_opts};
 use settle::sim::{Kind, Oracle, Sim};
 use settle::store::{SharedBackend, shared, sqlite::Sqlite};
-use settle::systems::{RunSpec, SeedReport, System, SystemError, run_seed};
+use settle::systems::{RunSpec, SeedReport, System, SystemError, SystemInfo, run_seed};
 
 use super::load;
 
@@ -23,6 +23,9 @@ impl System for Planted {
     fn name(&self) -> &str {
         "planted"
     }
+    fn info(&self) -> SystemInfo {
+        SystemInfo::bare("planted")
+    }
     fn sometimes(&self, _: &RunSpec) -> Vec<Sometimes> {
         Vec::new()
     }
@@ -31,13 +34,9 @@ impl System for Planted {
         let out = Sim::run(spec.sim.clone(), oracle, move |sim: Sim| async move {
             let bad = sim.choose(|o| body(o));
             sim.record(Kind::State, "planted", None, || format!("bad = {bad}"));
-            if bad {
-                vec![Violation { invariant: "planted".into(), kind: InvariantKind::Always, t_ms: 0, details: vec![] }]
-            } else {
-                vec![]
-            }
+            if bad { vec![Violation::from_findings("planted", InvariantKind::Always, 0, vec![])] } else { vec![] }
         })
-        .map_err(|e| SystemError::Runtime(e.to_string()))?;
+        .map_err(SystemError::Runtime)?;
         Ok(SeedReport::from_run(out))
     }
 }
@@ -124,7 +123,7 @@ fn shrinking_drops_optional_load_and_shortens_the_list() {
 #[test]
 fn the_seed_001_race_shrinks_to_one_order_without_faults() {
     let s = load("seed001_race.toml");
-    let system = s.build_system();
+    let system = s.build_system().unwrap();
     let summary = super::run("seed001_race.toml", None);
     let seed = summary.first_seed.expect("the race is found");
     let spec = s.run_spec(false);
@@ -181,7 +180,7 @@ fn exploration_finds_the_seed_001_race_with_certainty_and_none_in_the_fixed_desi
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/explore").join(name);
         let s = scenario::load(&path).unwrap();
         let x = explore(
-            s.build_system().as_ref(),
+            s.build_system().unwrap().as_ref(),
             &s.run_spec(false),
             db(),
             Bounds { depth, values: 2, max_runs: 100_000 },
@@ -209,7 +208,7 @@ fn run_with(name: &str, count: u64, o: &RunOptions<'_>) -> Summary {
     let s = load(name);
     run_scenario_opts(
         &s,
-        s.build_system().as_ref(),
+        s.build_system().unwrap().as_ref(),
         name,
         SeedSelection::Range { start: 0, count },
         &Backends::Embedded,
@@ -263,7 +262,7 @@ fn the_union_of_all_shards_is_the_full_run() {
 #[test]
 fn swarm_turns_faults_off_in_some_seeds_and_stays_deterministic() {
     let s = load("midtrans_fixed.toml");
-    let system = s.build_system();
+    let system = s.build_system().unwrap();
     let mut spec = s.run_spec(true);
     spec.swarm = true;
     let mut off = 0;

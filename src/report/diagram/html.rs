@@ -12,7 +12,7 @@
 
 use std::fmt::Write;
 
-use super::lanes::{Lane, Line, Row, Shape, actors_by_lane, rows};
+use super::lanes::{Lane, Lanes, Line, Row, Shape, actors_by_lane, rows};
 use super::verdict_lines;
 use crate::check::Violation;
 use crate::report::timeline;
@@ -71,8 +71,8 @@ pre .violation { color: #b71c1c; font-weight: bold; background: #ffe0e0; }
 ";
 
 /// The counterexample as a self-contained HTML page titled `title`.
-pub fn html(title: &str, events: &[Event], violations: &[Violation]) -> String {
-    let rows = rows(events);
+pub fn html(title: &str, events: &[Event], violations: &[Violation], lanes: &Lanes) -> String {
+    let rows = rows(events, lanes);
     let labels: Vec<String> = rows.iter().map(|r| clip(&r.label)).collect();
     let text_chars = labels.iter().map(|l| l.chars().count() + 1).max().unwrap_or(0).max(40);
     let width = TEXT_X + (text_chars as f64 * CHAR_W).ceil() as usize + 16;
@@ -96,7 +96,7 @@ pub fn html(title: &str, events: &[Event], violations: &[Violation]) -> String {
         "<p class=\"legend\">→ sent or written · ▷ handed over by the network · ⇢ answer received · \
          ✕ lost, refused or failed · ▬ state change · <span class=\"red\">⚡ injected fault</span></p>\n",
     );
-    head(&mut out, width, &actors_by_lane(events));
+    head(&mut out, width, &actors_by_lane(events, lanes));
     body(&mut out, width, &rows, &labels);
     verdict_block(&mut out, violations);
     out.push_str("<h2>Timeline</h2>\n<pre class=\"timeline\">");

@@ -1,11 +1,17 @@
 //! The layout both diagrams share: which lane each actor stands in, and what to draw for each
 //! event of a trace (an arrow between two lanes, a note on one lane, or a band across all).
 //!
+//! An actor's lane comes from its role, as its system declares it ([`Lanes::of`]), so a user's own
+//! job is drawn in the jobs lane whatever it is called.
+//!
 //! What it does not do: it does not pair a send with its delivery or reply (each event is one row,
 //! drawn at its own instant), and it does not drop events: every event gets exactly one row.
 
+use std::collections::BTreeMap;
+
 use crate::check::is_violation_event;
 use crate::sim::{Event, Kind};
+use crate::systems::{ActorInfo, Role};
 
 /// A lane of the sequence diagram, in the fixed left-to-right order of [`Lane::ALL`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -46,44 +52,44 @@ impl Lane {
     }
 }
 
-/// Words that put an actor in a lane, checked in this order, so `sync-worker` is a job and
-/// `fanvue-api` the provider.
-const WORDS: [(Lane, &[&str]); 5] = [
-    (Lane::Database, &["db", "database", "store", "sql", "sqlite", "postgres", "postgresql", "mysql", "mariadb"]),
-    (
-        Lane::Jobs,
-        &[
-            "jobs",
-            "job",
-            "cron",
-            "sync",
-            "reconcile",
-            "reconciliation",
-            "worker",
-            "scheduler",
-            "monitor",
-            "queue",
-            "poller",
-            "heartbeat",
-        ],
-    ),
-    (
-        Lane::Provider,
-        &[
-            "provider", "customer", "forger", "attacker", "browser", "buyer", "payer", "bank", "midtrans", "stripe",
-            "paystack", "fanvue", "xendit", "adyen", "paypal",
-        ],
-    ),
-    (Lane::Network, &["network", "net", "chaos"]),
-    (Lane::App, &["app", "checkout", "admin", "web", "api", "server", "shop", "handler"]),
-];
+/// Which lane each actor stands in: by its role, as its system declares it ([`ActorInfo`]),
+/// never by guessing from its name. The names settle itself records under (`db`, `chaos`,
+/// `sim`, `checker`) have fixed lanes; an actor no system declared is drawn in the app lane.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Lanes {
+    by_actor: BTreeMap<String, Lane>,
+}
 
-/// The lane an actor stands in: by the words of its name (split at anything not a letter or a
-/// digit), else the application's. Never fails: an unknown actor is drawn in the app lane.
-pub fn lane_of(actor: &str) -> Lane {
-    let lower = actor.to_ascii_lowercase();
-    let words: Vec<&str> = lower.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
-    WORDS.iter().find(|(_, names)| words.iter().any(|w| names.contains(w))).map(|(lane, _)| *lane).unwrap_or(Lane::App)
+impl Lanes {
+    /// The lanes of a system's actors.
+    pub fn of(actors: &[ActorInfo]) -> Self {
+        Lanes { by_actor: actors.iter().map(|a| (a.name.clone(), Lane::of_role(a.role))).collect() }
+    }
+
+    /// The lane `actor` stands in.
+    pub fn lane(&self, actor: &str) -> Lane {
+        if let Some(l) = self.by_actor.get(actor) {
+            return *l;
+        }
+        match actor {
+            "db" => Lane::Database,
+            "chaos" | "network" => Lane::Network,
+            _ => Lane::App,
+        }
+    }
+}
+
+impl Lane {
+    /// The lane of a role. Clients (customers, forgers, the owner at a dashboard) stand beside
+    /// the provider: outside the shop.
+    pub fn of_role(role: Role) -> Lane {
+        match role {
+            Role::Provider | Role::Client => Lane::Provider,
+            Role::App => Lane::App,
+            Role::Jobs => Lane::Jobs,
+            Role::Database => Lane::Database,
+        }
+    }
 }
 
 /// How an arrow is drawn.
@@ -129,13 +135,13 @@ pub struct Row<'a> {
 }
 
 /// One row per event, in trace order.
-pub fn rows(events: &[Event]) -> Vec<Row<'_>> {
-    events.iter().map(row).collect()
+pub fn rows<'a>(events: &'a [Event], lanes: &Lanes) -> Vec<Row<'a>> {
+    events.iter().map(|e| row(e, lanes)).collect()
 }
 
-fn row(e: &Event) -> Row<'_> {
-    let me = lane_of(&e.actor);
-    let peer = e.peer.as_deref().map(lane_of);
+fn row<'a>(e: &'a Event, lanes: &Lanes) -> Row<'a> {
+    let me = lanes.lane(&e.actor);
+    let peer = e.peer.as_deref().map(|p| lanes.lane(p));
     let text = e.text.as_str();
     let violation = is_violation_event(e);
     let arrow = |from: Lane, to: Lane, line: Line| Shape::Arrow { from, to, line };
@@ -203,17 +209,17 @@ fn label(e: &Event, me: Lane, peer: Option<Lane>) -> String {
 
 /// The actors seen in each lane, in order of first appearance (run and checker events have
 /// no lane of their own and are left out).
-pub fn actors_by_lane(events: &[Event]) -> [Vec<String>; 5] {
-    let mut lanes: [Vec<String>; 5] = Default::default();
+pub fn actors_by_lane(events: &[Event], lanes: &Lanes) -> [Vec<String>; 5] {
+    let mut by_lane: [Vec<String>; 5] = Default::default();
     for e in events.iter().filter(|e| !matches!(e.kind, Kind::Run | Kind::Check)) {
         for name in std::iter::once(&e.actor).chain(e.peer.as_ref()) {
-            let lane = &mut lanes[lane_of(name).index()];
+            let lane = &mut by_lane[lanes.lane(name).index()];
             if !lane.contains(name) {
                 lane.push(name.clone());
             }
         }
     }
-    lanes
+    by_lane
 }
 
 #[cfg(test)]
@@ -232,14 +238,29 @@ mod tests {
         violation: bool,
     }
 
+    /// The lanes of seed 001's actors.
+    fn seed001() -> Lanes {
+        let a = |name: &str, role| ActorInfo { name: name.into(), role, crashable: false };
+        Lanes::of(&[
+            a("provider", Role::Provider),
+            a("customer", Role::Client),
+            a("forger", Role::Client),
+            a("checkout", Role::App),
+            a("app", Role::App),
+            a("admin", Role::App),
+            a("jobs", Role::Jobs),
+        ])
+    }
+
     fn place(kind: Kind, actor: &str, peer: Option<&str>, text: &str) -> Placed {
         let e = ev(kind, actor, peer, text);
-        let r = row(&e);
+        let r = row(&e, &seed001());
         Placed { shape: r.shape, label: r.label, fault: r.fault, violation: r.violation }
     }
 
     #[test]
-    fn the_actors_settle_records_go_to_their_lanes() {
+    fn actors_go_to_the_lanes_of_their_roles() {
+        let lanes = seed001();
         for (actor, lane) in [
             ("provider", Lane::Provider),
             ("customer", Lane::Provider),
@@ -249,22 +270,21 @@ mod tests {
             ("admin", Lane::App),
             ("jobs", Lane::Jobs),
             ("db", Lane::Database),
-            ("sync", Lane::Jobs),
-            ("cron", Lane::Jobs),
-            ("fanvue", Lane::Provider),
+            ("chaos", Lane::Network),
         ] {
-            assert_eq!(lane_of(actor), lane, "{actor}");
+            assert_eq!(lanes.lane(actor), lane, "{actor}");
         }
+        // A user's own job is a job whatever its name says.
+        let mine = Lanes::of(&[ActorInfo { name: "payments-bot".into(), role: Role::Jobs, crashable: true }]);
+        assert_eq!(mine.lane("payments-bot"), Lane::Jobs);
     }
 
     #[test]
-    fn unknown_actors_go_by_their_words_or_to_the_app() {
-        assert_eq!(lane_of("revenue-sync-worker"), Lane::Jobs);
-        assert_eq!(lane_of("Fanvue_API"), Lane::Provider);
-        assert_eq!(lane_of("orders-db"), Lane::Database);
-        assert_eq!(lane_of("something"), Lane::App);
-        assert_eq!(lane_of(""), Lane::App);
-        assert_eq!(lane_of("→ ☃ ;#"), Lane::App);
+    fn undeclared_actors_go_to_the_app_lane() {
+        let lanes = Lanes::default();
+        for actor in ["revenue-sync-worker", "Fanvue_API", "something", "", "→ ☃ ;#"] {
+            assert_eq!(lanes.lane(actor), Lane::App, "{actor}");
+        }
     }
 
     #[test]
@@ -330,7 +350,7 @@ mod tests {
             ev(Kind::Send, "customer", Some("provider"), "b"),
             ev(Kind::Unit, "app", Some("db"), "c"),
         ];
-        let lanes = actors_by_lane(&events);
+        let lanes = actors_by_lane(&events, &seed001());
         assert_eq!(lanes[Lane::Provider.index()], ["provider", "customer"]);
         assert_eq!(lanes[Lane::App.index()], ["checkout", "app"]);
         assert_eq!(lanes[Lane::Database.index()], ["db"]);

@@ -12,7 +12,7 @@
 
 use std::fmt::Write;
 
-use super::lanes::{Lane, Line, Row, Shape, actors_by_lane, rows};
+use super::lanes::{Lane, Lanes, Line, Row, Shape, actors_by_lane, rows};
 use super::{DETAILS_MAX, verdict_lines};
 use crate::check::Violation;
 use crate::sim::{Event, fmt_ms};
@@ -21,9 +21,9 @@ const FAULT_FILL: &str = "rgb(255, 228, 228)";
 const VIOLATION_FILL: &str = "rgb(255, 196, 196)";
 
 /// The counterexample as a Mermaid `sequenceDiagram`.
-pub fn mermaid(events: &[Event], violations: &[Violation]) -> String {
+pub fn mermaid(events: &[Event], violations: &[Violation], lanes: &Lanes) -> String {
     let mut out = String::from("sequenceDiagram\n");
-    let actors = actors_by_lane(events);
+    let actors = actors_by_lane(events, lanes);
     for lane in Lane::ALL {
         let seen = &actors[lane.index()];
         if seen.is_empty() || (seen.len() == 1 && seen[0] == lane.name()) {
@@ -32,7 +32,7 @@ pub fn mermaid(events: &[Event], violations: &[Violation]) -> String {
             let _ = writeln!(out, "    participant {} as {} ({})", lane.name(), lane.name(), escape(&seen.join(", ")));
         }
     }
-    for row in rows(events) {
+    for row in rows(events, lanes) {
         let statement = statement(&row);
         let fill = if row.violation {
             Some(VIOLATION_FILL)

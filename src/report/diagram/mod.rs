@@ -1,9 +1,9 @@
 //! Sequence diagrams of a counterexample: what each actor sent, handled, wrote and decided, in
 //! the order it happened, with injected faults and broken invariants marked.
 //!
-//! Five lanes, always in this order: provider (and customers, forgers: everyone outside the
-//! shop), network, app (webhook endpoint, checkout, admin), jobs (cron, reconciliation, sync)
-//! and database. Messages are arrows between lanes, units of work arrows to the database, state
+//! Five lanes, always in this order: provider (and clients — customers, forgers, the owner at a
+//! dashboard: everyone outside the shop), network, app (webhook endpoint, checkout, admin), jobs
+//! (cron, reconciliation, sync) and database. An actor's lane is its declared role ([`Lanes`]). Messages are arrows between lanes, units of work arrows to the database, state
 //! changes notes on their lane, run phases and verdicts bands across every lane. A fault is
 //! drawn where it happened — on the network lane for a message lost, delayed, duplicated or
 //! refused, on the database lane for an outage, slow commit or lost answer, on the actor's lane
@@ -22,7 +22,7 @@ mod lanes;
 mod mermaid;
 
 pub use html::html;
-pub use lanes::{Lane, lane_of};
+pub use lanes::{Lane, Lanes};
 pub use mermaid::{escape as escape_mermaid, mermaid};
 
 use crate::check::Violation;

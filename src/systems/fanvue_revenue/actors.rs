@@ -8,9 +8,8 @@
 use std::sync::Arc;
 
 use super::app::{self, Dashboard};
-use super::sync::{self, SyncEnv};
-use super::{Config, Displayed, ModelInfo, units};
-use crate::providers::fanvue::{Fanvue, Source, wire};
+use super::{Config, Displayed, Env, ModelInfo, units};
+use crate::providers::fanvue::{Source, wire};
 use crate::sim::world::lock;
 use crate::sim::{Kind, Millis, Phase, Request, Sim};
 
@@ -35,7 +34,8 @@ fn amount(o: &mut crate::sim::Oracle, cfg: &Config) -> i64 {
 }
 
 /// Fills each ledger's history now and starts the sales of the safety phase.
-pub fn start_fans(sim: &Sim, provider: &Fanvue, cfg: &Arc<Config>, models: &[ModelInfo]) {
+pub fn start_fans(sim: &Sim, env: &Env) {
+    let (provider, cfg, models) = (&env.provider, &env.cfg, env.models.as_slice());
     let epoch = i64::try_from(sim.config().epoch_ms).unwrap_or(0);
     let span = cfg.history_span.0.max(1);
     for m in models {
@@ -100,23 +100,25 @@ pub fn start_fans(sim: &Sim, provider: &Fanvue, cfg: &Arc<Config>, models: &[Mod
 /// The jobs actor's main task: the revenue heartbeat every `heartbeat_every`, each tick its own
 /// task (a slow tick does not hold back the next one, as with the seed's Vercel cron). Runs
 /// again from the next tick after a restart.
-pub async fn heartbeat(sim: Sim, env: SyncEnv, models: Arc<Vec<ModelInfo>>) {
+pub async fn heartbeat(env: Env) {
+    let sim = env.sim.clone();
     let every = env.cfg.heartbeat_every.0.max(1_000);
     let mut next = (sim.now_ms() / every + 1) * every;
     loop {
         sim.sleep_until_ms(next).await;
-        let (env, models) = (env.clone(), models.clone());
-        sim.spawn(JOBS, async move { tick(&env, &models).await });
+        let env = env.clone();
+        sim.spawn(JOBS, async move { tick(&env).await });
         next += every;
     }
 }
 
-async fn tick(env: &SyncEnv, models: &[ModelInfo]) {
+async fn tick(env: &Env) {
+    let models = env.models.clone();
     let Ok(ids) = env.db.unit(JOBS, "heartbeat.list-models", "", units::list_models).await else { return };
     env.sim.record(Kind::State, JOBS, None, || format!("revenue heartbeat: syncing {} model(s)", ids.len()));
     for id in ids {
         if let Some(m) = models.iter().find(|m| m.id == id) {
-            sync::sync_model(env, JOBS, m).await;
+            env.sync(JOBS, m).await;
         }
     }
 }
@@ -128,14 +130,10 @@ enum Action {
 }
 
 /// Starts the owner: force-sync presses (some doubled) and dashboard loads at seeded times in
-/// the safety phase, and one last dashboard load at `final_load_ms`.
-pub fn start_owner(
-    sim: &Sim,
-    cfg: &Arc<Config>,
-    models: &Arc<Vec<ModelInfo>>,
-    displayed: &Displayed,
-    final_load_ms: u64,
-) {
+/// the safety phase, and one last dashboard load at `final_load_ms`. The plan is drawn once; a
+/// restarted owner carries on with what is still ahead.
+pub fn start_owner(sim: &Sim, env: &Env) {
+    let (cfg, models, displayed, final_load_ms) = (&env.cfg, &env.models, &env.displayed, env.final_load_ms);
     let safety = sim.config().safety.0.max(1);
     let mut plan: Vec<(u64, Action)> = sim.choose(|o| {
         let mut out = Vec::new();

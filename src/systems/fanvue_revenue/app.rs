@@ -10,16 +10,14 @@
 //!
 //! What it does not do: authentication of the owner, or pages other than the dashboard's total.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
-use super::sync::{self, Outcome, SyncEnv};
-use super::{Flaw, ModelInfo, units};
+use super::sync::Outcome;
+use super::{Env, Flaw, Flaws, units};
 use crate::providers::fanvue::{self, wire};
 use crate::sim::{Kind, Request};
 
@@ -28,16 +26,19 @@ pub const ACTOR: &str = "app";
 
 #[derive(Clone)]
 struct AppState {
-    env: SyncEnv,
-    models: Arc<Vec<ModelInfo>>,
+    env: Env,
+    flaws: Flaws,
 }
 
-/// The reference app (with the scenario's flaws).
-pub fn router(env: SyncEnv, models: Arc<Vec<ModelInfo>>) -> Router {
-    Router::new()
-        .route("/api/fanvue/force-sync-revenue", post(force_sync))
-        .route("/api/dashboard", get(dashboard))
-        .with_state(AppState { env, models })
+/// The reference app with the scenario's flaws. Its force-sync runs the system's sync (yours,
+/// when you replaced it).
+pub fn reference(flaws: Flaws) -> impl Fn(Env) -> Router {
+    move |env: Env| {
+        Router::new()
+            .route("/api/fanvue/force-sync-revenue", post(force_sync))
+            .route("/api/dashboard", get(dashboard))
+            .with_state(AppState { env, flaws })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,7 +49,7 @@ struct ForceSyncQuery {
 
 async fn force_sync(State(st): State<AppState>, Query(q): Query<ForceSyncQuery>) -> (StatusCode, String) {
     let id = q.model_id.as_deref().and_then(|s| s.parse::<i64>().ok());
-    let Some(model) = id.and_then(|id| st.models.iter().find(|m| m.id == id)) else {
+    let Some(model) = id.and_then(|id| st.env.models.iter().find(|m| m.id == id)) else {
         return (StatusCode::NOT_FOUND, format!("no model {:?}", q.model_id.unwrap_or_default()));
     };
     let env = &st.env;
@@ -62,7 +63,7 @@ async fn force_sync(State(st): State<AppState>, Query(q): Query<ForceSyncQuery>)
     env.sim.record(Kind::State, ACTOR, None, || {
         format!("{}: force sync: cursor reset, re-syncing from the beginning", model.name)
     });
-    match sync::sync_model(env, ACTOR, model).await {
+    match env.sync(ACTOR, model).await {
         Outcome::Done { pages, inserted } => {
             (StatusCode::OK, format!(r#"{{"synced":true,"pages":{pages},"inserted":{inserted}}}"#))
         }
@@ -88,7 +89,7 @@ async fn dashboard(State(st): State<AppState>) -> (StatusCode, String) {
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
     let live: i64 = rows.iter().map(|(_, v)| v).sum();
-    let (total, source) = if env.flaws.has(Flaw::DashboardFallback) && live <= 0 {
+    let (total, source) = if st.flaws.has(Flaw::DashboardFallback) && live <= 0 {
         // The seed's `overviewData?.kpiMetrics?.totalRevenue ?? 0`: a failed overview is 0.
         (overview(&st).await, "overview")
     } else {
@@ -102,7 +103,7 @@ async fn dashboard(State(st): State<AppState>) -> (StatusCode, String) {
 async fn overview(st: &AppState) -> i64 {
     let env = &st.env;
     let mut total = 0;
-    for m in st.models.iter() {
+    for m in st.env.models.iter() {
         let label = if env.sim.recording() { format!("GET /insights/summary {}", m.name) } else { String::new() };
         let req = Request::new(http::Method::GET, "/insights/summary")
             .header("authorization", format!("Bearer {}", m.token))

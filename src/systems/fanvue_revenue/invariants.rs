@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use super::{Displayed, ModelInfo};
-use crate::check::{CheckCtx, Invariant};
+use crate::check::{CheckCtx, Finding, Invariant};
 use crate::providers::fanvue::Fanvue;
 use crate::providers::fanvue::provider::short;
 use crate::sim::world::lock;
@@ -123,8 +123,8 @@ impl Ctx {
 
     fn each(
         &self,
-        mut f: impl FnMut(&ModelRow, &mut Vec<String>) -> Result<(), SqlError>,
-    ) -> Result<Vec<String>, SqlError> {
+        mut f: impl FnMut(&ModelRow, &mut Vec<Finding>) -> Result<(), SqlError>,
+    ) -> Result<Vec<Finding>, SqlError> {
         let snap = lock(&self.snapshot).clone();
         let mut out = Vec::new();
         for m in snap.values() {
@@ -148,7 +148,7 @@ impl Ctx {
         rows.iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect()
     }
 
-    fn duplicates(&self, m: &ModelRow) -> Result<Vec<String>, SqlError> {
+    fn duplicates(&self, m: &ModelRow) -> Result<Vec<Finding>, SqlError> {
         let mut count: BTreeMap<String, u32> = BTreeMap::new();
         for (id, _) in self.stored(m.id, None)? {
             *count.entry(id).or_default() += 1;
@@ -156,12 +156,14 @@ impl Ctx {
         Ok(count
             .into_iter()
             .filter(|(_, n)| *n > 1)
-            .map(|(id, n)| format!("{}: txn {} stored {n} times", m.name, short(&id)))
+            .map(|(id, n)| {
+                Finding::about(&m.name, format!("{}: txn {} stored {n} times", m.name, short(&id))).and(short(&id))
+            })
             .collect())
     }
 
     /// `cursor-never-past-unstored` for one model.
-    fn cursor_check(&self, m: &ModelRow, out: &mut Vec<String>) -> Result<(), SqlError> {
+    fn cursor_check(&self, m: &ModelRow, out: &mut Vec<Finding>) -> Result<(), SqlError> {
         let now = self.db.sim().now_ms();
         let mut since = lock(&self.missing_since);
         let Some(info) = self.creator(&m.name) else { return Ok(()) };
@@ -187,20 +189,22 @@ impl Ctx {
         for id in missing {
             let first = *since.entry((m.name.clone(), id.clone())).or_insert(now);
             if now - first >= self.grace_ms {
-                out.push(format!(
+                let detail = format!(
                     "{}: txn {} is dated before the cursor {} but not stored, since {} (grace {})",
                     m.name,
                     short(&id),
                     super::show_instant(self.db.sim(), cursor),
                     fmt_ms(first),
                     Millis(self.grace_ms)
-                ));
+                );
+                out.push(Finding::about(&m.name, detail).and(short(&id)));
             }
         }
         Ok(())
     }
 
-    fn every_row_stored_once(&self, m: &ModelRow, out: &mut Vec<String>) -> Result<(), SqlError> {
+    fn every_row_stored_once(&self, m: &ModelRow, out: &mut Vec<Finding>) -> Result<(), SqlError> {
+        let mut found = |id: &str, detail: String| out.push(Finding::about(&m.name, detail).and(short(id)));
         let Some(info) = self.creator(&m.name) else { return Ok(()) };
         let epoch = i64::try_from(self.db.sim().config().epoch_ms).unwrap_or(0);
         let visible_by = epoch + i64::try_from(self.db.sim().config().safety.0).unwrap_or(0);
@@ -217,22 +221,25 @@ impl Ctx {
         for (id, (gross, visible_at)) in &truth {
             match stored.get(id).map(Vec::len).unwrap_or(0) {
                 0 if *visible_at <= visible_by => {
-                    out.push(format!("{}: txn {} ({}) never stored", m.name, short(id), usd(*gross)))
+                    found(id, format!("{}: txn {} ({}) never stored", m.name, short(id), usd(*gross)))
                 }
                 0 | 1 => {}
-                n => out.push(format!("{}: txn {} stored {n} times", m.name, short(id))),
+                n => found(id, format!("{}: txn {} stored {n} times", m.name, short(id))),
             }
         }
         for (id, amounts) in &stored {
             match truth.get(id) {
-                None => out.push(format!("{}: txn {} is stored but not on Fanvue", m.name, short(id))),
-                Some((gross, _)) if amounts.iter().any(|a| a != gross) => out.push(format!(
-                    "{}: txn {} stored as {} but Fanvue says {}",
-                    m.name,
-                    short(id),
-                    usd(amounts[0]),
-                    usd(*gross)
-                )),
+                None => found(id, format!("{}: txn {} is stored but not on Fanvue", m.name, short(id))),
+                Some((gross, _)) if amounts.iter().any(|a| a != gross) => found(
+                    id,
+                    format!(
+                        "{}: txn {} stored as {} but Fanvue says {}",
+                        m.name,
+                        short(id),
+                        usd(amounts[0]),
+                        usd(*gross)
+                    ),
+                ),
                 Some(_) => {}
             }
         }
@@ -256,34 +263,20 @@ impl CheckCtx for Ctx {
     }
 }
 
-/// Names and docs, for `settle list` and scenario validation.
-pub const CATALOG: &[(&str, &str, &str)] = &[
-    ("revenue-total-matches", "always", "each model's revenue_total = Σ amount of its stored transactions"),
-    ("no-duplicate-transactions", "always", "no Fanvue transaction id is stored twice"),
-    ("cursor-never-past-unstored", "always", "no ledger row dated before the cursor stays unstored past the grace"),
-    (
-        "every-row-stored-once",
-        "eventually",
-        "every ledger row visible before the liveness phase is stored exactly once",
-    ),
-    ("revenue-matches-provider", "eventually", "each model's revenue_total = Σ gross of its Fanvue ledger"),
-    ("dashboard-matches-provider", "eventually", "the dashboard's total at the end = Σ gross of every ledger"),
-];
-
-fn doc(name: &str) -> &'static str {
-    CATALOG.iter().find(|(n, _, _)| *n == name).map_or("", |(_, _, d)| d)
-}
-
 /// The reference invariants (fresh per run: `cursor-never-past-unstored` remembers).
 pub fn reference() -> Vec<Invariant<Ctx>> {
     vec![
-        Invariant::always("revenue-total-matches", doc("revenue-total-matches"), |c: &Ctx| {
-            c.each(|m, out| {
-                out.extend(revenue_total_mismatch(m));
-                Ok(())
-            })
-        }),
-        Invariant::always("no-duplicate-transactions", doc("no-duplicate-transactions"), |c: &Ctx| {
+        Invariant::always(
+            "revenue-total-matches",
+            "each model's revenue_total = Σ amount of its stored transactions",
+            |c: &Ctx| {
+                c.each(|m, out| {
+                    out.extend(revenue_total_mismatch(m).map(|d| Finding::about(&m.name, d)));
+                    Ok(())
+                })
+            },
+        ),
+        Invariant::always("no-duplicate-transactions", "no Fanvue transaction id is stored twice", |c: &Ctx| {
             c.each(|m, out| {
                 if m.stored_rows != m.distinct_ids {
                     out.extend(c.duplicates(m)?);
@@ -291,35 +284,57 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
                 Ok(())
             })
         }),
-        Invariant::always("cursor-never-past-unstored", doc("cursor-never-past-unstored"), |c: &Ctx| {
-            c.each(|m, out| c.cursor_check(m, out))
-        }),
-        Invariant::eventually("every-row-stored-once", doc("every-row-stored-once"), |c: &Ctx| {
-            c.each(|m, out| c.every_row_stored_once(m, out))
-        }),
-        Invariant::eventually("revenue-matches-provider", doc("revenue-matches-provider"), |c: &Ctx| {
-            c.each(|m, out| {
-                let truth = c.creator(&m.name).map_or(0, |i| c.provider.total(&i.creator));
-                if m.revenue_total != truth {
-                    out.push(format!(
-                        "{}: revenue_total {} but Fanvue says {}",
-                        m.name,
-                        usd(m.revenue_total),
-                        usd(truth)
-                    ));
-                }
-                Ok(())
-            })
-        }),
-        Invariant::eventually("dashboard-matches-provider", doc("dashboard-matches-provider"), |c: &Ctx| {
-            let truth: i64 = c.models.iter().map(|m| c.provider.total(&m.creator)).sum();
-            Ok(match *lock(&c.displayed) {
-                Some((at, shown)) if at >= c.final_load_ms => (shown != truth)
-                    .then(|| format!("the dashboard shows {} but the creators earned {}", usd(shown), usd(truth)))
-                    .into_iter()
-                    .collect(),
-                _ => vec![format!("the dashboard was not loaded at the end of the run ({})", fmt_ms(c.final_load_ms))],
-            })
-        }),
+        Invariant::always(
+            "cursor-never-past-unstored",
+            "no ledger row dated before the cursor stays unstored past the grace",
+            |c: &Ctx| c.each(|m, out| c.cursor_check(m, out)),
+        ),
+        Invariant::eventually(
+            "every-row-stored-once",
+            "every ledger row visible before the liveness phase is stored exactly once",
+            |c: &Ctx| c.each(|m, out| c.every_row_stored_once(m, out)),
+        ),
+        Invariant::eventually(
+            "revenue-matches-provider",
+            "each model's revenue_total = Σ gross of its Fanvue ledger",
+            |c: &Ctx| {
+                c.each(|m, out| {
+                    let truth = c.creator(&m.name).map_or(0, |i| c.provider.total(&i.creator));
+                    if m.revenue_total != truth {
+                        let detail = format!(
+                            "{}: revenue_total {} but Fanvue says {}",
+                            m.name,
+                            usd(m.revenue_total),
+                            usd(truth)
+                        );
+                        out.push(Finding::about(&m.name, detail));
+                    }
+                    Ok(())
+                })
+            },
+        ),
+        Invariant::eventually(
+            "dashboard-matches-provider",
+            "the dashboard's total at the end = Σ gross of every ledger",
+            |c: &Ctx| {
+                let truth: i64 = c.models.iter().map(|m| c.provider.total(&m.creator)).sum();
+                Ok(match *lock(&c.displayed) {
+                    Some((at, shown)) if at >= c.final_load_ms => (shown != truth)
+                        .then(|| {
+                            Finding::general(format!(
+                                "the dashboard shows {} but the creators earned {}",
+                                usd(shown),
+                                usd(truth)
+                            ))
+                        })
+                        .into_iter()
+                        .collect(),
+                    _ => vec![Finding::general(format!(
+                        "the dashboard was not loaded at the end of the run ({})",
+                        fmt_ms(c.final_load_ms)
+                    ))],
+                })
+            },
+        ),
     ]
 }

@@ -13,6 +13,9 @@
 //! deduplicated); and the dashboard shows the live sum, zero included. Flaws ([`Flaw`]) switch
 //! parts back to the bugs the seed's owner guessed at.
 //!
+//! The system is a [`Family`] run by the generic harness. A user replaces its sync everywhere it
+//! runs with [`FanvueRevenue::with_sync`], and its app, cron or owner like any other part.
+//!
 //! What it does not model: OAuth token refresh, creators connecting or disconnecting during a
 //! run, the seed's per-transaction detail pages, currencies other than USD.
 
@@ -23,18 +26,21 @@ pub mod invariants;
 pub mod sync;
 pub mod units;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
-use crate::check::{self, Checker, Sometimes};
+use crate::check::{Invariant, Sometimes};
 use crate::providers::fanvue::{self, Fanvue};
 use crate::sim::world::lock;
-use crate::sim::{Millis, Oracle, Sim};
-use crate::store::{Db, Migration, SharedBackend};
+use crate::sim::{Millis, Sim};
+use crate::store::{Db, Migration, SqlError, Tx};
 
 pub use config::Config;
 pub use invariants::Ctx;
 
-use super::{RunSpec, SeedReport, System, SystemError, fault_marks};
+use super::{ActorInfo, Family, Harness, Part, Role, RunSpec};
 
 /// The system's name in scenario files.
 pub const NAME: &str = "fanvue-revenue";
@@ -112,6 +118,9 @@ impl super::FlawKind for Flaw {
     fn name(self) -> &'static str {
         Flaw::name(self)
     }
+    fn doc(self) -> &'static str {
+        Flaw::doc(self)
+    }
     fn bit(self) -> u16 {
         self as u16
     }
@@ -159,132 +168,211 @@ pub fn show_instant(sim: &Sim, wall_ms: i64) -> String {
 /// The owner's last dashboard figure: (simulated time it was loaded, total in cents).
 pub type Displayed = Arc<std::sync::Mutex<Option<(u64, i64)>>>;
 
-/// The Fanvue revenue system, ready to run seeds.
+/// A sync of one model: `(env, actor, model)` → how it ended. The heartbeat and the force-sync
+/// endpoint both run the system's sync, so replacing it ([`FanvueRevenue::with_sync`]) replaces
+/// it everywhere.
+pub type SyncFn = Arc<dyn Fn(Env, String, ModelInfo) -> SyncFuture + Send + Sync>;
+/// What a sync returns.
+pub type SyncFuture = Pin<Box<dyn Future<Output = sync::Outcome> + Send>>;
+
+/// The shared logic of the system: its sync, and the marks that sync promises.
 #[derive(Clone)]
-pub struct FanvueRevenue {
-    cfg: Arc<Config>,
-    flaws: Flaws,
+pub struct Ext {
+    sync: SyncFn,
+    marks: Vec<Sometimes>,
 }
+
+/// What every part of a run works with. A user's app and actors get exactly this, as the
+/// reference ones do.
+#[derive(Clone)]
+pub struct Env {
+    pub sim: Sim,
+    pub db: Db,
+    pub provider: Fanvue,
+    pub cfg: Arc<Config>,
+    /// The connected creators (rows of `models`).
+    pub models: Arc<Vec<ModelInfo>>,
+    /// The owner's last dashboard figure (what `dashboard-matches-provider` judges).
+    pub displayed: Displayed,
+    /// When the owner loads the dashboard for the last time.
+    pub final_load_ms: u64,
+    sync: SyncFn,
+    /// Syncs under way per model, across every caller. It decides nothing: it only feeds the
+    /// `syncs-overlapped` mark.
+    running: Arc<Mutex<BTreeMap<i64, u32>>>,
+}
+
+/// Counts a sync as running for as long as it is alive (a crash drops it too).
+struct Running {
+    map: Arc<Mutex<BTreeMap<i64, u32>>>,
+    model: i64,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut m = lock(&self.map);
+        if let Some(n) = m.get_mut(&self.model) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+impl Env {
+    /// Syncs `model` with the system's sync (the reference one, or yours), on behalf of `actor`.
+    pub async fn sync(&self, actor: &str, model: &ModelInfo) -> sync::Outcome {
+        let _running = {
+            let mut m = lock(&self.running);
+            let n = m.entry(model.id).or_default();
+            if *n > 0 {
+                self.sim.mark("syncs-overlapped");
+            }
+            *n += 1;
+            Running { map: self.running.clone(), model: model.id }
+        };
+        (self.sync)(self.clone(), actor.to_string(), model.clone()).await
+    }
+
+    /// A wall instant as the timeline shows time: simulated `hh:mm:ss.mmm`, or ISO before the run.
+    pub fn at(&self, wall_ms: i64) -> String {
+        show_instant(&self.sim, wall_ms)
+    }
+}
+
+/// The Fanvue revenue family (seed 002): see the module documentation.
+pub struct Revenue;
+
+/// The Fanvue revenue system: the reference design, or a user's variation of it.
+pub type FanvueRevenue = Harness<Revenue>;
 
 impl FanvueRevenue {
-    /// The reference system with `flaws` switched on.
-    pub fn new(cfg: Config, flaws: Flaws) -> Self {
-        FanvueRevenue { cfg: Arc::new(cfg), flaws }
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.cfg
-    }
-
-    pub fn flaws(&self) -> Flaws {
-        self.flaws
-    }
-
-    fn migration_set(&self) -> (&'static str, &'static [Migration]) {
-        if self.flaws.has(Flaw::NoUnique) { ("fanvue-revenue/no-unique", &MIGRATIONS[..1]) } else { (NAME, MIGRATIONS) }
+    /// Replaces the system's sync — everywhere it runs: the heartbeat cron and the force-sync
+    /// endpoint. The reference sync's marks go with it.
+    pub fn with_sync<F, Fut>(self, sync: F) -> Self
+    where
+        F: Fn(Env, String, ModelInfo) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = sync::Outcome> + Send + 'static,
+    {
+        let sync: SyncFn = Arc::new(move |env, actor, model| Box::pin(sync(env, actor, model)) as SyncFuture);
+        self.with_ext(|ext| *ext = Ext { sync, marks: Vec::new() })
     }
 }
 
-impl System for FanvueRevenue {
-    fn name(&self) -> &str {
-        NAME
+impl Family for Revenue {
+    type Config = Config;
+    type Flaw = Flaw;
+    type Env = Env;
+    type Ctx = Ctx;
+    type Mapping = ();
+    type Ext = Ext;
+
+    const NAME: &'static str = NAME;
+    const TABLE: &'static str = "fanvue";
+    const DOC: &'static str =
+        "seed 002: Fanvue revenue sync — cursor pagination, 429s, late rows, force-sync, the dashboard total";
+
+    fn validate(cfg: &Config) -> Result<(), String> {
+        cfg.validate()
     }
 
-    fn sometimes(&self, spec: &RunSpec) -> Vec<Sometimes> {
-        let mut marks = fault_marks(spec);
-        let c = &self.cfg;
+    fn migrations(_cfg: &Config, flaws: Flaws) -> Vec<Migration> {
+        // `no-unique` leaves out the unique index on Fanvue's id.
+        if flaws.has(Flaw::NoUnique) { MIGRATIONS[..1].to_vec() } else { MIGRATIONS.to_vec() }
+    }
+
+    fn seed_rows(cfg: &Config, tx: &mut Tx, epoch_ms: u64) -> Result<(), SqlError> {
+        units::insert_models(tx, &models(cfg), i64::try_from(epoch_ms).unwrap_or(i64::MAX))
+    }
+
+    fn ext(cfg: &Arc<Config>, flaws: Flaws) -> Ext {
+        let sales = cfg.sales_max > 0;
+        let mut marks = Vec::new();
+        if sales && !cfg.provider.lag.is_zero() && !flaws.has(Flaw::NoLookback) {
+            marks.push(Sometimes {
+                mark: "lookback-caught-late-row".into(),
+                doc: "re-reading the lookback window stored a row the earlier read had not seen".into(),
+            });
+        }
+        if sales && !(cfg.refund.is_zero() && cfg.chargeback.is_zero()) {
+            marks.push(Sometimes { mark: "refund-synced".into(), doc: "a refund or chargeback row was stored".into() });
+        }
+        Ext { sync: sync::reference(flaws), marks }
+    }
+
+    fn env(sim: &Sim, db: &Db, cfg: &Arc<Config>, ext: &Ext) -> Env {
+        let provider = Fanvue::start(sim, cfg.provider.clone());
+        let models = Arc::new(models(cfg));
+        for m in models.iter() {
+            provider.add_creator(&m.creator, &m.name, &m.token);
+        }
+        let end_ms = sim.config().safety.0 + sim.config().liveness.0;
+        // The owner's last look, which `dashboard-matches-provider` judges: a minute before the
+        // end (half the liveness phase if that is shorter), after the syncs converged.
+        let final_load_ms = end_ms.saturating_sub(Millis::min(1).0.min(sim.config().liveness.0 / 2));
+        Env {
+            sim: sim.clone(),
+            db: db.clone(),
+            provider,
+            cfg: cfg.clone(),
+            models,
+            displayed: Displayed::default(),
+            final_load_ms,
+            sync: ext.sync.clone(),
+            running: Arc::default(),
+        }
+    }
+
+    fn ctx(env: &Env, _mapping: &()) -> Ctx {
+        Ctx::new(
+            env.db.clone(),
+            env.provider.clone(),
+            env.models.clone(),
+            env.cfg.grace.0,
+            env.displayed.clone(),
+            env.final_load_ms,
+        )
+    }
+
+    fn world_actors(_cfg: &Config) -> Vec<ActorInfo> {
+        vec![ActorInfo { name: fanvue::ACTOR.into(), role: Role::Provider, crashable: false }]
+    }
+
+    fn parts(cfg: &Arc<Config>, flaws: Flaws) -> Vec<Part<Env>> {
+        let mut app = Part::app(app::ACTOR, app::reference(flaws));
+        if cfg.force_syncs_max > 0 {
+            app = app.sometimes("force-sync-ran", "the force-sync endpoint reset a cursor and re-synced");
+        }
+        vec![
+            app,
+            Part::job(actors::JOBS, actors::heartbeat),
+            Part::once(actors::FANS, Role::Client, actors::start_fans),
+            Part::once(actors::OWNER, Role::Client, actors::start_owner).crashable(true),
+        ]
+    }
+
+    fn invariants(_cfg: &Config, _flaws: Flaws) -> Vec<Invariant<Ctx>> {
+        invariants::reference()
+    }
+
+    fn world_marks(cfg: &Config, _spec: &RunSpec) -> Vec<Sometimes> {
+        let mut marks = Vec::new();
         let mut add = |on: bool, mark: &str, doc: &str| {
             if on {
                 marks.push(Sometimes { mark: mark.into(), doc: doc.into() });
             }
         };
-        let sales = c.sales_max > 0;
+        let sales = cfg.sales_max > 0;
         add(true, "provider:rate-limited", "a request got 429 (lower provider.rate_limit if this is never reached)");
-        add(!c.provider.server_error.is_zero(), "fault:provider-5xx", "the provider answered a 5xx");
-        add(sales && !c.provider.lag.is_zero(), "provider:lag-hid-row", "visibility lag hid a row from a page");
-        add(
-            sales && !c.provider.lag.is_zero() && !self.flaws.has(Flaw::NoLookback),
-            "lookback-caught-late-row",
-            "re-reading the lookback window stored a row the earlier read had not seen",
-        );
-        add(
-            sales && !(c.refund.is_zero() && c.chargeback.is_zero()),
-            "refund-synced",
-            "a refund or chargeback row was stored",
-        );
-        add(c.force_syncs_max > 0, "force-sync-ran", "the force-sync endpoint reset a cursor and re-synced");
-        add(c.force_syncs_max > 0, "syncs-overlapped", "two syncs of the same model ran at once");
+        add(!cfg.provider.server_error.is_zero(), "fault:provider-5xx", "the provider answered a 5xx");
+        add(sales && !cfg.provider.lag.is_zero(), "provider:lag-hid-row", "visibility lag hid a row from a page");
+        add(cfg.force_syncs_max > 0, "syncs-overlapped", "two syncs of the same model ran at once");
         marks
     }
 
-    fn run(&self, spec: &RunSpec, oracle: Oracle, backend: SharedBackend) -> Result<SeedReport, SystemError> {
-        let (set, migrations) = self.migration_set();
-        let models = Arc::new(models(&self.cfg));
-        {
-            let mut b = lock(&backend);
-            b.reset(set, migrations).map_err(|e| SystemError::Database(e.to_string()))?;
-            let now = i64::try_from(spec.sim.epoch_ms).unwrap_or(i64::MAX);
-            crate::store::transaction(b.as_mut(), |tx| units::insert_models(tx, &models, now))
-                .map_err(|e| SystemError::Database(e.to_string()))?;
-        }
-        let me = self.clone();
-        let db_cfg = spec.db.clone();
-        let out = Sim::run(spec.sim.clone(), oracle, move |sim| async move {
-            let provider = Fanvue::start(&sim, me.cfg.provider.clone());
-            for m in models.iter() {
-                provider.add_creator(&m.creator, &m.name, &m.token);
-            }
-            let db = Db::new(&sim, backend, db_cfg);
-            let displayed = Displayed::default();
-            let end_ms = sim.config().safety.0 + sim.config().liveness.0;
-            // The owner's last look, which `dashboard-matches-provider` judges: a minute before
-            // the end (half the liveness phase if that is shorter), after the syncs converged.
-            let final_load_ms = end_ms.saturating_sub(Millis::min(1).0.min(sim.config().liveness.0 / 2));
-            let ctx = Arc::new(Ctx::new(
-                db.clone(),
-                provider.clone(),
-                models.clone(),
-                me.cfg.grace.0,
-                displayed.clone(),
-                final_load_ms,
-            ));
-            let checker = Arc::new(Checker::new(invariants::reference()));
-            check::install(&sim, checker.clone(), ctx.clone());
-
-            let env = sync::SyncEnv::new(&sim, &db, &me.cfg, me.flaws);
-            sim.serve(app::ACTOR, app::router(env.clone(), models.clone()));
-            let (jenv, jmodels) = (env.clone(), models.clone());
-            sim.start_actor(
-                actors::JOBS,
-                Arc::new(move |s: Sim| Box::pin(actors::heartbeat(s, jenv.clone(), jmodels.clone()))),
-            );
-            actors::start_fans(&sim, &provider, &me.cfg, &models);
-            actors::start_owner(&sim, &me.cfg, &models, &displayed, final_load_ms);
-
-            sim.run_phases().await;
-            if !sim.is_stopped() {
-                checker.check_eventually(&sim, &ctx);
-            }
-            checker.violations()
-        })
-        .map_err(|e| SystemError::Runtime(e.to_string()))?;
-        Ok(SeedReport::from_run(out))
+    fn ext_marks(_cfg: &Config, ext: &Ext) -> Vec<Sometimes> {
+        ext.marks.clone()
     }
-}
 
-/// `settle list`: what this system offers.
-pub fn describe() -> super::SystemInfo {
-    super::SystemInfo {
-        name: NAME,
-        doc: "seed 002: Fanvue revenue sync — cursor pagination, 429s, late rows, force-sync, the dashboard total",
-        flaws: Flaw::ALL.iter().map(|f| (f.name(), f.doc())).collect(),
-        invariants: invariants::CATALOG.to_vec(),
-        actors: vec![
-            (fanvue::ACTOR, false),
-            (app::ACTOR, true),
-            (actors::JOBS, true),
-            (actors::OWNER, true),
-            (actors::FANS, false),
-        ],
+    fn audit() -> Option<&'static str> {
+        Some(NAME)
     }
 }

@@ -11,13 +11,11 @@
 //! What it does not do: decide when to sync (the heartbeat and the force-sync endpoint do), or
 //! talk to any endpoint but `/insights/earnings`.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::units::{self, Stats, TxRow};
-use super::{Config, Flaw, Flaws, ModelInfo};
+use super::{Config, Env, Flaw, Flaws, ModelInfo, SyncFn, SyncFuture};
 use crate::providers::fanvue::{self, wire};
-use crate::sim::world::lock;
 use crate::sim::{Kind, Millis, NetError, Request, Sim};
 use crate::store::Db;
 
@@ -25,23 +23,26 @@ use crate::store::Db;
 const MAX_PAGES: u32 = 2_000;
 const MAX_RATE_WAITS: u32 = 100;
 
-/// What a sync needs; cheap to clone.
+/// What the reference sync needs; cheap to clone.
 #[derive(Clone)]
 pub struct SyncEnv {
     pub sim: Sim,
     pub db: Db,
     pub cfg: Arc<Config>,
     pub flaws: Flaws,
-    /// Syncs under way per model, across the app and the jobs. It decides nothing: it only
-    /// feeds the `syncs-overlapped` mark.
-    running: Arc<Mutex<BTreeMap<i64, u32>>>,
+}
+
+/// The reference sync with `flaws`, as the system's replaceable sync.
+pub fn reference(flaws: Flaws) -> SyncFn {
+    Arc::new(move |env: Env, actor: String, model: ModelInfo| {
+        Box::pin(async move {
+            let s = SyncEnv { sim: env.sim, db: env.db, cfg: env.cfg, flaws };
+            sync_model(&s, &actor, &model).await
+        }) as SyncFuture
+    })
 }
 
 impl SyncEnv {
-    pub fn new(sim: &Sim, db: &Db, cfg: &Arc<Config>, flaws: Flaws) -> Self {
-        SyncEnv { sim: sim.clone(), db: db.clone(), cfg: cfg.clone(), flaws, running: Arc::default() }
-    }
-
     fn now(&self) -> i64 {
         i64::try_from(self.sim.wall_ms()).unwrap_or(i64::MAX)
     }
@@ -49,21 +50,6 @@ impl SyncEnv {
     /// A wall instant as the timeline shows time: simulated `hh:mm:ss.mmm`, or ISO before the run.
     pub fn at(&self, wall_ms: i64) -> String {
         super::show_instant(&self.sim, wall_ms)
-    }
-}
-
-/// Counts a sync as running for as long as it is alive (a crash drops it too).
-struct Running {
-    map: Arc<Mutex<BTreeMap<i64, u32>>>,
-    model: i64,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let mut m = lock(&self.map);
-        if let Some(n) = m.get_mut(&self.model) {
-            *n = n.saturating_sub(1);
-        }
     }
 }
 
@@ -85,15 +71,6 @@ enum Fetched {
 
 /// Syncs one model on behalf of `actor` (the heartbeat's jobs, or the app's force-sync).
 pub async fn sync_model(env: &SyncEnv, actor: &str, model: &ModelInfo) -> Outcome {
-    let _running = {
-        let mut m = lock(&env.running);
-        let n = m.entry(model.id).or_default();
-        if *n > 0 {
-            env.sim.mark("syncs-overlapped");
-        }
-        *n += 1;
-        Running { map: env.running.clone(), model: model.id }
-    };
     let (flaws, name) = (env.flaws, model.name.as_str());
     let stale = flaws.has(Flaw::StaleStats);
     let loaded = env.db.unit(actor, "sync.load-model", name, |tx| units::load_model(tx, model.id, stale)).await;

@@ -3,19 +3,23 @@
 //! (reconciliation every 5 minutes, the stuck-payment monitor) and the admin who presses the
 //! seed's "Sync Payment Status" button.
 //!
+//! Each is a [`Part`] of the system, so a user can replace any of them: the checkout keeps its
+//! load (orders, charges, customers) and takes the shop's own insert ([`checkout`] with an
+//! [`InsertFn`]), and the jobs, the admin and the forger are replaced whole.
+//!
 //! What they do not do: crash mid-charge (the checkout and customer are not crash targets; an
 //! orphaned charge is a different bug from seed 001's).
 
 use std::sync::Arc;
 
 use super::app::{self, fetch_status};
-use super::logic::{self, Applied, OrderStatus, Part, Source};
-use super::{Config, Flaw, Flaws};
-use crate::providers::midtrans::Midtrans;
+use super::logic::{self, Applied, OrderStatus, Source};
+use super::{Config, Env, Flaw, Flaws};
 use crate::providers::midtrans::status::PaymentType;
 use crate::sim::world::lock;
 use crate::sim::{Kind, Millis, Phase, Request, Sim};
-use crate::store::{Db, DbError, SqlError, Value};
+use crate::store::{DbError, SqlError, Tx, Value};
+use crate::systems::{Part, Role};
 
 pub const CHECKOUT: &str = "checkout";
 pub const CUSTOMER: &str = "customer";
@@ -39,8 +43,62 @@ struct Planned {
     pay_delay: u64,
 }
 
-/// Starts the checkout load: `cfg.orders` orders at seeded times in the arrival window.
-pub fn start_checkout(sim: &Sim, db: &Db, provider: &Midtrans, cfg: &Arc<Config>, inserted: &app::Inserted) {
+/// A new order as the checkout inserts it, once Midtrans has its charge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewOrder {
+    /// The order's number in the run (1, 2, …), usable as a primary key.
+    pub id: i64,
+    /// The order code Midtrans knows (`order_id` in its payloads).
+    pub code: String,
+    /// Midtrans's transaction id for the charge.
+    pub transaction_id: String,
+    pub method: PaymentType,
+    /// In minor units (IDR × 100).
+    pub amount: i64,
+    /// Simulated milliseconds, read inside the unit.
+    pub now_ms: u64,
+}
+
+/// The shop's insert of a new order, in one unit of work.
+pub type InsertFn = Arc<dyn Fn(&mut Tx, &NewOrder) -> Result<(), SqlError> + Send + Sync>;
+
+/// Seed 001's insert: the order and its PENDING payment.
+pub fn reference_insert(tx: &mut Tx, o: &NewOrder) -> Result<(), SqlError> {
+    let now = o.now_ms;
+    tx.execute(
+        "INSERT INTO orders (id, order_code, status, total_amount, paid_at, created_at, updated_at) VALUES (?, ?, 'PENDING', ?, NULL, ?, ?)",
+        &[o.id.into(), Value::from(&o.code), o.amount.into(), now.into(), now.into()],
+    )?;
+    tx.execute(
+        "INSERT INTO order_payments (id, order_id, transaction_id, payment_method, payment_status, provider_status, gross_amount, paid_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'PENDING', 'pending', ?, NULL, ?, ?)",
+        &[
+            o.id.into(),
+            o.id.into(),
+            Value::from(&o.transaction_id),
+            o.method.as_str().into(),
+            o.amount.into(),
+            now.into(),
+            now.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// The checkout: `cfg.orders` orders at seeded times in the arrival window; each creates its
+/// charge, then inserts its rows with `insert` after the race window, retrying until the insert
+/// lands. Its customers pay (or walk away) at the provider. Where the race window is open, it
+/// promises that some notification arrives before its insert.
+pub fn checkout(cfg: &Config, insert: InsertFn) -> Part<Env> {
+    let part = Part::once(CHECKOUT, Role::App, move |sim: &Sim, env: &Env| start_checkout(sim, env, insert.clone()));
+    if cfg.insert_delay.max.0 > 0 && cfg.orders > 0 {
+        part.sometimes("webhook-before-insert", "a notification arrived before the checkout inserted its row")
+    } else {
+        part
+    }
+}
+
+fn start_checkout(sim: &Sim, env: &Env, insert: InsertFn) {
+    let cfg = env.cfg.clone();
     let mut plan: Vec<Planned> = sim.choose(|o| {
         (0..u64::from(cfg.orders))
             // Every field is drawn even for a dropped order, so dropping one (shrinking) keeps
@@ -60,7 +118,7 @@ pub fn start_checkout(sim: &Sim, db: &Db, provider: &Midtrans, cfg: &Arc<Config>
     });
     plan.retain(|p| p.keep);
     plan.sort_by_key(|p| (p.at, p.n));
-    let (sim2, db, provider, inserted) = (sim.clone(), db.clone(), provider.clone(), inserted.clone());
+    let (sim2, env) = (sim.clone(), env.clone());
     sim.add_actor(CUSTOMER);
     sim.spawn(CHECKOUT, async move {
         for p in plan {
@@ -68,14 +126,15 @@ pub fn start_checkout(sim: &Sim, db: &Db, provider: &Midtrans, cfg: &Arc<Config>
             if sim2.phase() != Phase::Safety {
                 break;
             }
-            let (s, d, m, i) = (sim2.clone(), db.clone(), provider.clone(), inserted.clone());
-            sim2.spawn(CHECKOUT, async move { checkout(s, d, m, i, p).await });
+            let (s, e, i) = (sim2.clone(), env.clone(), insert.clone());
+            sim2.spawn(CHECKOUT, async move { checkout_one(s, e, i, p).await });
         }
     });
 }
 
-async fn checkout(sim: Sim, db: Db, provider: Midtrans, inserted: app::Inserted, p: Planned) {
+async fn checkout_one(sim: Sim, env: Env, insert: InsertFn, p: Planned) {
     let code = order_code(p.n);
+    let provider = env.provider.clone();
     let txn = sim.exchange(|| {
         sim.record(Kind::Send, CHECKOUT, Some(crate::providers::midtrans::provider::ACTOR), || {
             format!("POST /snap/v1/transactions {code}")
@@ -108,20 +167,20 @@ async fn checkout(sim: Sim, db: Db, provider: Midtrans, inserted: app::Inserted,
     // The insert is retried until it lands: the checkout request is the customer's, and they
     // retry too. A lost answer after commit shows up as a duplicate key on the retry.
     for attempt in 0..600u32 {
-        let (s, key, txn, method, ins) = (sim.clone(), code.clone(), txn.clone(), p.method, inserted.clone());
-        let result = db
+        let (s, key, txn, ins, insert) = (sim.clone(), code.clone(), txn.clone(), env.inserted.clone(), insert.clone());
+        let result = env
+            .db
             .unit(CHECKOUT, "checkout.insert", &code, move |tx| {
-                let now = s.now_ms();
-                let id = p.n as i64;
-                tx.execute(
-                    "INSERT INTO orders (id, order_code, status, total_amount, paid_at, created_at, updated_at) VALUES (?, ?, 'PENDING', ?, NULL, ?, ?)",
-                    &[id.into(), Value::from(&key), p.amount.into(), now.into(), now.into()],
-                )?;
-                tx.execute(
-                    "INSERT INTO order_payments (id, order_id, transaction_id, payment_method, payment_status, provider_status, gross_amount, paid_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'PENDING', 'pending', ?, NULL, ?, ?)",
-                    &[id.into(), id.into(), txn.into(), method.as_str().into(), p.amount.into(), now.into(), now.into()],
-                )?;
-                lock(&ins).insert(key);
+                let order = NewOrder {
+                    id: p.n as i64,
+                    code: key,
+                    transaction_id: txn,
+                    method: p.method,
+                    amount: p.amount,
+                    now_ms: s.now_ms(),
+                };
+                insert(tx, &order)?;
+                lock(&ins).insert(order.code);
                 Ok(())
             })
             .await;
@@ -138,7 +197,8 @@ async fn checkout(sim: Sim, db: Db, provider: Midtrans, inserted: app::Inserted,
 /// The jobs actor's main task: reconciliation every `reconcile_every` (unless the
 /// `no-reconciliation` flaw is on) and the stuck-payment monitor every `monitor_every`.
 /// Runs again from the next tick after a restart.
-pub async fn jobs(sim: Sim, db: Db, cfg: Arc<Config>, flaws: Flaws, server_key: String) {
+pub async fn jobs(env: Env, flaws: Flaws) {
+    let (sim, db, cfg, server_key) = (env.sim, env.db, env.cfg, env.server_key);
     let every = cfg.reconcile_every.0.max(1_000);
     let monitor_every = cfg.monitor_every.0.max(1_000);
     let mut next_reconcile = (sim.now_ms() / every + 1) * every;
@@ -159,7 +219,7 @@ pub async fn jobs(sim: Sim, db: Db, cfg: Arc<Config>, flaws: Flaws, server_key: 
     }
 }
 
-async fn reconcile(sim: &Sim, db: &Db, cfg: &Config, flaws: Flaws, server_key: &str) {
+async fn reconcile(sim: &Sim, db: &crate::store::Db, cfg: &Config, flaws: Flaws, server_key: &str) {
     let cutoff = sim.now_ms().saturating_sub(cfg.reconcile_older_than.0) as i64;
     let pending = db
         .unit(JOBS, "recon.select-pending", "", |tx| {
@@ -182,7 +242,7 @@ async fn reconcile(sim: &Sim, db: &Db, cfg: &Config, flaws: Flaws, server_key: &
         let s = sim.clone();
         let applied = db
             .unit(JOBS, "recon.apply", &code, |tx| {
-                logic::apply(tx, &upd, Source::Reconciliation, s.now_ms(), flaws, Part::Both)
+                logic::apply(tx, &upd, Source::Reconciliation, s.now_ms(), flaws, logic::Part::Both)
             })
             .await;
         if let Ok(Applied::Changed { to: OrderStatus::Paid, .. }) = applied {
@@ -192,7 +252,7 @@ async fn reconcile(sim: &Sim, db: &Db, cfg: &Config, flaws: Flaws, server_key: &
     }
 }
 
-async fn monitor(sim: &Sim, db: &Db, cfg: &Config) {
+async fn monitor(sim: &Sim, db: &crate::store::Db, cfg: &Config) {
     let cutoff = sim.now_ms().saturating_sub(cfg.stuck_after.0) as i64;
     let stuck =
         db.unit(JOBS, "monitor.stuck-payments", "", |tx| tx.query(logic::STUCK_PAYMENTS_SQL, &[cutoff.into()])).await;
@@ -206,8 +266,14 @@ async fn monitor(sim: &Sim, db: &Db, cfg: &Config) {
     }
 }
 
-/// The admin presses "Sync Payment Status" on the oldest PENDING order, a few times per run.
-pub fn start_admin(sim: &Sim, db: &Db, cfg: &Arc<Config>) {
+/// The admin, who presses "Sync Payment Status" on the oldest PENDING order a few times per
+/// run; a crash loses the clicks still ahead.
+pub fn admin() -> Part<Env> {
+    Part::once(ADMIN, Role::App, |sim: &Sim, env: &Env| start_admin(sim, env)).crashable(true)
+}
+
+fn start_admin(sim: &Sim, env: &Env) {
+    let (db, cfg) = (&env.db, &env.cfg);
     if cfg.admin_clicks_max == 0 {
         return;
     }
@@ -243,7 +309,16 @@ pub fn start_admin(sim: &Sim, db: &Db, cfg: &Arc<Config>) {
 /// Someone who knows the webhook URL but not the server key posts forged `settlement`
 /// notifications for random orders. The app must answer 401 and change nothing; if it accepts
 /// one, `paid-only-if-provider-paid` catches the unpaid order turning PAID.
-pub fn start_forger(sim: &Sim, cfg: &Arc<Config>) {
+pub fn forger(cfg: &Config) -> Part<Env> {
+    let part = Part::once(FORGER, Role::Client, |sim: &Sim, env: &Env| start_forger(sim, &env.cfg));
+    if cfg.forged_notifications_max > 0 && cfg.orders > 0 {
+        part.sometimes("forged-notification-rejected", "a notification with a bad signature was refused")
+    } else {
+        part
+    }
+}
+
+fn start_forger(sim: &Sim, cfg: &Arc<Config>) {
     if cfg.forged_notifications_max == 0 || cfg.orders == 0 {
         return;
     }

@@ -1,6 +1,8 @@
 //! The application under test: the webhook endpoint and the admin manual-sync endpoint, as an
 //! axum `Router`. This is the reference implementation; a user's own router plugs in through
-//! [`super::MidtransOrders::with_app`] and receives the same [`AppCtx`].
+//! [`super::MidtransOrders::with_app`] and receives the same [`Env`]. The flaws and the
+//! `inline-retry` settings are the reference handler's own, captured by [`reference`], not part
+//! of what a user's router is given.
 //!
 //! The webhook verifies `signature_key` in constant time (a bad one: 401, nothing changed),
 //! applies the update in one unit of work, and answers 503 while the payment row does not exist
@@ -13,7 +15,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 
 use super::logic::{self, Applied, Part, ProviderUpdate, Source};
-use super::{Flaw, Flaws};
+use super::{Env, Flaw, Flaws, Inserted};
 use crate::providers::midtrans::Midtrans;
 use crate::providers::midtrans::notification::{Notification, verify_signature};
 use crate::sim::{Kind, NetError, Request, Sim};
@@ -22,27 +24,36 @@ use crate::store::{Db, DbError};
 /// The app's actor name.
 pub const ACTOR: &str = "app";
 
-/// What an application router gets to work with.
+/// The reference handlers' state: the run's environment and the reference's own switches.
 #[derive(Clone)]
-pub struct AppCtx {
-    pub sim: Sim,
-    pub db: Db,
-    /// The Midtrans server key (signature checks and status API auth).
-    pub server_key: String,
-    /// The provider's actor name, for status API calls.
-    pub provider: String,
-    pub flaws: Flaws,
+struct AppCtx {
+    sim: Sim,
+    db: Db,
+    server_key: String,
+    provider: String,
+    flaws: Flaws,
     /// `inline-retry`: attempts and the pause between them.
-    pub inline_retry_attempts: u32,
-    pub inline_retry_delay_ms: u64,
+    inline_retry_attempts: u32,
+    inline_retry_delay_ms: u64,
 }
 
-/// The reference app.
-pub fn reference_app(ctx: AppCtx) -> Router {
-    Router::new()
-        .route("/webhooks/midtrans", post(webhook))
-        .route("/admin/orders/{code}/sync-payment", post(manual_sync))
-        .with_state(ctx)
+/// The reference app with `flaws` (and the `inline-retry` flaw's attempts and pause).
+pub fn reference(flaws: Flaws, inline_retry_attempts: u32, inline_retry_delay_ms: u64) -> impl Fn(Env) -> Router {
+    move |env: Env| {
+        let ctx = AppCtx {
+            sim: env.sim,
+            db: env.db,
+            server_key: env.server_key,
+            provider: env.provider_actor,
+            flaws,
+            inline_retry_attempts,
+            inline_retry_delay_ms,
+        };
+        Router::new()
+            .route("/webhooks/midtrans", post(webhook))
+            .route("/admin/orders/{code}/sync-payment", post(manual_sync))
+            .with_state(ctx)
+    }
 }
 
 async fn webhook(State(ctx): State<AppCtx>, body: Bytes) -> (StatusCode, String) {
@@ -179,9 +190,6 @@ pub fn observe_arrivals(router: Router, sim: Sim, inserted: Inserted, path: Stri
         }
     }))
 }
-
-/// Order codes whose checkout insert has committed (kept by the checkout actor).
-pub type Inserted = std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>;
 
 /// Asks the status API for one order, on behalf of `actor`.
 pub async fn fetch_status(

@@ -29,7 +29,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use crate::check::{CheckCtx, Invariant};
+use crate::check::{CheckCtx, Finding, Invariant};
 use crate::providers::midtrans::Midtrans;
 use crate::sim::world::lock;
 use crate::store::{Db, Row, SqlError, Value};
@@ -202,11 +202,14 @@ impl Ctx {
         lock(&self.snapshot).clone()
     }
 
-    fn each(&self, mut f: impl FnMut(&OrderRow, &mut Vec<String>)) -> Result<Vec<String>, SqlError> {
+    /// Runs `f` over every row of the snapshot; each line it adds is a finding about that order.
+    fn each(&self, mut f: impl FnMut(&OrderRow, &mut Vec<String>)) -> Result<Vec<Finding>, SqlError> {
         let snap = lock(&self.snapshot);
         let mut out = Vec::new();
+        let mut lines = Vec::new();
         for row in snap.values() {
-            f(row, &mut out);
+            f(row, &mut lines);
+            out.extend(lines.drain(..).map(|l| Finding::about(&row.code, l)));
         }
         Ok(out)
     }
@@ -228,76 +231,74 @@ impl CheckCtx for Ctx {
     }
 }
 
-/// Names and docs, for `settle list` and scenario validation.
-pub const CATALOG: &[(&str, &str, &str)] = &[
-    ("paid-only-if-provider-paid", "always", "an order is PAID only if the provider's truth says it was paid"),
-    ("order-payment-agree", "always", "order and payment statuses agree after every unit"),
-    ("paid-never-regresses", "always", "a PAID order never goes back to PENDING, EXPIRED or FAILED"),
-    ("paid-at-iff-paid", "always", "paid_at is set iff the status is PAID (orders and payments)"),
-    ("fulfilled-at-most-once", "always", "each order is fulfilled at most once, and only if paid"),
-    ("provider-paid-implies-paid", "eventually", "provider paid ⇒ the order is PAID"),
-    ("provider-failed-implies-not-paid", "eventually", "provider expired/cancelled/denied ⇒ the order is not PAID"),
-    ("paid-fulfilled-once", "eventually", "every PAID order is fulfilled exactly once"),
-];
-
-fn doc(name: &str) -> &'static str {
-    CATALOG.iter().find(|(n, _, _)| *n == name).map_or("", |(_, _, d)| d)
-}
-
 /// The reference invariants (fresh per run: `paid-never-regresses` remembers).
 pub fn reference() -> Vec<Invariant<Ctx>> {
     vec![
-        Invariant::always("paid-only-if-provider-paid", doc("paid-only-if-provider-paid"), |c: &Ctx| {
-            c.each(|o, out| out.extend(paid_without_provider(o, c.provider.ever_paid(&o.code), &c.statuses)))
-        }),
-        Invariant::always("order-payment-agree", doc("order-payment-agree"), |c: &Ctx| {
+        Invariant::always(
+            "paid-only-if-provider-paid",
+            "an order is PAID only if the provider's truth says it was paid",
+            |c: &Ctx| c.each(|o, out| out.extend(paid_without_provider(o, c.provider.ever_paid(&o.code), &c.statuses))),
+        ),
+        Invariant::always("order-payment-agree", "order and payment statuses agree after every unit", |c: &Ctx| {
             c.each(|o, out| out.extend(order_payment_agree(o)))
         }),
-        Invariant::always("paid-never-regresses", doc("paid-never-regresses"), |c: &Ctx| {
-            let mut seen = lock(&c.paid_seen);
-            c.each(|o, out| {
-                if c.statuses.is_paid(&o.status) {
-                    seen.insert(o.code.clone());
-                } else {
-                    out.extend(regressed(&o.code, seen.contains(&o.code), &o.status, &c.statuses));
-                }
-            })
-        }),
-        Invariant::always("paid-at-iff-paid", doc("paid-at-iff-paid"), |c: &Ctx| {
-            c.each(|o, out| paid_at_iff_paid(o, &c.statuses, out))
-        }),
-        Invariant::always("fulfilled-at-most-once", doc("fulfilled-at-most-once"), |c: &Ctx| {
-            c.each(|o, out| {
-                // Only asked when it matters: the provider's lock is not free.
-                let paid = (o.fulfilments > 0).then(|| c.provider.ever_paid(&o.code));
-                fulfilled_at_most_once(o, paid, out)
-            })
-        }),
-        Invariant::eventually("provider-paid-implies-paid", doc("provider-paid-implies-paid"), |c: &Ctx| {
+        Invariant::always(
+            "paid-never-regresses",
+            "a PAID order never goes back to PENDING, EXPIRED or FAILED",
+            |c: &Ctx| {
+                let mut seen = lock(&c.paid_seen);
+                c.each(|o, out| {
+                    if c.statuses.is_paid(&o.status) {
+                        seen.insert(o.code.clone());
+                    } else {
+                        out.extend(regressed(&o.code, seen.contains(&o.code), &o.status, &c.statuses));
+                    }
+                })
+            },
+        ),
+        Invariant::always(
+            "paid-at-iff-paid",
+            "paid_at is set iff the status is PAID (orders and payments)",
+            |c: &Ctx| c.each(|o, out| paid_at_iff_paid(o, &c.statuses, out)),
+        ),
+        Invariant::always(
+            "fulfilled-at-most-once",
+            "each order is fulfilled at most once, and only if paid",
+            |c: &Ctx| {
+                c.each(|o, out| {
+                    // Only asked when it matters: the provider's lock is not free.
+                    let paid = (o.fulfilments > 0).then(|| c.provider.ever_paid(&o.code));
+                    fulfilled_at_most_once(o, paid, out)
+                })
+            },
+        ),
+        Invariant::eventually("provider-paid-implies-paid", "provider paid ⇒ the order is PAID", |c: &Ctx| {
             let snap = lock(&c.snapshot);
             let mut out = Vec::new();
             for t in c.provider.truths().iter().filter(|t| t.paid_now()) {
                 let provider = t.status.map_or("none", |s| s.as_str());
-                out.extend(provider_paid_implies_paid(&t.order_id, provider, snap.get(&t.order_id), &c.statuses));
+                let found = provider_paid_implies_paid(&t.order_id, provider, snap.get(&t.order_id), &c.statuses);
+                out.extend(found.map(|d| Finding::about(&t.order_id, d)));
             }
             Ok(out)
         }),
         Invariant::eventually(
             "provider-failed-implies-not-paid",
-            doc("provider-failed-implies-not-paid"),
+            "provider expired/cancelled/denied ⇒ the order is not PAID",
             |c: &Ctx| {
                 let snap = lock(&c.snapshot);
                 let mut out = Vec::new();
                 for t in c.provider.truths().iter().filter(|t| t.failed_now()) {
                     if let Some(o) = snap.get(&t.order_id) {
                         let provider = t.status.map_or("none", |s| s.as_str());
-                        out.extend(provider_failed_implies_not_paid(o, provider, &c.statuses));
+                        let found = provider_failed_implies_not_paid(o, provider, &c.statuses);
+                        out.extend(found.map(|d| Finding::about(&o.code, d)));
                     }
                 }
                 Ok(out)
             },
         ),
-        Invariant::eventually("paid-fulfilled-once", doc("paid-fulfilled-once"), |c: &Ctx| {
+        Invariant::eventually("paid-fulfilled-once", "every PAID order is fulfilled exactly once", |c: &Ctx| {
             c.each(|o, out| out.extend(paid_fulfilled_once(o, &c.statuses)))
         }),
     ]

@@ -4,16 +4,18 @@
 //! transitions in one unit, is idempotent under duplicates, logs every sync, reconciles PENDING
 //! payments against the status API every 5 minutes, and offers the admin's manual sync.
 //!
-//! Flaws reintroduce the real bugs (see [`Flaw`]). The system uses only the public API
-//! ([`crate::sim`], [`crate::store`], [`crate::check`], [`crate::providers::midtrans`]), so a
-//! user's own webhook handler and invariants plug in the same way
-//! ([`MidtransOrders::with_app`], [`MidtransOrders::with_invariant`]).
+//! Flaws reintroduce the real bugs (see [`Flaw`]). The system is a [`Family`] run by the generic
+//! harness, built only on the public API ([`crate::sim`], [`crate::store`], [`crate::check`],
+//! [`crate::providers::midtrans`]), so every part of it — the app, the jobs, the checkout's insert,
+//! the admin, the schema — can be replaced by a user's own ([`MidtransOrders::with_app`],
+//! [`MidtransOrders::with_part`], [`actors::checkout`], [`MidtransOrders::with_schema`]).
 //!
 //! What it does not model: refunds, orphaned charges (a checkout that dies between the charge
 //! and the insert), several payments per order.
 
 pub mod actors;
 pub mod app;
+pub mod export;
 pub mod invariants;
 pub mod logic;
 pub mod mapping;
@@ -23,16 +25,16 @@ use std::sync::Arc;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{self, Checker, Invariant, Sometimes};
+use crate::check::{Invariant, Sometimes};
 use crate::providers::midtrans::status::PaymentType;
 use crate::providers::midtrans::{Midtrans, ProviderConfig};
-use crate::sim::{Millis, Oracle, Range, Rate, Sim};
-use crate::store::{Db, Migration, SharedBackend};
+use crate::sim::{Millis, Range, Rate, Sim};
+use crate::store::{Db, Migration};
 
-pub use app::AppCtx;
 pub use invariants::Ctx;
+pub use mapping::Mapping;
 
-use super::{RunSpec, SeedReport, System, SystemError, fault_marks};
+use super::{ActorInfo, Family, Harness, Part, Role, RunSpec};
 
 /// The system's name in scenario files.
 pub const NAME: &str = "midtrans-orders";
@@ -104,6 +106,9 @@ impl super::FlawKind for Flaw {
     const ALL: &'static [Flaw] = &Flaw::ALL;
     fn name(self) -> &'static str {
         Flaw::name(self)
+    }
+    fn doc(self) -> &'static str {
+        Flaw::doc(self)
     }
     fn bit(self) -> u16 {
         self as u16
@@ -219,154 +224,126 @@ mod method_names {
     }
 }
 
-/// Builds the application router from its context.
-pub type AppBuilder = Arc<dyn Fn(AppCtx) -> Router + Send + Sync>;
-/// Builds one extra invariant per run.
-pub type InvariantBuilder = Arc<dyn Fn() -> Invariant<Ctx> + Send + Sync>;
-/// Receives the provider's ground truth at the end of each run (e.g. to write a provider export).
-pub type TruthsHook = Arc<dyn Fn(Vec<crate::providers::midtrans::provider::Truth>) + Send + Sync>;
+/// Order codes whose checkout insert has committed (kept by the checkout, read by the harness's
+/// observation of the webhook).
+pub type Inserted = Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>;
 
-/// The Midtrans orders system, ready to run seeds.
+/// What every part of a run works with: the simulation, the database, the provider and the
+/// configuration. A user's app and actors get exactly this, as the reference ones do.
 #[derive(Clone)]
-pub struct MidtransOrders {
-    cfg: Arc<Config>,
-    flaws: Flaws,
-    app: AppBuilder,
-    extra: Vec<InvariantBuilder>,
-    truths: Option<TruthsHook>,
+pub struct Env {
+    pub sim: Sim,
+    pub db: Db,
+    /// The provider: its ground truth, and charges for the checkout.
+    pub provider: Midtrans,
+    /// The Midtrans server key (signature checks and status API auth).
+    pub server_key: String,
+    /// The provider's actor name, for status API calls.
+    pub provider_actor: String,
+    pub cfg: Arc<Config>,
+    /// Orders whose checkout insert has committed (what `webhook-before-insert` compares with).
+    pub inserted: Inserted,
 }
 
-impl MidtransOrders {
-    /// The reference system with `flaws` switched on.
-    pub fn new(cfg: Config, flaws: Flaws) -> Self {
-        MidtransOrders { cfg: Arc::new(cfg), flaws, app: Arc::new(app::reference_app), extra: Vec::new(), truths: None }
+/// The Midtrans orders family (seed 001): see the module documentation.
+pub struct Orders;
+
+/// The Midtrans orders system: the reference design, or a user's variation of it.
+pub type MidtransOrders = Harness<Orders>;
+
+impl Family for Orders {
+    type Config = Config;
+    type Flaw = Flaw;
+    type Env = Env;
+    type Ctx = Ctx;
+    type Mapping = Mapping;
+    type Ext = ();
+
+    const NAME: &'static str = NAME;
+    const TABLE: &'static str = "midtrans";
+    const DOC: &'static str =
+        "seed 001: Midtrans notifications racing the checkout's insert; reconciliation, admin sync";
+
+    fn validate(cfg: &Config) -> Result<(), String> {
+        cfg.validate()
     }
 
-    /// Replaces the reference app with your own router.
-    pub fn with_app(mut self, app: impl Fn(AppCtx) -> Router + Send + Sync + 'static) -> Self {
-        self.app = Arc::new(app);
-        self
+    fn migrations(_cfg: &Config, _flaws: Flaws) -> Vec<Migration> {
+        MIGRATIONS.to_vec()
     }
 
-    /// Adds an invariant of your own (built afresh for every run).
-    pub fn with_invariant(mut self, inv: impl Fn() -> Invariant<Ctx> + Send + Sync + 'static) -> Self {
-        self.extra.push(Arc::new(inv));
-        self
+    fn ext(_cfg: &Arc<Config>, _flaws: Flaws) {}
+
+    fn env(sim: &Sim, db: &Db, cfg: &Arc<Config>, _ext: &()) -> Env {
+        let provider = Midtrans::start(sim, cfg.provider.clone());
+        Env {
+            sim: sim.clone(),
+            db: db.clone(),
+            provider,
+            server_key: cfg.provider.server_key.clone(),
+            provider_actor: crate::providers::midtrans::provider::ACTOR.to_string(),
+            cfg: cfg.clone(),
+            inserted: Inserted::default(),
+        }
     }
 
-    /// Hands the provider's ground truth to `hook` when each run ends. It records nothing, so
-    /// the trace is unchanged.
-    pub fn with_truths_hook(mut self, hook: TruthsHook) -> Self {
-        self.truths = Some(hook);
-        self
+    fn ctx(env: &Env, mapping: &Mapping) -> Ctx {
+        Ctx::with_mapping(env.db.clone(), env.provider.clone(), mapping)
     }
 
-    pub fn config(&self) -> &Config {
-        &self.cfg
+    fn world_actors(_cfg: &Config) -> Vec<ActorInfo> {
+        vec![
+            ActorInfo {
+                name: crate::providers::midtrans::provider::ACTOR.into(),
+                role: Role::Provider,
+                crashable: false,
+            },
+            ActorInfo { name: actors::CUSTOMER.into(), role: Role::Client, crashable: false },
+        ]
     }
 
-    pub fn flaws(&self) -> Flaws {
-        self.flaws
+    fn parts(cfg: &Arc<Config>, flaws: Flaws) -> Vec<Part<Env>> {
+        let mut jobs = Part::job(actors::JOBS, move |env: Env| actors::jobs(env, flaws));
+        if !flaws.has(Flaw::NoReconciliation) && cfg.orders > 0 {
+            jobs =
+                jobs.sometimes("reconciliation-repaired", "the reconciliation job repaired a PENDING payment to PAID");
+        }
+        vec![
+            Part::app(app::ACTOR, app::reference(flaws, cfg.inline_retry_attempts, cfg.inline_retry_delay.0)),
+            jobs,
+            actors::checkout(cfg, Arc::new(actors::reference_insert)),
+            actors::admin(),
+            actors::forger(cfg),
+        ]
     }
-}
 
-impl System for MidtransOrders {
-    fn name(&self) -> &str {
-        NAME
+    fn invariants(_cfg: &Config, _flaws: Flaws) -> Vec<Invariant<Ctx>> {
+        invariants::reference()
     }
 
-    fn sometimes(&self, spec: &RunSpec) -> Vec<Sometimes> {
-        let mut marks = fault_marks(spec);
-        if !self.cfg.provider.duplicate_notification.is_zero() {
+    fn world_marks(cfg: &Config, _spec: &RunSpec) -> Vec<Sometimes> {
+        let mut marks = Vec::new();
+        if !cfg.provider.duplicate_notification.is_zero() {
             marks.push(Sometimes {
                 mark: "fault:provider-duplicate".into(),
                 doc: "the provider sent a notification twice".into(),
             });
         }
-        if self.cfg.insert_delay.max.0 > 0 && self.cfg.orders > 0 {
-            marks.push(Sometimes {
-                mark: "webhook-before-insert".into(),
-                doc: "a notification arrived before the checkout inserted its row".into(),
-            });
-        }
-        if self.cfg.forged_notifications_max > 0 && self.cfg.orders > 0 {
-            marks.push(Sometimes {
-                mark: "forged-notification-rejected".into(),
-                doc: "a notification with a bad signature was refused".into(),
-            });
-        }
-        if !self.flaws.has(Flaw::NoReconciliation) && self.cfg.orders > 0 {
-            marks.push(Sometimes {
-                mark: "reconciliation-repaired".into(),
-                doc: "the reconciliation job repaired a PENDING payment to PAID".into(),
-            });
-        }
         marks
     }
 
-    fn run(&self, spec: &RunSpec, oracle: Oracle, backend: SharedBackend) -> Result<SeedReport, SystemError> {
-        crate::sim::world::lock(&backend).reset(NAME, MIGRATIONS).map_err(|e| SystemError::Database(e.to_string()))?;
-        let me = self.clone();
-        let db_cfg = spec.db.clone();
-        let out = Sim::run(spec.sim.clone(), oracle, move |sim| async move {
-            let provider = Midtrans::start(&sim, me.cfg.provider.clone());
-            let db = Db::new(&sim, backend, db_cfg);
-            let ctx = Arc::new(Ctx::new(db.clone(), provider.clone()));
-            let mut invariants = invariants::reference();
-            invariants.extend(me.extra.iter().map(|b| b()));
-            let checker = Arc::new(Checker::new(invariants));
-            check::install(&sim, checker.clone(), ctx.clone());
-
-            let app_ctx = AppCtx {
-                sim: sim.clone(),
-                db: db.clone(),
-                server_key: me.cfg.provider.server_key.clone(),
-                provider: crate::providers::midtrans::provider::ACTOR.to_string(),
-                flaws: me.flaws,
-                inline_retry_attempts: me.cfg.inline_retry_attempts,
-                inline_retry_delay_ms: me.cfg.inline_retry_delay.0,
-            };
-            let inserted = app::Inserted::default();
-            let notify_path = me.cfg.provider.notify_path.clone();
-            sim.serve(app::ACTOR, app::observe_arrivals((me.app)(app_ctx), sim.clone(), inserted.clone(), notify_path));
-            let (jdb, jcfg, jflaws, jkey) = (db.clone(), me.cfg.clone(), me.flaws, me.cfg.provider.server_key.clone());
-            sim.start_actor(
-                actors::JOBS,
-                Arc::new(move |s: Sim| Box::pin(actors::jobs(s, jdb.clone(), jcfg.clone(), jflaws, jkey.clone()))),
-            );
-            actors::start_checkout(&sim, &db, &provider, &me.cfg, &inserted);
-            actors::start_admin(&sim, &db, &me.cfg);
-            actors::start_forger(&sim, &me.cfg);
-
-            sim.run_phases().await;
-            if !sim.is_stopped() {
-                checker.check_eventually(&sim, &ctx);
-            }
-            if let Some(hook) = &me.truths {
-                hook(provider.truths());
-            }
-            checker.violations()
-        })
-        .map_err(|e| SystemError::Runtime(e.to_string()))?;
-        Ok(SeedReport::from_run(out))
+    fn observe_app(env: &Env, actor: &str, router: Router) -> Router {
+        if actor != env.cfg.provider.notify_actor {
+            return router;
+        }
+        app::observe_arrivals(router, env.sim.clone(), env.inserted.clone(), env.cfg.provider.notify_path.clone())
     }
-}
 
-/// `settle list`: what this system offers.
-pub fn describe() -> super::SystemInfo {
-    super::SystemInfo {
-        name: NAME,
-        doc: "seed 001: Midtrans notifications racing the checkout's insert; reconciliation, admin sync",
-        flaws: Flaw::ALL.iter().map(|f| (f.name(), f.doc())).collect(),
-        invariants: invariants::CATALOG.to_vec(),
-        actors: vec![
-            (crate::providers::midtrans::provider::ACTOR, false),
-            (app::ACTOR, true),
-            (actors::JOBS, true),
-            (actors::ADMIN, true),
-            (actors::CHECKOUT, false),
-            (actors::CUSTOMER, false),
-            (actors::FORGER, false),
-        ],
+    fn export(env: &Env) -> Option<String> {
+        Some(export::from_truths(&env.provider.truths()))
+    }
+
+    fn audit() -> Option<&'static str> {
+        Some(NAME)
     }
 }

@@ -288,7 +288,8 @@ fn bad_database_urls_and_in_memory_sqlite_exit_2() {
     let unknown = settle(&["audit", "--system", "stripe-bookings", "--db", &url]);
     assert_eq!(unknown.status.code(), Some(2));
     let known: Vec<&str> = audit::SYSTEMS.iter().map(|(name, _)| *name).collect();
-    let want = format!("--system stripe-bookings: unknown system; settle audits {}", known.join(", "));
+    let registry = settle::systems::Registry::builtin();
+    let want = format!("--system stripe-bookings: unknown system, expected one of: {}", registry.names().join(", "));
     assert!(text(&unknown.stderr).contains(&want), "{}", text(&unknown.stderr));
     assert!(known.contains(&"midtrans-orders"), "{known:?}");
     assert_eq!(settle(&["audit", "--system", "midtrans-orders", "--db", &url, "--grace", "5"]).status.code(), Some(2));
