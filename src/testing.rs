@@ -70,7 +70,11 @@ pub struct Runner {
     seeds: Option<u64>,
     shrink: Budget,
     backends: Backends,
+    env: EnvFn,
 }
+
+/// Where `SETTLE_SEED`, `SETTLE_REPLAY` and `SETTLE_SEEDS` are read from.
+type EnvFn = std::sync::Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 impl Runner {
     /// `variant` under the scenario file at `scenario` (which names the variant or its family).
@@ -91,12 +95,26 @@ impl Runner {
             seeds: None,
             shrink: Budget::default(),
             backends: Backends::Embedded,
+            env: std::sync::Arc::new(|k: &str| std::env::var(k).ok()),
         }
+    }
+
+    /// Reads `SETTLE_SEED`, `SETTLE_REPLAY` and `SETTLE_SEEDS` from `env` instead of the
+    /// process's environment (for tests of the runner itself, which run in parallel).
+    pub fn with_env(mut self, env: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        self.env = std::sync::Arc::new(env);
+        self
     }
 
     /// Runs `n` seeds instead of the scenario's own count (`SETTLE_SEEDS` overrides this).
     pub fn seeds(mut self, n: u64) -> Self {
         self.seeds = Some(n);
+        self
+    }
+
+    /// Candidate runs the shrinker may spend on a failure (default 20,000).
+    pub fn shrink_budget(mut self, runs: u64) -> Self {
+        self.shrink = Budget { runs };
         self
     }
 
@@ -129,7 +147,7 @@ impl Runner {
     pub fn run(&self) -> Result<Passed, String> {
         let s = crate::scenario::file::load_with(&self.scenario, &self.registry).map_err(|e| e.to_string())?;
         let system = s.build_with(&self.registry).map_err(|e| e.to_string())?;
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let env = |k: &str| (self.env)(k).filter(|v| !v.is_empty());
         if let Some(which) = env("SETTLE_REPLAY") {
             return self.replay_one(&s, system.as_ref(), &which).map(|()| Passed { regressions: 0, summary: None });
         }

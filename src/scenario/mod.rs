@@ -21,7 +21,7 @@ pub mod runner;
 pub mod shrink;
 
 pub use determinism::{Nondeterminism, check_determinism};
-pub use file::{Expect, Outcome, Scenario, load, parse};
+pub use file::{Expect, Outcome, Scenario, load, load_with, parse, parse_with};
 pub use replay_file::ReplayFile;
 pub use runner::{
     Backends, RunOptions, SeedSelection, Shard, Summary, Verdict, replay_command, run_choices, run_one, run_scenario,

@@ -141,9 +141,11 @@ impl Backend for Sqlite {
                 .execute_batch(m.sql_for(BackendKind::Sqlite))
                 .map_err(|e| SqlError::Other(format!("migration {}: {}", m.version, map_err(e))))?;
         }
+        // Emptied children first: a table can only refer to tables created before it, so the
+        // reverse of the creation order never deletes a row another still refers to.
         let tables = self
             .query(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid DESC",
                 &[],
             )?
             .iter()

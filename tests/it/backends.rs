@@ -35,16 +35,14 @@ fn sqlx_sqlite_gives_the_embedded_trace() {
 
 #[test]
 fn postgres_gives_the_embedded_trace() {
-    match std::env::var("SETTLE_TEST_POSTGRES_URL") {
-        Ok(url) => same_traces(&url, 100),
-        Err(_) => eprintln!("skipped: SETTLE_TEST_POSTGRES_URL is not set"),
+    if let Some(url) = super::server_url("SETTLE_TEST_POSTGRES_URL") {
+        same_traces(&url, 100);
     }
 }
 
 #[test]
 fn mysql_gives_the_embedded_trace() {
-    match std::env::var("SETTLE_TEST_MYSQL_URL") {
-        Ok(url) => same_traces(&url, 100),
-        Err(_) => eprintln!("skipped: SETTLE_TEST_MYSQL_URL is not set"),
+    if let Some(url) = super::server_url("SETTLE_TEST_MYSQL_URL") {
+        same_traces(&url, 100);
     }
 }

@@ -5,6 +5,7 @@ mod backends;
 mod cli;
 mod determinism;
 mod fanvue;
+mod own;
 mod properties;
 mod report;
 mod scenarios;
@@ -45,6 +46,26 @@ pub fn settle(args: &[&str]) -> std::process::Output {
         .env_remove("SETTLE_DATABASE_URL")
         .output()
         .expect("settle runs")
+}
+
+/// Says a test was skipped and why — on a laptop without the server or tool it needs. In CI
+/// (`CI=true`) nothing may be skipped: what CI cannot start is a failure, not a silent pass.
+pub fn skip(why: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true, and this test cannot run: {why}");
+    }
+    eprintln!("skipped: {why}");
+}
+
+/// The value of a test server's URL variable, or `None` after saying the test is skipped.
+pub fn server_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            skip(&format!("{var} is not set (.ci/run sets it and starts the server)"));
+            None
+        }
+    }
 }
 
 /// Output bytes as text.

@@ -95,8 +95,8 @@ fn xmllint(xml: &str, name: &str) -> Option<Result<(), String>> {
 }
 
 fn skipped_without_xmllint() {
-    eprintln!(
-        "skipped: xmllint not found (Debian package libxml2-utils; .ci/run installs it), so the JUnit output was not validated against tests/fixtures/junit-10.xsd"
+    super::skip(
+        "xmllint not found (Debian package libxml2-utils; .ci/run installs it), so the JUnit output was not validated against tests/fixtures/junit-10.xsd",
     );
 }
 

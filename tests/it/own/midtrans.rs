@@ -1,0 +1,138 @@
+//! Three bugs in a shop's own Midtrans integration, each found by settle's built-in invariants:
+//! two in its webhook handler, one in its reconciliation job (an actor of its own, which the
+//! scenario crashes and partitions like any of settle's).
+
+use settle::check::{Finding, Invariant};
+use settle::systems::midtrans_orders::{Ctx, Orders};
+use settle::systems::{Part, Variant};
+
+use super::shop::{self, HandlerBug, JobBug};
+use super::{bug_cycle, runner, scenario_file, temp_dir};
+
+/// The shop with its own handler, and no reconciliation job at all.
+fn handler_only(bug: HandlerBug) -> Variant<Orders> {
+    Variant::new("shop-orders", move |h| h.with_app(move |env| shop::router(env, bug)).without("jobs"))
+}
+
+const RACE: &str = r#"
+name = "shop-race"
+system = "midtrans-orders"
+seeds = 300
+[expect]
+outcome = "pass"
+"#;
+
+#[test]
+fn a_handler_that_acks_a_missing_row_is_found_replayed_and_fixed() {
+    let dir = temp_dir("ack-missing");
+    let scenario = scenario_file(&dir, "race", RACE);
+    bug_cycle(
+        handler_only(HandlerBug::AckMissing),
+        handler_only(HandlerBug::None),
+        &scenario,
+        "provider-paid-implies-paid",
+    );
+}
+
+#[test]
+fn a_handler_that_pays_on_a_challenged_capture_is_found_replayed_and_fixed() {
+    let dir = temp_dir("capture");
+    // Every customer pays by card, and a fifth of captures go to fraud review.
+    let text = format!("{RACE}[midtrans]\nmethods = [\"credit_card\"]\n[midtrans.provider]\nfraud_challenge = 0.2\n");
+    let scenario = scenario_file(&dir, "cards", &text);
+    bug_cycle(
+        handler_only(HandlerBug::CaptureIsPaid),
+        handler_only(HandlerBug::None),
+        &scenario,
+        "paid-only-if-provider-paid",
+    );
+}
+
+/// The shop's own handler and its own reconciliation job, `recon`, in place of settle's jobs.
+fn with_job(bug: JobBug) -> Variant<Orders> {
+    Variant::new("shop-orders", move |h| {
+        h.with_app(|env| shop::router(env, HandlerBug::None))
+            .without("jobs")
+            .with_part(Part::job("recon", move |env| shop::reconciliation(env, bug)))
+            .with_sometimes("shop-recon-ran", "the shop's reconciliation applied a payment")
+    })
+}
+
+/// Notifications lost beyond Midtrans's retry budget: only a reconciliation job can repair them.
+/// The shop's job is crashed and cut off from the provider like any of settle's actors.
+const LOSSY: &str = r#"
+name = "shop-lossy"
+system = "midtrans-orders"
+seeds = 600
+[expect]
+outcome = "pass"
+[network]
+drop_request = 0.05
+partitions = { between = [["provider", "app"], ["recon", "provider"]], count_max = 2, duration = { min = "5m", max = "40m" } }
+[database]
+outages_max = 1
+outage_duration = { min = "1m", max = "15m" }
+[crashes]
+actors = ["recon", "app"]
+count_max = 2
+down = { min = "5s", max = "3m" }
+"#;
+
+#[test]
+fn a_job_whose_cutoff_is_in_seconds_is_found_replayed_and_fixed() {
+    let dir = temp_dir("cutoff");
+    let scenario = scenario_file(&dir, "lossy", LOSSY);
+    bug_cycle(with_job(JobBug::CutoffInSeconds), with_job(JobBug::None), &scenario, "provider-paid-implies-paid");
+}
+
+/// The shop's own invariant: no order Midtrans says is paid is left unpaid at the end.
+fn no_paid_order_left_behind() -> Invariant<Ctx> {
+    Invariant::eventually("no-paid-order-left-behind", "Midtrans paid ⇒ our order is PAID", |c: &Ctx| {
+        let orders = c.snapshot();
+        Ok(c.provider
+            .truths()
+            .iter()
+            .filter(|t| t.paid_now() && orders.get(&t.order_id).is_none_or(|o| o.status != "PAID"))
+            .map(|t| Finding::about(&t.order_id, format!("{}: paid at Midtrans, not here", t.order_id)))
+            .collect())
+    })
+}
+
+#[test]
+fn a_users_own_invariant_can_be_the_expected_verdict() {
+    let dir = temp_dir("own-invariant");
+    let text = RACE.replace("outcome = \"pass\"", "outcome = \"violation\"\ninvariant = \"no-paid-order-left-behind\"");
+    let scenario = scenario_file(&dir, "own", &text);
+    let buggy = Variant::<Orders>::new("shop-orders", |h| {
+        h.with_app(|env| shop::router(env, HandlerBug::AckMissing))
+            .without("jobs")
+            .with_invariant(no_paid_order_left_behind)
+    });
+    let passed = runner(&buggy, &scenario, &dir.join("r.jsonl"), &[]).run().unwrap_or_else(|e| panic!("{e}"));
+    let summary = passed.summary.unwrap();
+    assert!(summary.per_invariant.contains_key("no-paid-order-left-behind"), "{:?}", summary.per_invariant);
+    // Without the user's invariant the same scenario does not even parse: the name is unknown.
+    let plain = Variant::<Orders>::new("shop-orders", |h| h.without("jobs"));
+    let err = runner(&plain, &scenario, &dir.join("r.jsonl"), &[]).run().unwrap_err();
+    assert!(err.contains("unknown invariant \"no-paid-order-left-behind\""), "{err}");
+}
+
+#[test]
+fn a_users_actor_is_first_class_in_validation_info_and_lanes() {
+    use settle::report::diagram::{Lane, Lanes};
+    use settle::systems::System;
+
+    let sys = with_job(JobBug::None).harness(Default::default(), Default::default());
+    let info = sys.info();
+    let recon = info.actors.iter().find(|a| a.name == "recon").expect("listed");
+    assert!(recon.crashable);
+    assert_eq!(Lanes::of(&info.actors).lane("recon"), Lane::Jobs);
+    assert!(!info.actors.iter().any(|a| a.name == "jobs"), "the reference job is gone, not switched off by a flaw");
+    let marks: Vec<String> = sys
+        .sometimes(&settle::scenario::parse(RACE, "x").unwrap().run_spec(false))
+        .into_iter()
+        .map(|m| m.mark)
+        .collect();
+    assert!(marks.contains(&"shop-recon-ran".to_string()), "{marks:?}");
+    assert!(!marks.contains(&"reconciliation-repaired".to_string()), "the replaced job's mark went with it");
+}
