@@ -5,6 +5,8 @@
 //!   book, paginated lists, rate limits, idempotency keys and API faults.
 //! - [`midtrans`]: Midtrans (seed 001).
 //! - [`fanvue`]: Fanvue (seed 002).
+//! - [`stripe`]: Stripe Checkout Sessions and PaymentIntents (seed 004).
 pub mod fanvue;
 pub mod kit;
 pub mod midtrans;
+pub mod stripe;
