@@ -7,10 +7,17 @@
 //! existed when it started, however many are created meanwhile: newer items land before the
 //! walk's first page, never between its pages (tested, with inserts between pages).
 //!
+//! Opaque cursors (Fanvue's `nextCursor`, Paystack's `next`) are [`seal_cursor`] /
+//! [`open_cursor`]: the provider's own position text, sealed with a check value so an edited or
+//! foreign cursor is refused rather than read as another position.
+//!
 //! What it does not do: answer HTTP. The provider parses the query with [`ListParams::parse`],
 //! filters with its own predicate, and wraps the [`Page`] in its own JSON.
 
 use std::collections::BTreeMap;
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
 
 /// Bounds and default of `limit`.
 pub const LIMIT_MIN: usize = 1;
@@ -108,6 +115,27 @@ pub fn newest_first<'a, T>(
     Ok(Page { data, has_more })
 }
 
+fn cursor_check(secret: &str, payload: &str) -> String {
+    let digest = Sha256::digest(format!("{secret}|{payload}").as_bytes());
+    hex::encode(&digest[..6])
+}
+
+/// An opaque cursor for `payload` (a provider's position text): base64url of the payload and a
+/// check value keyed with `secret`.
+pub fn seal_cursor(secret: &str, payload: &str) -> String {
+    let text = format!("{payload}|{}", cursor_check(secret, payload));
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+/// The payload of a cursor [`seal_cursor`] made with the same `secret`; `None` for anything
+/// else (edited, truncated, foreign, not base64).
+pub fn open_cursor(secret: &str, cursor: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (payload, check) = text.rsplit_once('|')?;
+    super::sign::hex_eq(&cursor_check(secret, payload), check).then(|| payload.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +216,24 @@ mod tests {
             assert!(seen.contains(e), "{e} lost");
         }
         assert!(seen.iter().all(|s| existing.contains(s)), "a walk from the top never meets newer items");
+    }
+
+    #[test]
+    fn sealed_cursors_open_with_their_secret_only() {
+        let c = seal_cursor("s", "creator|1769094000123|id|x");
+        assert!(c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{c}");
+        assert_eq!(open_cursor("s", &c).as_deref(), Some("creator|1769094000123|id|x"));
+        assert_eq!(open_cursor("other", &c), None);
+        for i in 0..c.len() {
+            let mut edited = c.clone().into_bytes();
+            edited[i] = if edited[i] == b'A' { b'B' } else { b'A' };
+            let edited = String::from_utf8(edited).unwrap();
+            if edited != c {
+                assert_eq!(open_cursor("s", &edited), None, "edit at {i} accepted");
+            }
+        }
+        assert_eq!(open_cursor("s", ""), None);
+        assert_eq!(open_cursor("s", "not base64!"), None);
     }
 
     #[test]
