@@ -82,14 +82,14 @@ fn deliveries(secret: &str) -> Vec<(Bytes, String, u64)> {
         sim.sleep_ms(40 * 3_600_000).await;
     })
     .expect("the runtime starts");
-    let out = got.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    out
+    got.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// Where the official library is, or why it is not there.
 fn library() -> Result<PathBuf, String> {
-    let dir = std::env::var("SETTLE_STRIPE_NODE_MODULES")
-        .map_err(|_| "SETTLE_STRIPE_NODE_MODULES is not set (.ci/run installs stripe from npm and sets it)".to_string())?;
+    let dir = std::env::var("SETTLE_STRIPE_NODE_MODULES").map_err(|_| {
+        "SETTLE_STRIPE_NODE_MODULES is not set (.ci/run installs stripe from npm and sets it)".to_string()
+    })?;
     let dir = PathBuf::from(dir);
     if !dir.join("stripe").join("package.json").is_file() {
         return Err(format!("{} holds no stripe package", dir.display()));

@@ -380,9 +380,7 @@ async fn earnings(AxState(f): AxState<Fanvue>, headers: HeaderMap, Query(q): Que
     };
     if hidden > 0 {
         f.rt.mark("provider:lag-hid-row");
-        f.rt.state(|| {
-            format!("{name}: {hidden} row(s) in this page's span not visible yet; left out")
-        });
+        f.rt.state(|| format!("{name}: {hidden} row(s) in this page's span not visible yet; left out"));
     }
     let body = serde_json::to_string(&page).unwrap_or_default();
     let resp = (StatusCode::OK, [(http::header::CONTENT_TYPE, "application/json")], body).into_response();

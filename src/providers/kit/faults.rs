@@ -66,7 +66,10 @@ const SERVER_ERRORS: [u16; 3] = [500, 502, 503];
 impl ApiFaults {
     /// True when no fault is enabled (nothing is ever drawn).
     pub fn is_off(&self) -> bool {
-        self.server_error.is_zero() && self.rate_limited.is_zero() && self.timeout.is_zero() && self.stale_read.is_zero()
+        self.server_error.is_zero()
+            && self.rate_limited.is_zero()
+            && self.timeout.is_zero()
+            && self.stale_read.is_zero()
     }
 
     /// The `sometimes` marks of the enabled faults, with what each proves.

@@ -141,11 +141,7 @@ mod tests {
     use super::*;
 
     fn params(limit: usize, after: Option<&str>, before: Option<&str>) -> ListParams {
-        ListParams {
-            limit,
-            starting_after: after.map(str::to_string),
-            ending_before: before.map(str::to_string),
-        }
+        ListParams { limit, starting_after: after.map(str::to_string), ending_before: before.map(str::to_string) }
     }
 
     fn ids(page: &Page<'_, String>) -> Vec<String> {

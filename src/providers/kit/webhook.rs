@@ -121,7 +121,9 @@ impl WebhookSender {
             match self.schedule.next_delay_ms(outcome, retries_done, jitter, age_ms) {
                 Some(wait) => {
                     retries_done += 1;
-                    rt.state(|| format!("{} {}: {outcome:?}, retry #{retries_done} in {}", d.subject, d.noun, Millis(wait)));
+                    rt.state(|| {
+                        format!("{} {}: {outcome:?}, retry #{retries_done} in {}", d.subject, d.noun, Millis(wait))
+                    });
                     rt.sleep_ms(wait).await;
                 }
                 None => {

@@ -31,7 +31,8 @@ fn provider(api: ApiFaults) -> ProviderConfig {
 }
 
 async fn status(sim: &Sim, order: &str, key: &str) -> Result<Response, NetError> {
-    let req = Request::new(http::Method::GET, format!("/v2/{order}/status")).header("authorization", Midtrans::basic_auth(key));
+    let req = Request::new(http::Method::GET, format!("/v2/{order}/status"))
+        .header("authorization", Midtrans::basic_auth(key));
     sim.request("jobs", ACTOR, req, 15_000).await
 }
 
@@ -45,7 +46,7 @@ fn without_faults_a_status_call_draws_nothing() {
     let out = Sim::run(config(), Oracle::random(1), |sim| async move {
         let m = Midtrans::start(&sim, provider(ApiFaults::default()));
         let key = m.config().server_key.clone();
-        m.create_charge("ORD-1", 100_00, PaymentType::BankTransfer);
+        m.create_charge("ORD-1", 10_000, PaymentType::BankTransfer);
         sim.sleep_ms(1_000).await;
         let before = sim.choose(|o| o.len());
         let resp = status(&sim, "ORD-1", &key).await.unwrap();
@@ -59,11 +60,12 @@ fn without_faults_a_status_call_draws_nothing() {
 
 #[test]
 fn a_stale_read_answers_the_status_of_a_while_ago() {
-    let api = ApiFaults { stale_read: Rate(1_000_000), stale_by: Range::fixed(Millis::min(10)), ..ApiFaults::default() };
+    let api =
+        ApiFaults { stale_read: Rate(1_000_000), stale_by: Range::fixed(Millis::min(10)), ..ApiFaults::default() };
     let out = Sim::run(config(), Oracle::random(2), |sim| async move {
         let m = Midtrans::start(&sim, provider(api));
         let key = m.config().server_key.clone();
-        m.create_charge("ORD-2", 100_00, PaymentType::BankTransfer);
+        m.create_charge("ORD-2", 10_000, PaymentType::BankTransfer);
         sim.sleep_ms(20 * 60_000).await;
         assert!(m.pay("ORD-2"));
         let soon = status_of(&status(&sim, "ORD-2", &key).await.unwrap());
@@ -81,7 +83,7 @@ fn server_errors_and_held_requests_fire_in_the_safety_phase_only() {
     let out = Sim::run(config(), Oracle::random(3), |sim| async move {
         let m = Midtrans::start(&sim, provider(api));
         let key = m.config().server_key.clone();
-        m.create_charge("ORD-3", 100_00, PaymentType::Gopay);
+        m.create_charge("ORD-3", 10_000, PaymentType::Gopay);
         let mut during = Vec::new();
         for _ in 0..12 {
             during.push(status(&sim, "ORD-3", &key).await.map(|r| r.status));
@@ -98,6 +100,7 @@ fn server_errors_and_held_requests_fire_in_the_safety_phase_only() {
     assert!(during.contains(&Err(NetError::Timeout)), "{during:?}");
     assert!(during.iter().all(|r| !matches!(r, Ok(200))), "every request faulted: {during:?}");
     assert_eq!(after, Ok(200), "faults are healed in the liveness phase (the order expired: 200 with expire)");
-    let lines: Vec<_> = out.events.iter().filter(|e| e.kind == crate::sim::Kind::Fault).map(|e| e.text.clone()).collect();
+    let lines: Vec<_> =
+        out.events.iter().filter(|e| e.kind == crate::sim::Kind::Fault).map(|e| e.text.clone()).collect();
     assert!(lines.iter().any(|l| l.starts_with("ORD-3: answers 5")), "{lines:?}");
 }

@@ -39,9 +39,9 @@ use serde_json::Value;
 
 use super::model::{DeliveryState, NewSession, Stripe};
 use super::objects::{self, ApiError, short};
+use crate::providers::kit::ApiFault;
 use crate::providers::kit::idempotency::{Lookup, Saved};
 use crate::providers::kit::list::{self, ListParams};
-use crate::providers::kit::ApiFault;
 use crate::sim::world::lock;
 
 pub(crate) fn router(s: Stripe) -> Router {
@@ -155,18 +155,16 @@ impl Stripe {
             self.rt.state(|| format!("{subject}: rate limit reached; 429"));
             return rate_limited(&request_id);
         }
-        let key = call
-            .headers
-            .get("idempotency-key")
-            .and_then(|v| v.to_str().ok())
-            .filter(|_| call.post)
-            .map(str::to_string);
+        let key =
+            call.headers.get("idempotency-key").and_then(|v| v.to_str().ok()).filter(|_| call.post).map(str::to_string);
         let fingerprint = format!("{} {:?}", call.path, call.params);
         let now_ms = self.rt.now_ms();
         if let Some(k) = &key {
             let lookup = lock(&self.state).idempotency.check(k, &fingerprint, now_ms);
             match lookup {
-                Err(e) => return respond(400, &ApiError::invalid("Idempotency-Key", e.to_string()).json(), &request_id, &[]),
+                Err(e) => {
+                    return respond(400, &ApiError::invalid("Idempotency-Key", e.to_string()).json(), &request_id, &[]);
+                }
                 Ok(Lookup::Replay(saved)) => {
                     self.rt.mark("stripe:idempotent-replay");
                     self.rt.state(|| format!("{subject}: Idempotency-Key seen; the saved {} again", saved.status));
@@ -225,7 +223,8 @@ impl Stripe {
             // The request ran (for a POST, its effect and saved answer stand); its answer never
             // reaches a caller that gives up before `hold_ms`.
             self.rt.sleep_ms(hold_ms).await;
-            let e = ApiError { status: 504, kind: "api_error", code: None, message: "Gateway timeout".into(), param: None };
+            let e =
+                ApiError { status: 504, kind: "api_error", code: None, message: "Gateway timeout".into(), param: None };
             return respond(504, &e.json(), &request_id, &[]);
         }
         let echo: Vec<(&str, String)> = key.iter().map(|k| ("idempotency-key", k.clone())).collect();
@@ -235,7 +234,10 @@ impl Stripe {
 
 /// `/v1/checkout/sessions/cs_live_a1b2…` with long ids cut, for trace lines.
 fn short_path(path: &str) -> String {
-    path.split('/').map(|seg| if seg.len() > 20 && seg.contains('_') { short(seg) } else { seg }).collect::<Vec<_>>().join("/")
+    path.split('/')
+        .map(|seg| if seg.len() > 20 && seg.contains('_') { short(seg) } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn respond(status: u16, body: &Value, request_id: &str, extra: &[(&str, String)]) -> Response {
@@ -277,7 +279,13 @@ fn rate_limited(request_id: &str) -> Response {
     respond(429, &e.json(), request_id, &[("stripe-should-retry", "true".into())])
 }
 
-fn call(post: bool, endpoint: &'static str, path: String, headers: HeaderMap, params: BTreeMap<String, String>) -> Call {
+fn call(
+    post: bool,
+    endpoint: &'static str,
+    path: String,
+    headers: HeaderMap,
+    params: BTreeMap<String, String>,
+) -> Call {
     Call { post, endpoint, path, headers, params, stale_ok: false }
 }
 
@@ -348,13 +356,21 @@ fn new_session(p: &BTreeMap<String, String>) -> Result<NewSession, ApiError> {
 }
 
 async fn get_session(AxState(s): AxState<Stripe>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    let mut c = call(false, "GET /v1/checkout/sessions/{id}", format!("/v1/checkout/sessions/{id}"), headers, BTreeMap::new());
+    let mut c =
+        call(false, "GET /v1/checkout/sessions/{id}", format!("/v1/checkout/sessions/{id}"), headers, BTreeMap::new());
     c.stale_ok = true;
-    s.serve(c, |s, as_of| s.session_json(&id, as_of).ok_or_else(|| ApiError::missing("checkout.session", &id, "session")))
-        .await
+    s.serve(c, |s, as_of| {
+        s.session_json(&id, as_of).ok_or_else(|| ApiError::missing("checkout.session", &id, "session"))
+    })
+    .await
 }
 
-async fn expire_session(AxState(s): AxState<Stripe>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn expire_session(
+    AxState(s): AxState<Stripe>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = format!("/v1/checkout/sessions/{id}/expire");
     let c = call(true, "POST /v1/checkout/sessions/{id}/expire", path, headers, parse_form(&body));
     s.serve(c, |s, _| {
@@ -365,12 +381,19 @@ async fn expire_session(AxState(s): AxState<Stripe>, Path(id): Path<String>, hea
 }
 
 async fn get_intent(AxState(s): AxState<Stripe>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    let mut c = call(false, "GET /v1/payment_intents/{id}", format!("/v1/payment_intents/{id}"), headers, BTreeMap::new());
+    let mut c =
+        call(false, "GET /v1/payment_intents/{id}", format!("/v1/payment_intents/{id}"), headers, BTreeMap::new());
     c.stale_ok = true;
-    s.serve(c, |s, as_of| s.intent_json(&id, as_of).ok_or_else(|| ApiError::missing("payment_intent", &id, "intent"))).await
+    s.serve(c, |s, as_of| s.intent_json(&id, as_of).ok_or_else(|| ApiError::missing("payment_intent", &id, "intent")))
+        .await
 }
 
-async fn cancel_intent(AxState(s): AxState<Stripe>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn cancel_intent(
+    AxState(s): AxState<Stripe>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = format!("/v1/payment_intents/{id}/cancel");
     let c = call(true, "POST /v1/payment_intents/{id}/cancel", path, headers, parse_form(&body));
     s.serve(c, |s, _| {
@@ -431,7 +454,9 @@ async fn get_event(AxState(s): AxState<Stripe>, Path(id): Path<String>, headers:
 fn type_matches(filter: &str, type_: &str) -> bool {
     match filter.split_once('*') {
         None => filter == type_,
-        Some((head, tail)) => type_.len() >= head.len() + tail.len() && type_.starts_with(head) && type_.ends_with(tail),
+        Some((head, tail)) => {
+            type_.len() >= head.len() + tail.len() && type_.starts_with(head) && type_.ends_with(tail)
+        }
     }
 }
 
@@ -449,7 +474,8 @@ async fn list_events(AxState(s): AxState<Stripe>, RawQuery(q): RawQuery, headers
             Some(v) => return Err(ApiError::invalid("delivery_success", format!("Invalid boolean: {v}"))),
         };
         let bound = |k: &str| int(&params, &format!("created[{k}]"));
-        let (gte, gt, lte, lt, exact) = (bound("gte")?, bound("gt")?, bound("lte")?, bound("lt")?, int(&params, "created")?);
+        let (gte, gt, lte, lt, exact) =
+            (bound("gte")?, bound("gt")?, bound("lte")?, bound("lt")?, int(&params, "created")?);
         let cutoff = s.rt.now_ms().saturating_sub(s.cfg.events_retention.0);
         let st = lock(&s.state);
         let keep = |e: &&super::model::EventRecord| {

@@ -136,7 +136,8 @@ impl StripeConfig {
             self.retry_jitter_max.0,
             self.webhook_timeout.0,
         );
-        s.give_up_after_ms = Some(self.retry_for.map_or(if self.livemode { LIVE_RETRY_FOR.0 } else { u64::MAX }, |m| m.0));
+        s.give_up_after_ms =
+            Some(self.retry_for.map_or(if self.livemode { LIVE_RETRY_FOR.0 } else { u64::MAX }, |m| m.0));
         s
     }
 

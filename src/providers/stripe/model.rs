@@ -33,7 +33,9 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 
 use super::config::StripeConfig;
-use super::objects::{self, ApiError, ChargeView, IntentView, PaymentError, RefundRecord, SessionView, object_id, short};
+use super::objects::{
+    self, ApiError, ChargeView, IntentView, PaymentError, RefundRecord, SessionView, object_id, short,
+};
 use super::status::{EventType, IntentStatus, PaymentStatus, SessionStatus, is_paid, session_can_transition};
 use crate::providers::kit::book::{Book, Record};
 use crate::providers::kit::idempotency::IdempotencyStore;
@@ -178,7 +180,9 @@ pub enum CardOutcome {
     /// Declined: the intent is back in `requires_payment_method`, the session still open.
     Declined,
     /// 3-D Secure first; the payment succeeds after this long.
-    RequiresAction { completes_after_ms: u64 },
+    RequiresAction {
+        completes_after_ms: u64,
+    },
 }
 
 /// Why the customer could not pay.
@@ -338,7 +342,8 @@ impl Stripe {
                 ));
             }
         };
-        let methods = if new.payment_method_types.is_empty() { vec!["card".to_string()] } else { new.payment_method_types };
+        let methods =
+            if new.payment_method_types.is_empty() { vec!["card".to_string()] } else { new.payment_method_types };
         let now_ms = self.rt.now_ms();
         let id = {
             let mut st = lock(&self.state);
@@ -357,13 +362,21 @@ impl Stripe {
                 success_url: new.success_url,
                 cancel_url: new.cancel_url,
             };
-            let state =
-                SessionState { status: SessionStatus::Open, payment_status: PaymentStatus::Unpaid, payment_intent: None };
+            let state = SessionState {
+                status: SessionStatus::Open,
+                payment_status: PaymentStatus::Unpaid,
+                payment_intent: None,
+            };
             st.sessions.insert(&id, meta, now_ms, state);
             id
         };
         self.rt.state(|| {
-            format!("{}: session created ({}, expires in {})", short(&id), new.amount_total, Millis((expires_at_s - now_s) * 1000))
+            format!(
+                "{}: session created ({}, expires in {})",
+                short(&id),
+                new.amount_total,
+                Millis((expires_at_s - now_s) * 1000)
+            )
         });
         let (me, sid) = (self.clone(), id.clone());
         let wait_ms = (expires_at_s * 1000).saturating_sub(self.rt.wall_ms());
@@ -391,7 +404,10 @@ impl Stripe {
             }
             Some(s) => Err(ApiError::state(
                 "checkout_session_not_expirable",
-                format!("Only Checkout Sessions with a status in [\"open\"] can be expired; this one is {}", s.as_str()),
+                format!(
+                    "Only Checkout Sessions with a status in [\"open\"] can be expired; this one is {}",
+                    s.as_str()
+                ),
             )),
         }
     }
@@ -451,7 +467,9 @@ impl Stripe {
         let now_s = self.now_s();
         let refund = {
             let mut st = lock(&self.state);
-            let Some(r) = st.intents.get(intent) else { return Err(ApiError::missing("payment_intent", intent, "payment_intent")) };
+            let Some(r) = st.intents.get(intent) else {
+                return Err(ApiError::missing("payment_intent", intent, "payment_intent"));
+            };
             let cur = r.current().clone();
             if cur.status != IntentStatus::Succeeded {
                 return Err(ApiError::state(
@@ -612,8 +630,7 @@ impl Stripe {
     /// `complete` but `unpaid`; the result after `async_delay`, failing with `async_fail`.
     pub fn pay_async(&self, session: &str) -> Result<(), PayError> {
         self.payable(session)?;
-        let (fails, after_ms) =
-            self.rt.choose(|o| (o.chance(self.cfg.async_fail.ppm()), self.cfg.async_delay.draw(o)));
+        let (fails, after_ms) = self.rt.choose(|o| (o.chance(self.cfg.async_fail.ppm()), self.cfg.async_delay.draw(o)));
         self.pay_async_with(session, !fails, after_ms)
     }
 
@@ -666,8 +683,11 @@ impl Stripe {
         }
         if self.set_session(session, SessionStatus::Complete, Some(PaymentStatus::Paid)).is_some() {
             self.rt.state(|| format!("{}: complete, paid", short(session)));
-            let kind =
-                if was_async { EventType::CheckoutSessionAsyncPaymentSucceeded } else { EventType::CheckoutSessionCompleted };
+            let kind = if was_async {
+                EventType::CheckoutSessionAsyncPaymentSucceeded
+            } else {
+                EventType::CheckoutSessionCompleted
+            };
             self.emit_session(kind, session);
         }
     }
@@ -740,7 +760,8 @@ impl Stripe {
             let mut st = lock(&self.state);
             let n = st.next("event");
             let id = object_id_for_event(n);
-            let json = objects::event_json(&id, kind.as_str(), created_s, self.cfg.livemode, &self.cfg.api_version, object);
+            let json =
+                objects::event_json(&id, kind.as_str(), created_s, self.cfg.livemode, &self.cfg.api_version, object);
             let body: bytes::Bytes = serde_json::to_vec(&json).unwrap_or_default().into();
             let index = st.events.len();
             st.events.push(EventRecord {
@@ -880,7 +901,9 @@ fn session_truth(id: &str, r: &Record<SessionMeta, SessionState>) -> SessionTrut
         metadata: r.meta.metadata.clone(),
         created_ms: r.created_ms,
         expires_at_s: r.meta.expires_at_s,
-        history: dedup_by(r.history().iter().map(|(t, s)| (*t, s.status, s.payment_status)), |a, b| (a.1, a.2) == (b.1, b.2)),
+        history: dedup_by(r.history().iter().map(|(t, s)| (*t, s.status, s.payment_status)), |a, b| {
+            (a.1, a.2) == (b.1, b.2)
+        }),
     }
 }
 

@@ -144,7 +144,8 @@ pub fn intent_json(p: &IntentView<'_>) -> Value {
         PaymentError::DebitFailed => json!({"code": "insufficient_funds",
             "message": "The customer's account has insufficient funds to cover this payment.", "type": "card_error"}),
     });
-    let next_action = (p.status == IntentStatus::RequiresAction).then(|| json!({"type": "use_stripe_sdk", "use_stripe_sdk": {}}));
+    let next_action =
+        (p.status == IntentStatus::RequiresAction).then(|| json!({"type": "use_stripe_sdk", "use_stripe_sdk": {}}));
     json!({
         "id": p.id,
         "object": "payment_intent",

@@ -91,7 +91,12 @@ impl IntentStatus {
             }
             S::RequiresConfirmation => matches!(
                 next,
-                S::RequiresAction | S::Processing | S::RequiresCapture | S::Succeeded | S::RequiresPaymentMethod | S::Canceled
+                S::RequiresAction
+                    | S::Processing
+                    | S::RequiresCapture
+                    | S::Succeeded
+                    | S::RequiresPaymentMethod
+                    | S::Canceled
             ),
             S::RequiresAction => matches!(
                 next,
@@ -130,7 +135,12 @@ pub fn is_paid(status: IntentStatus, amount_refunded: i64) -> bool {
 /// attempt sends the intent back there), `pending` → `processing`, `succeeded` and captured →
 /// `succeeded`, not captured → `requires_capture`, or `canceled` once the authorisation is
 /// released (Stripe then reports it refunded in full). `None` for an unknown charge status.
-pub fn intent_status_of_charge(status: &str, captured: bool, amount: i64, amount_refunded: i64) -> Option<IntentStatus> {
+pub fn intent_status_of_charge(
+    status: &str,
+    captured: bool,
+    amount: i64,
+    amount_refunded: i64,
+) -> Option<IntentStatus> {
     Some(match status {
         "failed" => IntentStatus::RequiresPaymentMethod,
         "pending" => IntentStatus::Processing,

@@ -79,7 +79,10 @@ fn verification_refuses_forgeries() {
     assert_eq!(verify_timestamped(&moved, "v1", secret, body, now, 300), Err(SignatureError::Mismatch));
     let upper = format!("t=1769094000,v1={}", STRIPE_SIG.to_uppercase());
     assert_eq!(verify_timestamped(&upper, "v1", secret, body, now, 300), Err(SignatureError::Mismatch));
-    assert_eq!(verify_timestamped(&header, "v0", secret, body, now, 300), Err(SignatureError::NoSignature("v0".into())));
+    assert_eq!(
+        verify_timestamped(&header, "v0", secret, body, now, 300),
+        Err(SignatureError::NoSignature("v0".into()))
+    );
     assert_eq!(verify_timestamped("v1=abc", "v1", secret, body, now, 300), Err(SignatureError::NoTimestamp));
 }
 

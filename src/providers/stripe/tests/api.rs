@@ -10,7 +10,11 @@ const ALWAYS: Rate = Rate(1_000_000);
 #[test]
 fn a_session_is_created_and_retrieved_with_stripes_shape() {
     let out = run_with(21, quiet(), App::default(), |sim, _stripe| async move {
-        let cs = new_session(&sim, &[("client_reference_id", "slot-9"), ("payment_intent_data[metadata][booking_id]", "b-1")]).await;
+        let cs = new_session(
+            &sim,
+            &[("client_reference_id", "slot-9"), ("payment_intent_data[metadata][booking_id]", "b-1")],
+        )
+        .await;
         let got = call(&sim, http::Method::GET, &format!("/v1/checkout/sessions/{cs}"), &[], None).await;
         (cs, got, sim.wall_ms() / 1000)
     });
@@ -41,7 +45,14 @@ fn a_session_is_created_and_retrieved_with_stripes_shape() {
 #[test]
 fn bad_requests_name_the_parameter_and_bad_keys_are_refused() {
     let out = run_with(22, quiet(), App::default(), |sim, _| async move {
-        let no_mode = call(&sim, http::Method::POST, "/v1/checkout/sessions", &[("line_items[0][price_data][unit_amount]", "5")], None).await;
+        let no_mode = call(
+            &sim,
+            http::Method::POST,
+            "/v1/checkout/sessions",
+            &[("line_items[0][price_data][unit_amount]", "5")],
+            None,
+        )
+        .await;
         let soon = (sim.wall_ms() / 1000 + 600).to_string();
         let too_soon = call(
             &sim,
@@ -58,13 +69,23 @@ fn bad_requests_name_the_parameter_and_bad_keys_are_refused() {
         .await;
         let missing = call(&sim, http::Method::GET, "/v1/checkout/sessions/cs_live_nope", &[], None).await;
         let bad_key = sim
-            .request("client", crate::providers::stripe::ACTOR, Request::new(http::Method::GET, "/v1/events").header("authorization", "Bearer sk_wrong"), 10_000)
+            .request(
+                "client",
+                crate::providers::stripe::ACTOR,
+                Request::new(http::Method::GET, "/v1/events").header("authorization", "Bearer sk_wrong"),
+                10_000,
+            )
             .await
             .unwrap();
         use base64::Engine;
         let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:")));
         let basic_ok = sim
-            .request("client", crate::providers::stripe::ACTOR, Request::new(http::Method::GET, "/v1/events").header("authorization", basic), 10_000)
+            .request(
+                "client",
+                crate::providers::stripe::ACTOR,
+                Request::new(http::Method::GET, "/v1/events").header("authorization", basic),
+                10_000,
+            )
             .await
             .unwrap();
         (no_mode, too_soon, missing, bad_key, basic_ok)
@@ -112,7 +133,11 @@ fn an_idempotency_key_replays_the_first_answer_and_refuses_other_parameters() {
 fn a_saved_500_is_replayed_for_its_key_while_a_new_key_gets_through() {
     let cfg = StripeConfig { api: ApiFaults { server_error: Rate(500_000), ..ApiFaults::default() }, ..quiet() };
     let out = run_with(24, cfg, App::default(), |sim, stripe| async move {
-        let form = [("mode", "payment"), ("line_items[0][price_data][currency]", "usd"), ("line_items[0][price_data][unit_amount]", "7")];
+        let form = [
+            ("mode", "payment"),
+            ("line_items[0][price_data][currency]", "usd"),
+            ("line_items[0][price_data][unit_amount]", "7"),
+        ];
         // Find a key whose first answer was a 5xx.
         let mut failed_key = None;
         for i in 0..40 {
@@ -148,7 +173,15 @@ fn rate_limits_answer_429_per_endpoint_and_per_key_then_recover() {
     let out = run_with(25, cfg, App::default(), |sim, _| async move {
         let mut statuses = Vec::new();
         // Requests sent at the same instant: 3 per endpoint, 5 in all, per second.
-        let reqs = ["/v1/events", "/v1/events", "/v1/events", "/v1/events", "/v1/events/evt_x", "/v1/events/evt_y", "/v1/events/evt_z"];
+        let reqs = [
+            "/v1/events",
+            "/v1/events",
+            "/v1/events",
+            "/v1/events",
+            "/v1/events/evt_x",
+            "/v1/events/evt_y",
+            "/v1/events/evt_z",
+        ];
         let sends: Vec<_> = reqs.iter().map(|p| call(&sim, http::Method::GET, p, &[], None)).collect();
         for s in sends {
             statuses.push(s.await.status);
@@ -184,7 +217,8 @@ fn event_pages_are_newest_first_and_a_walk_loses_nothing_while_events_arrive() {
             }
             let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(q).finish();
             let page = json(&call(&sim, http::Method::GET, &format!("/v1/events?{query}"), &[], None).await);
-            let ids: Vec<String> = page["data"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
+            let ids: Vec<String> =
+                page["data"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
             seen.extend(ids.iter().cloned());
             // New events appear between pages.
             let cs = new_session(&sim, &[]).await;
@@ -244,9 +278,15 @@ fn events_are_listable_for_30_days_only() {
         stripe.pay_card(&cs).unwrap();
         let id = stripe.events()[0].id.clone();
         sim.sleep_ms(29 * 86_400_000).await;
-        let day29 = (call(&sim, http::Method::GET, "/v1/events", &[], None).await, call(&sim, http::Method::GET, &format!("/v1/events/{id}"), &[], None).await);
+        let day29 = (
+            call(&sim, http::Method::GET, "/v1/events", &[], None).await,
+            call(&sim, http::Method::GET, &format!("/v1/events/{id}"), &[], None).await,
+        );
         sim.sleep_ms(2 * 86_400_000).await;
-        let day31 = (call(&sim, http::Method::GET, "/v1/events", &[], None).await, call(&sim, http::Method::GET, &format!("/v1/events/{id}"), &[], None).await);
+        let day31 = (
+            call(&sim, http::Method::GET, "/v1/events", &[], None).await,
+            call(&sim, http::Method::GET, &format!("/v1/events/{id}"), &[], None).await,
+        );
         (day29, day31)
     });
     let ((list29, one29), (list31, one31)) = out.result;
@@ -258,9 +298,16 @@ fn events_are_listable_for_30_days_only() {
 
 #[test]
 fn a_black_holed_create_still_runs_and_its_key_returns_the_saved_session() {
-    let cfg = StripeConfig { api: ApiFaults { timeout: ALWAYS, timeout_hold: Millis::min(5), ..ApiFaults::default() }, ..quiet() };
+    let cfg = StripeConfig {
+        api: ApiFaults { timeout: ALWAYS, timeout_hold: Millis::min(5), ..ApiFaults::default() },
+        ..quiet()
+    };
     let out = run_with(29, cfg, App::default(), |sim, stripe| async move {
-        let form = [("mode", "payment"), ("line_items[0][price_data][currency]", "usd"), ("line_items[0][price_data][unit_amount]", "7")];
+        let form = [
+            ("mode", "payment"),
+            ("line_items[0][price_data][currency]", "usd"),
+            ("line_items[0][price_data][unit_amount]", "7"),
+        ];
         let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
         let mut req = Request::new(http::Method::POST, "/v1/checkout/sessions")
             .header("authorization", format!("Bearer {KEY}"))
@@ -285,7 +332,11 @@ fn a_stale_read_answers_the_state_of_a_while_ago() {
     let stale = ApiFaults { stale_read: ALWAYS, stale_by: Range::fixed(Millis::min(10)), ..ApiFaults::default() };
     let out = run_with(30, StripeConfig { api: stale, ..quiet() }, App::default(), |sim, stripe| async move {
         let cs = stripe
-            .create_session(super::super::NewSession { amount_total: 100, currency: "usd".into(), ..Default::default() })
+            .create_session(super::super::NewSession {
+                amount_total: 100,
+                currency: "usd".into(),
+                ..Default::default()
+            })
             .unwrap();
         sim.sleep_ms(3_600_000).await;
         stripe.pay_card(&cs).unwrap();

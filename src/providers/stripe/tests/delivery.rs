@@ -54,7 +54,12 @@ fn only_2xx_ends_the_retries_and_each_retry_waits_its_interval() {
     // 302 and 307 are failures at Stripe (no redirect is followed), so are 500 and 503.
     let app = App::answering(&[302, 307, 500, 503]);
     let out = run_with(13, quiet(), app.clone(), |sim, stripe| async move {
-        stripe.create_session(super::super::NewSession { amount_total: 100, currency: "usd".into(), ..Default::default() })
+        stripe
+            .create_session(super::super::NewSession {
+                amount_total: 100,
+                currency: "usd".into(),
+                ..Default::default()
+            })
             .unwrap();
         let cs = stripe.sessions()[0].id.clone();
         stripe.expire(&cs).unwrap();
@@ -78,7 +83,12 @@ fn only_2xx_ends_the_retries_and_each_retry_waits_its_interval() {
 fn a_failing_endpoint_is_retried_for_3_days_then_given_up() {
     let app = App::answering(&[500; 40]);
     let out = run_with(14, quiet(), app.clone(), |sim, stripe| async move {
-        stripe.create_session(super::super::NewSession { amount_total: 100, currency: "usd".into(), ..Default::default() })
+        stripe
+            .create_session(super::super::NewSession {
+                amount_total: 100,
+                currency: "usd".into(),
+                ..Default::default()
+            })
             .unwrap();
         let cs = stripe.sessions()[0].id.clone();
         stripe.expire(&cs).unwrap();

@@ -22,7 +22,10 @@ fn a_card_payment_completes_the_session_and_sends_three_events() {
     });
     let (session, intents) = out.result;
     assert_eq!((session.status, session.payment_status), (S::Complete, P::Paid));
-    assert_eq!(session.history.iter().map(|h| (h.1, h.2)).collect::<Vec<_>>(), [(S::Open, P::Unpaid), (S::Complete, P::Paid)]);
+    assert_eq!(
+        session.history.iter().map(|h| (h.1, h.2)).collect::<Vec<_>>(),
+        [(S::Open, P::Unpaid), (S::Complete, P::Paid)]
+    );
     assert_eq!(intents.len(), 1);
     let pi = &intents[0];
     assert_eq!(Some(pi.id.clone()), session.payment_intent);
@@ -123,7 +126,10 @@ fn three_d_secure_goes_through_requires_action() {
     let CardOutcome::RequiresAction { completes_after_ms } = outcome else { panic!("{outcome:?}") };
     assert!((5_000..=120_000).contains(&completes_after_ms));
     assert_eq!(during, I::RequiresAction);
-    assert_eq!(pi.history.iter().map(|h| h.1).collect::<Vec<_>>(), [I::RequiresPaymentMethod, I::RequiresAction, I::Succeeded]);
+    assert_eq!(
+        pi.history.iter().map(|h| h.1).collect::<Vec<_>>(),
+        [I::RequiresPaymentMethod, I::RequiresAction, I::Succeeded]
+    );
     assert!(session.paid_now());
     assert!(app.types().contains(&"payment_intent.requires_action".to_string()));
 }
@@ -180,8 +186,10 @@ fn a_refund_marks_the_charge_and_the_intent_stays_succeeded() {
         let cs = new_session(&sim, &[]).await;
         stripe.pay_card(&cs).unwrap();
         let pi = stripe.session(&cs).unwrap().payment_intent.unwrap();
-        let too_much = call(&sim, http::Method::POST, "/v1/refunds", &[("payment_intent", &pi), ("amount", "2501")], None).await;
-        let part = call(&sim, http::Method::POST, "/v1/refunds", &[("payment_intent", &pi), ("amount", "1000")], None).await;
+        let too_much =
+            call(&sim, http::Method::POST, "/v1/refunds", &[("payment_intent", &pi), ("amount", "2501")], None).await;
+        let part =
+            call(&sim, http::Method::POST, "/v1/refunds", &[("payment_intent", &pi), ("amount", "1000")], None).await;
         let rest = call(&sim, http::Method::POST, "/v1/refunds", &[("payment_intent", &pi)], None).await;
         let none_left = call(&sim, http::Method::POST, "/v1/refunds", &[("payment_intent", &pi)], None).await;
         sim.sleep_ms(60_000).await;
@@ -198,27 +206,33 @@ fn a_refund_marks_the_charge_and_the_intent_stays_succeeded() {
     assert!(!pi.paid_now(), "refunded is not paid");
     assert!(pi.ever_succeeded());
     assert_eq!(refunds.len(), 2);
-    let refunded: Vec<_> = app.seen().into_iter().filter(|s| s.type_() == "charge.refunded").map(|s| s.json()).collect();
+    let refunded: Vec<_> =
+        app.seen().into_iter().filter(|s| s.type_() == "charge.refunded").map(|s| s.json()).collect();
     assert_eq!(refunded.len(), 2);
-    assert!(refunded.iter().any(|e| e["data"]["object"]["amount_refunded"] == 2500 && e["data"]["object"]["refunded"] == true));
+    assert!(
+        refunded
+            .iter()
+            .any(|e| e["data"]["object"]["amount_refunded"] == 2500 && e["data"]["object"]["refunded"] == true)
+    );
     assert_eq!(app.types().iter().filter(|t| *t == "refund.created").count(), 2);
 }
 
 #[test]
 fn customers_pay_only_in_the_safety_phase() {
-    let out = Sim::run(
-        SimConfig { safety: Millis::min(1), ..sim_config(false) },
-        Oracle::random(9),
-        |sim| async move {
+    let out =
+        Sim::run(SimConfig { safety: Millis::min(1), ..sim_config(false) }, Oracle::random(9), |sim| async move {
             let stripe = Stripe::start(&sim, quiet());
-            let cs = stripe.create_session(super::super::NewSession { amount_total: 100, currency: "usd".into(), ..Default::default() });
+            let cs = stripe.create_session(super::super::NewSession {
+                amount_total: 100,
+                currency: "usd".into(),
+                ..Default::default()
+            });
             let cs = cs.unwrap();
             let s2 = sim.clone();
             sim.spawn("phases", async move { s2.run_phases().await });
             sim.sleep_ms(120_000).await;
             stripe.pay_card(&cs)
-        },
-    )
-    .unwrap();
+        })
+        .unwrap();
     assert_eq!(out.result, Err(PayError::NotNow));
 }

@@ -87,8 +87,7 @@ impl App {
 
 async fn handler(State((app, sim)): State<(App, Sim)>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
     let answered = lock(&app.script).pop_front().unwrap_or(200);
-    let signature =
-        headers.get(super::SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let signature = headers.get(super::SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     lock(&app.seen).push(Seen { t_ms: sim.now_ms(), wall_ms: sim.wall_ms(), signature, body, answered });
     http::StatusCode::from_u16(answered).unwrap_or(http::StatusCode::OK)
 }

@@ -54,12 +54,19 @@ fn small_run_on(oracle: Oracle) -> RunOutput<Vec<String>> {
         for n in 0..8 {
             let (wait, how) = sim.choose(|o| (o.below(120_000), o.below(3)));
             sim.sleep_ms(wait).await;
-            let resp = call(&sim, http::Method::POST, "/v1/checkout/sessions", &[
-                ("mode", "payment"),
-                ("line_items[0][price_data][currency]", "usd"),
-                ("line_items[0][price_data][unit_amount]", "1200"),
-                ("client_reference_id", &format!("c-{n}")),
-            ], Some(&format!("create-{n}"))).await;
+            let resp = call(
+                &sim,
+                http::Method::POST,
+                "/v1/checkout/sessions",
+                &[
+                    ("mode", "payment"),
+                    ("line_items[0][price_data][currency]", "usd"),
+                    ("line_items[0][price_data][unit_amount]", "1200"),
+                    ("client_reference_id", &format!("c-{n}")),
+                ],
+                Some(&format!("create-{n}")),
+            )
+            .await;
             let Some(cs) = json(&resp)["id"].as_str().map(str::to_string) else { continue };
             let _ = match how {
                 0 => stripe.pay_card(&cs).map(|_| ()),
