@@ -40,7 +40,7 @@
 //! `fn start(sim, cfg)` = `new(Rt::sim(sim, ACTOR), cfg)` + `sim.serve(ACTOR, p.router())`.
 //! Midtrans, Fanvue and Stripe are built this way.
 //!
-//! **Adding a transport**: implement [`Runtime`] (eleven methods) and serve the provider's
+//! **Adding a transport**: implement [`Runtime`] (twelve methods) and serve the provider's
 //! `Router`:
 //! - *Simulation* ([`SimRuntime`]): time is tokio's paused clock, `send` is
 //!   [`crate::sim::Sim::request`] on the simulated network, the oracle is the run's.

@@ -6,13 +6,18 @@
 //! - [`objects`]: ids and the JSON of sessions, intents, charges, refunds, events, lists, errors.
 //! - [`config`]: `[stripe]` in a scenario: keys, webhook delays and retry schedule (3 days live),
 //!   rate limits, 3-D Secure, declines, async methods, API faults.
-//! - [`model`]: the provider — ground truth, the customer's side, expiry, refunds, events and
-//!   their signed webhooks.
+//! - [`model`]: the provider and its ground truth (sessions, intents, events, refunds).
+//! - [`merchant`]: what the API does — create and expire sessions, cancel intents, refund.
+//! - [`customer`]: the customer's side — pay by card, by an async method, abandon.
+//! - [`events`]: events and their signed, retried webhooks.
 //! - [`api`]: the HTTP API the app and its jobs call, with idempotency keys and rate limits.
 //! - [`webhook`]: verifying `Stripe-Signature` as Stripe's libraries do, for apps and tests.
 
 pub mod api;
 pub mod config;
+pub mod customer;
+pub mod events;
+pub mod merchant;
 pub mod model;
 pub mod objects;
 pub mod status;
