@@ -108,3 +108,29 @@ fn recorded_choices_replay_the_same_run() {
     assert_eq!(first.choices, again.choices);
     assert_eq!(first.result, again.result);
 }
+
+/// The README's `[stripe]` block is the defaults: every key it sets parses to the default
+/// value, and every key the defaults have is in it.
+#[test]
+fn the_readme_lists_the_stripe_defaults() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let from = readme.find("```toml\n[stripe]\n").expect("the README has a [stripe] block") + "```toml\n".len();
+    let block = &readme[from..from + readme[from..].find("```").unwrap()];
+    #[derive(serde::Deserialize)]
+    struct File {
+        stripe: StripeConfig,
+    }
+    let parsed: File = toml::from_str(block).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(parsed.stripe, StripeConfig::default());
+    let defaults = toml::Value::try_from(StripeConfig::default()).unwrap();
+    for (key, value) in defaults.as_table().unwrap() {
+        match value.as_table() {
+            Some(inner) if key == "api" => {
+                for k in inner.keys() {
+                    assert!(block.contains(&format!("\n{k} = ")), "the README's [stripe.api] lacks {k}");
+                }
+            }
+            _ => assert!(block.contains(&format!("\n{key} = ")), "the README's [stripe] lacks {key}"),
+        }
+    }
+}
