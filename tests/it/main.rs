@@ -12,6 +12,7 @@ mod scenarios;
 mod search;
 mod sim;
 mod snapshots;
+mod stripe_official;
 
 use std::path::Path;
 

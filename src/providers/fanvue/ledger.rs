@@ -1,5 +1,6 @@
-//! One creator's earnings ledger and its rate-limit bucket, as plain data: no simulation, no
-//! network, so pagination, visibility and the bucket can be tested on their own.
+//! One creator's earnings ledger, as plain data: no simulation, no network, so pagination and
+//! visibility can be tested on their own. The rate-limit bucket is the provider kit's
+//! ([`Bucket`], re-exported here).
 //!
 //! The ledger is append-only and ordered by (date, id): rows are dated when they are created,
 //! and ids grow with creation, so appending keeps the order. A refund or chargeback is a new row
@@ -163,56 +164,9 @@ impl Ledger {
     }
 }
 
-/// The rate-limit bucket of one token: `limit` requests, refilled to full `window_ms` after the
-/// first request that found it full.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Bucket {
-    limit: u32,
-    window_ms: i64,
-    tokens: u32,
-    refill_at_ms: Option<i64>,
-}
-
-/// The bucket's state after a request, for the `X-RateLimit-*` headers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Take {
-    pub allowed: bool,
-    pub limit: u32,
-    pub remaining: u32,
-    /// Unix epoch milliseconds at which the bucket is full again.
-    pub reset_at_ms: i64,
-}
-
-impl Take {
-    /// Whole seconds to wait before the bucket has a token again (at least 1).
-    pub fn retry_after_s(&self, now_ms: i64) -> i64 {
-        ((self.reset_at_ms - now_ms + 999) / 1000).max(1)
-    }
-}
-
-impl Bucket {
-    pub fn new(limit: u32, window_ms: u64) -> Self {
-        let window_ms = i64::try_from(window_ms.max(1)).unwrap_or(i64::MAX);
-        Bucket { limit: limit.max(1), window_ms, tokens: limit.max(1), refill_at_ms: None }
-    }
-
-    /// Spends a token if there is one.
-    pub fn take(&mut self, now_ms: i64) -> Take {
-        if self.refill_at_ms.is_some_and(|t| now_ms >= t) {
-            self.tokens = self.limit;
-            self.refill_at_ms = None;
-        }
-        let allowed = self.tokens > 0;
-        if allowed {
-            if self.refill_at_ms.is_none() {
-                self.refill_at_ms = Some(now_ms + self.window_ms);
-            }
-            self.tokens -= 1;
-        }
-        let reset_at_ms = self.refill_at_ms.unwrap_or(now_ms + self.window_ms);
-        Take { allowed, limit: self.limit, remaining: self.tokens, reset_at_ms }
-    }
-}
+/// The rate-limit bucket of one token: now the provider kit's (see
+/// [`crate::providers::kit::ratelimit`]), re-exported where Fanvue's code has always found it.
+pub use crate::providers::kit::ratelimit::{Bucket, Take};
 
 #[cfg(test)]
 mod tests {
@@ -318,24 +272,5 @@ mod tests {
         assert_eq!(l.summary_total(1_000), 300);
         assert_eq!(l.before(30).len(), 2);
         assert_eq!(l.before(31).len(), 3);
-    }
-
-    #[test]
-    fn bucket_spends_then_refills_after_its_window() {
-        let mut b = Bucket::new(3, 60_000);
-        for remaining in [2, 1, 0] {
-            let t = b.take(1_000);
-            assert!(t.allowed);
-            assert_eq!(t.remaining, remaining);
-            assert_eq!(t.reset_at_ms, 61_000);
-        }
-        let refused = b.take(30_000);
-        assert!(!refused.allowed);
-        assert_eq!(refused.retry_after_s(30_000), 31);
-        assert!(!b.take(60_999).allowed);
-        let again = b.take(61_000);
-        assert!(again.allowed);
-        assert_eq!(again.remaining, 2);
-        assert_eq!(again.reset_at_ms, 121_000);
     }
 }

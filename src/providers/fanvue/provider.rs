@@ -12,7 +12,11 @@
 //! Rows are created by direct calls ([`Fanvue::record_sale`], [`Fanvue::reverse`],
 //! [`Fanvue::add_history`]): the fans' payments are not what is under test.
 //!
-//! What it does not model: webhooks, the `source` filter, OAuth token refresh, partial refunds.
+//! Built on the provider kit: the model runs on an [`Rt`] (so it is not tied to the simulation),
+//! its buckets are the kit's rate limiter and its 5xx the kit's API faults.
+//!
+//! What it does not model: webhooks (the kit signs Fanvue's `t=,v0=` scheme, for when it does),
+//! the `source` filter, OAuth token refresh, partial refunds.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -26,8 +30,9 @@ use serde::{Deserialize, Serialize};
 
 use super::ledger::{Bucket, Ledger, LedgerRow, Source, Take};
 use super::wire::{self, EarningRow, EarningsPage, ErrorBody, Summary};
+use crate::providers::kit::{ApiFault, ApiFaults, Rt};
 use crate::sim::world::lock;
-use crate::sim::{Kind, Millis, Range, Rate, Sim};
+use crate::sim::{Millis, Range, Rate, Sim};
 
 /// The provider's actor name in traces and on the network.
 pub const ACTOR: &str = "fanvue";
@@ -91,17 +96,25 @@ struct State {
 /// The simulated provider. Cheap to clone.
 #[derive(Clone)]
 pub struct Fanvue {
-    sim: Sim,
+    rt: Rt,
     cfg: Arc<ProviderConfig>,
     state: Arc<Mutex<State>>,
+    /// The kit's API faults, with Fanvue's `server_error` rate.
+    faults: Arc<ApiFaults>,
 }
 
 impl Fanvue {
-    /// Creates the provider and serves its API as the `fanvue` actor.
+    /// Creates the provider in the simulated world and serves its API as the `fanvue` actor.
     pub fn start(sim: &Sim, cfg: ProviderConfig) -> Fanvue {
-        let f = Fanvue { sim: sim.clone(), cfg: Arc::new(cfg), state: Arc::default() };
+        let f = Fanvue::new(Rt::sim(sim, ACTOR), cfg);
         sim.serve(ACTOR, f.router());
         f
+    }
+
+    /// Creates the provider on any runtime; serve [`Fanvue::router`] on its transport.
+    pub fn new(rt: Rt, cfg: ProviderConfig) -> Fanvue {
+        let faults = ApiFaults { server_error: cfg.server_error, ..ApiFaults::default() };
+        Fanvue { rt, cfg: Arc::new(cfg), state: Arc::default(), faults: Arc::new(faults) }
     }
 
     pub fn config(&self) -> &ProviderConfig {
@@ -178,7 +191,7 @@ impl Fanvue {
         related: Option<String>,
     ) -> Option<LedgerRow> {
         let now = self.now();
-        let lag_ms = self.sim.choose(|o| if o.chance(self.cfg.lag.ppm()) { self.cfg.lag_delay.draw(o) } else { 0 });
+        let lag_ms = self.rt.choose(|o| if o.chance(self.cfg.lag.ppm()) { self.cfg.lag_delay.draw(o) } else { 0 });
         let row = self.push(creator, |id| LedgerRow {
             id,
             date_ms: now,
@@ -190,7 +203,7 @@ impl Fanvue {
             related: related.clone(),
         })?;
         let name = self.creator_name(creator);
-        self.sim.record(Kind::State, ACTOR, None, || {
+        self.rt.state(|| {
             let of = related.as_deref().map(|r| format!(" of {}", short(r))).unwrap_or_default();
             let late = if lag_ms > 0 { format!(", out of list results for {}", Millis(lag_ms)) } else { String::new() };
             format!("{name}: {} {}{of} (txn {}{late})", source.as_str(), wire::format_usd(gross), short(&row.id))
@@ -203,7 +216,7 @@ impl Fanvue {
     }
 
     fn now(&self) -> i64 {
-        i64::try_from(self.sim.wall_ms()).unwrap_or(i64::MAX)
+        i64::try_from(self.rt.wall_ms()).unwrap_or(i64::MAX)
     }
 
     /// Runs `f` on a creator's ledger (the ground truth), if the creator exists.
@@ -216,7 +229,8 @@ impl Fanvue {
         self.with_ledger(creator, Ledger::total).unwrap_or(0)
     }
 
-    fn router(&self) -> Router {
+    /// The API, to be served by the transport (the simulation serves it as `fanvue`).
+    pub fn router(&self) -> Router {
         Router::new()
             .route("/insights/earnings", get(earnings))
             .route("/insights/summary", get(summary))
@@ -256,21 +270,16 @@ impl Fanvue {
             (creator, c.bucket.take(now), c.name.clone())
         };
         if !take.allowed {
-            self.sim.mark("provider:rate-limited");
-            self.sim.record(Kind::State, ACTOR, None, || {
+            self.rt.mark("provider:rate-limited");
+            self.rt.state(|| {
                 format!("{name}: rate limit of {} per {} reached; 429", self.cfg.rate_limit, self.cfg.rate_window)
             });
             return Err(error(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded", Some((&take, now))));
         }
-        let fault = if self.sim.faults_active() {
-            self.sim.choose(|o| o.chance(self.cfg.server_error.ppm()).then(|| o.below(3)))
-        } else {
-            None
-        };
-        if let Some(which) = fault {
-            let status = [StatusCode::INTERNAL_SERVER_ERROR, StatusCode::BAD_GATEWAY, StatusCode::SERVICE_UNAVAILABLE]
-                [which as usize];
-            self.sim.fault("fault:provider-5xx", ACTOR, None, || format!("{name}: answers {}", status.as_u16()));
+        // Only `server_error` is set in `faults`, so the draw is Fanvue's own: a chance, then
+        // which of 500, 502, 503.
+        if let Some(ApiFault::ServerError(code)) = self.faults.draw(&self.rt, &name) {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return Err(error(status, "upstream error, try again", Some((&take, now))));
         }
         Ok((creator, take))
@@ -370,10 +379,8 @@ async fn earnings(AxState(f): AxState<Fanvue>, headers: HeaderMap, Query(q): Que
         (EarningsPage { data, next_cursor }, out.hidden, c.name.clone())
     };
     if hidden > 0 {
-        f.sim.mark("provider:lag-hid-row");
-        f.sim.record(Kind::State, ACTOR, None, || {
-            format!("{name}: {hidden} row(s) in this page's span not visible yet; left out")
-        });
+        f.rt.mark("provider:lag-hid-row");
+        f.rt.state(|| format!("{name}: {hidden} row(s) in this page's span not visible yet; left out"));
     }
     let body = serde_json::to_string(&page).unwrap_or_default();
     let resp = (StatusCode::OK, [(http::header::CONTENT_TYPE, "application/json")], body).into_response();

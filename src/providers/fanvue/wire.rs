@@ -9,10 +9,9 @@
 //! What it does not do: time zones other than UTC on output (input accepts `Z` or `±HH:MM`),
 //! currencies other than USD, or the `source` filter.
 
-use base64::Engine;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::providers::kit::list;
 use crate::sim::calendar::{civil_from_days, days_from_civil};
 
 /// The version header every request must carry.
@@ -165,28 +164,17 @@ pub struct CursorPos {
     pub id: String,
 }
 
-fn cursor_check(secret: &str, payload: &str) -> String {
-    let digest = Sha256::digest(format!("{secret}|{payload}").as_bytes());
-    hex::encode(&digest[..6])
-}
-
-/// Encodes a position as an opaque cursor, checked with the provider's `secret`.
+/// Encodes a position as an opaque cursor, sealed with the provider's `secret` (the kit's
+/// [`seal_cursor`](crate::providers::kit::list::seal_cursor)).
 pub fn encode_cursor(secret: &str, pos: &CursorPos) -> String {
-    let payload = format!("{}|{}|{}", pos.creator, pos.date_ms, pos.id);
-    let text = format!("{payload}|{}", cursor_check(secret, &payload));
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+    list::seal_cursor(secret, &format!("{}|{}|{}", pos.creator, pos.date_ms, pos.id))
 }
 
 /// Decodes a cursor [`encode_cursor`] made; anything else (edited, truncated, foreign) is an
 /// error.
 pub fn decode_cursor(secret: &str, cursor: &str) -> Result<CursorPos, String> {
     let bad = || "invalid cursor: pass back the nextCursor of the previous page unchanged".to_string();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (payload, check) = text.rsplit_once('|').ok_or_else(bad)?;
-    if !bool::from(subtle::ConstantTimeEq::ct_eq(check.as_bytes(), cursor_check(secret, payload).as_bytes())) {
-        return Err(bad());
-    }
+    let payload = list::open_cursor(secret, cursor).ok_or_else(bad)?;
     let mut parts = payload.splitn(3, '|');
     let (Some(creator), Some(date), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(bad());

@@ -13,10 +13,9 @@
 //! clock is read, the caller passes every instant in.
 
 use serde::{Deserialize, Deserializer, Serialize};
-use sha2::{Digest, Sha512};
-use subtle::ConstantTimeEq;
 
 use super::status::{self, FraudStatus, PaymentType, TransactionStatus};
+use crate::providers::kit::sign::{hex_eq, sha512_hex};
 
 /// A Midtrans payment notification, as sent in the HTTP POST body.
 ///
@@ -111,12 +110,7 @@ impl Notification {
 /// "10000.00" and "10000" sign differently, which is why the body's own
 /// strings must be used, never re-formatted ones.
 pub fn signature_key(order_id: &str, status_code: &str, gross_amount: &str, server_key: &str) -> String {
-    let mut hasher = Sha512::new();
-    hasher.update(order_id.as_bytes());
-    hasher.update(status_code.as_bytes());
-    hasher.update(gross_amount.as_bytes());
-    hasher.update(server_key.as_bytes());
-    hex::encode(hasher.finalize())
+    sha512_hex(&[order_id, status_code, gross_amount, server_key])
 }
 
 /// Whether `n.signature_key` is the signature of `n`'s own `order_id`,
@@ -128,13 +122,8 @@ pub fn signature_key(order_id: &str, status_code: &str, gross_amount: &str, serv
 /// produced. A length mismatch, including an empty signature, is rejected.
 pub fn verify_signature(n: &Notification, server_key: &str) -> bool {
     let expected = signature_key(&n.order_id, &n.status_code, &n.gross_amount, server_key);
-    let received = n.signature_key.as_bytes();
-    // The length of a SHA-512 hex digest is public, so checking it first
-    // leaks nothing; `ct_eq` would also return false on a mismatch.
-    if received.len() != expected.len() {
-        return false;
-    }
-    bool::from(expected.as_bytes().ct_eq(received))
+    // The length of a SHA-512 hex digest is public, so checking it first leaks nothing.
+    hex_eq(&expected, &n.signature_key)
 }
 
 /// Formats an amount in minor units (1/100 IDR) as Midtrans's `gross_amount`

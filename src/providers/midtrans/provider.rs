@@ -18,10 +18,17 @@
 //! reversal) happen only in the safety phase, so the liveness phase converges on a fixed truth.
 //! Expiry happens in either phase: it never changes whether a transaction is paid.
 //!
+//! The status API can be given faults of its own (`[midtrans.provider.api]`, off by default): 5xx,
+//! 429, requests held past the caller's timeout, and stale reads that answer the transaction's
+//! status of a while ago (see [`crate::providers::kit::faults`]).
+//!
+//! Built on the provider kit: the model runs on an [`Rt`] (so it is not tied to the simulation),
+//! keeps its ground truth in a [`Book`], and sends notifications with the kit's
+//! [`WebhookSender`] and Midtrans's [`RetryPolicy`] schedule.
+//!
 //! What it does not model: refunds and chargebacks (no load creates them yet), the charge API's
 //! own failures (charges are created by a direct, fault-free call), 3DS redirects.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -33,10 +40,12 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::notification::{self, Notification};
-use super::retry::{DeliveryOutcome, RetryPolicy};
+use super::retry::RetryPolicy;
 use super::status::{FraudStatus, PaymentType, TransactionStatus, is_paid};
+use crate::providers::kit::book::{Book, Record};
+use crate::providers::kit::{ApiFault, ApiFaults, Delivery, Rt, WebhookSender};
 use crate::sim::world::lock;
-use crate::sim::{Kind, Millis, NetError, Phase, Range, Rate, Request, Sim};
+use crate::sim::{Millis, Phase, Range, Rate, Sim};
 
 /// The provider's actor name in traces and on the network.
 pub const ACTOR: &str = "provider";
@@ -73,6 +82,9 @@ pub struct ProviderConfig {
     pub reversal_after: Range,
     /// Overrides every method's default expiry when set.
     pub expiry: Option<Millis>,
+    /// Faults of the status API itself (all off by default).
+    #[serde(skip_serializing_if = "ApiFaults::is_off")]
+    pub api: ApiFaults,
 }
 
 impl Default for ProviderConfig {
@@ -97,11 +109,12 @@ impl Default for ProviderConfig {
             reversal: Rate(10_000),
             reversal_after: Range::new(Millis::min(1), Millis::min(5)),
             expiry: None,
+            api: ApiFaults::default(),
         }
     }
 }
 
-/// One transaction's ground truth.
+/// One transaction's ground truth, as invariants and the audit read it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Truth {
     pub order_id: String,
@@ -140,125 +153,173 @@ impl Truth {
             )
         )
     }
+}
 
-    /// The notification for the current status. It carries the times it describes (creation,
-    /// settlement), not the time it is sent or resent.
-    fn notification(&self, cfg: &ProviderConfig, epoch_ms: u64) -> Option<Notification> {
-        let status = self.status?;
-        Some(notification::build(notification::NotificationParams {
-            order_id: &self.order_id,
-            transaction_id: &self.transaction_id,
-            status,
-            fraud: self.fraud,
-            payment_type: self.payment_type,
-            gross_amount_minor: self.gross_amount,
-            merchant_id: &cfg.merchant_id,
-            server_key: &cfg.server_key,
-            transaction_time_ms: epoch_ms + self.created_ms,
-            settlement_time_ms: self.settlement_ms.map(|t| epoch_ms + t),
-        }))
+/// The facts of a transaction that never change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Meta {
+    transaction_id: String,
+    payment_type: PaymentType,
+    gross_amount: i64,
+}
+
+/// A transaction's state at one instant: what the book keeps a history of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TxnState {
+    /// `None` until the customer picks a payment method (Snap).
+    status: Option<TransactionStatus>,
+    fraud: Option<FraudStatus>,
+    settlement_ms: Option<u64>,
+}
+
+impl TxnState {
+    fn paid(&self) -> bool {
+        self.status.is_some_and(|s| is_paid(s, self.fraud))
     }
+}
+
+fn truth_of(order_id: &str, r: &Record<Meta, TxnState>) -> Truth {
+    let now = r.current();
+    Truth {
+        order_id: order_id.to_string(),
+        transaction_id: r.meta.transaction_id.clone(),
+        payment_type: r.meta.payment_type,
+        gross_amount: r.meta.gross_amount,
+        status: now.status,
+        fraud: now.fraud,
+        history: r.history().iter().filter_map(|(t, s)| s.status.map(|st| (*t, st, s.fraud))).collect(),
+        created_ms: r.created_ms,
+        settlement_ms: now.settlement_ms,
+    }
+}
+
+/// The notification for `state`, if a method is chosen. It carries the times it describes
+/// (creation, settlement), not the time it is sent or resent.
+fn notification_of(
+    order_id: &str,
+    r: &Record<Meta, TxnState>,
+    state: &TxnState,
+    cfg: &ProviderConfig,
+    epoch_ms: u64,
+) -> Option<Notification> {
+    let status = state.status?;
+    Some(notification::build(notification::NotificationParams {
+        order_id,
+        transaction_id: &r.meta.transaction_id,
+        status,
+        fraud: state.fraud,
+        payment_type: r.meta.payment_type,
+        gross_amount_minor: r.meta.gross_amount,
+        merchant_id: &cfg.merchant_id,
+        server_key: &cfg.server_key,
+        transaction_time_ms: epoch_ms + r.created_ms,
+        settlement_time_ms: state.settlement_ms.map(|t| epoch_ms + t),
+    }))
 }
 
 #[derive(Default)]
 struct State {
-    txns: BTreeMap<String, Truth>,
+    book: Book<Meta, TxnState>,
     next_txn: u64,
 }
 
 /// The simulated provider. Cheap to clone.
 #[derive(Clone)]
 pub struct Midtrans {
-    sim: Sim,
+    rt: Rt,
     cfg: Arc<ProviderConfig>,
     state: Arc<Mutex<State>>,
-    policy: Arc<RetryPolicy>,
+    sender: WebhookSender,
 }
 
 impl Midtrans {
-    /// Creates the provider and serves its status API as the `provider` actor.
+    /// Creates the provider in the simulated world and serves its status API as the `provider`
+    /// actor.
     pub fn start(sim: &Sim, cfg: ProviderConfig) -> Midtrans {
+        let m = Midtrans::new(Rt::sim(sim, ACTOR), cfg);
+        sim.serve(ACTOR, m.router());
+        m
+    }
+
+    /// Creates the provider on any runtime; serve [`Midtrans::router`] on its transport.
+    pub fn new(rt: Rt, cfg: ProviderConfig) -> Midtrans {
         let policy = RetryPolicy {
             intervals_ms: cfg.retry_intervals.iter().map(|m| m.0).collect(),
             jitter_ms_max: cfg.retry_jitter_max.0,
             timeout_ms: cfg.timeout.0,
         };
-        let m = Midtrans { sim: sim.clone(), cfg: Arc::new(cfg), state: Arc::default(), policy: Arc::new(policy) };
-        sim.serve(ACTOR, m.router());
-        m
+        let sender = WebhookSender::new(rt.clone(), policy.schedule(), "provider:notification-abandoned");
+        Midtrans { rt, cfg: Arc::new(cfg), state: Arc::default(), sender }
     }
 
     pub fn config(&self) -> &ProviderConfig {
         &self.cfg
     }
 
+    /// Unix epoch milliseconds of the runtime's time 0: payload times are `epoch + t`.
+    fn epoch_ms(&self) -> u64 {
+        self.rt.wall_ms().saturating_sub(self.rt.now_ms())
+    }
+
     /// The ground truth of one order.
     pub fn truth(&self, order_id: &str) -> Option<Truth> {
-        lock(&self.state).txns.get(order_id).cloned()
+        lock(&self.state).book.get(order_id).map(|r| truth_of(order_id, r))
     }
 
     /// Whether an order was ever paid, without cloning its history.
     pub fn ever_paid(&self, order_id: &str) -> bool {
-        lock(&self.state).txns.get(order_id).is_some_and(Truth::ever_paid)
+        lock(&self.state).book.get(order_id).is_some_and(|r| r.ever(TxnState::paid))
     }
 
     /// Every transaction's ground truth, ordered by order id.
     pub fn truths(&self) -> Vec<Truth> {
-        lock(&self.state).txns.values().cloned().collect()
+        lock(&self.state).book.iter().map(|(id, r)| truth_of(id, r)).collect()
     }
 
     /// Creates a charge (Snap token) for `order_id`; returns the transaction id. The customer
     /// picks a payment method after a seeded delay.
     pub fn create_charge(&self, order_id: &str, gross_amount: i64, payment_type: PaymentType) -> String {
-        let now = self.sim.now_ms();
+        let now = self.rt.now_ms();
         let transaction_id = {
             let mut st = lock(&self.state);
             st.next_txn += 1;
             // Deterministic, UUID-shaped, unique per run.
             let id = format!("{:08x}-5e77-4e1d-9000-{:012x}", st.next_txn, st.next_txn * 7919);
-            st.txns.insert(
-                order_id.to_string(),
-                Truth {
-                    order_id: order_id.to_string(),
-                    transaction_id: id.clone(),
-                    payment_type,
-                    gross_amount,
-                    status: None,
-                    fraud: None,
-                    history: Vec::new(),
-                    created_ms: now,
-                    settlement_ms: None,
-                },
-            );
+            let meta = Meta { transaction_id: id.clone(), payment_type, gross_amount };
+            let inserted =
+                st.book.insert(order_id, meta, now, TxnState { status: None, fraud: None, settlement_ms: None });
+            debug_assert!(inserted, "one charge per order id");
             id
         };
-        self.sim.record(Kind::State, ACTOR, None, || {
+        self.rt.state(|| {
             format!(
                 "{order_id}: charge created ({}, {})",
                 payment_type.as_str(),
                 notification::format_gross_amount(gross_amount)
             )
         });
-        let delay = self.sim.draw(&self.cfg.choose_method_delay);
+        let delay = self.rt.draw(&self.cfg.choose_method_delay);
         let expiry = self.cfg.expiry.map_or_else(|| payment_type.default_expiry_ms(), |m| m.0);
         let (me, order) = (self.clone(), order_id.to_string());
-        self.sim.spawn(ACTOR, async move {
-            me.sim.sleep_ms(delay).await;
+        self.rt.spawn(async move {
+            me.rt.sleep_ms(delay).await;
             me.transition(&order, TransactionStatus::Pending, None);
-            me.sim.sleep_ms(expiry.saturating_sub(delay)).await;
-            let pending = me.truth(&order).is_some_and(|t| t.status == Some(TransactionStatus::Pending));
-            if pending {
+            me.rt.sleep_ms(expiry.saturating_sub(delay)).await;
+            if me.status(&order) == Some(TransactionStatus::Pending) {
                 me.transition(&order, TransactionStatus::Expire, None);
             }
         });
         transaction_id
     }
 
+    fn status(&self, order_id: &str) -> Option<TransactionStatus> {
+        lock(&self.state).book.current(order_id).and_then(|s| s.status)
+    }
+
     /// Whether the customer can pay now: a method is chosen, the transaction is still pending,
     /// and the run is in its safety phase.
     pub fn payable(&self, order_id: &str) -> bool {
-        self.sim.phase() == Phase::Safety
-            && lock(&self.state).txns.get(order_id).is_some_and(|t| t.status == Some(TransactionStatus::Pending))
+        self.rt.phase() == Phase::Safety && self.status(order_id) == Some(TransactionStatus::Pending)
     }
 
     /// The customer pays. Returns false when the transaction cannot be paid now (no method
@@ -267,17 +328,19 @@ impl Midtrans {
         if !self.payable(order_id) {
             return false;
         }
-        let Some(t) = self.truth(order_id) else { return false };
-        if t.payment_type.is_card() {
-            let challenged = self.sim.chance(self.cfg.fraud_challenge.ppm());
+        let Some(payment_type) = lock(&self.state).book.get(order_id).map(|r| r.meta.payment_type) else {
+            return false;
+        };
+        if payment_type.is_card() {
+            let challenged = self.rt.chance(self.cfg.fraud_challenge.ppm());
             if challenged {
                 self.transition(order_id, TransactionStatus::Capture, Some(FraudStatus::Challenge));
                 let (review, deny) =
-                    self.sim.choose(|o| (self.cfg.challenge_review.draw(o), o.chance(self.cfg.challenge_deny.ppm())));
+                    self.rt.choose(|o| (self.cfg.challenge_review.draw(o), o.chance(self.cfg.challenge_deny.ppm())));
                 let (me, order) = (self.clone(), order_id.to_string());
-                self.sim.spawn(ACTOR, async move {
-                    me.sim.sleep_ms(review).await;
-                    if me.sim.phase() != Phase::Safety {
+                self.rt.spawn(async move {
+                    me.rt.sleep_ms(review).await;
+                    if me.rt.phase() != Phase::Safety {
                         return;
                     }
                     if deny {
@@ -294,13 +357,13 @@ impl Midtrans {
             return true;
         }
         self.transition(order_id, TransactionStatus::Settlement, None);
-        if t.payment_type.can_reverse_settlement() && self.sim.chance(self.cfg.reversal.ppm()) {
-            let after = self.sim.draw(&self.cfg.reversal_after);
+        if payment_type.can_reverse_settlement() && self.rt.chance(self.cfg.reversal.ppm()) {
+            let after = self.rt.draw(&self.cfg.reversal_after);
             let (me, order) = (self.clone(), order_id.to_string());
-            self.sim.spawn(ACTOR, async move {
-                me.sim.sleep_ms(after).await;
-                if me.sim.phase() == Phase::Safety {
-                    me.sim.mark("provider:settlement-reversed");
+            self.rt.spawn(async move {
+                me.rt.sleep_ms(after).await;
+                if me.rt.phase() == Phase::Safety {
+                    me.rt.mark("provider:settlement-reversed");
                     me.transition(&order, TransactionStatus::Deny, None);
                 }
             });
@@ -311,40 +374,38 @@ impl Midtrans {
     fn settle_card_later(&self, order_id: &str) {
         let (me, order) = (self.clone(), order_id.to_string());
         let after = self.cfg.card_settle_after.0;
-        self.sim.spawn(ACTOR, async move {
-            me.sim.sleep_ms(after).await;
+        self.rt.spawn(async move {
+            me.rt.sleep_ms(after).await;
             me.transition(&order, TransactionStatus::Settlement, Some(FraudStatus::Accept));
         });
     }
 
     /// Applies a status change if the status machine allows it, then notifies.
     fn transition(&self, order_id: &str, next: TransactionStatus, fraud: Option<FraudStatus>) {
-        let now = self.sim.now_ms();
+        let now = self.rt.now_ms();
+        let epoch_ms = self.epoch_ms();
         let note = {
             let mut st = lock(&self.state);
-            let Some(t) = st.txns.get_mut(order_id) else { return };
-            let legal = match t.status {
-                None => next == TransactionStatus::Pending,
-                Some(cur) if cur == next => cur == TransactionStatus::Capture && t.fraud != fraud,
-                // A challenged capture that the fraud review rejects becomes `deny`.
-                Some(TransactionStatus::Capture) if next == TransactionStatus::Deny => {
-                    t.fraud == Some(FraudStatus::Challenge)
-                }
-                Some(cur) => cur.can_transition_to(next),
-            };
-            debug_assert!(legal, "provider model made an illegal transition {:?} → {next:?}", t.status);
-            if !legal {
+            let changed = st.book.update(order_id, now, |_, cur| {
+                let legal = match cur.status {
+                    None => next == TransactionStatus::Pending,
+                    Some(c) if c == next => c == TransactionStatus::Capture && cur.fraud != fraud,
+                    // A challenged capture that the fraud review rejects becomes `deny`.
+                    Some(TransactionStatus::Capture) if next == TransactionStatus::Deny => {
+                        cur.fraud == Some(FraudStatus::Challenge)
+                    }
+                    Some(c) => c.can_transition_to(next),
+                };
+                debug_assert!(legal, "provider model made an illegal transition {:?} → {next:?}", cur.status);
+                let settlement_ms = if next == TransactionStatus::Settlement { Some(now) } else { cur.settlement_ms };
+                legal.then_some(TxnState { status: Some(next), fraud, settlement_ms })
+            });
+            if changed.is_none() {
                 return;
             }
-            t.status = Some(next);
-            t.fraud = fraud;
-            if next == TransactionStatus::Settlement {
-                t.settlement_ms = Some(now);
-            }
-            t.history.push((now, next, fraud));
-            t.notification(&self.cfg, self.sim.config().epoch_ms)
+            st.book.get(order_id).and_then(|r| notification_of(order_id, r, r.current(), &self.cfg, epoch_ms))
         };
-        self.sim.record(Kind::State, ACTOR, None, || {
+        self.rt.state(|| {
             let f = fraud.map(|f| format!(" (fraud_status {})", f.as_str())).unwrap_or_default();
             format!("{order_id}: {}{f}", next.as_str())
         });
@@ -357,73 +418,25 @@ impl Midtrans {
     fn notify(&self, n: Notification, status: TransactionStatus) {
         let delays =
             if status == TransactionStatus::Expire { &self.cfg.expire_notify_delay } else { &self.cfg.notify_delay };
-        let (first, dup) = self.sim.choose(|o| {
-            let first = delays.draw(o);
-            let dup = if self.sim.faults_active() && o.chance(self.cfg.duplicate_notification.ppm()) {
-                Some(delays.draw(o))
-            } else {
-                None
-            };
-            (first, dup)
-        });
-        let body: bytes::Bytes = serde_json::to_vec(&n).unwrap_or_default().into();
-        self.spawn_sender(n.order_id.clone(), status, body.clone(), first);
-        if let Some(d) = dup {
-            self.sim.fault("fault:provider-duplicate", ACTOR, None, || {
-                format!("{}: provider will send {} twice", n.order_id, status.as_str())
-            });
-            self.spawn_sender(n.order_id.clone(), status, body, first + d);
-        }
-    }
-
-    fn spawn_sender(&self, order_id: String, status: TransactionStatus, body: bytes::Bytes, delay: u64) {
-        let me = self.clone();
-        self.sim.spawn(ACTOR, async move {
-            me.sim.sleep_ms(delay).await;
-            let mut retries_done = 0u32;
-            loop {
-                let label = if me.sim.recording() {
-                    format!("POST {} {order_id} {}", me.cfg.notify_path, status.as_str())
-                } else {
-                    String::new()
-                };
-                let req = Request::new(http::Method::POST, me.cfg.notify_path.clone()).json(body.clone()).label(label);
-                let outcome = match me.sim.request(ACTOR, &me.cfg.notify_actor, req, me.policy.timeout_ms).await {
-                    Ok(resp) => DeliveryOutcome::Status(resp.status),
-                    Err(NetError::Timeout) => DeliveryOutcome::Timeout,
-                    Err(NetError::Refused) => DeliveryOutcome::ConnectionRefused,
-                };
-                let jitter = me.sim.choose(|o| o.below(me.policy.jitter_ms_max + 1));
-                match me.policy.next_delay_ms(outcome, retries_done, jitter) {
-                    Some(wait) => {
-                        retries_done += 1;
-                        me.sim.record(Kind::State, ACTOR, None, || {
-                            format!(
-                                "{order_id}: {} notification: {outcome:?}, retry #{retries_done} in {}",
-                                status.as_str(),
-                                Millis(wait)
-                            )
-                        });
-                        me.sim.sleep_ms(wait).await;
-                    }
-                    None => {
-                        if !super::retry::is_success(outcome) {
-                            me.sim.mark("provider:notification-abandoned");
-                            me.sim.record(Kind::State, ACTOR, None, || {
-                                format!(
-                                    "{order_id}: {} notification: {outcome:?}, giving up after {retries_done} retries",
-                                    status.as_str()
-                                )
-                            });
-                        }
-                        return;
-                    }
-                }
-            }
+        let recording = self.rt.recording();
+        let text = |f: &dyn Fn() -> String| if recording { f() } else { String::new() };
+        let delivery = Delivery {
+            to: self.cfg.notify_actor.clone(),
+            path: self.cfg.notify_path.clone(),
+            body: serde_json::to_vec(&n).unwrap_or_default().into(),
+            label: text(&|| format!("POST {} {} {}", self.cfg.notify_path, n.order_id, status.as_str())),
+            subject: text(&|| format!("{}: {}", n.order_id, status.as_str())),
+            noun: "notification",
+            sign: None,
+            on_finish: None,
+        };
+        self.sender.dispatch(delivery, delays, self.cfg.duplicate_notification, || {
+            format!("{}: provider will send {} twice", n.order_id, status.as_str())
         });
     }
 
-    fn router(&self) -> Router {
+    /// The status API, to be served by the transport (the simulation serves it as `provider`).
+    pub fn router(&self) -> Router {
         Router::new().route("/v2/{order_id}/status", get(status_api)).with_state(self.clone())
     }
 
@@ -433,8 +446,14 @@ impl Midtrans {
     }
 }
 
+fn error_body(code: StatusCode, message: &str) -> (StatusCode, String) {
+    let body = serde_json::json!({"status_code": code.as_u16().to_string(), "status_message": message});
+    (code, body.to_string())
+}
+
 /// `GET /v2/{order_id}/status`: basic auth with the server key as user; 404 until a payment
-/// method is chosen; otherwise the current status in the notification's shape.
+/// method is chosen; otherwise the current status in the notification's shape (or, on a stale
+/// read, the status of a while ago).
 async fn status_api(
     AxState(m): AxState<Midtrans>,
     Path(order_id): Path<String>,
@@ -443,15 +462,37 @@ async fn status_api(
     let expected = Midtrans::basic_auth(&m.cfg.server_key);
     let given = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     if given != expected {
-        let body = serde_json::json!({"status_code": "401", "status_message": "Access denied due to unauthorized transaction, please check client or server key"});
-        return (StatusCode::UNAUTHORIZED, body.to_string());
+        return error_body(
+            StatusCode::UNAUTHORIZED,
+            "Access denied due to unauthorized transaction, please check client or server key",
+        );
     }
-    let note = lock(&m.state).txns.get(&order_id).and_then(|t| t.notification(&m.cfg, m.sim.config().epoch_ms));
+    let api = &m.cfg.api;
+    if !api.is_off() {
+        match api.draw(&m.rt, &order_id) {
+            Some(ApiFault::ServerError(code)) => {
+                let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return error_body(code, "Sorry. Our system is recovering from unexpected issues. Please retry.");
+            }
+            Some(ApiFault::RateLimited) => {
+                return error_body(StatusCode::TOO_MANY_REQUESTS, "Too many requests. Please retry later.");
+            }
+            Some(ApiFault::BlackHole { hold_ms }) => {
+                m.rt.sleep_ms(hold_ms).await;
+                return error_body(StatusCode::GATEWAY_TIMEOUT, "Gateway timeout.");
+            }
+            None => {}
+        }
+    }
+    let lag_ms = if api.is_off() { 0 } else { api.stale_lag_ms(&m.rt, &order_id) };
+    let as_of_ms = m.rt.now_ms().saturating_sub(lag_ms);
+    let epoch_ms = m.epoch_ms();
+    let note = lock(&m.state)
+        .book
+        .get(&order_id)
+        .and_then(|r| notification_of(&order_id, r, r.as_of(as_of_ms), &m.cfg, epoch_ms));
     match note {
         Some(n) => (StatusCode::OK, serde_json::to_string(&n).unwrap_or_default()),
-        None => {
-            let body = serde_json::json!({"status_code": "404", "status_message": "Transaction doesn't exist."});
-            (StatusCode::NOT_FOUND, body.to_string())
-        }
+        None => error_body(StatusCode::NOT_FOUND, "Transaction doesn't exist."),
     }
 }

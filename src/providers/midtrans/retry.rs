@@ -2,7 +2,8 @@
 //! success, how many retries each failure earns, and how long to wait before
 //! each retry.
 //!
-//! This models the table in PROVIDERS.md as pure functions. It does NOT send
+//! This models the table in PROVIDERS.md as data on the provider kit's
+//! [`RetrySchedule`] (see [`RetryPolicy::schedule`]). It does NOT send
 //! anything, keep a queue, read a clock or draw random numbers: the caller
 //! tracks how many retries a notification has had, turns slow answers into
 //! [`DeliveryOutcome::Timeout`] (see [`RetryPolicy::timeout_ms`]), and passes
@@ -12,23 +13,16 @@
 //! application never redirects, so there is no location to follow; we model a
 //! 307/308 as "retry immediately (plus jitter), at most 5 times".
 
-/// What happened when the provider tried to deliver one notification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum DeliveryOutcome {
-    /// The endpoint answered with this HTTP status within the timeout.
-    Status(u16),
-    /// No answer within [`RetryPolicy::timeout_ms`].
-    Timeout,
-    /// The connection could not be made at all.
-    ConnectionRefused,
-}
+/// What happened when the provider tried to deliver one notification (the kit's outcome).
+pub use crate::providers::kit::retry::Outcome as DeliveryOutcome;
+use crate::providers::kit::retry::{OutcomeClass, RetryRule, RetrySchedule, Wait};
 
 /// The largest retry budget any outcome earns; bounds every retry loop.
 pub const MAX_RETRIES: u32 = 5;
 
 /// Whether the delivery succeeded: any 2xx status, and nothing else.
 pub fn is_success(outcome: DeliveryOutcome) -> bool {
-    matches!(outcome, DeliveryOutcome::Status(200..=299))
+    crate::providers::kit::retry::is_success(outcome)
 }
 
 /// How many retries (after the first attempt) this outcome allows in total,
@@ -36,18 +30,19 @@ pub fn is_success(outcome: DeliveryOutcome) -> bool {
 /// 301/302/303 → 0 (given up); 307/308 → 5 (see the module doc); anything
 /// else, including timeouts and refused connections → 5.
 pub fn retries_allowed(outcome: DeliveryOutcome) -> u32 {
-    match outcome {
-        DeliveryOutcome::Status(code) => match code {
-            200..=299 => 0,
-            500 => 1,
-            503 => 4,
-            400 | 404 => 2,
-            301..=303 => 0,
-            307 | 308 => MAX_RETRIES,
-            _ => MAX_RETRIES,
-        },
-        DeliveryOutcome::Timeout | DeliveryOutcome::ConnectionRefused => MAX_RETRIES,
-    }
+    RetryPolicy::default().schedule().retries_allowed(outcome)
+}
+
+/// The budgets by response class, as the kit's rules: the first match decides.
+fn rules() -> Vec<RetryRule> {
+    vec![
+        RetryRule::new(OutcomeClass::Status(500), 1),
+        RetryRule::new(OutcomeClass::Status(503), 4),
+        RetryRule::new(OutcomeClass::Status(400), 2),
+        RetryRule::new(OutcomeClass::Status(404), 2),
+        RetryRule::new(OutcomeClass::Statuses(301, 303), 0),
+        RetryRule { on: OutcomeClass::Statuses(307, 308), retries: MAX_RETRIES, wait: Wait::JitterOnly },
+    ]
 }
 
 /// The retry schedule. Every number is a default a scenario can override.
@@ -90,16 +85,20 @@ impl RetryPolicy {
     /// is exhausted. A 307/308 retries after only the jitter (see the module
     /// doc).
     pub fn next_delay_ms(&self, outcome: DeliveryOutcome, retries_done: u32, jitter_ms: u64) -> Option<u64> {
-        if is_success(outcome) || retries_done >= retries_allowed(outcome) {
-            return None;
+        self.schedule().next_delay_ms(outcome, retries_done, jitter_ms, 0)
+    }
+
+    /// The kit's schedule for this policy: these intervals, jitter and timeout, with Midtrans's
+    /// budgets by response class and no age limit.
+    pub fn schedule(&self) -> RetrySchedule {
+        RetrySchedule {
+            intervals_ms: self.intervals_ms.clone(),
+            jitter_ms_max: self.jitter_ms_max,
+            timeout_ms: self.timeout_ms,
+            rules: rules(),
+            otherwise: MAX_RETRIES,
+            give_up_after_ms: None,
         }
-        let jitter_ms = jitter_ms.min(self.jitter_ms_max);
-        if matches!(outcome, DeliveryOutcome::Status(307 | 308)) {
-            return Some(jitter_ms);
-        }
-        let index = usize::try_from(retries_done).ok()?;
-        let base_ms = *self.intervals_ms.get(index)?;
-        Some(base_ms.saturating_add(jitter_ms))
     }
 
     /// The outcome of an attempt that answered `status` after `latency_ms`:
@@ -107,6 +106,6 @@ impl RetryPolicy {
     /// (the provider has hung up by then, whatever the status), otherwise
     /// [`DeliveryOutcome::Status`]. An answer at exactly `timeout_ms` counts.
     pub fn classify(&self, status: u16, latency_ms: u64) -> DeliveryOutcome {
-        if latency_ms > self.timeout_ms { DeliveryOutcome::Timeout } else { DeliveryOutcome::Status(status) }
+        self.schedule().classify(status, latency_ms)
     }
 }
