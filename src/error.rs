@@ -39,6 +39,13 @@ pub enum Error {
     /// A database or runtime that could not be used.
     #[error("{0}")]
     Infrastructure(String),
+    /// A database that could not be opened or reached, with the driver's error as the source.
+    #[error("{context}")]
+    Database {
+        context: String,
+        #[source]
+        source: crate::store::SqlError,
+    },
     /// A seed that could not run or could not be judged (its database, its runtime, a check
     /// that could not read what it checks), with the cause kept as the error's source.
     #[error("{context}")]
@@ -53,7 +60,7 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Usage(_) | Error::Scenario { .. } => ExitCode::Usage,
-            Error::Infrastructure(_) | Error::Run { .. } => ExitCode::Infrastructure,
+            Error::Infrastructure(_) | Error::Database { .. } | Error::Run { .. } => ExitCode::Infrastructure,
         }
     }
 

@@ -17,8 +17,8 @@
 //!
 //! What it does not do: prune by state. The oracle is asked for a choice without seeing the
 //! world's state, so two prefixes cannot soundly be declared equivalent mid-run; the walk
-//! visits every leaf (and stops at a budget of runs). Exploration runs on SQLite (the end-state
-//! digest reads `sqlite_master`).
+//! visits every leaf (and stops at a budget of runs). The end-state digest reads the tables
+//! through the store ([`crate::store::tables`]), so exploration runs on every backend.
 
 use std::collections::BTreeSet;
 
@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::check::Coverage;
 use crate::error::Error;
 use crate::sim::Oracle;
-use crate::store::{SharedBackend, Value};
+use crate::store::{SharedBackend, Value, quote_ident};
 use crate::systems::{RunSpec, System, run_seed};
 
 /// How far and how wide to explore.
@@ -152,26 +152,22 @@ pub fn explore(
 fn end_state(backend: &SharedBackend, invariants: &BTreeSet<String>) -> Result<[u8; 32], Error> {
     let err = |e: crate::store::SqlError| Error::Infrastructure(format!("end state: {e}"));
     let mut db = crate::sim::world::lock(backend);
-    let tables = db
-        .query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name", &[])
-        .map_err(|e| Error::Usage(format!("exploration needs a SQLite backend: {e}")))?;
+    let kind = db.kind();
+    let tables = crate::store::tables(db.as_mut()).map_err(err)?;
     let mut h = Sha256::new();
-    for t in tables {
-        let table = t.text(0).map_err(err)?;
-        let cols =
-            db.query(&format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid"), &[]).map_err(err)?;
+    for (table, cols) in tables {
         let cols: Vec<String> = cols
             .iter()
-            .filter_map(|c| c.text(0).ok())
-            .filter(|c| !c.ends_with("_at") && c != "id")
-            .map(|c| format!("\"{c}\""))
+            .filter(|c| !c.ends_with("_at") && *c != "id")
+            .map(|c| quote_ident(kind, c))
             .collect();
         h.update(table.as_bytes());
         if cols.is_empty() {
             continue;
         }
         let list = cols.join(", ");
-        for row in db.query(&format!("SELECT {list} FROM \"{table}\" ORDER BY {list}"), &[]).map_err(err)? {
+        let sql = format!("SELECT {list} FROM {} ORDER BY {list}", quote_ident(kind, &table));
+        for row in db.query(&sql, &[]).map_err(err)? {
             for v in &row.0 {
                 match v {
                     Value::Null => h.update(b"N"),

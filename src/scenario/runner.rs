@@ -123,7 +123,9 @@ impl Backends {
     pub fn connect(&self) -> Result<SharedBackend, Error> {
         match self {
             Backends::Embedded => {
-                Sqlite::memory().map(shared).map_err(|e| Error::Infrastructure(format!("embedded SQLite: {e}")))
+                Sqlite::memory()
+                .map(shared)
+                .map_err(|source| Error::Database { context: "embedded SQLite".into(), source })
             }
             Backends::Url(url) => {
                 use crate::store::sqlx_bridge::{URL_SCHEMES, redact_url, url_kind};
@@ -133,7 +135,7 @@ impl Backends {
                         redact_url(url)
                     )));
                 }
-                crate::store::connect_url(url).map_err(|e| Error::Infrastructure(e.to_string()))
+                crate::store::connect_url(url).map_err(|source| Error::Database { context: format!("--db {}", redact_url(url)), source })
             }
         }
     }

@@ -116,6 +116,51 @@ pub trait Backend: Send {
     fn reset(&mut self, set: &str, migrations: &[Migration]) -> Result<(), SqlError>;
 }
 
+/// The tables of the database a backend holds, each with its columns in order, sorted by table
+/// name: what a run left behind, read the same way on every backend (exploration digests it).
+pub fn tables(backend: &mut dyn Backend) -> Result<Vec<(String, Vec<String>)>, SqlError> {
+    let columns_sql = match backend.kind() {
+        BackendKind::Sqlite => {
+            let names = backend.query(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+                &[],
+            )?;
+            let mut out = Vec::new();
+            for n in names {
+                let table = n.text(0)?;
+                let cols = backend.query("SELECT name FROM pragma_table_info(?) ORDER BY cid", &[Value::from(&table)])?;
+                out.push((table, cols.iter().map(|c| c.text(0)).collect::<Result<_, _>>()?));
+            }
+            return Ok(out);
+        }
+        BackendKind::Postgres => {
+            "SELECT table_name::text, column_name::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"
+        }
+        BackendKind::Mysql => {
+            "SELECT CAST(table_name AS CHAR), CAST(column_name AS CHAR) FROM information_schema.columns \
+             WHERE table_schema = DATABASE() ORDER BY table_name, ordinal_position"
+        }
+    };
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for r in backend.query(columns_sql, &[])? {
+        let (table, column) = (r.text(0)?, r.text(1)?);
+        match out.last_mut() {
+            Some((t, cols)) if *t == table => cols.push(column),
+            _ => out.push((table, vec![column])),
+        }
+    }
+    Ok(out)
+}
+
+/// `name` quoted as an identifier in `kind`'s dialect.
+pub fn quote_ident(kind: BackendKind, name: &str) -> String {
+    match kind {
+        BackendKind::Mysql => format!("`{}`", name.replace('`', "``")),
+        _ => format!("\"{}\"", name.replace('"', "\"\"")),
+    }
+}
+
 /// A backend shared between the runner (which resets it per seed) and the run's [`Db`].
 pub type SharedBackend = Arc<Mutex<Box<dyn Backend>>>;
 

@@ -46,3 +46,28 @@ fn mysql_gives_the_embedded_trace() {
         same_traces(&url, 100);
     }
 }
+
+/// Exploration reads its end states through the store, so it runs on every backend and counts
+/// the same schedules, violations and distinct end states as on embedded SQLite.
+fn same_exploration(url: &str) {
+    use settle::scenario::explore::{Bounds, explore};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/explore/race_small.toml");
+    let s = settle::scenario::load(&path).unwrap();
+    let system = s.build_system().unwrap();
+    let bounds = Bounds { depth: 6, values: 2, max_runs: 1_000 };
+    let run = |b: SharedBackend| explore(system.as_ref(), &s.run_spec(false), b, bounds).unwrap();
+    let (a, b) = (run(shared(Sqlite::memory().unwrap())), run(connect_url(url).unwrap()));
+    assert_eq!((a.schedules, a.violating.len()), (b.schedules, b.violating.len()), "{url}");
+    assert_eq!(a.distinct_end_states, b.distinct_end_states, "{url}");
+    assert!(a.distinct_end_states > 1, "the digest sees the tables");
+}
+
+#[test]
+fn exploration_runs_on_every_backend() {
+    same_exploration("sqlite::memory:");
+    for var in ["SETTLE_TEST_POSTGRES_URL", "SETTLE_TEST_MYSQL_URL"] {
+        if let Some(url) = super::server_url(var) {
+            same_exploration(&url);
+        }
+    }
+}

@@ -329,6 +329,9 @@ impl Family for Orders {
                 doc: "the provider sent a notification twice".into(),
             });
         }
+        // Faults on the provider's own API (status API 5xx, 429, timeouts, stale reads).
+        let api = cfg.provider.api.sometimes();
+        marks.extend(api.into_iter().map(|(mark, doc)| Sometimes { mark: mark.into(), doc: doc.into() }));
         marks
     }
 
