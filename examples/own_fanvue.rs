@@ -41,7 +41,7 @@ async fn sync(env: Env, actor: String, model: ModelInfo, fixed: bool) -> Outcome
     let end = sim.wall_ms() as i64;
     let (mut next, mut pages, mut inserted) = (None::<String>, 0, 0);
     loop {
-        let mut path = format!("/insights/earnings?endDate={}&size=50", wire::format_instant(end));
+        let mut path = format!("/insights/earnings?endDate={}&size={}", wire::format_instant(end), env.cfg.page_size);
         if let Some(c) = cursor {
             path += &format!("&startDate={}", wire::format_instant(c));
         }

@@ -156,11 +156,8 @@ fn end_state(backend: &SharedBackend, invariants: &BTreeSet<String>) -> Result<[
     let tables = crate::store::tables(db.as_mut()).map_err(err)?;
     let mut h = Sha256::new();
     for (table, cols) in tables {
-        let cols: Vec<String> = cols
-            .iter()
-            .filter(|c| !c.ends_with("_at") && *c != "id")
-            .map(|c| quote_ident(kind, c))
-            .collect();
+        let cols: Vec<String> =
+            cols.iter().filter(|c| !c.ends_with("_at") && *c != "id").map(|c| quote_ident(kind, c)).collect();
         h.update(table.as_bytes());
         if cols.is_empty() {
             continue;

@@ -122,11 +122,9 @@ pub enum Backends {
 impl Backends {
     pub fn connect(&self) -> Result<SharedBackend, Error> {
         match self {
-            Backends::Embedded => {
-                Sqlite::memory()
+            Backends::Embedded => Sqlite::memory()
                 .map(shared)
-                .map_err(|source| Error::Database { context: "embedded SQLite".into(), source })
-            }
+                .map_err(|source| Error::Database { context: "embedded SQLite".into(), source }),
             Backends::Url(url) => {
                 use crate::store::sqlx_bridge::{URL_SCHEMES, redact_url, url_kind};
                 if url_kind(url).is_none() {
@@ -135,7 +133,8 @@ impl Backends {
                         redact_url(url)
                     )));
                 }
-                crate::store::connect_url(url).map_err(|source| Error::Database { context: format!("--db {}", redact_url(url)), source })
+                crate::store::connect_url(url)
+                    .map_err(|source| Error::Database { context: format!("--db {}", redact_url(url)), source })
             }
         }
     }

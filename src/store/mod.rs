@@ -128,7 +128,8 @@ pub fn tables(backend: &mut dyn Backend) -> Result<Vec<(String, Vec<String>)>, S
             let mut out = Vec::new();
             for n in names {
                 let table = n.text(0)?;
-                let cols = backend.query("SELECT name FROM pragma_table_info(?) ORDER BY cid", &[Value::from(&table)])?;
+                let cols =
+                    backend.query("SELECT name FROM pragma_table_info(?) ORDER BY cid", &[Value::from(&table)])?;
                 out.push((table, cols.iter().map(|c| c.text(0)).collect::<Result<_, _>>()?));
             }
             return Ok(out);
