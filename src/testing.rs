@@ -172,7 +172,9 @@ impl Runner {
             None => self.seeds.unwrap_or(*s.seeds.get_ref()),
         };
         let path = self.scenario.display().to_string();
-        let opts = RunOptions { shrink: Some(self.shrink), ..RunOptions::default() };
+        // No `settle replay` line: the settle binary does not know this system; the failure
+        // prints the commands that reproduce it here.
+        let opts = RunOptions { shrink: Some(self.shrink), program: Some(""), ..RunOptions::default() };
         let selection = SeedSelection::Range { start: 0, count };
         let summary = run_scenario_opts(&s, system.as_ref(), &path, selection, &self.backends, &opts)
             .map_err(|e| crate::cli::error_chain(&e))?;

@@ -45,9 +45,11 @@ pub fn summary(s: &Summary) -> String {
     for line in counts(s) {
         let _ = writeln!(out, "  {line}");
     }
-    if let (Some(seed), Some(v), Some(cmd)) = (s.first_seed, &s.first_violation, s.replay_command()) {
+    if let (Some(seed), Some(v)) = (s.first_seed, &s.first_violation) {
         let _ = writeln!(out, "  first seed {seed}: {}", first_line(v));
-        let _ = writeln!(out, "  replay: {cmd}");
+        if let Some(cmd) = s.replay_command() {
+            let _ = writeln!(out, "  replay: {cmd}");
+        }
     }
     if let Some(k) = &s.shrunk {
         let _ = writeln!(out, "  {}", shrunk_line(k));

@@ -105,7 +105,7 @@ pub struct RunOptions<'a> {
     pub swarm: bool,
     /// Called after each seed with (seeds done, seeds planned if known).
     pub progress: Option<&'a (dyn Fn(u64, Option<u64>) + Sync)>,
-    /// The program replay commands name (default `settle`).
+    /// The program replay commands name (default `settle`; empty: print none).
     pub program: Option<&'a str>,
 }
 
@@ -227,9 +227,11 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The command that replays the first failing seed, if there is one.
+    /// The command that replays the first failing seed, if there is one (and a program to run
+    /// it with: the `#[test]` runner prints its own commands instead).
     pub fn replay_command(&self) -> Option<String> {
-        self.first_seed.map(|seed| replay_command_of(&self.program, &self.path, seed))
+        let seed = self.first_seed.filter(|_| !self.program.is_empty())?;
+        Some(replay_command_of(&self.program, &self.path, seed))
     }
 
     pub fn seeds_per_s(&self) -> f64 {
