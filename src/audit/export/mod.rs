@@ -22,14 +22,23 @@
 //!
 //! Unknown keys, a missing key, a key of the other provider, an unknown status, a malformed
 //! amount, or an order id that appears twice are errors naming `file:line`. Blank lines are
-//! skipped. The whole export is held in a `BTreeMap` (about 150 bytes per order): it must fit in
-//! memory.
+//! skipped. An optional first line, the header, states what the export covers and how it is
+//! ordered (the converters write it):
+//!
+//! ```text
+//! {"settle_export":1,"from":1769000000000,"until":1769100000000,"lines":1990,"sorted":true}
+//! ```
+//!
+//! The audit never holds the export: [`sorted`] streams it in order-id order, sorting it on disk
+//! first when it is not sorted, and the audit merges it with the database read in the same order.
+//! [`Export`] (the whole export in a `BTreeMap`) is for small exports and tests.
 //!
 //! Also here: writing an export from the simulated provider's truth (`replay --keep-db`), and
 //! the converters from saved payloads, [`midtrans`] (`settle export-midtrans`) and [`stripe`]
-//! (`settle export-stripe`). What it does not do: stream an export larger than memory.
+//! (`settle export-stripe`).
 
 pub mod midtrans;
+pub mod sorted;
 pub mod stripe;
 
 use std::collections::BTreeMap;
@@ -38,6 +47,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::mapping::{State, Vocabulary};
 use crate::error::Error;
 use crate::providers::midtrans::Truth as SimTruth;
 use crate::providers::midtrans::notification::{format_gross_amount, parse_gross_amount};
@@ -90,7 +100,68 @@ pub struct Entry {
     pub line: usize,
 }
 
+/// The export's first line, when it has one: what it covers and whether it is sorted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    /// The format's version: 1.
+    pub settle_export: u32,
+    /// The period it covers (epoch ms): from the earliest transaction it saw created (or its
+    /// earliest line's `time`) to its latest line's `time`.
+    pub from: Option<i64>,
+    pub until: Option<i64>,
+    /// How many lines follow.
+    pub lines: u64,
+    /// Lines in strictly increasing `order_id` (byte order).
+    pub sorted: bool,
+}
+
+impl Header {
+    /// The header line (with its newline).
+    pub fn line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default() + "\n"
+    }
+
+    /// The header of export `lines` (each as [`write_line`] wrote it, in the order given).
+    pub fn of(entries: &[(&str, i64)]) -> Header {
+        Header {
+            settle_export: 1,
+            from: entries.iter().map(|(_, t)| *t).min(),
+            until: entries.iter().map(|(_, t)| *t).max(),
+            lines: entries.len() as u64,
+            sorted: entries.windows(2).all(|w| w[0].0.as_bytes() < w[1].0.as_bytes()),
+        }
+    }
+}
+
+/// Whether `text` is a header line rather than an export line.
+fn is_header(text: &str) -> bool {
+    text.trim_start().starts_with("{\"settle_export\"")
+}
+
+/// Parses a header line.
+pub fn parse_header(text: &str) -> Option<Result<Header, String>> {
+    is_header(text).then(|| serde_json::from_str(text).map_err(|e| format!("not an export header: {e}")))
+}
+
 impl Entry {
+    /// The provider's state in canonical terms.
+    pub fn state(&self) -> State {
+        match self.truth {
+            Truth::Midtrans { status, fraud } => Vocabulary::midtrans()
+                .state(status.as_str(), fraud.map(|f| f.as_str()))
+                // Midtrans's only status without a state of its own: capture with no fraud
+                // verdict, not paid until one comes.
+                .unwrap_or(State::Pending),
+            Truth::Stripe { status, refunded } => match status {
+                IntentStatus::Succeeded if refunded > 0 => State::Refunded,
+                IntentStatus::Succeeded => State::Paid,
+                IntentStatus::Canceled => State::Cancelled,
+                _ => State::Pending,
+            },
+        }
+    }
+
     pub fn paid(&self) -> bool {
         match self.truth {
             Truth::Midtrans { status, fraud } => is_paid(status, fraud),
@@ -116,12 +187,46 @@ impl Entry {
 #[derive(Clone, Debug, Default)]
 pub struct Export {
     pub entries: BTreeMap<String, Entry>,
+    pub header: Option<Header>,
 }
 
 impl Export {
     /// The newest `time` in the export.
     pub fn newest(&self) -> Option<i64> {
         self.entries.values().map(|e| e.time).max()
+    }
+}
+
+/// The provider's truth as the audit reads it: what it covers, and its entries in order-id byte
+/// order. An [`Export`] in memory, or an [`sorted::ExportFile`] streamed from disk.
+pub trait Truths {
+    /// What the export covers, as its header states it or as read.
+    fn header(&self) -> Header;
+    /// The entries, in strictly increasing order-id byte order.
+    fn entries(&self) -> Result<Box<dyn Iterator<Item = Result<(String, Entry), Error>> + '_>, Error>;
+}
+
+impl Truths for Export {
+    fn header(&self) -> Header {
+        self.header.unwrap_or_else(|| {
+            let keys: Vec<(&str, i64)> = self.entries.iter().map(|(c, e)| (c.as_str(), e.time)).collect();
+            Header::of(&keys)
+        })
+    }
+
+    fn entries(&self) -> Result<Box<dyn Iterator<Item = Result<(String, Entry), Error>> + '_>, Error> {
+        // A BTreeMap of Strings iterates in byte order.
+        Ok(Box::new(self.entries.iter().map(|(c, e)| Ok((c.clone(), e.clone())))))
+    }
+}
+
+impl Truths for sorted::ExportFile {
+    fn header(&self) -> Header {
+        self.header
+    }
+
+    fn entries(&self) -> Result<Box<dyn Iterator<Item = Result<(String, Entry), Error>> + '_>, Error> {
+        Ok(Box::new(sorted::ExportFile::entries(self)?))
     }
 }
 
@@ -192,19 +297,31 @@ fn truth_of(l: &Line) -> Result<(Truth, i64), String> {
     }
 }
 
-fn add_line(export: &mut Export, text: &str, line: usize) -> Result<(), String> {
+/// One line of export text: `None` for a blank line, else its order id and entry.
+pub fn parse_line(text: &str, line: usize) -> Result<Option<(String, Entry)>, String> {
     if text.trim().is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let l: Line = serde_json::from_str(text).map_err(|e| format!("not an export line: {e}"))?;
     let (truth, amount) = truth_of(&l)?;
     if l.order_id.is_empty() {
         return Err("empty order_id".into());
     }
-    if let Some(first) = export.entries.get(&l.order_id) {
-        return Err(format!("order_id {:?} appears twice (first on line {})", l.order_id, first.line));
+    Ok(Some((l.order_id, Entry { truth, amount, time: l.time, line })))
+}
+
+fn add_line(export: &mut Export, text: &str, line: usize) -> Result<(), String> {
+    if line == 1
+        && let Some(header) = parse_header(text)
+    {
+        export.header = Some(header?);
+        return Ok(());
     }
-    export.entries.insert(l.order_id, Entry { truth, amount, time: l.time, line });
+    let Some((code, entry)) = parse_line(text, line)? else { return Ok(()) };
+    if let Some(first) = export.entries.get(&code) {
+        return Err(format!("order_id {code:?} appears twice (first on line {})", first.line));
+    }
+    export.entries.insert(code, entry);
     Ok(())
 }
 
@@ -231,12 +348,29 @@ pub fn write_line(order_id: &str, truth: &Truth, amount: i64, time: i64) -> Stri
 /// The export of the simulated provider's truth: one line per transaction that has a status,
 /// timed at its last status change (simulated milliseconds, the database's clock in a run).
 pub fn from_truths(truths: &[SimTruth]) -> String {
-    let mut out = String::new();
+    let mut lines = BTreeMap::new();
+    let from = truths.iter().map(|t| i64::try_from(t.created_ms).unwrap_or(i64::MAX)).min();
     for t in truths {
         let Some(status) = t.status else { continue };
-        let time = t.history.last().map_or(t.created_ms, |h| h.0);
+        let time = i64::try_from(t.history.last().map_or(t.created_ms, |h| h.0)).unwrap_or(i64::MAX);
         let truth = Truth::Midtrans { status, fraud: t.fraud };
-        out += &write_line(&t.order_id, &truth, t.gross_amount, i64::try_from(time).unwrap_or(i64::MAX));
+        lines.insert(t.order_id.as_str(), (time, write_line(&t.order_id, &truth, t.gross_amount, time)));
+    }
+    with_header(lines.iter().map(|(id, (time, line))| (*id, *time, line.as_str())), from)
+}
+
+/// Export text with its header: `lines` are (order id, time, line), in the order to write;
+/// `from` is when the earliest transaction it covers was created, if known (otherwise the
+/// earliest line's time).
+pub fn with_header<'a>(lines: impl Iterator<Item = (&'a str, i64, &'a str)> + Clone, from: Option<i64>) -> String {
+    let keys: Vec<(&str, i64)> = lines.clone().map(|(id, t, _)| (id, t)).collect();
+    let mut header = Header::of(&keys);
+    if let Some(f) = from {
+        header.from = Some(header.from.map_or(f, |h| h.min(f)));
+    }
+    let mut out = header.line();
+    for (_, _, line) in lines {
+        out += line;
     }
     out
 }

@@ -3,7 +3,9 @@
 //! PostgreSQL and MySQL run when `SETTLE_TEST_POSTGRES_URL` / `SETTLE_TEST_MYSQL_URL` are set;
 //! their fixtures live in a private `settle_audit_<pid>_<n>` schema/database, dropped afterwards.
 
+mod auditor;
 mod prefilter;
+mod security;
 mod stripe;
 mod types;
 
@@ -12,6 +14,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use settle::audit::export::Truths;
 use settle::audit::midtrans_orders::{self as mo, Settings};
 use settle::audit::{self, Session, export};
 use settle::store::sqlite::Sqlite;
@@ -137,7 +140,7 @@ fn found(r: &audit::Report) -> BTreeSet<(String, String)> {
 /// The planted and clean fixtures on `url` (a database holding seed 001's tables).
 fn planted_and_clean(planted_url: &str, clean_url: &str) {
     let planted = export::parse(PLANTED_EXPORT, "planted.jsonl").unwrap();
-    let r = mo::audit_with(planted_url, &settings(), Some(&planted)).unwrap();
+    let r = mo::audit_with(planted_url, &settings(), Some(&planted as &dyn Truths)).unwrap();
     assert_eq!(found(&r), expected_planted(), "{}", r.human());
     assert_eq!(r.total(), 10, "{}", r.human());
     assert_eq!(r.checked, PLANTED.len() as u64);
@@ -147,7 +150,7 @@ fn planted_and_clean(planted_url: &str, clean_url: &str) {
         expected_planted().into_iter().filter(|(i, _)| !i.starts_with("provider") && !i.contains("provider")).collect();
     assert_eq!(found(&r), internal, "{}", r.human());
     let clean = export::parse(CLEAN_EXPORT, "clean.jsonl").unwrap();
-    let r = mo::audit_with(clean_url, &settings(), Some(&clean)).unwrap();
+    let r = mo::audit_with(clean_url, &settings(), Some(&clean as &dyn Truths)).unwrap();
     assert_eq!(r.total(), 0, "{}", r.human());
     assert_eq!(r.checked, 2);
 }
@@ -184,6 +187,8 @@ pub struct Namespace {
     admin: Box<dyn Backend>,
     drop_sql: String,
     pub url: String,
+    /// The schema (PostgreSQL) or database (MySQL) name.
+    pub name: String,
 }
 
 impl Drop for Namespace {
@@ -213,7 +218,7 @@ pub fn namespace(base: &str) -> Namespace {
         }
     };
     admin.execute(&create, &[]).unwrap();
-    Namespace { admin, drop_sql, url }
+    Namespace { admin, drop_sql, url, name }
 }
 
 /// A private namespace holding seed 001's tables with `orders`.
