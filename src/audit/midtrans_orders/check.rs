@@ -63,8 +63,8 @@ pub struct Judge<'a> {
     /// export lines.
     pub since: Option<i64>,
     pub until: Option<i64>,
-    /// The period the export covers (epoch ms), widened by the grace: an order created outside
-    /// it and missing from the export is not a finding — the export never looked at it.
+    /// The period the export covers (epoch ms): an order created outside it and missing from
+    /// the export is not a finding — the export never looked at it.
     pub covers: Option<(i64, i64)>,
     /// Orders the export's period did not cover and that had no line (not compared with it).
     pub uncovered: u64,
@@ -224,9 +224,10 @@ impl Judge<'_> {
             }
         }
         self.stuck(snap, r);
-        match snap.order_state {
-            Some(State::Refunded) => r.state("refunded"),
-            Some(State::Chargeback) => r.state("charged back"),
+        // A chargeback may be "refunded" in the shop's words; the payment tells which.
+        match (snap.order_state, snap.payment_state) {
+            (Some(State::Chargeback), _) | (_, Some(State::Chargeback)) => r.state("charged back"),
+            (Some(State::Refunded), _) | (_, Some(State::Refunded)) => r.state("refunded"),
             _ => {}
         }
         if let Some(entry) = export {

@@ -178,10 +178,10 @@ pub fn run(
     r.as_of = as_of;
     r.zone = settings.zone;
     r.allowlist = settings.allowlist.clone();
-    // An order missing from the export counts only inside the period the export covers,
-    // widened by the grace (an order is created a moment before its payment).
-    let covers = header
-        .and_then(|h| Some((h.from?.saturating_sub(settings.grace_ms), h.until?.saturating_add(settings.grace_ms))));
+    // An order missing from the export counts only inside the period the export covers: an
+    // order created before its first transaction or after its last line may simply not be in
+    // it, and saying nothing there is the cautious side.
+    let covers = header.and_then(|h| Some((h.from?, h.until?)));
     let mut judge = Judge {
         mapping: m,
         as_of,
