@@ -190,7 +190,7 @@ impl Report {
         rows.sort_by(|a, b| a.0.key.cmp(&b.0.key));
         rows.extend(self.allowed.iter().map(|a| (&a.found, a.allowed_because.as_str())));
         for (f, why) in rows {
-            out += &[&f.key, &f.invariant, &f.reason, &f.fix, why].map(|s| cell(s)).join(",");
+            out += &[&f.key, &f.invariant, &f.reason, &f.fix, why].map(&cell).join(",");
             out += "\r\n";
         }
         out

@@ -6,8 +6,10 @@
 //! or an order id seen twice stops the audit, naming the line). An export without a header is read
 //! once to learn its period and whether it is sorted; one that is not sorted is sorted on disk:
 //! runs of [`RUN_LINES`] lines, each sorted in memory and written to a temporary folder (removed
-//! when the [`ExportFile`] is dropped), then merged while the audit streams them. What it does not
-//! do: hold the export, or change the file.
+//! when the [`ExportFile`] is dropped), then merged while the audit streams them. The audit reads
+//! the entries ahead on a thread of their own ([`ExportFile::entries_ahead`]), so parsing the
+//! export's JSON overlaps with the database walk. What it does not do: hold the export, or change
+//! the file.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -21,6 +23,40 @@ use crate::error::Error;
 
 /// Lines per sorted run: about 10 MB of lines held while a run is sorted.
 pub const RUN_LINES: usize = 65_536;
+/// Entries per batch read ahead, and batches in flight.
+pub const BATCH: usize = 4096;
+pub const AHEAD_BATCHES: usize = 4;
+
+/// The export's entries read ahead on their own thread; see [`ExportFile::entries_ahead`].
+pub struct Ahead {
+    rx: std::sync::mpsc::Receiver<Vec<Result<(String, Entry), Error>>>,
+    batch: std::vec::IntoIter<Result<(String, Entry), Error>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Iterator for Ahead {
+    type Item = Result<(String, Entry), Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.batch.next() {
+                return Some(item);
+            }
+            self.batch = self.rx.recv().ok()?.into_iter();
+        }
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        // Unblock the reader if it is waiting to send, then wait for it: it holds the file.
+        let (_, rx) = std::sync::mpsc::sync_channel(0);
+        drop(std::mem::replace(&mut self.rx, rx));
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
 
 /// An export file, ready to stream in order.
 #[derive(Debug)]
@@ -113,6 +149,28 @@ impl ExportFile {
         Ok(file)
     }
 
+    /// [`ExportFile::entries`], read and parsed ahead on a thread of their own, in batches, so
+    /// the audit's database walk and the export's JSON overlap on two cores. The order and the
+    /// errors are the same; memory holds at most [`AHEAD_BATCHES`] batches of [`BATCH`] lines.
+    pub fn entries_ahead(&self) -> Result<Ahead, Error> {
+        let mut entries = self.entries()?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<(String, Entry), Error>>>(AHEAD_BATCHES);
+        let reader = std::thread::Builder::new()
+            .name("settle-export".into())
+            .spawn(move || {
+                loop {
+                    let batch: Vec<_> = entries.by_ref().take(BATCH).collect();
+                    let last = batch.len() < BATCH || batch.last().is_some_and(Result::is_err);
+                    // The audit stopped reading (an error of its own): stop too.
+                    if tx.send(batch).is_err() || last {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| Error::Infrastructure(format!("{}: cannot start the export reader: {e}", self.shown)))?;
+        Ok(Ahead { rx, batch: Vec::new().into_iter(), reader: Some(reader) })
+    }
+
     /// The entries in strictly increasing order-id order. A repeated id, or (for an export whose
     /// header says it is sorted) an id out of order, is an error naming its line.
     pub fn entries(&self) -> Result<Entries, Error> {
@@ -167,14 +225,17 @@ fn write_run(runs: &mut Runs, run: &mut Vec<(String, usize, String)>) -> Result<
 
 /// Where the lines come from: the file itself, read line by line, or the merged runs.
 enum Source {
-    File(Box<dyn Iterator<Item = (usize, std::io::Result<String>)>>),
+    File(Box<dyn Iterator<Item = (usize, std::io::Result<String>)> + Send>),
     Merge(Merge),
 }
+
+/// A run's next line on the merge's heap: its order id (bytes), line number, run, and text.
+type Head = (Vec<u8>, usize, usize, String);
 
 /// The k-way merge of the sorted runs: one line of each run held at a time.
 struct Merge {
     readers: Vec<Lines<BufReader<File>>>,
-    heap: BinaryHeap<Reverse<(Vec<u8>, usize, usize, String)>>,
+    heap: BinaryHeap<Reverse<Head>>,
     shown: String,
 }
 

@@ -181,14 +181,11 @@ impl Judge<'_> {
             r.add_with_fix("paid-at-iff-paid", code, Some(reason), fix.into());
         }
         // Shipped twice, or shipped though never paid (by the database, or by the provider).
-        let paid_ever = match snap.order_state {
-            None => None,
-            Some(st) => Some(
-                st.was_paid()
-                    || snap.payment_state.is_some_and(State::was_paid)
-                    || export.flatten().is_some_and(|e| e.state().was_paid()),
-            ),
-        };
+        let paid_ever = snap.order_state.map(|st| {
+            st.was_paid()
+                || snap.payment_state.is_some_and(State::was_paid)
+                || export.flatten().is_some_and(|e| e.state().was_paid())
+        });
         inv::fulfilled_at_most_once(o, paid_ever, &mut out);
         for m in out.drain(..) {
             let (reason, fix) = if m.ends_with("never paid") {
@@ -279,8 +276,10 @@ impl Judge<'_> {
     fn against_export(&mut self, snap: &Snapshot, entry: Option<&Entry>, r: &mut Report) {
         let (o, s) = (&snap.row, &self.statuses);
         let (code, word) = (o.code.as_str(), snap.order_word());
+        // The function decides; the message is written here (so the provider's words are only
+        // formatted for a finding).
         if let Some(e) = entry.filter(|e| e.paid() && self.settled(e.time))
-            && inv::provider_paid_implies_paid(code, &e.describe(), Some(o), s).is_some()
+            && inv::provider_paid_implies_paid(code, "", Some(o), s).is_some()
         {
             r.add_with_fix(
                 "provider-paid-implies-paid",

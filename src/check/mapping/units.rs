@@ -148,7 +148,7 @@ mod tests {
     fn amounts_print_in_the_currency_units() {
         let idr = Currency::default();
         assert_eq!(idr.format(450_700), "IDR 4,507.00");
-        assert_eq!(idr.format(123_456_789_05), "IDR 123,456,789.05");
+        assert_eq!(idr.format(12_345_678_905), "IDR 123,456,789.05");
         assert_eq!(idr.format(-5), "-IDR 0.05");
         assert_eq!(Currency { code: "JPY".into(), exponent: 0 }.format(1200), "JPY 1,200");
     }
