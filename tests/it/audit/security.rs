@@ -69,14 +69,17 @@ fn every_output_of_an_audit_on_postgres_hides_the_password_and_tls_works() {
     let dir = temp_dir();
     let csv = dir.join("findings.csv");
     let common = ["audit", "--system", "midtrans-orders", "--db", &url, "--as-of", "10000000"];
-    for (what, extra) in [
-        ("the human report", vec![]),
-        ("the JSON report", vec!["--format", "json"]),
-        ("the CSV report", vec!["--format", "csv", "--csv", csv.to_str().unwrap()]),
+    for (what, extra, names_the_database) in [
+        ("the human report", vec![], true),
+        ("the JSON report", vec!["--format", "json"], true),
+        ("the CSV report", vec!["--format", "csv", "--csv", csv.to_str().unwrap()], false),
     ] {
         let out = run(&[&common[..], &extra].concat(), None);
         assert_eq!(out.status.code(), Some(1), "{what}: {}", text(&out.stderr));
-        assert!(clean(what, &out).contains(":***@"), "{what} names the database, password hidden");
+        let shown = clean(what, &out);
+        if names_the_database {
+            assert!(shown.contains(":***@"), "{what} names the database, password hidden: {shown}");
+        }
     }
     let file = std::fs::read_to_string(&csv).unwrap();
     assert!(leaks(&file).is_empty() && file.contains("B-AGREE"), "{file}");
