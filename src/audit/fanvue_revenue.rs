@@ -2,17 +2,17 @@
 //! one snapshot — each creator's `revenue_total` equals the sum of its stored transactions
 //! (`revenue-total-matches`, judged by the simulator's own function), and no provider id is
 //! stored twice (`no-duplicate-transactions`). Table and column names come from a mapping file
-//! (`[models]` and `[transactions]`, defaults: seed 002's schema).
+//! (`[models]` and `[transactions]`, defaults: seed 002's schema; tables may name their schema).
 //!
 //! What it does not do: the cross-checks against Fanvue's ledger (no export format for it yet,
 //! so `--provider-export` is refused), or the cursor invariant (it needs the provider's rows).
 
 use serde::Deserialize;
 
+use crate::check::mapping::{self as mapping_file, Ident, TableName};
 use crate::error::Error;
 use crate::store::{Backend, SqlError};
 use crate::systems::fanvue_revenue::invariants::{ModelRow, revenue_total_mismatch};
-use crate::systems::midtrans_orders::mapping::Ident;
 
 use super::session::in_snapshot;
 use super::{Options, Report};
@@ -33,7 +33,7 @@ pub struct Mapping {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Models {
-    pub table: Ident,
+    pub table: TableName,
     pub id: Ident,
     pub name: Ident,
     pub revenue_total: Ident,
@@ -42,7 +42,7 @@ pub struct Models {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Transactions {
-    pub table: Ident,
+    pub table: TableName,
     pub model_id: Ident,
     pub provider_id: Ident,
     pub amount: Ident,
@@ -54,14 +54,14 @@ fn id(s: &str) -> Ident {
 
 impl Default for Models {
     fn default() -> Self {
-        Models { table: id("models"), id: id("id"), name: id("name"), revenue_total: id("revenue_total") }
+        Models { table: TableName::lit("models"), id: id("id"), name: id("name"), revenue_total: id("revenue_total") }
     }
 }
 
 impl Default for Transactions {
     fn default() -> Self {
         Transactions {
-            table: id("fanvue_transactions"),
+            table: TableName::lit("fanvue_transactions"),
             model_id: id("model_id"),
             provider_id: id("fanvue_id"),
             amount: id("amount"),
@@ -80,8 +80,8 @@ pub fn audit(url: &str, opts: &Options) -> Result<Report, Error> {
     }
     let mapping: Mapping = match opts.mapping.as_deref() {
         Some(path) => {
-            let (text, shown) = super::mapping::read(path)?;
-            super::mapping::parse(&text, &shown)?
+            let (text, shown) = mapping_file::read(path)?;
+            mapping_file::parse(&text, &shown)?
         }
         None => Mapping::default(),
     };

@@ -13,23 +13,24 @@
 //! What every system shares:
 //!
 //! - [`session`]: the read-only transaction per backend ([`session::in_snapshot`]).
-//! - [`report`]: what an audit found, as text or JSON.
-//! - [`mapping`]: reading a mapping file (TOML) into a system's own mapping type.
-//! - [`export`]: the provider export (JSON Lines; Midtrans and Stripe lines), and its converters
-//!   from saved Midtrans and Stripe payloads.
-//! - [`time`]: `--as-of` and Midtrans's local times.
+//! - [`report`]: what an audit found, as text grouped per order, JSON or CSV, with its inputs.
+//! - [`allow`]: the allowlist of known exceptions, each with its reason.
+//! - [`export`]: the provider export (JSON Lines; Midtrans and Stripe lines), streamed in order
+//!   (sorted on disk when it is not), and its converters from saved Midtrans and Stripe payloads.
+//! - [`time`]: `--as-of`, `--since`, `--until`, Midtrans's local times, and ISO output in a zone.
 //! - [`keep`]: `replay --keep-db`, a real database with real violations to audit.
 //!
+//! Mapping files are read by [`crate::check::mapping`] (the format the simulation reads too).
 //! Adding a system (e.g. `fanvue-revenue`): a module beside [`midtrans_orders`] with a function
-//! of [`AuditFn`]'s shape — read its mapping (its own serde type, through [`mapping::read`] and
-//! [`mapping::parse`]), open [`session::in_snapshot`], page through its rows, [`Report::add`]
-//! what its invariant functions say — and one line in [`SYSTEMS`]. What this module does not
-//! do: write, or fix anything.
+//! of [`AuditFn`]'s shape — read its mapping (its own serde type, through
+//! [`crate::check::mapping::read`] and [`crate::check::mapping::parse`]), open
+//! [`session::in_snapshot`], page through its rows, [`Report::add`] what its invariant functions
+//! say — and one line in [`SYSTEMS`]. What this module does not do: write, or fix anything.
 
+pub mod allow;
 pub mod export;
 pub mod fanvue_revenue;
 pub mod keep;
-pub mod mapping;
 pub mod midtrans_orders;
 pub mod report;
 pub mod session;
@@ -40,7 +41,7 @@ use std::path::PathBuf;
 use crate::error::Error;
 
 pub use export::Export;
-pub use report::{DETAILS_MAX, Found, Report};
+pub use report::{Allowed, DETAILS_MAX, Found, Report};
 pub use session::Session;
 
 /// What to audit and how, as the command line gives it: the same for every system.
@@ -55,8 +56,15 @@ pub struct Options {
     pub as_of: Option<i64>,
     /// How long the database may lag the provider.
     pub grace_ms: i64,
-    /// How long a payment may stay pending.
+    /// How long a payment may stay pending when its method has no known expiry.
     pub stuck_after_ms: i64,
+    /// Audit only the orders created in `[since, until)` (epoch ms).
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Known exceptions, each with its reason (TOML).
+    pub allowlist: Option<PathBuf>,
+    /// The zone the report prints times in.
+    pub zone: time::Zone,
 }
 
 impl Default for Options {
@@ -67,6 +75,10 @@ impl Default for Options {
             as_of: None,
             grace_ms: 15 * 60_000,
             stuck_after_ms: 30 * 60_000,
+            since: None,
+            until: None,
+            allowlist: None,
+            zone: time::Zone::default(),
         }
     }
 }

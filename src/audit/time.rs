@@ -1,7 +1,9 @@
-//! Times the audit reads: `--as-of` (epoch milliseconds or UTC ISO 8601) and Midtrans's local
-//! `"YYYY-MM-DD HH:MM:SS"` (Asia/Jakarta), to epoch milliseconds, on the proleptic Gregorian
-//! calendar. What it does not do: time zones other than UTC and UTC+7, or leap-second tables
-//! (a `:60` second is accepted and counted as the next second).
+//! Times the audit reads and writes: `--as-of`, `--since`, `--until` (epoch milliseconds, or ISO
+//! 8601 with `Z` or an offset) and Midtrans's local `"YYYY-MM-DD HH:MM:SS"` (Asia/Jakarta), to
+//! epoch milliseconds, on the proleptic Gregorian calendar; and back to ISO 8601 in the zone the
+//! report states ([`Zone`], `--tz`). What it does not do: daylight-saving rules (a zone is a fixed
+//! offset; Indonesia has none), or leap-second tables (a `:60` second is accepted and counted as
+//! the next second).
 
 /// Epoch milliseconds of a proleptic Gregorian UTC date and time.
 pub fn epoch_ms(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64, ms: i64) -> Option<i64> {
@@ -31,11 +33,16 @@ pub fn parse_jakarta(s: &str) -> Option<i64> {
     Some(epoch_ms(y, mo, d, h, mi, sec, 0)? - 7 * 3_600_000)
 }
 
-/// `--as-of`: epoch milliseconds (an integer), or UTC `YYYY-MM-DDTHH:MM:SSZ` (optionally with
-/// `.mmm` before the `Z`).
+/// `--as-of`: epoch milliseconds (an integer), or `YYYY-MM-DDTHH:MM:SS` (optionally with `.mmm`)
+/// followed by `Z` or an offset `±HH:MM`.
 pub fn parse_instant(s: &str) -> Option<i64> {
     if let Some(ms) = num(s) {
         return Some(ms);
+    }
+    if s.len() > 6 && !s.ends_with('Z') {
+        let (body, offset) = s.split_at(s.len() - 6);
+        let zone = Zone::parse(offset)?;
+        return parse_instant(&format!("{body}Z")).map(|t| t - i64::from(zone.minutes) * 60_000);
     }
     let body = s.strip_suffix('Z')?;
     let (main, frac) = body.split_once('.').map_or((body, None), |(m, f)| (m, Some(f)));
@@ -51,6 +58,74 @@ pub fn parse_instant(s: &str) -> Option<i64> {
     epoch_ms(y, mo, d, h, mi, sec, ms)
 }
 
+/// A fixed offset from UTC, for the times a report prints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Zone {
+    pub minutes: i32,
+}
+
+impl Zone {
+    /// `UTC`, `Z`, `±HH:MM`, or Indonesia's zone names (`Asia/Jakarta` +07:00, `Asia/Makassar`
+    /// +08:00, `Asia/Jayapura` +09:00), which keep no daylight-saving time.
+    pub fn parse(s: &str) -> Option<Zone> {
+        let minutes = match s {
+            "UTC" | "Z" | "utc" => 0,
+            "Asia/Jakarta" | "Asia/Pontianak" | "WIB" => 7 * 60,
+            "Asia/Makassar" | "WITA" => 8 * 60,
+            "Asia/Jayapura" | "WIT" => 9 * 60,
+            _ => {
+                let b = s.as_bytes();
+                if b.len() != 6 || !matches!(b[0], b'+' | b'-') || b[3] != b':' {
+                    return None;
+                }
+                let (h, m) = (num(&s[1..3])?, num(&s[4..6])?);
+                if h > 14 || m > 59 {
+                    return None;
+                }
+                let sign = if b[0] == b'-' { -1 } else { 1 };
+                sign * i32::try_from(h * 60 + m).ok()?
+            }
+        };
+        Some(Zone { minutes })
+    }
+
+    /// `+07:00`, or `Z` for UTC.
+    pub fn suffix(self) -> String {
+        if self.minutes == 0 {
+            return "Z".into();
+        }
+        let sign = if self.minutes < 0 { '-' } else { '+' };
+        let m = self.minutes.unsigned_abs();
+        format!("{sign}{:02}:{:02}", m / 60, m % 60)
+    }
+
+    /// `ms` as ISO 8601 in this zone: `2026-01-22T22:03:33+07:00` (`.mmm` when not zero).
+    pub fn iso(self, ms: i64) -> String {
+        let local = ms + i64::from(self.minutes) * 60_000;
+        let (days, rest) = (local.div_euclid(86_400_000), local.rem_euclid(86_400_000));
+        let (y, mo, d) = crate::sim::calendar::civil_from_days(days);
+        let (h, mi, s, milli) = (rest / 3_600_000, rest / 60_000 % 60, rest / 1000 % 60, rest % 1000);
+        let frac = if milli == 0 { String::new() } else { format!(".{milli:03}") };
+        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}{}", self.suffix())
+    }
+}
+
+/// A duration as the flags write it: `90m` → `1h30m`, `0` → `0s`.
+pub fn duration(ms: i64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    let mut rest = ms;
+    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
+        if rest >= size {
+            out += &format!("{}{unit}", rest / size);
+            rest %= size;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,8 +136,25 @@ mod tests {
         assert_eq!(parse_instant("1970-01-01T00:00:01Z"), Some(1000));
         assert_eq!(parse_instant("2026-01-22T15:03:33.250Z"), Some(1_769_094_213_250));
         assert_eq!(parse_jakarta("2026-01-22 22:03:33"), Some(1_769_094_213_000));
-        for bad in ["", "-5", "2026-01-22 15:03:33Z", "2026-13-01T00:00:00Z", "2026-01-22T15:03:33"] {
+        assert_eq!(parse_instant("2026-01-22T22:03:33.250+07:00"), Some(1_769_094_213_250));
+        for bad in
+            ["", "-5", "2026-01-22 15:03:33Z", "2026-13-01T00:00:00Z", "2026-01-22T15:03:33", "2026-01-22T15:03:33+7"]
+        {
             assert_eq!(parse_instant(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn zones_print_and_parse() {
+        let wib = Zone::parse("Asia/Jakarta").unwrap();
+        assert_eq!(wib.iso(1_769_094_213_000), "2026-01-22T22:03:33+07:00");
+        assert_eq!(Zone::default().iso(1_769_094_213_250), "2026-01-22T15:03:33.250Z");
+        assert_eq!(Zone::parse("-03:30").unwrap().iso(0), "1969-12-31T20:30:00-03:30");
+        assert_eq!(Zone::parse("+07:00"), Some(wib));
+        for bad in ["", "+7", "+07:60", "Europe/Paris", "+15:00"] {
+            assert_eq!(Zone::parse(bad), None, "{bad}");
+        }
+        assert_eq!(duration(90 * 60_000), "1h30m");
+        assert_eq!(duration(24 * 3_600_000 + 15 * 60_000), "1d15m");
     }
 }

@@ -1,4 +1,4 @@
-//! Invariants and the checker that runs them.
+//! Invariants and the checker that runs them, and the schema mapping they read ([`mapping`]).
 //!
 //! Three kinds, as in stateright and TigerBeetle's simulator:
 //! - `always`: must hold after every step that changed the database. The checker runs them
@@ -24,6 +24,7 @@
 
 mod checker;
 mod invariant;
+pub mod mapping;
 
 pub use checker::CheckFailure;
 pub use checker::{Checker, Coverage, install, is_violation_event};

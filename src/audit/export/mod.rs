@@ -22,14 +22,23 @@
 //!
 //! Unknown keys, a missing key, a key of the other provider, an unknown status, a malformed
 //! amount, or an order id that appears twice are errors naming `file:line`. Blank lines are
-//! skipped. The whole export is held in a `BTreeMap` (about 150 bytes per order): it must fit in
-//! memory.
+//! skipped. An optional first line, the header, states what the export covers and how it is
+//! ordered (the converters write it):
 //!
-//! Also here: writing an export from the simulated provider's truth (`replay --keep-db`), and
-//! the converters from saved payloads, [`midtrans`] (`settle export-midtrans`) and [`stripe`]
-//! (`settle export-stripe`). What it does not do: stream an export larger than memory.
+//! ```text
+//! {"settle_export":1,"from":1769000000000,"until":1769100000000,"lines":1990,"sorted":true}
+//! ```
+//!
+//! The audit never holds the export: [`sorted`] streams it in order-id order, sorting it on disk
+//! first when it is not sorted, and the audit merges it with the database read in the same order.
+//! [`Export`] (the whole export in a `BTreeMap`) is for small exports and tests.
+//!
+//! (The simulated provider's truth is written in this format by its system,
+//! `crate::systems::midtrans_orders::export`, for `replay --keep-db`.) Also here: the converters from saved payloads, [`midtrans`] (`settle export-midtrans`) and [`stripe`]
+//! (`settle export-stripe`).
 
 pub mod midtrans;
+pub mod sorted;
 pub mod stripe;
 
 use std::collections::BTreeMap;
@@ -38,8 +47,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::mapping::State;
 use crate::error::Error;
-use crate::providers::midtrans::Truth as SimTruth;
 use crate::providers::midtrans::notification::{format_gross_amount, parse_gross_amount};
 use crate::providers::midtrans::status::{FraudStatus, TransactionStatus, is_paid};
 
@@ -90,7 +99,80 @@ pub struct Entry {
     pub line: usize,
 }
 
+/// The export's first line, when it has one: what it covers and whether it is sorted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    /// The format's version: 1.
+    pub settle_export: u32,
+    /// The period it covers (epoch ms): from the earliest transaction it saw created (or its
+    /// earliest line's `time`) to its latest line's `time`.
+    pub from: Option<i64>,
+    pub until: Option<i64>,
+    /// How many lines follow.
+    pub lines: u64,
+    /// Lines in strictly increasing `order_id` (byte order).
+    pub sorted: bool,
+}
+
+impl Header {
+    /// The header line (with its newline).
+    pub fn line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default() + "\n"
+    }
+
+    /// The header of export `lines` (each as [`write_line`] wrote it, in the order given).
+    pub fn of(entries: &[(&str, i64)]) -> Header {
+        Header {
+            settle_export: 1,
+            from: entries.iter().map(|(_, t)| *t).min(),
+            until: entries.iter().map(|(_, t)| *t).max(),
+            lines: entries.len() as u64,
+            sorted: entries.windows(2).all(|w| w[0].0.as_bytes() < w[1].0.as_bytes()),
+        }
+    }
+}
+
+/// Whether `text` is a header line rather than an export line.
+fn is_header(text: &str) -> bool {
+    text.trim_start().starts_with("{\"settle_export\"")
+}
+
+/// Parses a header line.
+pub fn parse_header(text: &str) -> Option<Result<Header, String>> {
+    is_header(text).then(|| serde_json::from_str(text).map_err(|e| format!("not an export header: {e}")))
+}
+
 impl Entry {
+    /// The provider's state in canonical terms.
+    pub fn state(&self) -> State {
+        match self.truth {
+            Truth::Midtrans { status, fraud } => {
+                use TransactionStatus as S;
+                // The same reading as the "midtrans" vocabulary preset (tested), without
+                // building it for every line.
+                match (status, fraud) {
+                    (S::Capture, Some(FraudStatus::Accept)) | (S::Settlement, _) => State::Paid,
+                    (S::Capture, Some(FraudStatus::Challenge)) => State::Challenge,
+                    (S::Capture, Some(FraudStatus::Deny)) | (S::Deny, _) => State::Denied,
+                    // Capture with no fraud verdict yet: not paid until one comes.
+                    (S::Capture, None) | (S::Pending | S::Authorize, _) => State::Pending,
+                    (S::Cancel, _) => State::Cancelled,
+                    (S::Expire, _) => State::Expired,
+                    (S::Failure, _) => State::Failed,
+                    (S::Refund | S::PartialRefund, _) => State::Refunded,
+                    (S::Chargeback | S::PartialChargeback, _) => State::Chargeback,
+                }
+            }
+            Truth::Stripe { status, refunded } => match status {
+                IntentStatus::Succeeded if refunded > 0 => State::Refunded,
+                IntentStatus::Succeeded => State::Paid,
+                IntentStatus::Canceled => State::Cancelled,
+                _ => State::Pending,
+            },
+        }
+    }
+
     pub fn paid(&self) -> bool {
         match self.truth {
             Truth::Midtrans { status, fraud } => is_paid(status, fraud),
@@ -116,12 +198,49 @@ impl Entry {
 #[derive(Clone, Debug, Default)]
 pub struct Export {
     pub entries: BTreeMap<String, Entry>,
+    pub header: Option<Header>,
 }
 
 impl Export {
     /// The newest `time` in the export.
     pub fn newest(&self) -> Option<i64> {
         self.entries.values().map(|e| e.time).max()
+    }
+}
+
+/// The export's entries as the audit walks them (errors name the line).
+pub type EntryIter<'a> = Box<dyn Iterator<Item = Result<(String, Entry), Error>> + 'a>;
+
+/// The provider's truth as the audit reads it: what it covers, and its entries in order-id byte
+/// order. An [`Export`] in memory, or an [`sorted::ExportFile`] streamed from disk.
+pub trait Truths {
+    /// What the export covers, as its header states it or as read.
+    fn header(&self) -> Header;
+    /// The entries, in strictly increasing order-id byte order.
+    fn entries(&self) -> Result<EntryIter<'_>, Error>;
+}
+
+impl Truths for Export {
+    fn header(&self) -> Header {
+        self.header.unwrap_or_else(|| {
+            let keys: Vec<(&str, i64)> = self.entries.iter().map(|(c, e)| (c.as_str(), e.time)).collect();
+            Header::of(&keys)
+        })
+    }
+
+    fn entries(&self) -> Result<EntryIter<'_>, Error> {
+        // A BTreeMap of Strings iterates in byte order.
+        Ok(Box::new(self.entries.iter().map(|(c, e)| Ok((c.clone(), e.clone())))))
+    }
+}
+
+impl Truths for sorted::ExportFile {
+    fn header(&self) -> Header {
+        self.header
+    }
+
+    fn entries(&self) -> Result<EntryIter<'_>, Error> {
+        Ok(Box::new(sorted::ExportFile::entries_ahead(self)?))
     }
 }
 
@@ -192,19 +311,31 @@ fn truth_of(l: &Line) -> Result<(Truth, i64), String> {
     }
 }
 
-fn add_line(export: &mut Export, text: &str, line: usize) -> Result<(), String> {
+/// One line of export text: `None` for a blank line, else its order id and entry.
+pub fn parse_line(text: &str, line: usize) -> Result<Option<(String, Entry)>, String> {
     if text.trim().is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let l: Line = serde_json::from_str(text).map_err(|e| format!("not an export line: {e}"))?;
     let (truth, amount) = truth_of(&l)?;
     if l.order_id.is_empty() {
         return Err("empty order_id".into());
     }
-    if let Some(first) = export.entries.get(&l.order_id) {
-        return Err(format!("order_id {:?} appears twice (first on line {})", l.order_id, first.line));
+    Ok(Some((l.order_id, Entry { truth, amount, time: l.time, line })))
+}
+
+fn add_line(export: &mut Export, text: &str, line: usize) -> Result<(), String> {
+    if line == 1
+        && let Some(header) = parse_header(text)
+    {
+        export.header = Some(header?);
+        return Ok(());
     }
-    export.entries.insert(l.order_id, Entry { truth, amount, time: l.time, line });
+    let Some((code, entry)) = parse_line(text, line)? else { return Ok(()) };
+    if let Some(first) = export.entries.get(&code) {
+        return Err(format!("order_id {code:?} appears twice (first on line {})", first.line));
+    }
+    export.entries.insert(code, entry);
     Ok(())
 }
 
@@ -228,15 +359,18 @@ pub fn write_line(order_id: &str, truth: &Truth, amount: i64, time: i64) -> Stri
     serde_json::to_string(&l).unwrap_or_default() + "\n"
 }
 
-/// The export of the simulated provider's truth: one line per transaction that has a status,
-/// timed at its last status change (simulated milliseconds, the database's clock in a run).
-pub fn from_truths(truths: &[SimTruth]) -> String {
-    let mut out = String::new();
-    for t in truths {
-        let Some(status) = t.status else { continue };
-        let time = t.history.last().map_or(t.created_ms, |h| h.0);
-        let truth = Truth::Midtrans { status, fraud: t.fraud };
-        out += &write_line(&t.order_id, &truth, t.gross_amount, i64::try_from(time).unwrap_or(i64::MAX));
+/// Export text with its header: `lines` are (order id, time, line), in the order to write;
+/// `from` is when the earliest transaction it covers was created, if known (otherwise the
+/// earliest line's time).
+pub fn with_header<'a>(lines: impl Iterator<Item = (&'a str, i64, &'a str)> + Clone, from: Option<i64>) -> String {
+    let keys: Vec<(&str, i64)> = lines.clone().map(|(id, t, _)| (id, t)).collect();
+    let mut header = Header::of(&keys);
+    if let Some(f) = from {
+        header.from = Some(header.from.map_or(f, |h| h.min(f)));
+    }
+    let mut out = header.line();
+    for (_, _, line) in lines {
+        out += line;
     }
     out
 }
@@ -259,6 +393,19 @@ mod tests {
         assert!(err.starts_with("x.jsonl:2: order_id \"A-1\" appears twice (first on line 1)"), "{err}");
         let err = parse("{\"order_id\":\"B\",\"status\":\"paid\",\"gross_amount\":\"1\",\"time\":1}", "y").unwrap_err();
         assert_eq!(err.to_string(), "y:1: unknown Midtrans status \"paid\"");
+    }
+
+    #[test]
+    fn midtrans_states_read_as_the_midtrans_vocabulary_reads_them() {
+        let v = crate::check::mapping::Vocabulary::midtrans();
+        for status in TransactionStatus::ALL {
+            for fraud in [None, Some(FraudStatus::Accept), Some(FraudStatus::Challenge), Some(FraudStatus::Deny)] {
+                let e = Entry { truth: Truth::Midtrans { status, fraud }, amount: 1, time: 1, line: 1 };
+                let by_vocab = v.state(status.as_str(), fraud.map(FraudStatus::as_str)).unwrap_or(State::Pending);
+                assert_eq!(e.state(), by_vocab, "{status:?} {fraud:?}");
+                assert_eq!(e.paid(), e.state() == State::Paid, "{status:?} {fraud:?}");
+            }
+        }
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //!   stands alone when it names none. Its newest payload wins, by `created` — the event's for an
 //!   event, else the object's (`canceled_at` for a canceled PaymentIntent): Stripe objects carry no
 //!   time of their last status change, so saved events time a status better than saved objects.
-//!   Ties go to the later payload. Event ids are never compared: they are not ordered.
+//!   Ties go to the status that comes later in Stripe's machine ([`IntentStatus`]'s order:
+//!   `succeeded` after `processing`), then to the larger refund — never to the file given last.
+//!   Event ids are never compared: they are not ordered.
 //! - Charges speak in PaymentIntent statuses: `failed` → `requires_payment_method` (a failed
 //!   attempt sends the intent back there), `pending` → `processing`, `succeeded` and captured →
 //!   `succeeded`, not captured → `requires_capture`, or `canceled` once the authorisation is
@@ -23,7 +25,8 @@
 //! - PaymentIntents saved under API versions before 2019-02-11 say `requires_source` and
 //!   `requires_source_action`: read as `requires_payment_method` and `requires_action`.
 //!
-//! Bad input stops the conversion with `file:line: $.json.path: what is wrong` (exit 2).
+//! Bad input is skipped and counted, each named `file:line: $.json.path: what is wrong` in the
+//! notes; `--strict` stops at the first instead (exit 2).
 //! What it does not do: Checkout Sessions, invoices or subscriptions, disputes, or currency
 //! conversion (amounts stay in the currency's smallest unit, as Stripe gives them).
 
@@ -34,7 +37,7 @@ use serde_json::{Map, Value};
 
 use crate::error::Error;
 
-use super::{Truth, write_line};
+use super::{Truth, with_header, write_line};
 
 /// A PaymentIntent's `status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -278,7 +281,7 @@ fn walk(
 }
 
 /// Every JSON document in `text` (one, or several one after another) with the line it starts on.
-fn documents(text: &str, file: &str) -> Result<Vec<(usize, Value)>, Error> {
+pub(super) fn documents(text: &str, file: &str) -> Result<Vec<(usize, Value)>, Error> {
     let mut out = Vec::new();
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
     // Lines are counted as the stream moves on, not from the start each time.
@@ -300,27 +303,52 @@ fn documents(text: &str, file: &str) -> Result<Vec<(usize, Value)>, Error> {
 }
 
 /// Converts saved Stripe payloads into export lines, sorted by order id (see the module docs).
-pub fn convert(files: &[PathBuf], key: &str) -> Result<Converted, Error> {
+/// `strict`: the first unusable file or payload is an error; otherwise each is skipped and named
+/// in the notes.
+pub fn convert(files: &[PathBuf], key: &str, strict: bool) -> Result<Converted, Error> {
     if key.is_empty() {
         return Err(Error::Usage("--metadata-key: must not be empty".into()));
     }
-    let (mut records, mut skipped) = (Vec::new(), BTreeMap::new());
+    let (mut records, mut skipped, mut bad) = (Vec::new(), BTreeMap::new(), Vec::<String>::new());
     for path in files {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("{file}: cannot read: {e}")))?;
-        for (line, v) in documents(&text, &file)? {
-            walk(&v, &At { file: file.clone(), line, path: "$".into() }, key, &mut records, &mut skipped)?;
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if strict => return Err(Error::Usage(format!("{file}: cannot read: {e}"))),
+            Err(e) => {
+                bad.push(format!("{file}: cannot read: {e}"));
+                continue;
+            }
+        };
+        let docs = match documents(&text, &file) {
+            Ok(d) => d,
+            Err(e) if strict => return Err(e),
+            Err(e) => {
+                bad.push(e.to_string());
+                continue;
+            }
+        };
+        for (line, v) in docs {
+            let mut found = Vec::new();
+            match walk(&v, &At { file: file.clone(), line, path: "$".into() }, key, &mut found, &mut skipped) {
+                Ok(()) => records.extend(found),
+                Err(e) if strict => return Err(e),
+                Err(e) => bad.push(e.to_string()),
+            }
         }
     }
-    // Per payment: its newest record (later ones win ties), its largest refund, its order.
+    // Per payment: its newest record (a later state, then a larger refund, wins a tie), its
+    // largest refund, its order.
+    let newer =
+        |a: &Record, b: &Record| (a.time, a.status, a.refunded, a.amount) > (b.time, b.status, b.refunded, b.amount);
     let mut payments: BTreeMap<&str, (&Record, i64, Option<&Record>)> = BTreeMap::new();
     for r in &records {
         let p = payments.entry(&r.payment).or_insert((r, 0, None));
-        if r.time >= p.0.time {
+        if newer(r, p.0) {
             p.0 = r;
         }
         p.1 = p.1.max(r.refunded);
-        if r.order.is_some() && p.2.is_none_or(|o| (r.from_intent, r.time) >= (o.from_intent, o.time)) {
+        if r.order.is_some() && p.2.is_none_or(|o| (r.from_intent, r.time) > (o.from_intent, o.time)) {
             p.2 = Some(r);
         }
     }
@@ -328,14 +356,20 @@ pub fn convert(files: &[PathBuf], key: &str) -> Result<Converted, Error> {
     for (id, (newest, refunded, named)) in &payments {
         let Some(order) = named.and_then(|r| r.order.as_deref()) else {
             let first = records.iter().find(|r| r.payment == *id).map_or(&newest.at, |r| &r.at);
-            return Err(first
+            let e = first
                 .key("metadata")
                 .key(key)
-                .err(format!("missing, and no other payload of payment {id} names its order (see --metadata-key)")));
+                .err(format!("missing, and no other payload of payment {id} names its order (see --metadata-key)"));
+            if strict {
+                return Err(e);
+            }
+            bad.push(e.to_string());
+            continue;
         };
         orders.entry(order).or_default().push((newest, *refunded));
     }
     let mut out = Converted::default();
+    let mut lines = Vec::new();
     for (order, candidates) in &orders {
         let holding: Vec<_> = candidates
             .iter()
@@ -353,13 +387,21 @@ pub fn convert(files: &[PathBuf], key: &str) -> Result<Converted, Error> {
             candidates
                 .iter()
                 .filter(|(r, _)| !succeeded_only || r.status == IntentStatus::Succeeded)
-                .max_by_key(|(r, _)| r.time)
+                .max_by(|(a, _), (b, _)| (a.time, a.status, &a.payment).cmp(&(b.time, b.status, &b.payment)))
         };
         let Some((r, refunded)) = newest(true).or_else(|| newest(false)) else { continue };
-        out.text += &write_line(order, &Truth::Stripe { status: r.status, refunded: *refunded }, r.amount, r.time);
+        let truth = Truth::Stripe { status: r.status, refunded: *refunded };
+        lines.push((*order, r.time, write_line(order, &truth, r.amount, r.time)));
     }
+    // Payloads carry their creation time: the earliest is when the export's period starts.
+    let from = records.iter().map(|r| r.time).min();
+    out.text = with_header(lines.iter().map(|(o, t, l)| (*o, *t, l.as_str())), from);
     for (kind, n) in skipped {
         out.notes.push(format!("skipped {n} {kind} event(s): not about a PaymentIntent or a charge"));
+    }
+    if !bad.is_empty() {
+        out.notes.push(format!("skipped {} unusable payload(s) (--strict stops at the first):", bad.len()));
+        out.notes.extend(bad.iter().take(10).map(|b| format!("skipped {b}")));
     }
     Ok(out)
 }

@@ -1,84 +1,128 @@
-//! The audit's SQL for one backend and mapping: the snapshot query, with each time column read
-//! as epoch milliseconds and each amount as integer minor units whatever the shop stores
-//! ([`Types`]), and status text compared byte for byte.
+//! The audit's SQL for one backend and mapping: the snapshot query with its columns converted as
+//! the mapping's types say ([`Mapping::snapshot_sql_for`]), status words tested per class
+//! ([`Sql::in_states`]: bound parameters, compared byte for byte), the window on the orders'
+//! creation time, and the byte-order walk by order code that the merge with a provider export
+//! needs ([`Sql::code_order`]).
 //!
-//! With the default types (integer epoch milliseconds, integer minor units) the snapshot is
-//! exactly [`Mapping::snapshot_sql`], the query the simulation checks with (tested). Otherwise
-//! the conversion happens in the database, so the rows reach the invariant functions as they
-//! always do, and the prefilter compares the same converted values:
-//!
-//! | times | SQLite | PostgreSQL | MySQL / MariaDB |
-//! |---|---|---|---|
-//! | `epoch_s` | `x * 1000` | `x * 1000` | `x * 1000` |
-//! | `timestamp` | `julianday(x)`: ISO 8601 text, UTC | `EXTRACT(EPOCH FROM x)`: `timestamptz`, or `timestamp` read as UTC | `TIMESTAMPDIFF(MICROSECOND, '1970-01-01', x)` with the session in UTC: `TIMESTAMP`, or `DATETIME` read as UTC |
-//!
-//! Major-unit amounts (`DECIMAL(12,2)`) are multiplied by 10^`decimals` and rounded to the
-//! nearest minor unit. What it does not do: time zones other than UTC for zone-less values, or
-//! amounts stored as text.
+//! With the default types the snapshot is exactly [`Mapping::snapshot_sql`], the query the
+//! simulation checks with (tested). What it does not do: run anything.
 
-use crate::store::BackendKind;
-use crate::systems::midtrans_orders::mapping::Mapping;
+use crate::check::mapping::{State, Vocabulary, exact};
+use crate::store::{BackendKind, Value};
+use crate::systems::midtrans_orders::mapping::{Column, Mapping};
 
-use super::mapping::{Amounts, Times, Types};
+/// A condition with `?` placeholders and the values they take, in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Condition {
+    pub sql: String,
+    pub params: Vec<Value>,
+}
 
-/// SQL pieces for one backend, mapping and column types.
+impl Condition {
+    pub fn new(sql: impl Into<String>, params: Vec<Value>) -> Condition {
+        Condition { sql: sql.into(), params }
+    }
+
+    /// `(a) AND (b)`; an empty side is left out.
+    pub fn and(self, other: Condition) -> Condition {
+        match (self.sql.is_empty(), other.sql.is_empty()) {
+            (true, _) => other,
+            (_, true) => self,
+            _ => {
+                let mut params = self.params;
+                params.extend(other.params);
+                Condition { sql: format!("({}) AND ({})", self.sql, other.sql), params }
+            }
+        }
+    }
+}
+
+/// SQL pieces for one backend and mapping.
 #[derive(Clone, Copy, Debug)]
 pub struct Sql<'a> {
     pub kind: BackendKind,
     pub mapping: &'a Mapping,
-    pub types: Types,
 }
 
 impl Sql<'_> {
-    /// `expr`, a time column, as integer epoch milliseconds (NULL stays NULL).
-    pub fn time(&self, expr: &str) -> String {
-        match (self.types.times, self.kind) {
-            (Times::EpochMs, _) => expr.to_string(),
-            (Times::EpochS, _) => format!("({expr}) * 1000"),
-            (Times::Timestamp, BackendKind::Sqlite) => {
-                format!("CAST(ROUND((julianday({expr}) - 2440587.5) * 86400000.0) AS INTEGER)")
-            }
-            (Times::Timestamp, BackendKind::Postgres) => {
-                format!("CAST(FLOOR(EXTRACT(EPOCH FROM {expr}) * 1000) AS BIGINT)")
-            }
-            (Times::Timestamp, BackendKind::Mysql) => {
-                format!("TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {expr}) DIV 1000")
-            }
-        }
+    /// `expr`, the time column `column`, as integer epoch milliseconds.
+    pub fn time(&self, column: Column, expr: &str) -> String {
+        self.mapping.convert(self.kind, column, expr)
     }
 
-    /// `expr`, an amount column, as integer minor units (NULL stays NULL).
-    pub fn amount(&self, expr: &str) -> String {
-        let scale = 10i64.pow(u32::from(self.types.decimals));
-        match (self.types.amounts, self.kind) {
-            (Amounts::Minor, _) => expr.to_string(),
-            (Amounts::Major, BackendKind::Mysql) => format!("CAST(ROUND({expr} * {scale}) AS SIGNED)"),
-            (Amounts::Major, BackendKind::Postgres) => format!("CAST(ROUND({expr} * {scale}) AS BIGINT)"),
-            (Amounts::Major, BackendKind::Sqlite) => format!("CAST(ROUND({expr} * {scale}) AS INTEGER)"),
-        }
-    }
-
-    /// `expr` as text compared byte for byte, whatever the column's collation: MySQL's default
-    /// collations are case- and trailing-space-insensitive, and a SQLite or PostgreSQL column
-    /// may declare a looser one too.
+    /// `expr` compared byte for byte.
     pub fn exact(&self, expr: &str) -> String {
+        exact(self.kind, expr)
+    }
+
+    /// The snapshot query (aliases `o`, `p`); see [`Mapping::snapshot_sql`] for its columns.
+    pub fn snapshot(&self) -> String {
+        self.mapping.snapshot_sql_for(self.kind)
+    }
+
+    /// Whether a row whose status is `status` (and fraud status `fraud`, if the table has one)
+    /// is in one of `states` by `vocab`: its plain words in one `IN` list, its word-and-fraud
+    /// rules one by one. `1 = 0` when the vocabulary names none of them.
+    pub fn in_states(&self, status: &str, fraud: Option<&str>, vocab: &Vocabulary, states: &[State]) -> Condition {
+        let st = self.exact(status);
+        let mut parts = Vec::new();
+        let mut params = Vec::new();
+        let words = vocab.words_for(states);
+        if !words.is_empty() {
+            parts.push(format!("{st} IN ({})", vec!["?"; words.len()].join(", ")));
+            params.extend(words.iter().map(|w| Value::from(*w)));
+        }
+        if let Some(fr) = fraud {
+            for (_, rule) in vocab.rules.iter().filter(|(s, r)| states.contains(s) && r.fraud().is_some()) {
+                parts.push(format!("({st} = ? AND {} = ?)", self.exact(fr)));
+                params.extend([Value::from(rule.status()), Value::from(rule.fraud().unwrap_or_default())]);
+            }
+        }
+        if parts.is_empty() {
+            return Condition::new("1 = 0", Vec::new());
+        }
+        Condition::new(format!("({})", parts.join(" OR ")), params)
+    }
+
+    /// Rows whose status word (with any fraud status) is one the vocabulary may not name: a
+    /// superset (a word that has only word-and-fraud rules counts as unknown here).
+    pub fn maybe_unknown(&self, status: &str, vocab: &Vocabulary) -> Condition {
+        let words: Vec<&str> =
+            vocab.rules.iter().filter(|(_, r)| r.fraud().is_none()).map(|(_, r)| r.status()).collect();
+        if words.is_empty() {
+            return Condition::new("1 = 1", Vec::new());
+        }
+        let marks = vec!["?"; words.len()].join(", ");
+        Condition::new(format!("{} NOT IN ({marks})", self.exact(status)), words.into_iter().map(Value::from).collect())
+    }
+
+    /// Orders created in `[since, until)` (epoch ms; either open).
+    pub fn window(&self, since: Option<i64>, until: Option<i64>) -> Condition {
+        let created = self.time(Column::OrderCreatedAt, &format!("o.{}", self.mapping.orders.created_at));
+        let mut c = Condition::default();
+        if let Some(t) = since {
+            c = c.and(Condition::new(format!("{created} >= ?"), vec![t.into()]));
+        }
+        if let Some(t) = until {
+            c = c.and(Condition::new(format!("{created} < ?"), vec![t.into()]));
+        }
+        c
+    }
+
+    /// The order code as the merge walks it: an expression ordered by bytes, as Rust compares
+    /// the export's order ids, whatever the column's collation.
+    pub fn code_order(&self) -> String {
+        let code = self.mapping.code_column();
         match self.kind {
-            BackendKind::Sqlite => format!("{expr} COLLATE BINARY"),
-            BackendKind::Postgres => format!("CAST({expr} AS TEXT) COLLATE \"C\""),
-            BackendKind::Mysql => format!("CAST({expr} AS BINARY)"),
+            BackendKind::Sqlite => format!("{code} COLLATE BINARY"),
+            BackendKind::Postgres => format!("CAST({code} AS TEXT) COLLATE \"C\""),
+            BackendKind::Mysql => format!("CAST({code} AS BINARY)"),
         }
     }
 
-    /// [`Mapping::snapshot_sql`] with the columns converted: columns 0–9 are what
-    /// [`crate::systems::midtrans_orders::invariants::OrderRow::from_row`] reads, column 10 is the
-    /// order's id. Add a `WHERE`/`ORDER BY` after it.
-    pub fn snapshot(&self) -> String {
-        self.mapping.snapshot_sql_with(&|c| self.time(c), &|c| self.amount(c))
-    }
-
-    /// The newest time in `table.column`, in epoch ms (NULL when the table is empty).
-    pub fn newest(&self, table: &str, column: &str) -> String {
-        format!("SELECT MAX({}) FROM {table}", self.time(column))
+    /// The newest time in `table.column` (a time column of kind `c`), in epoch ms.
+    pub fn newest(&self, table: &str, c: Column, column: &str) -> String {
+        format!("SELECT MAX({}) FROM {table}", self.time(c, column))
     }
 }
 
@@ -89,19 +133,24 @@ mod tests {
     #[test]
     fn default_types_read_exactly_what_the_simulation_reads() {
         let mut m = Mapping::default();
-        m.orders.table = crate::systems::midtrans_orders::mapping::Ident::new("shop_orders").unwrap();
+        m.orders.table = crate::check::mapping::TableName::lit("shop_orders");
         for kind in [BackendKind::Sqlite, BackendKind::Postgres, BackendKind::Mysql] {
-            assert_eq!(Sql { kind, mapping: &m, types: Types::default() }.snapshot(), m.snapshot_sql());
+            assert_eq!(Sql { kind, mapping: &m }.snapshot(), m.snapshot_sql());
         }
     }
 
     #[test]
-    fn converted_columns_are_named_in_the_snapshot() {
+    fn states_are_tested_with_bound_words() {
         let m = Mapping::default();
-        let types = Types { times: Times::Timestamp, amounts: Amounts::Major, decimals: 2 };
-        let sql = Sql { kind: BackendKind::Postgres, mapping: &m, types }.snapshot();
-        assert!(sql.contains("CAST(FLOOR(EXTRACT(EPOCH FROM o.paid_at) * 1000) AS BIGINT)"), "{sql}");
-        assert!(sql.contains("CAST(ROUND(p.gross_amount * 100) AS BIGINT)"), "{sql}");
-        assert!(sql.starts_with("SELECT o.order_code, o.status, "), "{sql}");
+        let q = Sql { kind: BackendKind::Sqlite, mapping: &m };
+        let c = q.in_states("o.status", None, &Vocabulary::midtrans(), &[State::Paid]);
+        assert_eq!(c.sql, "(o.status COLLATE BINARY IN (?))");
+        assert_eq!(c.params, [Value::from("settlement")]);
+        let c = q.in_states("p.s", Some("p.f"), &Vocabulary::midtrans(), &[State::Paid, State::Challenge]);
+        assert_eq!(c.sql.matches('?').count(), c.params.len());
+        assert!(c.sql.contains("(p.s COLLATE BINARY = ? AND p.f COLLATE BINARY = ?)"), "{}", c.sql);
+        assert_eq!(q.in_states("x", None, &Vocabulary::seed001(), &[State::Challenge]).sql, "1 = 0");
+        let w = q.window(Some(5), None);
+        assert_eq!((w.sql.as_str(), w.params.len()), ("o.created_at >= ?", 1));
     }
 }

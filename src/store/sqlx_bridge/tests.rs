@@ -79,10 +79,26 @@ fn redact_url_hides_passwords() {
         ),
         ("postgres://u:a@h/db?sslpassword=b", "postgres://u:***@h/db?sslpassword=***"),
         ("postgres://h/db?password=", "postgres://h/db?password="),
+        // Unescaped characters a URL reserves, inside the password.
+        ("postgres://u:p#s?w@h:5432/db?sslmode=require", "postgres://u:***@h:5432/db?sslmode=require"),
+        ("mysql://u:a@b#c/d?e@db.internal:3306/shop", "mysql://u:***@db.internal:3306/shop"),
+        ("postgres://u:x%23y@[::1]:5432/db", "postgres://u:***@[::1]:5432/db"),
+        ("postgres://u@h:5432/db", "postgres://u@h:5432/db"),
     ];
     for (url, want) in cases {
         assert_eq!(redact_url(url), want, "{url}");
     }
+}
+
+#[test]
+fn reserved_characters_in_passwords_are_encoded_for_sqlx() {
+    use super::url::encode_password;
+    assert_eq!(encode_password("postgres://u:p#s?w/x@h:5432/db?a=b"), "postgres://u:p%23s%3Fw%2Fx@h:5432/db?a=b");
+    assert_eq!(encode_password("postgres://u:p%40ss@h/db"), "postgres://u:p%40ss@h/db");
+    assert_eq!(encode_password("postgres://u:pé@h/db"), "postgres://u:p%C3%A9@h/db");
+    assert_eq!(encode_password("postgres://u@h/db"), "postgres://u@h/db");
+    let s = Secrets::from_url("postgres://u:p#s@h/db");
+    assert_eq!(s.scrub("a p#s b p%23s c"), "a *** b *** c");
 }
 
 #[test]

@@ -1,21 +1,51 @@
 //! Database URLs: which backend a scheme selects, [`redact_url`] for messages, and the
-//! password forms (raw and percent-decoded) scrubbed from every error text.
-//! It does not validate the rest of the URL; sqlx does that when connecting.
+//! password forms (raw, percent-decoded and percent-encoded) scrubbed from every error text.
+//!
+//! A password is found whatever characters it holds: it runs from the first `:` of the user
+//! info to the last `@` that a host follows, so an unescaped `@`, `/`, `?` or `#` in it neither
+//! shows it nor cuts it short (at worst more than the password is hidden). Before sqlx sees the
+//! URL such characters are percent-encoded, so the password also works. It does not validate the
+//! rest of the URL; sqlx does that when connecting.
 
 use crate::store::BackendKind;
 
-/// Maps a URL's scheme to a backend and the URL sqlx should be given.
+/// Maps a URL's scheme to a backend and the URL sqlx should be given (its password
+/// percent-encoded where it holds characters a URL reserves).
 pub(super) fn parse_scheme(url: &str) -> Option<(BackendKind, String)> {
     let lower = url.get(..url.find(':')? + 1)?.to_ascii_lowercase();
-    let rest = &url[lower.len()..];
+    let encoded = encode_password(url);
+    let rest = &encoded[lower.len()..];
     match lower.as_str() {
         "postgres:" | "postgresql:" if rest.starts_with("//") => {
             Some((BackendKind::Postgres, format!("postgres:{rest}")))
         }
         "mysql:" | "mariadb:" if rest.starts_with("//") => Some((BackendKind::Mysql, format!("mysql:{rest}"))),
-        "sqlite:" => Some((BackendKind::Sqlite, format!("sqlite:{rest}"))),
+        "sqlite:" => Some((BackendKind::Sqlite, format!("sqlite:{}", &url[lower.len()..]))),
         _ => None,
     }
+}
+
+/// `url` with the characters of its password that a URL reserves percent-encoded; an existing
+/// `%XX` escape is kept as it is.
+pub(super) fn encode_password(url: &str) -> String {
+    let Some(range) = userinfo_password(url) else { return url.to_string() };
+    let pw = &url[range.clone()];
+    let b = pw.as_bytes();
+    let mut enc = String::with_capacity(pw.len());
+    for (i, ch) in pw.char_indices() {
+        let escape = b.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
+        match ch {
+            'A'..='Z' | 'a'..='z' | '0'..='9' | '-' | '.' | '_' | '~' => enc.push(ch),
+            '%' if escape => enc.push('%'),
+            _ => {
+                let mut buf = [0u8; 4];
+                for byte in ch.encode_utf8(&mut buf).bytes() {
+                    enc += &format!("%{byte:02X}");
+                }
+            }
+        }
+    }
+    format!("{}{enc}{}", &url[..range.start], &url[range.end..])
 }
 
 /// The password forms found in a URL, to scrub from any error text.
@@ -26,6 +56,9 @@ impl Secrets {
         let mut found = Vec::new();
         if let Some(range) = userinfo_password(url) {
             found.push(url[range].to_string());
+            if let Some(range) = userinfo_password(&encode_password(url)) {
+                found.push(encode_password(url)[range].to_string());
+            }
         }
         if let Some((_, query)) = url.split_once('?') {
             for pair in query.split('&') {
@@ -58,11 +91,19 @@ fn is_secret_key(key: &str) -> bool {
 /// The byte range of the password in `scheme://user:password@host…`, if there is one.
 fn userinfo_password(url: &str) -> Option<std::ops::Range<usize>> {
     let start = url.find("://")? + 3;
-    // The authority ends at the query; the last `@` before it ends the user info, so a
-    // password with an unescaped `@` or `/` is still found whole.
-    let end = url[start..].find(['?', '#']).map_or(url.len(), |p| start + p);
-    let at = start + url[start..end].rfind('@')?;
-    let colon = start + url[start..at].find(':')?;
+    // The user name ends at the first `:`; it never holds one unescaped.
+    let colon = start + url[start..].find(':')?;
+    // The password ends at the last `@` that a host follows (letters, digits, `.-_[]:%`, up to
+    // the path, the query or the end), so an unescaped `@`, `/`, `?` or `#` in it is kept whole.
+    let host_like = |rest: &str| {
+        let host = rest.split(['/', '?']).next().unwrap_or("");
+        !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || ".-_[]:%".contains(c))
+    };
+    let at = url[colon..].rmatch_indices('@').map(|(i, _)| colon + i).find(|&at| host_like(&url[at + 1..]))?;
+    // A `:` after the `@`-less authority is a port, not a password.
+    if url[start..colon].contains(['/', '?', '#', '@']) {
+        return None;
+    }
     (colon + 1 < at).then_some(colon + 1..at)
 }
 

@@ -54,22 +54,10 @@ pub struct OrderRow {
 }
 
 impl OrderRow {
-    /// Reads a row of [`Mapping::snapshot_sql`].
-    /// Reads a snapshot row, moving its strings rather than copying them (the audit reads
-    /// millions).
-    pub fn from_row(mut r: Row) -> Result<Self, SqlError> {
-        Ok(OrderRow {
-            code: r.take_text(0)?,
-            status: r.take_text(1)?,
-            paid_at: r.opt_int(2)?,
-            created_at: r.opt_int(3)?,
-            amount: r.opt_int(4)?,
-            payment_status: r.take_opt_text(5)?,
-            payment_paid_at: r.opt_int(6)?,
-            payment_created_at: r.opt_int(7)?,
-            payment_amount: r.opt_int(8)?,
-            fulfilments: r.int(9)?,
-        })
+    /// Reads a row of [`Mapping::snapshot_sql`], normalised by `mapping` into the canonical
+    /// words ([`Mapping::read_row`]), moving its strings rather than copying them.
+    pub fn from_row(r: Row, mapping: &Mapping) -> Result<Self, SqlError> {
+        mapping.read_row(r).map(|s| s.row)
     }
 }
 
@@ -168,7 +156,10 @@ pub fn amount_matches_provider(o: &OrderRow, provider_amount: i64) -> Option<Str
 pub struct Ctx {
     pub db: Db,
     pub provider: Midtrans,
+    /// The canonical words the rows are normalised to.
     statuses: Statuses,
+    /// The schema read, and what its words mean.
+    mapping: Mapping,
     /// The snapshot query, built once from the mapping.
     snapshot_one: String,
     snapshot_all: String,
@@ -183,13 +174,15 @@ impl Ctx {
         Ctx::with_mapping(db, provider, &Mapping::default())
     }
 
-    /// Reads the tables and columns `mapping` names.
+    /// Reads the tables and columns `mapping` names, and normalises their status words into
+    /// the canonical ones ([`Statuses::default`]) the invariant functions read.
     pub fn with_mapping(db: Db, provider: Midtrans, mapping: &Mapping) -> Self {
-        let (select, code) = (mapping.snapshot_sql(), mapping.code_column());
+        let (select, code) = (mapping.snapshot_sql_for(db.kind()), mapping.code_column());
         Ctx {
             db,
             provider,
-            statuses: mapping.statuses.clone(),
+            statuses: Statuses::default(),
+            mapping: mapping.clone(),
             snapshot_one: format!("{select} WHERE {code} = ?"),
             snapshot_all: format!("{select} ORDER BY {code}"),
             paid_seen: Mutex::default(),
@@ -224,7 +217,7 @@ impl CheckCtx for Ctx {
         let mut snap = lock(&self.snapshot);
         snap.clear();
         for r in rows {
-            let row = OrderRow::from_row(r)?;
+            let row = OrderRow::from_row(r, &self.mapping)?;
             snap.insert(row.code.clone(), row);
         }
         Ok(())

@@ -3,7 +3,9 @@
 //! PostgreSQL and MySQL run when `SETTLE_TEST_POSTGRES_URL` / `SETTLE_TEST_MYSQL_URL` are set;
 //! their fixtures live in a private `settle_audit_<pid>_<n>` schema/database, dropped afterwards.
 
+mod auditor;
 mod prefilter;
+mod security;
 mod stripe;
 mod types;
 
@@ -12,6 +14,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use settle::audit::export::Truths;
 use settle::audit::midtrans_orders::{self as mo, Settings};
 use settle::audit::{self, Session, export};
 use settle::store::sqlite::Sqlite;
@@ -137,7 +140,7 @@ fn found(r: &audit::Report) -> BTreeSet<(String, String)> {
 /// The planted and clean fixtures on `url` (a database holding seed 001's tables).
 fn planted_and_clean(planted_url: &str, clean_url: &str) {
     let planted = export::parse(PLANTED_EXPORT, "planted.jsonl").unwrap();
-    let r = mo::audit_with(planted_url, &settings(), Some(&planted)).unwrap();
+    let r = mo::audit_with(planted_url, &settings(), Some(&planted as &dyn Truths)).unwrap();
     assert_eq!(found(&r), expected_planted(), "{}", r.human());
     assert_eq!(r.total(), 10, "{}", r.human());
     assert_eq!(r.checked, PLANTED.len() as u64);
@@ -147,7 +150,7 @@ fn planted_and_clean(planted_url: &str, clean_url: &str) {
         expected_planted().into_iter().filter(|(i, _)| !i.starts_with("provider") && !i.contains("provider")).collect();
     assert_eq!(found(&r), internal, "{}", r.human());
     let clean = export::parse(CLEAN_EXPORT, "clean.jsonl").unwrap();
-    let r = mo::audit_with(clean_url, &settings(), Some(&clean)).unwrap();
+    let r = mo::audit_with(clean_url, &settings(), Some(&clean as &dyn Truths)).unwrap();
     assert_eq!(r.total(), 0, "{}", r.human());
     assert_eq!(r.checked, 2);
 }
@@ -184,6 +187,8 @@ pub struct Namespace {
     admin: Box<dyn Backend>,
     drop_sql: String,
     pub url: String,
+    /// The schema (PostgreSQL) or database (MySQL) name.
+    pub name: String,
 }
 
 impl Drop for Namespace {
@@ -213,7 +218,7 @@ pub fn namespace(base: &str) -> Namespace {
         }
     };
     admin.execute(&create, &[]).unwrap();
-    Namespace { admin, drop_sql, url }
+    Namespace { admin, drop_sql, url, name }
 }
 
 /// A private namespace holding seed 001's tables with `orders`.
@@ -229,10 +234,7 @@ pub fn connect(url: &str) -> Box<dyn Backend> {
 }
 
 fn on_server(var: &str) {
-    let Ok(base) = std::env::var(var) else {
-        eprintln!("skipped: {var} is not set");
-        return;
-    };
+    let Some(base) = crate::server_url(var) else { return };
     let planted = seeded_namespace(&base, PLANTED);
     let clean = seeded_namespace(&base, CLEAN);
     planted_and_clean(&planted.url, &clean.url);
@@ -388,10 +390,46 @@ fn export_midtrans_converts_saved_payloads_latest_status_wins() {
     assert!(e.entries["O-1"].paid());
     assert_eq!(e.entries["O-1"].time, 1_769_094_060_000);
     assert_eq!(e.entries["O-2"].amount, 1_000_000);
+    // An unusable payload is skipped and counted; with --strict it stops the conversion.
     std::fs::write(&one, "{\"order_id\": 5}").unwrap();
-    let bad = settle(&["export-midtrans", one.to_str().unwrap()]);
+    let skipped = settle(&["export-midtrans", one.to_str().unwrap(), many.to_str().unwrap()]);
+    assert_eq!(skipped.status.code(), Some(0), "{}", text(&skipped.stderr));
+    let stderr = text(&skipped.stderr);
+    assert!(stderr.contains("converted 2 payload(s) from 2 file(s) into 2 order(s); skipped 1"), "{stderr}");
+    assert!(stderr.contains(&format!("skipped {}:1: not a Midtrans payload", one.display())), "{stderr}");
+    let bad = settle(&["export-midtrans", "--strict", one.to_str().unwrap(), many.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(2));
-    assert!(text(&bad.stderr).contains(&format!("{}: payload 1: ", one.display())), "{}", text(&bad.stderr));
+    assert!(bad.stdout.is_empty(), "nothing half-written");
+    assert!(
+        text(&bad.stderr).contains(&format!("{}:1: not a Midtrans payload", one.display())),
+        "{}",
+        text(&bad.stderr)
+    );
+}
+
+/// A webhook log (JSON Lines) with a settlement and a refund of the same second: the refund
+/// wins whichever comes last in the file, and a saved 404 answer is skipped and counted.
+#[test]
+fn export_midtrans_reads_webhook_logs_and_orders_same_time_payloads_by_status() {
+    let dir = temp_dir();
+    let n = |id: &str, status: &str| {
+        format!(
+            r#"{{"transaction_time":"2026-01-22 22:00:00","settlement_time":"2026-01-22 22:05:00","transaction_status":"{status}","status_code":"200","signature_key":"x","order_id":"{id}","gross_amount":"10000.00"}}"#
+        )
+    };
+    for (name, first, second) in [("a.jsonl", "refund", "settlement"), ("b.jsonl", "settlement", "refund")] {
+        let log = dir.join(name);
+        std::fs::write(&log, format!("{}\n\n{}\n", n("R-1", first), n("R-1", second))).unwrap();
+        let missing = dir.join("404.json");
+        std::fs::write(&missing, r#"{"status_code":"404","status_message":"Transaction doesn't exist."}"#).unwrap();
+        let out = settle(&["export-midtrans", log.to_str().unwrap(), missing.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let e = export::parse(&text(&out.stdout), "stdout").unwrap();
+        assert_eq!(e.entries["R-1"].describe(), "refund", "{name}");
+        assert!(text(&out.stderr).contains("a status-API error answer (404: Transaction doesn't exist.)"));
+        let header = e.header.expect("a header line");
+        assert_eq!((header.lines, header.sorted, header.from), (1, true, Some(1_769_094_000_000)));
+    }
 }
 
 /// `settle audit --system fanvue-revenue` on databases kept from simulated seeds of seed 002:

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use settle::audit::export::stripe::IntentStatus;
-use settle::audit::export::{self, Export, Truth};
+use settle::audit::export::{self, Export, Truth, Truths};
 use settle::audit::midtrans_orders::{self as mo, Settings};
 use settle::store::Backend;
 use settle::store::sqlite::Sqlite;
@@ -67,18 +67,22 @@ fn export_stripe_reads_the_order_id_from_the_metadata_key_it_is_given() {
     let e = export::parse(&stdout, "stdout").unwrap();
     assert_eq!(e.entries.keys().next().map(String::as_str), Some("c_1001"));
     // Charges carry only order_id, so a key only the intents have leaves them unattributed.
-    let (code, _, stderr) = export_stripe(&[&fixture("legacy_charge.json"), "--metadata-key", "cart_id"]);
+    let (code, _, stderr) = export_stripe(&[&fixture("legacy_charge.json"), "--metadata-key", "cart_id", "--strict"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("legacy_charge.json:1: $.metadata.cart_id: missing"), "{stderr}");
 }
 
 #[test]
 fn export_stripe_errors_name_the_file_the_line_and_the_json_path() {
-    let (code, _, stderr) = export_stripe(&[&fixture("bad/unknown_status.jsonl")]);
+    let (code, stdout, stderr) = export_stripe(&[&fixture("bad/unknown_status.jsonl")]);
+    assert_eq!(code, Some(0), "without --strict an unusable payload is skipped: {stderr}");
+    assert!(stderr.contains("note: skipped 1 unusable payload(s)"), "{stderr}");
+    assert_eq!(export::parse(&stdout, "stdout").unwrap().entries.len(), 1, "{stdout}");
+    let (code, _, stderr) = export_stripe(&[&fixture("bad/unknown_status.jsonl"), "--strict"]);
     assert_eq!(code, Some(2), "{stderr}");
     let want = "unknown_status.jsonl:3: $.data.object.status: unknown PaymentIntent status \"paid\"";
     assert!(stderr.contains(want), "{stderr}");
-    let (code, _, stderr) = export_stripe(&[&fixture("bad/no_order_id.json")]);
+    let (code, _, stderr) = export_stripe(&[&fixture("bad/no_order_id.json"), "--strict"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("no_order_id.json:1: $.data[1].metadata.order_id: missing"), "{stderr}");
     let dir = temp_dir();
@@ -97,7 +101,7 @@ fn export_stripe_errors_name_the_file_the_line_and_the_json_path() {
     ] {
         let path = dir.join(name);
         std::fs::write(&path, body).unwrap();
-        let (code, _, stderr) = export_stripe(&[path.to_str().unwrap()]);
+        let (code, _, stderr) = export_stripe(&[path.to_str().unwrap(), "--strict"]);
         assert_eq!(code, Some(2), "{name}: {stderr}");
         assert!(stderr.contains(want), "{name}: {stderr}");
     }
@@ -163,7 +167,7 @@ fn an_audit_reads_the_stripe_export_and_finds_what_the_shop_got_wrong() {
     ]);
     let export = converted();
     let settings = Settings { as_of: Some(T + 4 * 3_600_000), stuck_after_ms: 24 * 3_600_000, ..Settings::default() };
-    let r = mo::audit_with(&url, &settings, Some(&export)).unwrap();
+    let r = mo::audit_with(&url, &settings, Some(&export as &dyn Truths)).unwrap();
     let found: Vec<(&str, &str)> = r.violations.iter().map(|f| (f.invariant.as_str(), f.key.as_str())).collect();
     let mut want = vec![
         ("paid-only-if-provider-paid", "ORD-1001"),
@@ -176,5 +180,5 @@ fn an_audit_reads_the_stripe_export_and_finds_what_the_shop_got_wrong() {
     want.sort();
     assert_eq!(got, want, "{}", r.human());
     let refund = r.violations.iter().find(|f| f.key == "ORD-1001").unwrap();
-    assert!(refund.reason.contains("provider says stripe succeeded (1000 of 2599 refunded)"), "{}", refund.reason);
+    assert!(refund.reason.contains("the provider says stripe succeeded (1000 of 2599 refunded)"), "{}", refund.reason);
 }

@@ -1,0 +1,326 @@
+//! The provider export as a stream in order-id order (byte order), for the audit's merge with the
+//! database read in the same order: memory stays flat in the export's size.
+//!
+//! [`ExportFile::open`] reads the header (the export's first line, [`super::Header`]): an export
+//! that says it is sorted is streamed as it is, and checked while it streams (a line out of order
+//! or an order id seen twice stops the audit, naming the line). An export without a header is read
+//! once to learn its period and whether it is sorted; one that is not sorted is sorted on disk:
+//! runs of [`RUN_LINES`] lines, each sorted in memory and written to a temporary folder (removed
+//! when the [`ExportFile`] is dropped), then merged while the audit streams them. The audit reads
+//! the entries ahead on a thread of their own ([`ExportFile::entries_ahead`]), so parsing the
+//! export's JSON overlaps with the database walk. What it does not do: hold the export, or change
+//! the file.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Lines, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::{Entry, Header, parse_header, parse_line};
+use crate::error::Error;
+
+/// Lines per sorted run: about 10 MB of lines held while a run is sorted.
+pub const RUN_LINES: usize = 65_536;
+/// Entries per batch read ahead, and batches in flight.
+pub const BATCH: usize = 4096;
+pub const AHEAD_BATCHES: usize = 4;
+
+/// The export's entries read ahead on their own thread; see [`ExportFile::entries_ahead`].
+pub struct Ahead {
+    rx: std::sync::mpsc::Receiver<Vec<Result<(String, Entry), Error>>>,
+    batch: std::vec::IntoIter<Result<(String, Entry), Error>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Iterator for Ahead {
+    type Item = Result<(String, Entry), Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.batch.next() {
+                return Some(item);
+            }
+            self.batch = self.rx.recv().ok()?.into_iter();
+        }
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        // Unblock the reader if it is waiting to send, then wait for it: it holds the file.
+        let (_, rx) = std::sync::mpsc::sync_channel(0);
+        drop(std::mem::replace(&mut self.rx, rx));
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+/// An export file, ready to stream in order.
+#[derive(Debug)]
+pub struct ExportFile {
+    /// The file as messages show it.
+    pub shown: String,
+    path: PathBuf,
+    /// What the export covers: as its header states it, or as read.
+    pub header: Header,
+    /// Whether the header was in the file.
+    pub stated: bool,
+    /// The sorted runs, when the file is not sorted.
+    runs: Option<Runs>,
+}
+
+#[derive(Debug)]
+struct Runs {
+    dir: PathBuf,
+    files: Vec<PathBuf>,
+}
+
+impl Drop for Runs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn usage(shown: &str, e: impl std::fmt::Display) -> Error {
+    Error::Usage(format!("{shown}: cannot read the provider export: {e}"))
+}
+
+fn at(shown: &str, line: usize, message: String) -> Error {
+    Error::Scenario { location: format!("{shown}:{line}"), message }
+}
+
+/// The lines of `path`, numbered from 1.
+fn numbered(path: &Path, shown: &str) -> Result<impl Iterator<Item = (usize, std::io::Result<String>)> + use<>, Error> {
+    let file = File::open(path).map_err(|e| usage(shown, e))?;
+    Ok(BufReader::with_capacity(1 << 16, file).lines().enumerate().map(|(i, l)| (i + 1, l)))
+}
+
+impl ExportFile {
+    /// Opens `path`: reads its header, or reads it whole to learn its period and order, and
+    /// sorts it on disk when it is not sorted. Every line is checked before any is used when
+    /// there is no header; with one, lines are checked as they stream.
+    pub fn open(path: &Path) -> Result<ExportFile, Error> {
+        let shown = path.display().to_string();
+        let mut lines = numbered(path, &shown)?;
+        let first = match lines.next() {
+            Some((_, l)) => Some(l.map_err(|e| usage(&shown, e))?),
+            None => None,
+        };
+        let stated = match first.as_deref().and_then(parse_header) {
+            Some(h) => Some(h.map_err(|m| at(&shown, 1, m))?),
+            None => None,
+        };
+        let mut file = ExportFile {
+            shown: shown.clone(),
+            path: path.to_path_buf(),
+            header: stated.unwrap_or_default(),
+            stated: stated.is_some(),
+            runs: None,
+        };
+        if let Some(h) = stated {
+            if h.settle_export != 1 {
+                return Err(at(&shown, 1, format!("export format {}; this settle reads 1", h.settle_export)));
+            }
+            if !h.sorted {
+                file.runs = Some(sort_runs(path, &shown)?);
+            }
+            return Ok(file);
+        }
+        // No header: one pass to learn the period and whether the ids are in order.
+        let (mut header, mut last) = (Header { settle_export: 1, sorted: true, ..Header::default() }, None::<String>);
+        for (line, text) in numbered(path, &shown)? {
+            let text = text.map_err(|e| usage(&shown, e))?;
+            let Some((code, entry)) = parse_line(&text, line).map_err(|m| at(&shown, line, m))? else { continue };
+            header.lines += 1;
+            header.from = Some(header.from.map_or(entry.time, |t| t.min(entry.time)));
+            header.until = Some(header.until.map_or(entry.time, |t| t.max(entry.time)));
+            if last.as_deref().is_some_and(|l| l.as_bytes() >= code.as_bytes()) {
+                header.sorted = false;
+            }
+            last = Some(code);
+        }
+        if !header.sorted {
+            file.runs = Some(sort_runs(path, &shown)?);
+        }
+        file.header = header;
+        Ok(file)
+    }
+
+    /// [`ExportFile::entries`], read and parsed ahead on a thread of their own, in batches, so
+    /// the audit's database walk and the export's JSON overlap on two cores. The order and the
+    /// errors are the same; memory holds at most [`AHEAD_BATCHES`] batches of [`BATCH`] lines.
+    pub fn entries_ahead(&self) -> Result<Ahead, Error> {
+        let mut entries = self.entries()?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<(String, Entry), Error>>>(AHEAD_BATCHES);
+        let reader = std::thread::Builder::new()
+            .name("settle-export".into())
+            .spawn(move || {
+                loop {
+                    let batch: Vec<_> = entries.by_ref().take(BATCH).collect();
+                    let last = batch.len() < BATCH || batch.last().is_some_and(Result::is_err);
+                    // The audit stopped reading (an error of its own): stop too.
+                    if tx.send(batch).is_err() || last {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| Error::Infrastructure(format!("{}: cannot start the export reader: {e}", self.shown)))?;
+        Ok(Ahead { rx, batch: Vec::new().into_iter(), reader: Some(reader) })
+    }
+
+    /// The entries in strictly increasing order-id order. A repeated id, or (for an export whose
+    /// header says it is sorted) an id out of order, is an error naming its line.
+    pub fn entries(&self) -> Result<Entries, Error> {
+        let source = match &self.runs {
+            None => Source::File(Box::new(numbered(&self.path, &self.shown)?)),
+            Some(runs) => Source::Merge(Merge::new(runs, &self.shown)?),
+        };
+        Ok(Entries { source, shown: self.shown.clone(), last: None })
+    }
+}
+
+/// Reads the export in runs of [`RUN_LINES`], each sorted and written to a temporary file.
+fn sort_runs(path: &Path, shown: &str) -> Result<Runs, Error> {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "settle-export-sort-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::Infrastructure(format!("{}: {e}", dir.display())))?;
+    let mut runs = Runs { dir, files: Vec::new() };
+    let mut run: Vec<(String, usize, String)> = Vec::with_capacity(RUN_LINES);
+    for (line, text) in numbered(path, shown)? {
+        let text = text.map_err(|e| usage(shown, e))?;
+        if line == 1 && parse_header(&text).is_some() {
+            continue;
+        }
+        let Some((code, _)) = parse_line(&text, line).map_err(|m| at(shown, line, m))? else { continue };
+        run.push((code, line, text));
+        if run.len() == RUN_LINES {
+            write_run(&mut runs, &mut run)?;
+        }
+    }
+    if !run.is_empty() {
+        write_run(&mut runs, &mut run)?;
+    }
+    Ok(runs)
+}
+
+fn write_run(runs: &mut Runs, run: &mut Vec<(String, usize, String)>) -> Result<(), Error> {
+    run.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()).then(a.1.cmp(&b.1)));
+    let path = runs.dir.join(format!("run-{}", runs.files.len()));
+    let fail = |e: std::io::Error| Error::Infrastructure(format!("{}: cannot write a sorted run: {e}", path.display()));
+    let mut w = BufWriter::new(File::create(&path).map_err(fail)?);
+    for (_, line, text) in run.drain(..) {
+        writeln!(w, "{line}\t{text}").map_err(fail)?;
+    }
+    w.flush().map_err(fail)?;
+    runs.files.push(path);
+    Ok(())
+}
+
+/// Where the lines come from: the file itself, read line by line, or the merged runs.
+enum Source {
+    File(Box<dyn Iterator<Item = (usize, std::io::Result<String>)> + Send>),
+    Merge(Merge),
+}
+
+/// A run's next line on the merge's heap: its order id (bytes), line number, run, and text.
+type Head = (Vec<u8>, usize, usize, String);
+
+/// The k-way merge of the sorted runs: one line of each run held at a time.
+struct Merge {
+    readers: Vec<Lines<BufReader<File>>>,
+    heap: BinaryHeap<Reverse<Head>>,
+    shown: String,
+}
+
+impl Merge {
+    fn new(runs: &Runs, shown: &str) -> Result<Merge, Error> {
+        let mut m = Merge { readers: Vec::new(), heap: BinaryHeap::new(), shown: shown.to_string() };
+        for path in &runs.files {
+            let f = File::open(path).map_err(|e| Error::Infrastructure(format!("{}: {e}", path.display())))?;
+            m.readers.push(BufReader::new(f).lines());
+            let i = m.readers.len() - 1;
+            m.refill(i)?;
+        }
+        Ok(m)
+    }
+
+    /// Puts run `i`'s next line on the heap.
+    fn refill(&mut self, i: usize) -> Result<(), Error> {
+        let Some(next) = self.readers[i].next() else { return Ok(()) };
+        let raw = next.map_err(|e| Error::Infrastructure(format!("{}: a sorted run: {e}", self.shown)))?;
+        let (line, text) = raw.split_once('\t').unwrap_or(("0", raw.as_str()));
+        let line: usize = line.parse().unwrap_or(0);
+        // The id was parsed once already; parsing again here keeps the run format plain.
+        let code = parse_line(text, line).ok().flatten().map(|(c, _)| c).unwrap_or_default();
+        self.heap.push(Reverse((code.into_bytes(), line, i, text.to_string())));
+        Ok(())
+    }
+
+    fn next(&mut self) -> Option<Result<(usize, String), Error>> {
+        let Reverse((_, line, i, text)) = self.heap.pop()?;
+        if let Err(e) = self.refill(i) {
+            return Some(Err(e));
+        }
+        Some(Ok((line, text)))
+    }
+}
+
+/// The export's entries in order; see [`ExportFile::entries`].
+pub struct Entries {
+    source: Source,
+    shown: String,
+    /// The last id returned and its line.
+    last: Option<(String, usize)>,
+}
+
+impl Iterator for Entries {
+    type Item = Result<(String, Entry), Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (line, text) = match &mut self.source {
+                Source::File(lines) => {
+                    let (line, text) = lines.next()?;
+                    match text {
+                        Ok(t) => (line, t),
+                        Err(e) => return Some(Err(usage(&self.shown, e))),
+                    }
+                }
+                Source::Merge(m) => match m.next()? {
+                    Ok(x) => x,
+                    Err(e) => return Some(Err(e)),
+                },
+            };
+            if line == 1 && parse_header(&text).is_some() {
+                continue;
+            }
+            let (code, entry) = match parse_line(&text, line) {
+                Ok(Some(x)) => x,
+                Ok(None) => continue,
+                Err(m) => return Some(Err(at(&self.shown, line, m))),
+            };
+            if let Some((last, first)) = &self.last {
+                match last.as_bytes().cmp(code.as_bytes()) {
+                    std::cmp::Ordering::Less => {}
+                    std::cmp::Ordering::Equal => {
+                        let m = format!("order_id {code:?} appears twice (first on line {first})");
+                        return Some(Err(at(&self.shown, line, m)));
+                    }
+                    std::cmp::Ordering::Greater => {
+                        let m = format!("order_id {code:?} comes after {last:?}: the header says the export is sorted");
+                        return Some(Err(at(&self.shown, line, m)));
+                    }
+                }
+            }
+            self.last = Some((code.clone(), line));
+            return Some(Ok((code, entry)));
+        }
+    }
+}
