@@ -15,7 +15,7 @@
 //!   `challenge` or `deny`; `gross_amount` (required) its decimal string, `"10000.00"` (two
 //!   decimals at most, no sign), compared with the database's minor units (× 100). Paid means
 //!   `settlement`, or `capture` with `fraud_status` `accept`.
-//! - Stripe: `status` is the PaymentIntent's ([`stripe::IntentStatus`]); `amount` (required) an
+//! - Stripe: `status` is the PaymentIntent's ([`IntentStatus`], the provider model's); `amount` (required) an
 //!   integer in the currency's smallest unit, as Stripe gives it; `amount_refunded` (optional,
 //!   default 0). Paid means `succeeded` with nothing refunded, as Midtrans's `refund` and
 //!   `partial_refund` are not paid.
@@ -50,9 +50,9 @@ use serde::{Deserialize, Serialize};
 use crate::check::mapping::State;
 use crate::error::Error;
 use crate::providers::midtrans::notification::{format_gross_amount, parse_gross_amount};
-use crate::providers::midtrans::status::{FraudStatus, TransactionStatus, is_paid};
+use crate::providers::midtrans::status::{FraudStatus, TransactionStatus};
 
-use stripe::IntentStatus;
+use crate::providers::stripe::status::IntentStatus;
 
 /// One line of the export, as written: the union of both providers' keys, checked per provider.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -175,8 +175,8 @@ impl Entry {
 
     pub fn paid(&self) -> bool {
         match self.truth {
-            Truth::Midtrans { status, fraud } => is_paid(status, fraud),
-            Truth::Stripe { status, refunded } => status == IntentStatus::Succeeded && refunded == 0,
+            Truth::Midtrans { status, fraud } => crate::providers::midtrans::status::is_paid(status, fraud),
+            Truth::Stripe { status, refunded } => crate::providers::stripe::status::is_paid(status, refunded),
         }
     }
 

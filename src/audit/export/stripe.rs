@@ -36,56 +36,9 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
+use crate::providers::stripe::status::{IntentStatus, intent_status_of_charge};
 
 use super::{Truth, with_header, write_line};
-
-/// A PaymentIntent's `status`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum IntentStatus {
-    RequiresPaymentMethod,
-    RequiresConfirmation,
-    RequiresAction,
-    /// Asynchronous methods: can take days.
-    Processing,
-    /// Authorised, not captured: not paid yet.
-    RequiresCapture,
-    Canceled,
-    /// Paid (unless refunded since, which the charge tells).
-    Succeeded,
-}
-
-impl IntentStatus {
-    pub const ALL: [Self; 7] = [
-        Self::RequiresPaymentMethod,
-        Self::RequiresConfirmation,
-        Self::RequiresAction,
-        Self::Processing,
-        Self::RequiresCapture,
-        Self::Canceled,
-        Self::Succeeded,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RequiresPaymentMethod => "requires_payment_method",
-            Self::RequiresConfirmation => "requires_confirmation",
-            Self::RequiresAction => "requires_action",
-            Self::Processing => "processing",
-            Self::RequiresCapture => "requires_capture",
-            Self::Canceled => "canceled",
-            Self::Succeeded => "succeeded",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-
-    /// Every status, for error messages.
-    pub fn names() -> String {
-        Self::ALL.map(Self::as_str).join(", ")
-    }
-}
 
 /// Export lines, and notes for the person running the conversion.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -169,13 +122,9 @@ fn metadata(o: &Map<String, Value>, at: &At, key: &str) -> Result<Option<String>
 
 fn intent(o: &Map<String, Value>, at: &At, key: &str, event_time: Option<i64>) -> Result<Record, Error> {
     let id = text(o, at, "id")?;
-    let raw = match text(o, at, "status")? {
-        // The names API versions before 2019-02-11 used for the same states.
-        "requires_source" => "requires_payment_method",
-        "requires_source_action" => "requires_action",
-        raw => raw,
-    };
-    let status = IntentStatus::parse(raw).ok_or_else(|| {
+    let raw = text(o, at, "status")?;
+    // Names of API versions before 2019-02-11 are read too (`requires_source`, …).
+    let status = IntentStatus::parse_any_version(raw).ok_or_else(|| {
         at.key("status").err(format!("unknown PaymentIntent status {raw:?}; expected one of {}", IntentStatus::names()))
     })?;
     let created = int(o, at, "created", false)?.unwrap_or(0);
@@ -202,19 +151,11 @@ fn charge(o: &Map<String, Value>, at: &At, key: &str, event_time: Option<i64>) -
         field(o, at, "captured")?.as_bool().ok_or_else(|| at.key("captured").err("expected true or false"))?;
     let amount = int(o, at, "amount", false)?.unwrap_or(0);
     let refunded = int(o, at, "amount_refunded", true)?.unwrap_or(0);
-    let status = match text(o, at, "status")? {
-        "failed" => IntentStatus::RequiresPaymentMethod,
-        "pending" => IntentStatus::Processing,
-        "succeeded" if captured => IntentStatus::Succeeded,
-        // An authorisation released or expired before capture shows as refunded in full.
-        "succeeded" if refunded >= amount && amount > 0 => IntentStatus::Canceled,
-        "succeeded" => IntentStatus::RequiresCapture,
-        other => {
-            return Err(at
-                .key("status")
-                .err(format!("unknown charge status {other:?}; expected succeeded, pending or failed")));
-        }
-    };
+    // Stripe's own reading of a charge as its PaymentIntent's status (the provider model's).
+    let raw = text(o, at, "status")?;
+    let status = intent_status_of_charge(raw, captured, amount, refunded).ok_or_else(|| {
+        at.key("status").err(format!("unknown charge status {raw:?}; expected succeeded, pending or failed"))
+    })?;
     let payment = match o.get("payment_intent") {
         None | Some(Value::Null) => id.to_string(),
         Some(Value::String(pi)) if !pi.is_empty() => pi.clone(),

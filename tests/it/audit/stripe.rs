@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use settle::audit::export::stripe::IntentStatus;
 use settle::audit::export::{self, Export, Truth, Truths};
 use settle::audit::midtrans_orders::{self as mo, Settings};
+use settle::providers::stripe::status::IntentStatus;
 use settle::store::Backend;
 use settle::store::sqlite::Sqlite;
 use settle::systems::midtrans_orders::MIGRATIONS;
