@@ -6,7 +6,9 @@
 //! - [`midtrans`]: Midtrans (seed 001).
 //! - [`fanvue`]: Fanvue (seed 002).
 //! - [`stripe`]: Stripe Checkout Sessions and PaymentIntents (seed 004).
+//! - [`paystack`]: Paystack transactions, verify and `charge.success` webhooks (seed 003).
 pub mod fanvue;
 pub mod kit;
 pub mod midtrans;
+pub mod paystack;
 pub mod stripe;

@@ -1,6 +1,7 @@
 //! Calendar arithmetic for epoch timestamps: days since 1970-01-01 ⇄ proleptic Gregorian dates,
 //! by Howard Hinnant's algorithms (<https://howardhinnant.github.io/date_algorithms.html>).
-//! Providers format simulated instants with it and the audit parses times with it.
+//! Providers format simulated instants with it ([`format_instant`]) and the audit parses times
+//! with it.
 //!
 //! What it does not do: time zones, or validate dates (callers check their ranges).
 
@@ -27,6 +28,23 @@ pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Milliseconds in a day.
+pub const MS_PER_DAY: i64 = 86_400_000;
+
+/// `2026-01-22T15:00:00.000Z` for Unix epoch milliseconds (negative: before 1970).
+pub fn format_instant(epoch_ms: i64) -> String {
+    let days = epoch_ms.div_euclid(MS_PER_DAY);
+    let ms_of_day = epoch_ms.rem_euclid(MS_PER_DAY);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        ms_of_day / 3_600_000,
+        ms_of_day / 60_000 % 60,
+        ms_of_day / 1_000 % 60,
+        ms_of_day % 1_000
+    )
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::providers::kit::list;
-use crate::sim::calendar::{civil_from_days, days_from_civil};
+use crate::sim::calendar::{MS_PER_DAY, days_from_civil};
 
 /// The version header every request must carry.
 pub const VERSION_HEADER: &str = "x-fanvue-api-version";
@@ -70,21 +70,7 @@ pub struct ErrorBody {
     pub error: String,
 }
 
-const MS_PER_DAY: i64 = 86_400_000;
-
-/// `2026-01-22T15:00:00.000Z` for Unix epoch milliseconds (negative: before 1970).
-pub fn format_instant(epoch_ms: i64) -> String {
-    let days = epoch_ms.div_euclid(MS_PER_DAY);
-    let ms_of_day = epoch_ms.rem_euclid(MS_PER_DAY);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        ms_of_day / 3_600_000,
-        ms_of_day / 60_000 % 60,
-        ms_of_day / 1_000 % 60,
-        ms_of_day % 1_000
-    )
-}
+pub use crate::sim::calendar::format_instant;
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)` into Unix epoch milliseconds.
 pub fn parse_instant(text: &str) -> Result<i64, String> {
