@@ -15,7 +15,7 @@ pub mod time;
 pub mod trace;
 pub mod world;
 
-pub use net::{NetConfig, NetError, PartitionConfig, Request, Response};
+pub use net::{NetConfig, NetError, PartitionConfig, PartitionKind, Request, Response};
 pub use oracle::{Oracle, PPM};
 pub use time::{Millis, Range, Rate};
 pub use trace::{Divergence, Event, Kind, first_divergence};

@@ -6,7 +6,9 @@
 //!   the classic duplicate),
 //! - duplicated (a second copy arrives later),
 //! - delayed past later messages (reorder),
-//! - refused, while a partition window separates the two actors or the receiver is down.
+//! - refused, while a partition window separates the two actors or the receiver is down — or,
+//!   in a black-hole partition, swallowed: the caller hears nothing until its own timeout, as
+//!   behind a firewall that drops packets instead of resetting connections.
 //!
 //! Handlers run as tasks of the receiving actor, so a crash aborts them mid-flight. Every
 //! per-message decision comes from the oracle, in a fixed order, so a run replays exactly.
@@ -81,6 +83,38 @@ pub struct PartitionConfig {
     pub count_max: u32,
     #[serde(default)]
     pub duration: Option<Range>,
+    /// What a partition does to a message: refuse it at once (the default), swallow it (a black
+    /// hole: the caller times out), or either, drawn per window.
+    #[serde(default, skip_serializing_if = "PartitionKind::is_refuse")]
+    pub kind: PartitionKind,
+}
+
+/// What a partition does to the messages it separates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartitionKind {
+    /// The connection is refused at once (`fault:partition`).
+    #[default]
+    Refuse,
+    /// The message is swallowed; the caller waits out its timeout (`fault:black-hole`).
+    BlackHole,
+    /// Each window is one or the other, drawn from the oracle.
+    Mixed,
+}
+
+impl PartitionKind {
+    pub fn is_refuse(&self) -> bool {
+        *self == PartitionKind::Refuse
+    }
+
+    /// Whether windows of this kind can refuse, and whether they can swallow.
+    pub fn can(self) -> (bool, bool) {
+        match self {
+            PartitionKind::Refuse => (true, false),
+            PartitionKind::BlackHole => (false, true),
+            PartitionKind::Mixed => (true, true),
+        }
+    }
 }
 
 /// One partition window (both directions).
@@ -90,6 +124,8 @@ pub struct Partition {
     pub b: String,
     pub from_ms: u64,
     pub until_ms: u64,
+    /// Messages are swallowed rather than refused.
+    pub black_hole: bool,
 }
 
 pub(crate) fn plan_partitions(sim: &Sim, cfg: &NetConfig, safety_ms: u64) -> Vec<Partition> {
@@ -105,7 +141,13 @@ pub(crate) fn plan_partitions(sim: &Sim, cfg: &NetConfig, safety_ms: u64) -> Vec
                 let (a, b) = p.between[o.below(p.between.len() as u64) as usize].clone();
                 let from_ms = o.below(safety_ms.max(1));
                 let until_ms = from_ms + duration.draw(o);
-                Partition { a, b, from_ms, until_ms }
+                // Only a mixed plan draws the kind, so plans of one kind replay old choice lists.
+                let black_hole = match p.kind {
+                    PartitionKind::Refuse => false,
+                    PartitionKind::BlackHole => true,
+                    PartitionKind::Mixed => o.chance(500_000),
+                };
+                Partition { a, b, from_ms, until_ms, black_hole }
             })
             .collect();
         out.sort_by_key(|p| (p.from_ms, p.until_ms));
@@ -202,14 +244,16 @@ impl Sim {
         lock(&self.inner.endpoints).insert(actor.to_string(), Endpoint { router });
     }
 
-    fn partitioned(&self, a: &str, b: &str) -> bool {
+    /// The partition window separating `a` and `b` now, if any: `Some(true)` for a black hole.
+    fn partitioned(&self, a: &str, b: &str) -> Option<bool> {
         if !self.faults_active() {
-            return false;
+            return None;
         }
         let now = self.now_ms();
         lock(&self.inner.partitions)
             .iter()
-            .any(|p| ((p.a == a && p.b == b) || (p.a == b && p.b == a)) && p.from_ms <= now && now < p.until_ms)
+            .find(|p| ((p.a == a && p.b == b) || (p.a == b && p.b == a)) && p.from_ms <= now && now < p.until_ms)
+            .map(|p| p.black_hole)
     }
 
     fn fate(&self) -> Fate {
@@ -249,10 +293,19 @@ impl Sim {
         self.record(Kind::Send, from, Some(to), || label.clone());
         let endpoint = lock(&self.inner.endpoints).get(to).cloned();
         let reachable = endpoint.is_some() && self.is_up(to);
-        if self.partitioned(from, to) {
-            self.fault("fault:partition", from, Some(to), || format!("partition: {label} refused"));
-            self.sleep_ms(self.draw(&self.config().net.latency)).await;
-            return Err(NetError::Refused);
+        match self.partitioned(from, to) {
+            Some(false) => {
+                self.fault("fault:partition", from, Some(to), || format!("partition: {label} refused"));
+                self.sleep_ms(self.draw(&self.config().net.latency)).await;
+                return Err(NetError::Refused);
+            }
+            Some(true) => {
+                self.fault("fault:black-hole", from, Some(to), || format!("black hole: {label} swallowed"));
+                self.sleep_until_ms(deadline).await;
+                self.record(Kind::Reply, from, Some(to), || format!("{label}: timed out after {}", Millis(timeout_ms)));
+                return Err(NetError::Timeout);
+            }
+            None => {}
         }
         let Some(endpoint) = endpoint.filter(|_| reachable) else {
             self.record(Kind::Reply, from, Some(to), || format!("{label}: connection refused ({to} is down)"));

@@ -464,7 +464,8 @@ impl Sim {
         let partitions = super::net::plan_partitions(self, &cfg.net, safety);
         for p in &partitions {
             self.record(Kind::Run, "sim", None, || {
-                format!("plan: partition {} ⇹ {} from {} to {}", p.a, p.b, fmt_ms(p.from_ms), fmt_ms(p.until_ms))
+                let kind = if p.black_hole { " (black hole)" } else { "" };
+                format!("plan: partition {} ⇹ {} from {} to {}{kind}", p.a, p.b, fmt_ms(p.from_ms), fmt_ms(p.until_ms))
             });
         }
         *lock(&self.inner.partitions) = partitions;

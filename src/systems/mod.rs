@@ -159,11 +159,10 @@ pub fn fault_marks(spec: &RunSpec) -> Vec<Sometimes> {
     add(!net.drop_response.is_zero(), "fault:drop-response", "a response was lost after the handler ran");
     add(!net.duplicate.is_zero(), "fault:duplicate", "a request was delivered twice");
     add(!net.reorder.is_zero(), "fault:reorder", "a request was delayed behind later ones");
-    add(
-        net.partitions.count_max > 0 && net.partitions.duration.is_some(),
-        "fault:partition",
-        "a partition refused a request",
-    );
+    let partitions = net.partitions.count_max > 0 && net.partitions.duration.is_some();
+    let (refuse, swallow) = net.partitions.kind.can();
+    add(partitions && refuse, "fault:partition", "a partition refused a request");
+    add(partitions && swallow, "fault:black-hole", "a black-hole partition swallowed a request");
     add(db.outages_max > 0, "fault:db-outage", "a unit of work hit a database outage");
     add(!db.slow_commit.is_zero(), "fault:db-slow-commit", "a commit was slow");
     add(!db.lost_answer.is_zero(), "fault:db-lost-answer", "a commit's answer was lost");

@@ -39,6 +39,7 @@ fn fault_plan() -> impl Strategy<Value = (NetConfig, DbConfig, settle::sim::Cras
                 between: vec![("provider".into(), "app".into()), ("jobs".into(), "provider".into())],
                 count_max,
                 duration: Some(duration),
+                ..PartitionConfig::default()
             },
             ..NetConfig::default()
         });

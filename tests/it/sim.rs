@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use axum::Router;
 use axum::routing::post;
 use settle::sim::{
-    CrashConfig, DEFAULT_EPOCH_MS, Millis, NetConfig, NetError, Oracle, PartitionConfig, Range, Rate, Request, Sim,
-    SimConfig,
+    CrashConfig, DEFAULT_EPOCH_MS, Millis, NetConfig, NetError, Oracle, PartitionConfig, PartitionKind, Range, Rate,
+    Request, Sim, SimConfig,
 };
 
 fn config(net: NetConfig) -> SimConfig {
@@ -89,6 +89,7 @@ fn a_partition_refuses_requests_only_inside_its_window() {
             between: vec![("a".into(), "b".into())],
             count_max: 1,
             duration: Some(Range::fixed(Millis::min(10))),
+            ..PartitionConfig::default()
         },
         ..NetConfig::default()
     };
@@ -118,6 +119,80 @@ fn a_partition_refuses_requests_only_inside_its_window() {
         assert!(out.result.iter().all(|ok| *ok), "seed {seed}: refused without a partition");
     }
     panic!("no seed in 0..50 planned a partition");
+}
+
+/// Runs 20 requests 30 s apart from `a` to `b` (10 s timeout) under a partition plan of `kind`;
+/// returns, per request, what the caller got and when, plus the run's marks and plan lines.
+fn partitioned_run(kind: PartitionKind, seed: u64) -> (Vec<(Result<u16, NetError>, u64)>, Vec<String>, Vec<String>) {
+    let net = NetConfig {
+        latency: Range::fixed(Millis(10)),
+        partitions: PartitionConfig {
+            between: vec![("a".into(), "b".into())],
+            count_max: 1,
+            duration: Some(Range::fixed(Millis::min(10))),
+            kind,
+        },
+        ..NetConfig::default()
+    };
+    let out = Sim::run(config(net), Oracle::random(seed), move |sim| async move {
+        sim.serve("b", counting_router(Arc::new(AtomicU32::new(0))));
+        let mut seen = Vec::new();
+        for _ in 0..20 {
+            let start = sim.now_ms();
+            let r = sim.request("a", "b", Request::new(http::Method::POST, "/hit"), 10_000).await.map(|r| r.status);
+            seen.push((r, sim.now_ms() - start));
+            sim.sleep_ms(30_000).await;
+        }
+        seen
+    })
+    .unwrap();
+    let plans = out.events.iter().filter(|e| e.text.starts_with("plan: partition")).map(|e| e.text.clone()).collect();
+    (out.result, out.marks.keys().cloned().collect(), plans)
+}
+
+#[test]
+fn a_black_hole_swallows_requests_until_the_callers_timeout() {
+    for seed in 0..50 {
+        let (seen, marks, plans) = partitioned_run(PartitionKind::BlackHole, seed);
+        if plans.is_empty() {
+            assert!(seen.iter().all(|(r, _)| r.is_ok()), "seed {seed}: lost without a partition");
+            continue;
+        }
+        assert!(plans[0].ends_with("(black hole)"), "{plans:?}");
+        let swallowed: Vec<_> = seen.iter().filter(|(r, _)| r.is_err()).collect();
+        assert!(!swallowed.is_empty(), "seed {seed}: a black hole planned but nothing swallowed");
+        // Not refused at once: each caller waited out its whole 10 s timeout.
+        for (r, waited) in swallowed {
+            assert_eq!((r, *waited), (&Err(NetError::Timeout), 10_000));
+        }
+        assert!(marks.contains(&"fault:black-hole".to_string()));
+        assert!(!marks.contains(&"fault:partition".to_string()));
+        // The same plan as a refusing partition, refused at once instead.
+        let (refused, _, refuse_plans) = partitioned_run(PartitionKind::Refuse, seed);
+        assert_eq!(refuse_plans[0], plans[0].trim_end_matches(" (black hole)"));
+        assert!(refused.iter().any(|(r, waited)| *r == Err(NetError::Refused) && *waited < 10_000));
+        return;
+    }
+    panic!("no seed in 0..50 planned a partition");
+}
+
+#[test]
+fn a_mixed_plan_draws_both_kinds_of_partition() {
+    let kinds: std::collections::BTreeSet<bool> = (0..60)
+        .flat_map(|seed| partitioned_run(PartitionKind::Mixed, seed).2)
+        .map(|plan| plan.ends_with("(black hole)"))
+        .collect();
+    assert_eq!(kinds.len(), 2, "60 seeds of a mixed plan drew only one kind");
+}
+
+#[test]
+fn partition_kinds_are_read_from_scenario_files_and_a_bad_one_is_named() {
+    let ok: PartitionConfig = toml::from_str("count_max = 1\nkind = \"black-hole\"").unwrap();
+    assert_eq!(ok.kind, PartitionKind::BlackHole);
+    let default: PartitionConfig = toml::from_str("count_max = 1").unwrap();
+    assert_eq!(default.kind, PartitionKind::Refuse);
+    let err = toml::from_str::<PartitionConfig>("kind = \"blackhole\"").unwrap_err().to_string();
+    assert!(err.contains("blackhole") && err.contains("black-hole"), "{err}");
 }
 
 #[test]
