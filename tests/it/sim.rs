@@ -121,9 +121,11 @@ fn a_partition_refuses_requests_only_inside_its_window() {
     panic!("no seed in 0..50 planned a partition");
 }
 
-/// Runs 20 requests 30 s apart from `a` to `b` (10 s timeout) under a partition plan of `kind`;
-/// returns, per request, what the caller got and when, plus the run's marks and plan lines.
-fn partitioned_run(kind: PartitionKind, seed: u64) -> (Vec<(Result<u16, NetError>, u64)>, Vec<String>, Vec<String>) {
+/// Per request, what the caller got and how long it waited; the run's marks; its plan lines.
+type PartitionedRun = (Vec<(Result<u16, NetError>, u64)>, Vec<String>, Vec<String>);
+
+/// Runs 20 requests 30 s apart from `a` to `b` (10 s timeout) under a partition plan of `kind`.
+fn partitioned_run(kind: PartitionKind, seed: u64) -> PartitionedRun {
     let net = NetConfig {
         latency: Range::fixed(Millis(10)),
         partitions: PartitionConfig {
