@@ -1,0 +1,129 @@
+//! Tests of the turmoil transport: providers served as turmoil hosts and called over turmoil's
+//! network. The whole loop (a shop, its bug, its fix) is `examples/turmoil_shop.rs`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+
+use super::*;
+use crate::providers::fanvue::{Fanvue, ProviderConfig as FanvueConfig, Source};
+use crate::providers::midtrans::ProviderConfig;
+use crate::sim::{DEFAULT_EPOCH_MS, Millis, Range, Request, Response};
+
+fn sim<'a>(seed: u64) -> ::turmoil::Sim<'a> {
+    ::turmoil::Builder::new()
+        .rng_seed(seed)
+        .tick_duration(Duration::from_millis(10))
+        .simulation_duration(Duration::from_secs(3600))
+        .build()
+}
+
+fn snap(order_id: &str, amount: i64, key: &str) -> Request {
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
+    let body = serde_json::json!({"transaction_details": {"order_id": order_id, "gross_amount": amount}});
+    Request::new(::http::Method::POST, "/snap/v1/transactions")
+        .json(body.to_string())
+        .header("authorization", format!("Basic {auth}"))
+}
+
+#[test]
+fn midtrans_serves_snap_and_the_status_api_over_turmoil() {
+    let world = World::new(3, DEFAULT_EPOCH_MS);
+    let plan = LoadPlan { pay: crate::sim::Rate(0), ..LoadPlan::default() };
+    let host = MidtransHost::new(&world, "midtrans", ProviderConfig::default(), plan);
+    let key = host.provider().config().server_key.clone();
+    let mut sim = sim(3);
+    let h = host.clone();
+    sim.host("midtrans", move || h.clone().serve(443));
+    let answers: Arc<Mutex<Vec<Response>>> = Arc::default();
+    let a = answers.clone();
+    sim.client("app", async move {
+        let mut got = Vec::new();
+        got.push(http::send("midtrans", 443, snap("ORD-1", 45_000, &key), 5_000).await?);
+        got.push(http::send("midtrans", 443, snap("ORD-1", 45_000, &key), 5_000).await?);
+        got.push(http::send("midtrans", 443, snap("ORD-2", 45_000, "wrong"), 5_000).await?);
+        got.push(http::send("midtrans", 443, snap("ORD-3", -5, &key), 5_000).await?);
+        // Snap: the status API answers 404 until the customer picks a method (≤ 30 s).
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        let status = Request::new(::http::Method::GET, "/v2/ORD-1/status")
+            .header("authorization", crate::providers::midtrans::Midtrans::basic_auth(&key));
+        got.push(http::send("midtrans", 443, status, 5_000).await?);
+        *a.lock().map_err(|_| "poisoned")? = got;
+        Ok(())
+    });
+    sim.run().expect("the simulation completes");
+    let got = answers.lock().expect("not poisoned").clone();
+    let codes: Vec<u16> = got.iter().map(|r| r.status).collect();
+    assert_eq!(codes, [201, 400, 401, 400, 200]);
+    assert!(String::from_utf8_lossy(&got[1].body).contains("already been taken"));
+    let status: serde_json::Value = serde_json::from_slice(&got[4].body).expect("JSON");
+    assert_eq!(status["order_id"], "ORD-1");
+    assert_eq!(status["transaction_status"], "pending");
+    assert_eq!(status["gross_amount"], "45000.00");
+    // The ground truth is the host's: one charge, in minor units.
+    let truths = host.provider().truths();
+    assert_eq!(truths.len(), 1);
+    assert_eq!(truths[0].gross_amount, 4_500_000);
+}
+
+#[test]
+fn a_notification_to_an_unnamed_or_unreachable_party_is_refused_and_retried() {
+    let world = World::new(5, DEFAULT_EPOCH_MS);
+    let cfg = ProviderConfig {
+        notify_actor: "shop".into(),
+        choose_method_delay: Range::fixed(Millis(0)),
+        ..Default::default()
+    };
+    let host = MidtransHost::new(&world, "midtrans", cfg, LoadPlan { pay: crate::sim::Rate(0), ..LoadPlan::default() });
+    // The party is named, but no host listens there: every attempt is refused.
+    host.notify("nobody", 80);
+    let key = host.provider().config().server_key.clone();
+    let mut sim = sim(5);
+    let h = host.clone();
+    sim.host("midtrans", move || h.clone().serve(443));
+    sim.host("nobody", || async {
+        std::future::pending::<()>().await;
+        Ok(())
+    });
+    sim.client("app", async move {
+        http::send("midtrans", 443, snap("ORD-9", 1_000, &key), 5_000).await?;
+        tokio::time::sleep(Duration::from_secs(300)).await;
+        Ok(())
+    });
+    sim.run().expect("the simulation completes");
+    let lines: Vec<String> = world.recorder().lines().iter().map(|l| l.to_string()).collect();
+    assert!(lines.iter().any(|l| l.contains("ORD-9 pending → shop: connection refused")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("ORD-9: pending notification: ConnectionRefused, retry #1")), "{lines:#?}");
+}
+
+#[test]
+fn fanvue_serves_its_api_as_a_turmoil_host() {
+    let world = World::new(9, DEFAULT_EPOCH_MS);
+    let runtime = world.runtime("fanvue");
+    let fanvue = Fanvue::new(runtime.rt(), FanvueConfig::default());
+    fanvue.add_creator("c-1", "Creator One", "tok-1");
+    let version = fanvue.config().api_version.clone();
+    let mut sim = sim(9);
+    let f = fanvue.clone();
+    sim.host("fanvue", move || serve_provider(runtime.clone(), 443, f.router()));
+    let answer: Arc<Mutex<Option<Response>>> = Arc::default();
+    let a = answer.clone();
+    let sale = fanvue.clone();
+    sim.client("agency", async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        sale.record_sale("c-1", 1_500, Source::Tip, "fan-1").ok_or("the sale is recorded")?;
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        let req = Request::new(::http::Method::GET, "/insights/earnings")
+            .header("authorization", "Bearer tok-1")
+            .header("x-fanvue-api-version", version);
+        *a.lock().map_err(|_| "poisoned")? = Some(http::send("fanvue", 443, req, 5_000).await?);
+        Ok(())
+    });
+    sim.run().expect("the simulation completes");
+    let resp = answer.lock().expect("not poisoned").clone().expect("an answer");
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    assert!(resp.header("x-ratelimit-limit").is_some());
+    let page: serde_json::Value = serde_json::from_slice(&resp.body).expect("JSON");
+    assert_eq!(page["data"].as_array().map(Vec::len), Some(1), "{page}");
+}
