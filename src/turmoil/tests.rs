@@ -127,3 +127,41 @@ fn fanvue_serves_its_api_as_a_turmoil_host() {
     let page: serde_json::Value = serde_json::from_slice(&resp.body).expect("JSON");
     assert_eq!(page["data"].as_array().map(Vec::len), Some(1), "{page}");
 }
+
+#[test]
+fn checks_read_the_users_database_through_the_mapping_against_the_truth() {
+    use crate::store::sqlite::Sqlite;
+    use crate::store::{Backend, Migration};
+    use crate::systems::midtrans_orders::mapping::Mapping;
+    const SCHEMA: &str = include_str!("../systems/midtrans_orders/migrations/20260122000000_orders.sqlite.sql");
+    let world = World::new(1, DEFAULT_EPOCH_MS);
+    let host = MidtransHost::new(&world, "midtrans", ProviderConfig::default(), LoadPlan::default());
+    // Outside a simulation the charge's own tasks do not run: the provider never says paid.
+    host.provider().create_charge("ORD-1", 100_000, crate::providers::midtrans::status::PaymentType::Gopay);
+    let mut db = Sqlite::memory().expect("an in-memory database");
+    db.reset("seed001", &[Migration::portable("1", SCHEMA)]).expect("the schema");
+    for sql in [
+        "INSERT INTO orders VALUES (1, 'ORD-1', 'PAID', 100000, 5, 1, 1)",
+        "INSERT INTO order_payments VALUES (1, 1, 't1', 'gopay', 'PAID', 'settlement', 100000, 5, 1, 1)",
+        "INSERT INTO orders VALUES (2, 'ORD-2', 'PENDING', 100000, NULL, 1, 1)",
+        "INSERT INTO order_payments VALUES (2, 2, 't2', 'gopay', 'EXPIRED', 'expire', 100000, NULL, 1, 1)",
+    ] {
+        db.execute(sql, &[]).expect("a row");
+    }
+    let checks = OrderChecks::new(Mapping::default());
+    let during = checks.always(&host, &mut db, 0).expect("readable");
+    let names: Vec<(&str, &[String])> = during.iter().map(|v| (v.invariant.as_str(), v.subjects.as_slice())).collect();
+    assert_eq!(
+        names,
+        [
+            ("paid-only-if-provider-paid", &["ORD-1".to_string()][..]),
+            ("order-payment-agree", &["ORD-2".to_string()][..])
+        ]
+    );
+    let end = checks.at_end(&host, &mut db).expect("readable");
+    let names: Vec<&str> = end.iter().map(|v| v.invariant.as_str()).collect();
+    assert_eq!(names, ["paid-only-if-provider-paid", "order-payment-agree", "paid-fulfilled-once"]);
+    // A story names the order's trace lines.
+    let s = story(&end[0], &world.recorder().lines(), 5);
+    assert!(s.contains("story of ORD-1:") && s.contains("ORD-1: charge created (gopay, 1000.00)"), "{s}");
+}
