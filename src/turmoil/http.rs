@@ -55,14 +55,16 @@ pub async fn serve(port: u16, router: Router) -> Result<(), ServeError> {
 /// connection broken after the request left, is [`NetError::Timeout`] (the sender cannot know
 /// whether the request was handled).
 pub async fn send(host: &str, port: u16, req: Request, timeout_ms: u64) -> Result<Response, NetError> {
+    // The connection's driver task, stopped when the exchange ends however it ends (a timed-out
+    // attempt must not leave a task behind holding its connection).
+    let mut driver: Option<tokio::task::JoinHandle<()>> = None;
     let exchange = async {
         let stream = ::turmoil::net::TcpStream::connect((host, port)).await.map_err(|_| NetError::Refused)?;
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|_| NetError::Refused)?;
-        let driver = tokio::spawn(async move {
-            // The connection ends when the request is answered and the sender dropped.
+        driver = Some(tokio::spawn(async move {
             let _ = conn.await;
-        });
+        }));
         let mut builder = http::Request::builder().method(req.method).uri(req.path).header(http::header::HOST, host);
         for (name, value) in &req.headers {
             builder = builder.header(name.as_str(), value.as_str());
@@ -76,12 +78,14 @@ pub async fn send(host: &str, port: u16, req: Request, timeout_ms: u64) -> Resul
             .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
             .collect();
         let body = answer.into_body().collect().await.map_err(|_| NetError::Timeout)?.to_bytes();
-        drop(sender);
-        driver.abort();
         Ok(Response { status, body, headers })
     };
-    match tokio::time::timeout(Duration::from_millis(timeout_ms), exchange).await {
+    let result = match tokio::time::timeout(Duration::from_millis(timeout_ms), exchange).await {
         Ok(result) => result,
         Err(_) => Err(NetError::Timeout),
+    };
+    if let Some(d) = driver.take() {
+        d.abort();
     }
+    result
 }

@@ -127,6 +127,9 @@ impl MidtransHost {
 
     /// The host's software: give it to `sim.host(name, move || host.clone().serve(port))`. It
     /// attaches the provider's tasks to this host and serves [`MidtransHost::router`] on `port`.
+    /// The ground truth outlives the host: when turmoil crashes or bounces it, the book stays,
+    /// but the tasks in flight (pending notifications and their retries, expiries, customers on
+    /// their pages) die with the host's runtime.
     pub async fn serve(self, port: u16) -> ::turmoil::Result {
         self.runtime.attach_current();
         self.world().record(self.runtime_actor(), Kind::Lifecycle, format!("serving on port {port}"));
@@ -177,8 +180,9 @@ impl MidtransHost {
         }
     }
 
-    /// The customer on the Snap page of `order_id`: picks nothing (Midtrans's model draws the
-    /// method's time), then pays after the plan's delay or abandons.
+    /// The customer on the Snap page of `order_id`: decides (from the oracle) whether to pay,
+    /// and when; a paying customer pays once the method is chosen (the model draws when), looking
+    /// again every second, and leaves when the charge has ended or the load has closed.
     fn open_page(&self, order_id: &str) {
         let plan = &self.plan;
         let (pays, after) = self.world().choose(|o| (o.chance(plan.pay.ppm()), plan.pay_after.draw(o)));

@@ -36,7 +36,8 @@
 //!
 //! Fanvue and Stripe run the same way at the level of the runtime: build the model with
 //! `Fanvue::new(world.runtime("fanvue").rt(), cfg)` (or `Stripe::new`), name its webhook
-//! party with [`World::add_peer`], and serve its router with [`serve_provider`]. Their load
+//! party with [`World::add_peer`], and serve its router with [`serve_provider`] (tested: Fanvue's
+//! API, and Stripe's Checkout API with its signed webhooks reaching a user's host). Their load
 //! drivers and invariants over a user's database are not written yet (see the README).
 //!
 //! Determinism: every choice settle makes comes from the [`World`]'s oracle, seeded by the

@@ -165,3 +165,84 @@ fn checks_read_the_users_database_through_the_mapping_against_the_truth() {
     let s = story(&end[0], &world.recorder().lines(), 5);
     assert!(s.contains("story of ORD-1:") && s.contains("ORD-1: charge created (gopay, 1000.00)"), "{s}");
 }
+
+#[test]
+fn stripe_sends_signed_webhooks_to_a_users_turmoil_host() {
+    use crate::providers::kit::sign::verify_timestamped;
+    use crate::providers::stripe::{CardOutcome, Stripe, StripeConfig};
+    use crate::sim::Rate;
+    let cfg = StripeConfig {
+        duplicate_webhook: Rate::ZERO,
+        card_decline: Rate::ZERO,
+        three_d_secure: Rate::ZERO,
+        webhook_delay: Range::fixed(Millis(100)),
+        ..StripeConfig::default()
+    };
+    let (key, secret) = (cfg.secret_key.clone(), cfg.webhook_secret.clone());
+    let world = World::new(11, DEFAULT_EPOCH_MS);
+    world.add_peer(&cfg.webhook_actor, "app", 8080);
+    let runtime = world.runtime("stripe");
+    let stripe = Stripe::new(runtime.rt(), cfg);
+    let mut sim = sim(11);
+    let s = stripe.clone();
+    sim.host("stripe", move || serve_provider(runtime.clone(), 443, s.router()));
+    // The user's app: verifies each webhook's signature and keeps the event types.
+    let seen: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+    let app_seen = seen.clone();
+    sim.host("app", move || {
+        let (seen, secret) = (app_seen.clone(), secret.clone());
+        let router = axum::Router::new().route(
+            "/webhooks/stripe",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: bytes::Bytes| {
+                let (seen, secret) = (seen.clone(), secret.clone());
+                async move {
+                    let header = headers.get("stripe-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    let signed = verify_timestamped(header, "v1", &secret, &body, 0, 0).is_ok();
+                    let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let kind = event["type"].as_str().unwrap_or("?").to_string();
+                    seen.lock().map(|mut s| s.push((kind, signed))).ok();
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        async move {
+            http::serve(8080, router).await?;
+            Ok(())
+        }
+    });
+    let customer = stripe.clone();
+    sim.client("checkout", async move {
+        let form = [
+            ("mode", "payment"),
+            ("success_url", "https://shop.example/ok"),
+            ("line_items[0][price_data][currency]", "usd"),
+            ("line_items[0][price_data][unit_amount]", "2500"),
+            ("line_items[0][price_data][product_data][name]", "Haircut"),
+            ("line_items[0][quantity]", "1"),
+        ];
+        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let req = Request::new(::http::Method::POST, "/v1/checkout/sessions")
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/x-www-form-urlencoded");
+        let req = Request { body: body.into(), ..req };
+        let resp = http::send("stripe", 443, req, 10_000).await?;
+        let session: serde_json::Value = serde_json::from_slice(&resp.body)?;
+        let id = session["id"].as_str().ok_or("a session id")?.to_string();
+        if customer.pay_card(&id) != Ok(CardOutcome::Succeeded) {
+            return Err("the card payment did not succeed".into());
+        }
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        Ok(())
+    });
+    sim.run().expect("the simulation completes");
+    let mut seen = seen.lock().expect("not poisoned").clone();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("checkout.session.completed".to_string(), true),
+            ("payment_intent.created".to_string(), true),
+            ("payment_intent.succeeded".to_string(), true),
+        ]
+    );
+}
