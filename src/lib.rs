@@ -20,6 +20,8 @@
 //! - [`testing`]: your own system under settle from an ordinary `#[test]`, with saved
 //!   counterexamples replayed first, as proptest does.
 //! - [`audit`]: the same invariants, read-only, against a live database settle did not create.
+//! - `turmoil` (cargo feature `turmoil`): settle's providers as hosts, a seeded load and settle's
+//!   invariants inside a user's own turmoil simulation.
 
 pub mod audit;
 pub mod check;
@@ -32,5 +34,7 @@ pub mod sim;
 pub mod store;
 pub mod systems;
 pub mod testing;
+#[cfg(feature = "turmoil")]
+pub mod turmoil;
 
 pub use error::{Error, ExitCode};
