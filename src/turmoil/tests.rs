@@ -246,3 +246,75 @@ fn stripe_sends_signed_webhooks_to_a_users_turmoil_host() {
         ]
     );
 }
+
+#[test]
+fn paystack_sends_signed_charge_success_to_a_users_turmoil_host_and_verifies_over_it() {
+    use crate::providers::paystack::{Channel, PayOutcome, Paystack, PaystackConfig, webhook};
+    use crate::sim::Rate;
+    let cfg = PaystackConfig {
+        duplicate_webhook: Rate::ZERO,
+        payment_fail: Rate::ZERO,
+        webhook_delay: Range::fixed(Millis(100)),
+        ..PaystackConfig::default()
+    };
+    let key = cfg.secret_key.clone();
+    let world = World::new(13, DEFAULT_EPOCH_MS);
+    world.add_peer(&cfg.webhook_actor, "app", 8080);
+    let runtime = world.runtime("paystack");
+    let paystack = Paystack::new(runtime.rt(), cfg);
+    let mut sim = sim(13);
+    let p = paystack.clone();
+    sim.host("paystack", move || serve_provider(runtime.clone(), 443, p.router()));
+    // The user's app: checks `x-paystack-signature` over the raw bytes and keeps what it saw.
+    let seen: Arc<Mutex<Vec<(String, String, bool)>>> = Arc::default();
+    let app_seen = seen.clone();
+    let app_key = key.clone();
+    sim.host("app", move || {
+        let (seen, key) = (app_seen.clone(), app_key.clone());
+        let router = axum::Router::new().route(
+            "/webhooks/paystack",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: bytes::Bytes| {
+                let (seen, key) = (seen.clone(), key.clone());
+                async move {
+                    let header = headers.get("x-paystack-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    let signed = webhook::verify(header, &body, &key);
+                    let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let kind = event["event"].as_str().unwrap_or("?").to_string();
+                    let reference = event["data"]["reference"].as_str().unwrap_or("?").to_string();
+                    seen.lock().map(|mut s| s.push((kind, reference, signed))).ok();
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        async move {
+            http::serve(8080, router).await?;
+            Ok(())
+        }
+    });
+    let verified: Arc<Mutex<Option<String>>> = Arc::default();
+    let (customer, v) = (paystack.clone(), verified.clone());
+    sim.client("checkout", async move {
+        let body = serde_json::json!({"email": "ada@example.com", "amount": 500000, "reference": "bk-1"});
+        let req = Request::new(::http::Method::POST, "/transaction/initialize")
+            .json(body.to_string())
+            .header("authorization", format!("Bearer {key}"));
+        let resp = http::send("paystack", 443, req, 10_000).await?;
+        if resp.status != 200 {
+            return Err(format!("initialize answered {}", resp.status).into());
+        }
+        if customer.pay("bk-1", Channel::Card) != Ok(PayOutcome::Succeeded) {
+            return Err("the card payment did not succeed".into());
+        }
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let req = Request::new(::http::Method::GET, "/transaction/verify/bk-1")
+            .header("authorization", format!("Bearer {key}"));
+        let resp = http::send("paystack", 443, req, 10_000).await?;
+        let answer: serde_json::Value = serde_json::from_slice(&resp.body)?;
+        *v.lock().expect("not poisoned") = answer["data"]["status"].as_str().map(str::to_string);
+        Ok(())
+    });
+    sim.run().expect("the simulation completes");
+    assert_eq!(*verified.lock().expect("not poisoned"), Some("success".to_string()));
+    let seen = seen.lock().expect("not poisoned").clone();
+    assert_eq!(seen, [("charge.success".to_string(), "bk-1".to_string(), true)]);
+}
