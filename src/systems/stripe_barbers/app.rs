@@ -85,9 +85,10 @@ async fn webhook_handler(State(ctx): State<AppCtx>, headers: HeaderMap, body: By
     }
     let (sim, flaws, id, sid) = (env.sim.clone(), ctx.flaws, event.id.clone(), session.id.clone());
     let created = event.created;
+    let key = unit_key(&sid, slot_hint);
     let applied = env
         .db
-        .unit(ACTOR, "webhook.apply", &sid, |tx| {
+        .unit(ACTOR, "webhook.apply", &key, |tx| {
             let now = sim.now_ms() as i64;
             let dup = logic::seen_event(tx, &id, kind.as_str(), now)?;
             let out = logic::apply(tx, &sid, slot_hint, &obs, Some(created), now, flaws)?;
@@ -106,16 +107,41 @@ async fn webhook_handler(State(ctx): State<AppCtx>, headers: HeaderMap, body: By
     finish(env, ACTOR, out).await
 }
 
+/// How a unit about `session` is named in the trace: the session's short id and its slot.
+pub fn unit_key(session: &str, slot: Option<i64>) -> String {
+    match slot {
+        Some(slot) => format!("{} (slot {slot})", short(session)),
+        None => short(session).to_string(),
+    }
+}
+
 /// Trace lines and marks for what applying an observation did (webhook, cron, button).
 pub fn note(env: &Env, actor: &str, session: &str, obs: &Observed, out: &Outcome) {
     let sim = &env.sim;
     match out {
-        Outcome::Released { why: "expired" } => sim.mark("abandoned-hold-freed"),
-        Outcome::Processing => sim.mark("async-payment"),
+        Outcome::Released { why: "expired", .. } => sim.mark("abandoned-hold-freed"),
+        Outcome::Processing { .. } => sim.mark("async-payment"),
         Outcome::NoBooking | Outcome::Unchanged { .. } if *obs == Observed::Expired => sim.mark("out-of-order-expired"),
         _ => {}
     }
-    sim.record(Kind::State, actor, None, || format!("{}: Stripe says {} → {out:?}", short(session), obs.as_str()));
+    sim.record(Kind::State, actor, None, || {
+        format!("{}: Stripe says {}; {}", short(session), obs.as_str(), describe(out))
+    });
+}
+
+/// A few words for the trace about what applying an observation did.
+pub fn describe(out: &Outcome) -> String {
+    match out {
+        Outcome::NoBooking => "no booking has this session".into(),
+        Outcome::Unchanged { booking, status } => format!("booking {booking} already {status}: nothing to do"),
+        Outcome::Processing { booking } => format!("booking {booking} processing, the hold stays"),
+        Outcome::Confirmed { booking } => format!("booking {booking} CONFIRMED, appointment paid"),
+        Outcome::Reclaimed { booking, slot } => {
+            format!("slot {slot} still free: re-claimed, booking {booking} CONFIRMED")
+        }
+        Outcome::Released { why, slot } => format!("hold ended ({why}): slot {slot} released"),
+        Outcome::RefundDue { booking, .. } => format!("booking {booking}'s slot was taken meanwhile: refund due"),
+    }
 }
 
 /// Makes a refund that applying an observation called for, and records it.
@@ -234,7 +260,7 @@ pub async fn sync_session(env: &Env, actor: &str, session: &str, flaws: Flaws) -
     let sim = env.sim.clone();
     let out = env
         .db
-        .unit(actor, "sync.apply", session, |tx| {
+        .unit(actor, "sync.apply", &unit_key(session, slot), |tx| {
             logic::apply(tx, session, slot, &obs, None, sim.now_ms() as i64, flaws)
         })
         .await

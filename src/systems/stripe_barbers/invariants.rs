@@ -166,7 +166,7 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
                         for n in &names[1..] {
                             f = f.and(n.clone());
                         }
-                        f
+                        f.and(format!("slot {slot}"))
                     })
                     .collect())
             },
@@ -191,10 +191,13 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
                         ));
                     }
                     if !*booked && !holders.is_empty() {
-                        out.push(Finding::about(
-                            format!("booking {}", holders[0]),
-                            format!("slot {slot} is free but booking {} is live on it", holders[0]),
-                        ));
+                        out.push(
+                            Finding::about(
+                                format!("booking {}", holders[0]),
+                                format!("slot {slot} is free but booking {} is live on it", holders[0]),
+                            )
+                            .and(format!("slot {slot}")),
+                        );
                     }
                 }
                 Ok(out)

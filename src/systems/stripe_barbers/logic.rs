@@ -66,15 +66,24 @@ pub enum Outcome {
     /// No booking has this session (a customer who lost the race for the slot).
     NoBooking,
     Unchanged {
+        booking: i64,
         status: String,
     },
-    Processing,
-    Confirmed,
+    Processing {
+        booking: i64,
+    },
+    Confirmed {
+        booking: i64,
+    },
     /// A lapsed hold's payment succeeded and the slot was still free.
-    Reclaimed,
-    /// The hold ended (expired, failed) and the slot was freed.
+    Reclaimed {
+        booking: i64,
+        slot: i64,
+    },
+    /// The hold ended (expired, failed) and the slot was freed (unless another booking holds it).
     Released {
         why: &'static str,
+        slot: i64,
     },
     /// A lapsed hold's payment succeeded but the slot is someone else's: refund this intent.
     RefundDue {
@@ -255,16 +264,16 @@ pub fn apply(
             &[c.into(), b.id.into(), c.into()],
         )?;
     }
-    let unchanged = Ok(Outcome::Unchanged { status: format!("{}/{}", b.status, b.payment_status) });
+    let unchanged = Ok(Outcome::Unchanged { booking: b.id, status: format!("{}/{}", b.status, b.payment_status) });
     match (b.status.as_str(), obs) {
         (_, Observed::Open) => unchanged,
         (PENDING, Observed::Processing) if b.payment_status == "unpaid" => {
             set_booking(tx, b.id, PENDING, "processing", now)?;
-            Ok(Outcome::Processing)
+            Ok(Outcome::Processing { booking: b.id })
         }
         (PENDING, Observed::Paid { intent }) => {
             confirm(tx, &b, intent.as_deref(), now)?;
-            Ok(Outcome::Confirmed)
+            Ok(Outcome::Confirmed { booking: b.id })
         }
         (LAPSED | CANCELLED, Observed::Paid { intent }) => {
             let intent = intent.clone().or_else(|| b.intent.clone()).unwrap_or_default();
@@ -278,7 +287,7 @@ pub fn apply(
                     &[now.into(), b.slot.into()],
                 )?;
                 confirm(tx, &b, Some(&intent), now)?;
-                return Ok(Outcome::Reclaimed);
+                return Ok(Outcome::Reclaimed { booking: b.id, slot: b.slot });
             }
             let free = tx.execute(
                 "UPDATE slots SET is_booked = 1, last_updated = ? WHERE id = ? AND is_booked = 0",
@@ -286,7 +295,7 @@ pub fn apply(
             )?;
             if free == 1 {
                 confirm(tx, &b, Some(&intent), now)?;
-                return Ok(Outcome::Reclaimed);
+                return Ok(Outcome::Reclaimed { booking: b.id, slot: b.slot });
             }
             tx.execute(
                 "UPDATE bookings SET payment_status = 'refund_pending', payment_intent_id = ?, updated_at = ? WHERE id = ?",
@@ -301,11 +310,11 @@ pub fn apply(
             set_booking(tx, b.id, CANCELLED, payment, now)?;
             set_appointment(tx, b.id, "cancelled", now)?;
             free_slot(tx, b.slot, b.id, now)?;
-            Ok(Outcome::Released { why })
+            Ok(Outcome::Released { why, slot: b.slot })
         }
         (LAPSED, Observed::AsyncFailed) => {
             set_booking(tx, b.id, CANCELLED, "failed", now)?;
-            Ok(Outcome::Released { why: "async payment failed after the hold lapsed" })
+            Ok(Outcome::Released { why: "async payment failed after the hold lapsed", slot: b.slot })
         }
         _ => unchanged,
     }
@@ -330,7 +339,7 @@ fn expired_by_slot(tx: &mut Tx, session: &str, slot_hint: Option<i64>, now: i64)
         &[now.into(), slot.into()],
     )?;
     tx.execute("UPDATE slots SET is_booked = 0, last_updated = ? WHERE id = ?", &[now.into(), slot.into()])?;
-    Ok(Outcome::Released { why: "expired (by slot)" })
+    Ok(Outcome::Released { why: "expired, found by slot", slot })
 }
 
 /// The cron's lapse: a hold whose time is up while its debit is still processing gives up the
