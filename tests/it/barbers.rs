@@ -148,3 +148,17 @@ fn barbers_scenario_errors_name_the_field() {
         assert!(e.contains(needle), "{table}: {e}");
     }
 }
+
+/// The README's `[barbers]` block lists the defaults, all of them.
+#[test]
+fn the_readme_lists_the_barbers_defaults() {
+    #[derive(serde::Deserialize)]
+    struct File {
+        barbers: settle::systems::stripe_barbers::Config,
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let from = readme.find("```toml\n[barbers]\n").expect("the README has a [barbers] block") + "```toml\n".len();
+    let block = &readme[from..from + readme[from..].find("```").unwrap()];
+    let parsed: File = toml::from_str(block).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(parsed.barbers, settle::systems::stripe_barbers::Config::default());
+}
