@@ -445,3 +445,112 @@ pub fn seen_event(tx: &mut Tx, id: &str, type_: &str, now: i64) -> Result<bool, 
     )?;
     Ok(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::Sqlite;
+    use crate::store::{Backend, transaction};
+
+    fn db() -> Sqlite {
+        let mut b = Sqlite::memory().unwrap();
+        b.reset("barbers-test", super::super::MIGRATIONS).unwrap();
+        transaction(&mut b, |tx| {
+            tx.execute(
+                "INSERT INTO slots (id, barber_id, starts_at, is_booked, last_updated) VALUES (101, 1, 0, 0, 0)",
+                &[],
+            )
+        })
+        .unwrap();
+        b
+    }
+
+    fn booking(id: i64, session: &str) -> NewBooking {
+        NewBooking {
+            id,
+            slot: 101,
+            customer: format!("c{id}"),
+            session: session.into(),
+            amount: 3_500,
+            hold_expires_at: 1_000,
+            now: 0,
+        }
+    }
+
+    /// (booking status, payment status, appointment status, slot booked)
+    fn state(b: &mut Sqlite, id: i64) -> (String, String, String, i64) {
+        transaction(b, |tx| {
+            let r = tx
+                .query_opt(
+                    "SELECT b.status, b.payment_status, a.status, s.is_booked FROM bookings b JOIN appointments a ON a.booking_id = b.id JOIN slots s ON s.id = b.slot_id WHERE b.id = ?",
+                    &[id.into()],
+                )?
+                .unwrap();
+            Ok((r.text(0)?, r.text(1)?, r.text(2)?, r.int(3)?))
+        })
+        .unwrap()
+        .0
+    }
+
+    #[test]
+    fn the_claim_is_atomic_and_idempotent() {
+        let mut b = db();
+        let claim1 = transaction(&mut b, |tx| claim(tx, &booking(1, "cs_1"))).unwrap().0;
+        let again = transaction(&mut b, |tx| claim(tx, &booking(1, "cs_1"))).unwrap().0;
+        let other = transaction(&mut b, |tx| claim(tx, &booking(2, "cs_2"))).unwrap().0;
+        assert_eq!((claim1, again, other), (Claim::Claimed, Claim::Claimed, Claim::Taken));
+        assert_eq!(state(&mut b, 1), ("PENDING".into(), "unpaid".into(), "pending".into(), 1));
+    }
+
+    /// Whatever order Stripe's news about one session arrives in, and however often, the booking
+    /// ends in the same state: the merge is monotone.
+    #[test]
+    fn observations_in_any_order_end_in_the_same_state() {
+        let paid = Observed::Paid { intent: Some("pi_1".into()) };
+        let histories: [&[Observed]; 3] = [
+            &[Observed::Processing, paid.clone()],
+            &[Observed::Processing, Observed::AsyncFailed],
+            &[Observed::Open, Observed::Expired],
+        ];
+        for history in histories {
+            let mut ends = Vec::new();
+            // Every order of the history, each observation delivered once or twice.
+            for order in [vec![0, 1], vec![1, 0], vec![1, 0, 1], vec![0, 1, 0, 1], vec![1, 1, 0]] {
+                let mut b = db();
+                transaction(&mut b, |tx| claim(tx, &booking(1, "cs_1"))).unwrap();
+                for i in order {
+                    let obs = &history[i];
+                    transaction(&mut b, |tx| apply(tx, "cs_1", Some(101), obs, None, 10, Flaws::default())).unwrap();
+                }
+                ends.push(state(&mut b, 1));
+            }
+            assert!(ends.windows(2).all(|w| w[0] == w[1]), "{history:?}: {ends:?}");
+        }
+    }
+
+    #[test]
+    fn a_lapsed_debit_that_succeeds_reclaims_a_free_slot_or_is_refunded() {
+        let paid = Observed::Paid { intent: Some("pi_1".into()) };
+        let mut b = db();
+        transaction(&mut b, |tx| claim(tx, &booking(1, "cs_1"))).unwrap();
+        transaction(&mut b, |tx| apply(tx, "cs_1", None, &Observed::Processing, None, 10, Flaws::default())).unwrap();
+        assert!(transaction(&mut b, |tx| lapse(tx, 1, 2_000)).unwrap().0);
+        assert_eq!(state(&mut b, 1), ("LAPSED".into(), "processing".into(), "cancelled".into(), 0));
+        // Someone else takes the slot; the debit succeeds: refund, not a second booking.
+        transaction(&mut b, |tx| claim(tx, &booking(2, "cs_2"))).unwrap();
+        let out = transaction(&mut b, |tx| apply(tx, "cs_1", None, &paid, None, 3_000, Flaws::default())).unwrap().0;
+        assert_eq!(out, Outcome::RefundDue { booking: 1, intent: "pi_1".into() });
+        assert!(transaction(&mut b, |tx| refunded(tx, 1, 3_001)).unwrap().0);
+        assert_eq!(state(&mut b, 1), ("REFUNDED".into(), "refunded".into(), "cancelled".into(), 1));
+        // With `force-booked`, the same news confirms it on top of booking 2.
+        let mut b = db();
+        transaction(&mut b, |tx| claim(tx, &booking(1, "cs_1"))).unwrap();
+        transaction(&mut b, |tx| apply(tx, "cs_1", None, &Observed::Processing, None, 10, Flaws::default())).unwrap();
+        transaction(&mut b, |tx| lapse(tx, 1, 2_000)).unwrap();
+        transaction(&mut b, |tx| claim(tx, &booking(2, "cs_2"))).unwrap();
+        let forced = Flaws::from_iter([Flaw::ForceBooked]);
+        let out = transaction(&mut b, |tx| apply(tx, "cs_1", None, &paid, None, 3_000, forced)).unwrap().0;
+        assert_eq!(out, Outcome::Reclaimed { booking: 1, slot: 101 });
+        assert_eq!(state(&mut b, 2).0, "PENDING");
+    }
+}
