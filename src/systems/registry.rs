@@ -16,7 +16,7 @@ use serde_spanned::Spanned;
 
 use super::family::Family;
 use super::harness::Harness;
-use super::{FlawKind, FlawSet, System, SystemInfo, fanvue_revenue, midtrans_orders};
+use super::{FlawKind, FlawSet, System, SystemInfo, fanvue_revenue, midtrans_orders, stripe_barbers};
 
 /// A problem with a system's table or flaws, at a byte range of the scenario text when known.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -206,6 +206,7 @@ impl Registry {
         let mut r = Registry::default();
         r.add(Variant::<midtrans_orders::Orders>::reference());
         r.add(Variant::<fanvue_revenue::Revenue>::reference());
+        r.add(Variant::<stripe_barbers::Barbers>::reference());
         r
     }
 

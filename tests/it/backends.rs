@@ -12,8 +12,17 @@ use super::load;
 fn same_traces(url: &str, seeds: u64) {
     let embedded = shared(Sqlite::memory().unwrap());
     let other: SharedBackend = connect_url(url).unwrap_or_else(|e| panic!("{e}"));
-    for file in ["midtrans_fixed.toml", "seed001_race.toml", "fanvue_fixed.toml", "fanvue_no_unique.toml"] {
+    for file in [
+        "midtrans_fixed.toml",
+        "seed001_race.toml",
+        "fanvue_fixed.toml",
+        "fanvue_no_unique.toml",
+        "barbers_fixed.toml",
+        "barbers_read_then_claim.toml",
+    ] {
         let s = load(file);
+        // A barbers run is a week of simulated time with thousands of units: fewer seeds.
+        let seeds = if file.starts_with("barbers") { seeds.min(20) } else { seeds };
         for seed in 0..seeds {
             let a = run_one(&s, seed, true, embedded.clone()).unwrap();
             let b = run_one(&s, seed, true, other.clone()).unwrap();

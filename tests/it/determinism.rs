@@ -53,6 +53,17 @@ fn recorded_choices_replay_the_same_run() {
 }
 
 #[test]
+fn barbers_seeds_run_identically_twice() {
+    assert_runs_twice_identically("barbers_fixed.toml", 30);
+    assert_runs_twice_identically("barbers_force_booked.toml", 30);
+}
+
+#[test]
+fn barbers_recorded_choices_replay_the_same_run() {
+    assert_choices_replay("barbers_fixed.toml");
+}
+
+#[test]
 fn a_violating_seed_replays_to_the_same_violation() {
     let s = load("seed001_race.toml");
     let b = backend();

@@ -2,6 +2,7 @@
 
 mod audit;
 mod backends;
+mod barbers;
 mod cli;
 mod determinism;
 mod fanvue;

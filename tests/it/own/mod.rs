@@ -6,11 +6,14 @@
 //! - [`midtrans`]: three bugs in them (two in the handler, one in the job);
 //! - [`creator`]: a creator agency's own Fanvue sync and cron, with three bugs (two in the sync,
 //!   one in the cron);
+//! - [`barbers`]: a barber shop's own Stripe webhook handler for seed 004, with the bug Stripe's
+//!   fulfilment guide warns about;
 //! - [`schema`]: the shop's logic on its own tables and status words, read by the built-in
 //!   invariants through a mapping;
 //! - [`platform`]: a whole new system built through the public API, the registry, a team's own
 //!   binary, and replay files that refuse to replay the wrong system.
 
+mod barbers;
 mod creator;
 mod midtrans;
 mod platform;

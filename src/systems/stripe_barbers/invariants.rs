@@ -1,0 +1,329 @@
+//! Seed 004's invariants: one snapshot of slots, bookings and appointments, Stripe's ground
+//! truth, and the dashboard's recorded views.
+//!
+//! always (after every unit that wrote):
+//! - `one-live-booking-per-slot`: at most one PENDING or CONFIRMED booking per slot.
+//! - `is-booked-iff-live`: a slot is booked exactly when a live booking (a hold or a confirmed
+//!   booking) is on it.
+//! - `paid-only-if-stripe-paid`: an appointment is `paid` only if Stripe says its booking's
+//!   session was paid.
+//! - `booking-appointment-agree`: the booking's status, its payment status and its appointment's
+//!   status are one of the legal combinations (see [`legal`]).
+//! - `dashboard-never-shows-unpaid-as-paid`: every view the dashboard recorded shows `paid` only
+//!   for an appointment whose session Stripe says was paid.
+//!
+//! eventually (end of the liveness phase):
+//! - `stripe-paid-eventually-confirmed`: a session Stripe says is paid has its booking CONFIRMED
+//!   and its appointment paid, or its payment refunded in full and the booking REFUNDED.
+//! - `no-slot-leak`: a session that expired, or whose async payment failed, has no live booking.
+//! - `dashboard-shows-truth`: the dashboard's last look at each barber shows every appointment
+//!   with the status the database has.
+//!
+//! What they do not check: amounts (the checkout sets them and nothing changes them), or
+//! sessions without a booking (a race loser's, expired at once by the checkout).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use crate::check::{CheckCtx, Finding, Invariant};
+use crate::providers::stripe::Stripe;
+use crate::sim::world::lock;
+use crate::store::{Db, SqlError};
+
+use super::Views;
+
+/// One booking with its appointment, as the invariants see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    pub booking: i64,
+    pub slot: i64,
+    pub session: String,
+    pub status: String,
+    pub payment_status: String,
+    /// The appointment's status (`None`: no appointment linked).
+    pub appointment: Option<String>,
+}
+
+/// The legal (booking status, payment status, appointment status) combinations.
+pub fn legal(status: &str, payment: &str, appointment: Option<&str>) -> bool {
+    matches!(
+        (status, payment, appointment),
+        ("PENDING", "unpaid" | "processing", Some("pending"))
+            | ("CONFIRMED", "succeeded", Some("paid"))
+            | ("LAPSED", "processing" | "refund_pending", Some("cancelled"))
+            | ("CANCELLED", "unpaid" | "failed" | "refund_pending", Some("cancelled"))
+            | ("REFUNDED", "refunded", Some("cancelled"))
+    )
+}
+
+fn live(status: &str) -> bool {
+    status == "PENDING" || status == "CONFIRMED"
+}
+
+#[derive(Default)]
+struct Snapshot {
+    /// slot → is_booked
+    slots: BTreeMap<i64, bool>,
+    bookings: Vec<Row>,
+    /// appointment id → (booking's session, status)
+    appointments: BTreeMap<i64, (String, String)>,
+}
+
+/// What the invariants look at.
+pub struct Ctx {
+    pub db: Db,
+    pub stripe: Stripe,
+    pub views: Views,
+    snap: Mutex<Snapshot>,
+    /// Views already checked by the `always` check.
+    views_checked: Mutex<usize>,
+}
+
+impl Ctx {
+    pub fn new(db: Db, stripe: Stripe, views: Views) -> Self {
+        Ctx { db, stripe, views, snap: Mutex::default(), views_checked: Mutex::new(0) }
+    }
+
+    fn ever_paid(&self, session: &str) -> bool {
+        self.stripe.session(session).is_some_and(|s| s.ever_paid())
+    }
+
+    fn unpaid_shown_paid(&self, from: usize) -> Vec<Finding> {
+        let snap = lock(&self.snap);
+        let views = lock(&self.views);
+        let mut out = Vec::new();
+        for v in views.iter().skip(from) {
+            for (appt, booking, status) in &v.rows {
+                let session = snap.appointments.get(appt).map(|(s, _)| s.as_str()).unwrap_or("");
+                if status == "paid" && !self.ever_paid(session) {
+                    out.push(Finding::about(
+                        format!("booking {booking}"),
+                        format!("the dashboard showed appointment {appt} paid at {} ms; Stripe never was", v.t_ms),
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl CheckCtx for Ctx {
+    fn prepare(&self, _scope: Option<&str>) -> Result<(), SqlError> {
+        let snap = self.db.read(|tx| {
+            let mut s = Snapshot::default();
+            for r in tx.query("SELECT id, is_booked FROM slots ORDER BY id", &[])? {
+                s.slots.insert(r.int(0)?, r.int(1)? != 0);
+            }
+            for r in tx.query(
+                "SELECT b.id, b.slot_id, b.session_id, b.status, b.payment_status, a.status FROM bookings b LEFT JOIN appointments a ON a.id = b.appointment_id ORDER BY b.id",
+                &[],
+            )? {
+                s.bookings.push(Row {
+                    booking: r.int(0)?,
+                    slot: r.int(1)?,
+                    session: r.text(2)?,
+                    status: r.text(3)?,
+                    payment_status: r.text(4)?,
+                    appointment: r.opt_text(5)?,
+                });
+            }
+            for r in tx.query(
+                "SELECT a.id, COALESCE(b.session_id, ''), a.status FROM appointments a LEFT JOIN bookings b ON b.id = a.booking_id ORDER BY a.id",
+                &[],
+            )? {
+                s.appointments.insert(r.int(0)?, (r.text(1)?, r.text(2)?));
+            }
+            Ok(s)
+        })?;
+        *lock(&self.snap) = snap;
+        Ok(())
+    }
+}
+
+fn each_booking(c: &Ctx, mut f: impl FnMut(&Row) -> Option<String>) -> Result<Vec<Finding>, SqlError> {
+    let snap = lock(&c.snap);
+    Ok(snap.bookings.iter().filter_map(|b| f(b).map(|d| Finding::about(format!("booking {}", b.booking), d))).collect())
+}
+
+/// The reference invariants (fresh per run).
+pub fn reference() -> Vec<Invariant<Ctx>> {
+    vec![
+        Invariant::always(
+            "one-live-booking-per-slot",
+            "at most one PENDING or CONFIRMED booking per slot",
+            |c: &Ctx| {
+                let snap = lock(&c.snap);
+                let mut per: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+                for b in snap.bookings.iter().filter(|b| live(&b.status)) {
+                    per.entry(b.slot).or_default().push(b.booking);
+                }
+                Ok(per
+                    .into_iter()
+                    .filter(|(_, v)| v.len() > 1)
+                    .map(|(slot, v)| {
+                        let names: Vec<String> = v.iter().map(|b| format!("booking {b}")).collect();
+                        let mut f = Finding::about(names[0].clone(), format!("slot {slot} has live bookings {v:?}"));
+                        for n in &names[1..] {
+                            f = f.and(n.clone());
+                        }
+                        f.and(format!("slot {slot}"))
+                    })
+                    .collect())
+            },
+        ),
+        Invariant::always(
+            "is-booked-iff-live",
+            "a slot is booked exactly when a hold or a confirmed booking is on it",
+            |c: &Ctx| {
+                let snap = lock(&c.snap);
+                let mut out = Vec::new();
+                for (slot, booked) in &snap.slots {
+                    let holders: Vec<i64> = snap
+                        .bookings
+                        .iter()
+                        .filter(|b| b.slot == *slot && live(&b.status))
+                        .map(|b| b.booking)
+                        .collect();
+                    if *booked && holders.is_empty() {
+                        out.push(Finding::about(
+                            format!("slot {slot}"),
+                            format!("slot {slot} is booked; no live booking holds it"),
+                        ));
+                    }
+                    if !*booked && !holders.is_empty() {
+                        out.push(
+                            Finding::about(
+                                format!("booking {}", holders[0]),
+                                format!("slot {slot} is free but booking {} is live on it", holders[0]),
+                            )
+                            .and(format!("slot {slot}")),
+                        );
+                    }
+                }
+                Ok(out)
+            },
+        ),
+        Invariant::always(
+            "paid-only-if-stripe-paid",
+            "an appointment is paid only if Stripe says its booking's session was paid",
+            |c: &Ctx| {
+                each_booking(c, |b| {
+                    (b.appointment.as_deref() == Some("paid") && !c.ever_paid(&b.session))
+                        .then(|| format!("appointment paid, but Stripe says session {} never was", b.session))
+                })
+            },
+        ),
+        Invariant::always(
+            "booking-appointment-agree",
+            "booking status, payment status and appointment status are a legal combination",
+            |c: &Ctx| {
+                each_booking(c, |b| {
+                    (!legal(&b.status, &b.payment_status, b.appointment.as_deref())).then(|| {
+                        format!(
+                            "booking {}/{} but appointment {}",
+                            b.status,
+                            b.payment_status,
+                            b.appointment.as_deref().unwrap_or("missing")
+                        )
+                    })
+                })
+            },
+        ),
+        Invariant::always(
+            "dashboard-never-shows-unpaid-as-paid",
+            "the barber's dashboard shows paid only for appointments Stripe says were paid",
+            |c: &Ctx| {
+                let from = *lock(&c.views_checked);
+                let out = c.unpaid_shown_paid(from);
+                *lock(&c.views_checked) = lock(&c.views).len();
+                Ok(out)
+            },
+        ),
+        Invariant::eventually(
+            "stripe-paid-eventually-confirmed",
+            "Stripe paid ⇒ the booking is CONFIRMED and its appointment paid, or the payment is refunded",
+            |c: &Ctx| {
+                let snap = lock(&c.snap);
+                let mut out = Vec::new();
+                for s in c.stripe.sessions().iter().filter(|s| s.paid_now()) {
+                    let Some(b) = snap.bookings.iter().find(|b| b.session == s.id) else {
+                        out.push(Finding::about(s.id.clone(), format!("Stripe says {} paid; no booking has it", s.id)));
+                        continue;
+                    };
+                    let refunded = s
+                        .payment_intent
+                        .as_deref()
+                        .and_then(|pi| c.stripe.intent(pi))
+                        .is_some_and(|i| i.amount_refunded >= i.amount);
+                    let ok = (b.status == "CONFIRMED" && b.appointment.as_deref() == Some("paid") && !refunded)
+                        || (b.status == "REFUNDED" && refunded);
+                    if !ok {
+                        out.push(Finding::about(
+                            format!("booking {}", b.booking),
+                            format!(
+                                "Stripe says paid{}; booking {}/{}, appointment {}",
+                                if refunded { " and refunded" } else { "" },
+                                b.status,
+                                b.payment_status,
+                                b.appointment.as_deref().unwrap_or("missing")
+                            ),
+                        ));
+                    }
+                }
+                Ok(out)
+            },
+        ),
+        Invariant::eventually(
+            "no-slot-leak",
+            "an expired or failed checkout leaves no live booking (its slot is free again)",
+            |c: &Ctx| {
+                let snap = lock(&c.snap);
+                let mut out = Vec::new();
+                for b in snap.bookings.iter().filter(|b| live(&b.status)) {
+                    let Some(s) = c.stripe.session(&b.session) else { continue };
+                    let failed = s.payment_intent.as_deref().and_then(|pi| c.stripe.intent(pi)).is_some_and(|i| {
+                        !i.ever_succeeded()
+                            && s.status == crate::providers::stripe::SessionStatus::Complete
+                            && i.status != crate::providers::stripe::IntentStatus::Processing
+                    });
+                    if s.expired() || failed {
+                        out.push(Finding::about(
+                            format!("booking {}", b.booking),
+                            format!(
+                                "session {} {}; booking {} still holds slot {}",
+                                s.id,
+                                if s.expired() { "expired" } else { "failed" },
+                                b.status,
+                                b.slot
+                            ),
+                        ));
+                    }
+                }
+                Ok(out)
+            },
+        ),
+        Invariant::eventually(
+            "dashboard-shows-truth",
+            "the dashboard's last look shows every appointment as the database has it",
+            |c: &Ctx| {
+                let snap = lock(&c.snap);
+                let views = lock(&c.views);
+                let mut out = Vec::new();
+                for v in views.iter().filter(|v| v.last) {
+                    for (appt, booking, shown) in &v.rows {
+                        let truth = snap.appointments.get(appt).map(|(_, s)| s.as_str()).unwrap_or("missing");
+                        if truth != shown {
+                            out.push(Finding::about(
+                                format!("booking {booking}"),
+                                format!("the dashboard's last look shows appointment {appt} {shown}; it is {truth}"),
+                            ));
+                        }
+                    }
+                }
+                drop((snap, views));
+                out.extend(c.unpaid_shown_paid(0));
+                Ok(out)
+            },
+        ),
+    ]
+}
