@@ -21,7 +21,7 @@ fn same_traces(url: &str, seeds: u64) {
         "barbers_read_then_claim.toml",
     ] {
         let s = load(file);
-        // A barbers run is a week of simulated time with thousands of units: fewer seeds.
+        // A barbers run is four days of simulated time with thousands of units: fewer seeds.
         let seeds = if file.starts_with("barbers") { seeds.min(20) } else { seeds };
         for seed in 0..seeds {
             let a = run_one(&s, seed, true, embedded.clone()).unwrap();

@@ -10,7 +10,9 @@
 //! - `booking-appointment-agree`: the booking's status, its payment status and its appointment's
 //!   status are one of the legal combinations (see [`legal`]).
 //! - `dashboard-never-shows-unpaid-as-paid`: every view the dashboard recorded shows `paid` only
-//!   for an appointment whose session Stripe says was paid.
+//!   for an appointment whose session Stripe says was paid. A view is a read, not a unit that
+//!   wrote, so it is checked at the next unit that writes (and all views again at the end, in
+//!   `dashboard-shows-truth`): the verdict is exact, its time may be a little late.
 //!
 //! eventually (end of the liveness phase):
 //! - `stripe-paid-eventually-confirmed`: a session Stripe says is paid has its booking CONFIRMED
