@@ -2,7 +2,10 @@
 //! `order_payments` after a delay; Midtrans's notification can arrive first. The reference
 //! logic answers a retryable 503 while the row is missing, applies only legal forward
 //! transitions in one unit, is idempotent under duplicates, logs every sync, reconciles PENDING
-//! payments against the status API every 5 minutes, and offers the admin's manual sync.
+//! payments against the status API every 5 minutes — and re-asks about PAID ones, at growing
+//! intervals, until a check made `reverify_paid_for` after payment confirms them, so a reversal
+//! whose notification was lost in a long outage is still found — and offers the admin's manual
+//! sync.
 //!
 //! Flaws reintroduce the real bugs (see [`Flaw`]). The system is a [`Family`] run by the generic
 //! harness, built only on the public API ([`crate::sim`], [`crate::store`], [`crate::check`],
@@ -10,7 +13,8 @@
 //! the admin, the schema — can be replaced by a user's own ([`MidtransOrders::with_app`],
 //! [`MidtransOrders::with_part`], [`actors::checkout`], [`MidtransOrders::with_schema`]).
 //!
-//! What it does not model: refunds, orphaned charges (a checkout that dies between the charge
+//! What it does not model: merchant-initiated refunds (through a refund API the shop calls
+//! itself), orphaned charges (a checkout that dies between the charge
 //! and the insert), several payments per order.
 
 pub mod actors;
@@ -64,10 +68,13 @@ pub enum Flaw {
     LateRegress,
     /// Fulfilment runs once per delivery (woocommerce-payments#3345).
     DoubleFulfil,
+    /// Reconciliation asks Midtrans only about PENDING payments: a reversal or refund whose
+    /// notification outlived its retries (a long outage) is never seen (issue 11, seed 919).
+    ReconPendingOnly,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 7] = [
+    pub const ALL: [Flaw; 8] = [
         Flaw::AckMissing,
         Flaw::InlineRetry,
         Flaw::NoReconciliation,
@@ -75,6 +82,7 @@ impl Flaw {
         Flaw::SettlementOnly,
         Flaw::LateRegress,
         Flaw::DoubleFulfil,
+        Flaw::ReconPendingOnly,
     ];
 
     pub fn name(self) -> &'static str {
@@ -86,6 +94,7 @@ impl Flaw {
             Flaw::SettlementOnly => "settlement-only",
             Flaw::LateRegress => "late-regress",
             Flaw::DoubleFulfil => "double-fulfil",
+            Flaw::ReconPendingOnly => "recon-pending-only",
         }
     }
 
@@ -98,6 +107,9 @@ impl Flaw {
             Flaw::SettlementOnly => "only settlement counts as paid; capture + fraud_status=accept is missed",
             Flaw::LateRegress => "an out-of-order pending/expire after settlement is applied (adyen-magento2#1631)",
             Flaw::DoubleFulfil => "fulfilment runs once per delivery, not once per payment (woocommerce-payments#3345)",
+            Flaw::ReconPendingOnly => {
+                "reconciliation asks only about PENDING payments: a reversal lost in a long outage stays PAID"
+            }
         }
     }
 }
@@ -140,6 +152,10 @@ pub struct Config {
     pub reconcile_every: Millis,
     pub reconcile_older_than: Millis,
     pub monitor_every: Millis,
+    /// How long after `paid_at` a PAID payment can still be reversed or refunded: reconciliation
+    /// re-asks Midtrans about it (at growing intervals) until a check made this long after
+    /// `paid_at` confirms it, however long the database was down in between.
+    pub reverify_paid_for: Millis,
     /// The seed's monitor: PENDING for longer than this is stuck.
     pub stuck_after: Millis,
     /// The admin presses "Sync Payment Status" up to this many times per run.
@@ -166,6 +182,7 @@ impl Default for Config {
             reconcile_every: Millis::min(5),
             reconcile_older_than: Millis::min(5),
             monitor_every: Millis::min(10),
+            reverify_paid_for: Millis::h(6),
             stuck_after: Millis::min(30),
             admin_clicks_max: 2,
             forged_notifications_max: 1,
@@ -193,6 +210,12 @@ impl Config {
         }
         if self.reconcile_every.0 < 1_000 || self.monitor_every.0 < 1_000 {
             return Err("midtrans.reconcile_every/monitor_every: must be at least 1s".into());
+        }
+        if self.reverify_paid_for.0 > Millis::h(24 * 90).0 {
+            return Err(format!(
+                "midtrans.reverify_paid_for: {} is more than the 90d a payment can be re-verified for",
+                self.reverify_paid_for
+            ));
         }
         if self.provider.retry_intervals.len() > 32 {
             return Err("midtrans.provider.retry_intervals: at most 32 intervals".into());
@@ -321,12 +344,29 @@ impl Family for Orders {
         invariants::reference()
     }
 
-    fn world_marks(cfg: &Config, _spec: &RunSpec) -> Vec<Sometimes> {
+    fn world_marks(cfg: &Config, spec: &RunSpec) -> Vec<Sometimes> {
         let mut marks = Vec::new();
         if !cfg.provider.duplicate_notification.is_zero() {
             marks.push(Sometimes {
                 mark: "fault:provider-duplicate".into(),
                 doc: "the provider sent a notification twice".into(),
+            });
+        }
+        // A reversal or refund whose notification outlives Midtrans's retries (an outage longer
+        // than the 503 budget) is what re-verifying PAID payments is for: such a run set must
+        // reach it, and the repair.
+        if spec.db.outages_max > 0
+            && spec.db.outage_duration.max.0 > retry_budget_503_ms(&cfg.provider)
+            && (!cfg.provider.reversal.is_zero() || !cfg.provider.refund.is_zero())
+            && cfg.orders > 0
+        {
+            marks.push(Sometimes {
+                mark: "provider:notification-abandoned".into(),
+                doc: "a notification outlived Midtrans's retry budget".into(),
+            });
+            marks.push(Sometimes {
+                mark: "reconciliation-caught-reversal".into(),
+                doc: "reconciliation found a PAID order reversed or refunded at Midtrans".into(),
             });
         }
         // Faults on the provider's own API (status API 5xx, 429, timeouts, stale reads).
@@ -349,4 +389,10 @@ impl Family for Orders {
     fn audit() -> Option<&'static str> {
         Some(NAME)
     }
+}
+
+/// How long Midtrans keeps retrying a notification answered 503 (four retries: 2 + 10 + 30 +
+/// 90 minutes by default, jitter aside): an outage longer than this loses it.
+pub fn retry_budget_503_ms(p: &ProviderConfig) -> u64 {
+    p.retry_intervals.iter().take(4).map(|m| m.0).sum()
 }
