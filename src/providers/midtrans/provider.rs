@@ -515,6 +515,12 @@ async fn status_api(
         .and_then(|r| notification_of(&order_id, r, r.as_of(as_of_ms), &m.cfg, epoch_ms));
     match note {
         Some(n) => (StatusCode::OK, serde_json::to_string(&n).unwrap_or_default()),
-        None => error_body(StatusCode::NOT_FOUND, "Transaction doesn't exist."),
+        None => {
+            // Snap: a charge whose customer has not chosen a method yet (not an unknown order).
+            if lock(&m.state).book.get(&order_id).is_some() {
+                m.rt.mark("provider:status-404");
+            }
+            error_body(StatusCode::NOT_FOUND, "Transaction doesn't exist.")
+        }
     }
 }

@@ -245,9 +245,10 @@ async fn reconcile(sim: &Sim, db: &crate::store::Db, cfg: &Config, flaws: Flaws,
     }
     let now = sim.now_ms() as i64;
     let horizon = cfg.reverify_paid_for.0 as i64;
+    let cap = cfg.reverify_every_max.0 as i64;
     let paid = db
         .unit(JOBS, "recon.select-paid", "", |tx| {
-            let rows = tx.query(REVERIFY_PAID_SQL, &[horizon.into(), now.into()])?;
+            let rows = tx.query(REVERIFY_PAID_SQL, &[horizon.into(), now.into(), cap.into(), cap.into()])?;
             rows.iter().map(|r| r.text(0)).collect::<Result<Vec<_>, _>>()
         })
         .await;
@@ -267,12 +268,13 @@ async fn reconcile(sim: &Sim, db: &crate::store::Db, cfg: &Config, flaws: Flaws,
 }
 
 /// PAID payments due for another look at Midtrans. A payment stays on the list until a
-/// reconciliation check made at least `horizon` (`?1`) after `paid_at` has confirmed it; it is
-/// due when the time since its last check (or since `paid_at`) is at least the time from
-/// `paid_at` to that check — checks at 5, 10, 20, 40 … minutes, a handful per payment. The list
-/// is kept by the sync log, not by memory, so an outage of any length only delays it: after the
-/// outage every payment whose last check is older than its horizon is due at once.
-pub const REVERIFY_PAID_SQL: &str = "SELECT c.code FROM (SELECT o.order_code AS code, p.paid_at AS paid_at, (SELECT MAX(l.created_at) FROM payment_sync_logs l WHERE l.order_code = o.order_code AND l.sync_type = 'reconciliation' AND l.created_at >= p.paid_at) AS last_check FROM orders o JOIN order_payments p ON p.order_id = o.id WHERE p.payment_status = 'PAID' AND p.paid_at IS NOT NULL) c WHERE COALESCE(c.last_check, c.paid_at) < c.paid_at + ? AND 2 * COALESCE(c.last_check, c.paid_at) - c.paid_at <= ? ORDER BY c.paid_at, c.code LIMIT 100";
+/// reconciliation check made at least `horizon` (the first `?`) after `paid_at` has confirmed it.
+/// It is due when the time since its last check (or since `paid_at`) is at least the time from
+/// `paid_at` to that check, capped at `reverify_every_max` (the last two `?`): checks at 5, 10,
+/// 20, 40, then every 30 minutes — so once faults heal, a payment is due within the cap. The
+/// list is kept by the sync log, not by memory, so an outage of any length only delays it: after
+/// the outage every payment whose last check is older than the cap is due at once.
+pub const REVERIFY_PAID_SQL: &str = "SELECT c.code FROM (SELECT o.order_code AS code, p.paid_at AS paid_at, COALESCE((SELECT MAX(l.created_at) FROM payment_sync_logs l WHERE l.order_code = o.order_code AND l.sync_type = 'reconciliation' AND l.created_at >= p.paid_at), p.paid_at) AS last_check FROM orders o JOIN order_payments p ON p.order_id = o.id WHERE p.payment_status = 'PAID' AND p.paid_at IS NOT NULL) c WHERE c.last_check < c.paid_at + ? AND ? - c.last_check >= CASE WHEN c.last_check - c.paid_at < ? THEN c.last_check - c.paid_at ELSE ? END ORDER BY c.paid_at, c.code LIMIT 100";
 
 /// Asks the status API about one order and applies the answer in one unit.
 async fn reconcile_one(sim: &Sim, db: &crate::store::Db, flaws: Flaws, server_key: &str, code: &str) {

@@ -38,6 +38,7 @@ use crate::store::{Db, Migration};
 pub use invariants::Ctx;
 pub use mapping::Mapping;
 
+use super::swarm::LoadShape;
 use super::{ActorInfo, Family, Harness, Part, Role, RunSpec};
 
 /// The system's name in scenario files.
@@ -156,6 +157,9 @@ pub struct Config {
     /// re-asks Midtrans about it (at growing intervals) until a check made this long after
     /// `paid_at` confirms it, however long the database was down in between.
     pub reverify_paid_for: Millis,
+    /// The longest wait between two re-verifications of a PAID payment (checks back off from
+    /// `reconcile_every` up to this): bounds how long after an outage a lost reversal is found.
+    pub reverify_every_max: Millis,
     /// The seed's monitor: PENDING for longer than this is stuck.
     pub stuck_after: Millis,
     /// The admin presses "Sync Payment Status" up to this many times per run.
@@ -183,6 +187,7 @@ impl Default for Config {
             reconcile_older_than: Millis::min(5),
             monitor_every: Millis::min(10),
             reverify_paid_for: Millis::h(6),
+            reverify_every_max: Millis::min(30),
             stuck_after: Millis::min(30),
             admin_clicks_max: 2,
             forged_notifications_max: 1,
@@ -344,8 +349,59 @@ impl Family for Orders {
         invariants::reference()
     }
 
+    fn load_shapes() -> Vec<LoadShape<Config>> {
+        vec![
+            LoadShape {
+                name: "slow-choosers",
+                doc: "customers choose a method up to 20 min after the charge and pay up to 90 min late",
+                apply: |c, _| {
+                    c.provider.choose_method_delay = Range::new(Millis(0), Millis::min(20));
+                    c.pay_delay = Range::new(Millis(500), Millis::min(90));
+                },
+            },
+            LoadShape {
+                name: "burst",
+                doc: "every order within one minute",
+                apply: |c, _| c.arrival = Range::new(Millis(0), Millis::min(1)),
+            },
+            LoadShape {
+                name: "reversals",
+                doc: "a third of bank transfers reversed to deny, a fifth of settlements refunded",
+                apply: |c, _| {
+                    c.methods = vec![PaymentType::BankTransfer, PaymentType::Echannel, PaymentType::Cstore];
+                    c.provider.reversal = Rate(330_000);
+                    c.provider.refund = Rate(200_000);
+                },
+            },
+            LoadShape {
+                name: "long-outage",
+                doc: "a database outage of 150-240 min, longer than Midtrans's retries, with reversals",
+                apply: |c, spec| {
+                    spec.db.outages_max = spec.db.outages_max.max(1);
+                    spec.db.outage_duration = Range::new(Millis::min(150), Millis::min(240));
+                    spec.sim.safety = Millis(spec.sim.safety.0.max(Millis::h(5).0));
+                    c.arrival = Range::new(Millis(0), Millis::h(5));
+                    c.methods = vec![PaymentType::BankTransfer, PaymentType::Echannel, PaymentType::Cstore];
+                    c.provider.reversal = Rate(200_000);
+                    c.provider.refund = Rate(100_000);
+                },
+            },
+        ]
+    }
+
     fn world_marks(cfg: &Config, spec: &RunSpec) -> Vec<Sometimes> {
         let mut marks = Vec::new();
+        // A swarm run set draws the load shapes: it must reach the edges they are for.
+        if spec.swarm && cfg.orders > 0 {
+            marks.push(Sometimes {
+                mark: "provider:status-404".into(),
+                doc: "a status query answered 404 (no payment method chosen yet)".into(),
+            });
+            marks.push(Sometimes {
+                mark: "provider:notification-abandoned".into(),
+                doc: "a notification outlived its retry budget".into(),
+            });
+        }
         if !cfg.provider.duplicate_notification.is_zero() {
             marks.push(Sometimes {
                 mark: "fault:provider-duplicate".into(),
