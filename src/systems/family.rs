@@ -81,6 +81,12 @@ pub trait Family: Sized + Send + Sync + 'static {
     /// `settle list` shows and `[expect]` may name).
     fn invariants(cfg: &Self::Config, flaws: FlawSet<Self::Flaw>) -> Vec<Invariant<Self::Ctx>>;
 
+    /// The load shapes a swarm run draws from, one per seed (see [`super::swarm`]); none by
+    /// default.
+    fn load_shapes() -> Vec<super::swarm::LoadShape<Self::Config>> {
+        Vec::new()
+    }
+
     /// The marks the world promises whatever the parts (a provider-side duplicate, say).
     fn world_marks(cfg: &Self::Config, spec: &RunSpec) -> Vec<Sometimes>;
 

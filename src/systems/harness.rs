@@ -242,22 +242,29 @@ impl<F: Family> System for Harness<F> {
 
     fn run(&self, spec: &RunSpec, mut oracle: Oracle, backend: SharedBackend) -> Result<SeedReport, SystemError> {
         // Swarm testing draws this seed's fault rates first, whoever started the seed.
+        // Then, after the fault levels, the seed's load shape.
         let swarmed;
+        let mut cfg = self.cfg.clone();
         let spec = if spec.swarm {
-            swarmed = spec.swarmed(&mut oracle);
+            let mut s = spec.swarmed(&mut oracle);
+            if let Some(shaped) = super::swarm::draw_shape(&F::load_shapes(), &mut oracle, &*self.cfg, &mut s) {
+                cfg = Arc::new(shaped);
+            }
+            swarmed = s;
             &swarmed
         } else {
             spec
         };
+        let cfg = &cfg;
         {
             let mut b = lock(&backend);
             b.reset(&self.migration_set(), &self.migrations).map_err(SystemError::Database)?;
-            crate::store::transaction(b.as_mut(), |tx| F::seed_rows(&self.cfg, tx, spec.sim.epoch_ms))
+            crate::store::transaction(b.as_mut(), |tx| F::seed_rows(cfg, tx, spec.sim.epoch_ms))
                 .map_err(SystemError::Database)?;
         }
         let out = Sim::run(spec.sim.clone(), oracle, |sim| async move {
             let db = Db::new(&sim, backend, spec.db.clone());
-            let env = F::env(&sim, &db, &self.cfg, &self.ext);
+            let env = F::env(&sim, &db, cfg, &self.ext);
             let ctx = Arc::new(F::ctx(&env, &self.mapping));
             let checker = Arc::new(Checker::new(self.build_invariants()));
             check::install(&sim, checker.clone(), ctx.clone());

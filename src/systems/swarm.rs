@@ -8,12 +8,46 @@
 //! maximum count) to one third, two thirds or all of what the scenario gives. The decisions are
 //! the first choices of a run and are printed at the top of its trace.
 //!
-//! What it does not do: raise a rate above the scenario's, or touch latencies.
+//! Load shapes swarm too: a system declares the shapes of load that reach its edges
+//! ([`LoadShape`], through [`super::Family::load_shapes`]) — a batch import whose rows share a
+//! millisecond, customers who choose a payment method late, an outage longer than the provider's
+//! retries — and a swarm run draws one per seed after the fault levels (0: the scenario's own
+//! load), printed at the top of the trace as `load: <shape>`. A user who does not know which knob
+//! reaches the edge gets every edge the system knows of, in some seeds.
+//!
+//! What it does not do: raise a rate above the scenario's, or touch latencies; combine shapes.
 
 use crate::sim::{Oracle, Rate};
 
 use super::{RunSpec, SeedReport, System, SystemError};
 use crate::store::SharedBackend;
+
+/// A named change to a scenario's load (its system's table, and the run's faults where the
+/// shape needs them), that reaches one of the system's edges.
+pub struct LoadShape<C> {
+    pub name: &'static str,
+    /// One line: what edge it reaches.
+    pub doc: &'static str,
+    pub apply: fn(&mut C, &mut RunSpec),
+}
+
+/// Draws this seed's load shape from `oracle` (one choice in `0..=shapes.len()`; 0 keeps the
+/// scenario's load) and applies it to `cfg` and `spec`, noting it for the top of the trace.
+/// Draws nothing when `shapes` is empty, so systems without shapes keep their choice lists.
+pub fn draw_shape<C: Clone>(shapes: &[LoadShape<C>], oracle: &mut Oracle, cfg: &C, spec: &mut RunSpec) -> Option<C> {
+    if shapes.is_empty() {
+        return None;
+    }
+    let k = oracle.below(shapes.len() as u64 + 1) as usize;
+    let Some(shape) = k.checked_sub(1).and_then(|i| shapes.get(i)) else {
+        spec.sim.notes.push("load: the scenario's own".into());
+        return None;
+    };
+    let mut shaped = cfg.clone();
+    (shape.apply)(&mut shaped, spec);
+    spec.sim.notes.push(format!("load: {} ({})", shape.name, shape.doc));
+    Some(shaped)
+}
 
 /// Choices per fault: off, ⅓, ⅔, full.
 const LEVELS: u64 = 4;

@@ -105,11 +105,60 @@ fn a_run_set_that_never_fires_a_fault_is_vacuous() {
     // Lost commit answers are enabled, but a 2-second safety phase with no orders and no admin
     // runs no unit of work while faults are on: the fault can never fire.
     let edit = |t: String| {
-        t.replace("safety = \"1h\"", "safety = \"2s\"")
+        // The file's own [database] and [midtrans] tables are cut, to be given here instead.
+        let head = t.split("\n[database]").next().unwrap_or_default().to_string();
+        head.replace("safety = \"4h\"", "safety = \"2s\"")
             + "\n[midtrans]\norders = 0\nadmin_clicks_max = 0\n[database]\nlost_answer = 0.5\n"
     };
     match run_edited("seed001_fixed.toml", edit, Some(5)).verdict {
         Verdict::Vacuous(marks) => assert!(marks.contains(&"fault:db-lost-answer".to_string()), "{marks:?}"),
         other => panic!("expected vacuous, got {other:?}"),
+    }
+}
+
+/// Issue 11: a settlement reversed to deny (or refunded) while the database is down for longer
+/// than Midtrans's retry budget loses its notification; a reconciliation that asks only about
+/// PENDING payments never hears of it, and the order stays PAID.
+#[test]
+fn issue11_reversal_lost_in_a_long_outage_stays_paid_when_reconciliation_asks_only_pending() {
+    expect_violation("recon_pending_only.toml", "provider-failed-implies-not-paid");
+    let s = run("recon_pending_only.toml", None);
+    assert!(s.coverage.seeds_reaching.get("provider:notification-abandoned").copied().unwrap_or(0) > 0);
+}
+
+/// Issue 11's own shape against the reference design: outages longer than the retry budget,
+/// reversals, late customers. Reconciliation re-asks about PAID payments and catches every
+/// reversal whose notification was lost.
+#[test]
+fn issue11_reference_design_survives_outages_longer_than_the_retry_budget() {
+    let s = run("midtrans_long_outage.toml", None);
+    assert_eq!(s.violating_seeds, 0, "{:?}", s.first_violation);
+    assert_eq!(s.verdict, Verdict::Met);
+    for mark in ["provider:notification-abandoned", "reconciliation-caught-reversal", "fault:db-outage"] {
+        assert!(s.coverage.seeds_reaching.get(mark).copied().unwrap_or(0) > 0, "{mark} never reached");
+    }
+}
+
+/// The two seeds of midtrans_long_outage.toml that broke the PENDING-only reconciliation
+/// (the reference design before issue 11, which `recon-pending-only` restores byte for byte):
+/// each is a violation with the flaw, and a pass without it.
+#[test]
+fn issue11_regression_seeds_54_and_570() {
+    use settle::scenario::{self, Backends, SeedSelection};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/midtrans_long_outage.toml");
+    let text = std::fs::read_to_string(&path).expect("scenario file");
+    let flawed =
+        text.replace("system = \"midtrans-orders\"", "system = \"midtrans-orders\"\nflaws = [\"recon-pending-only\"]");
+    assert_ne!(flawed, text);
+    for seed in [54, 570] {
+        let one = || SeedSelection::One(seed);
+        let with_flaw = scenario::parse(&flawed, "flawed").expect("parses");
+        let s = scenario::run_scenario(&with_flaw, "flawed", one(), &Backends::Embedded).expect("runs");
+        let v = s.first_violation.as_ref().unwrap_or_else(|| panic!("seed {seed}: no violation with the flaw"));
+        assert_eq!(v.invariant, "provider-failed-implies-not-paid", "seed {seed}");
+        assert!(v.details.iter().any(|d| d.contains("provider says deny, database says PAID")), "{:?}", v.details);
+        let reference = scenario::parse(&text, "reference").expect("parses");
+        let s = scenario::run_scenario(&reference, "reference", one(), &Backends::Embedded).expect("runs");
+        assert_eq!(s.violating_seeds, 0, "seed {seed}: {:?}", s.first_violation);
     }
 }

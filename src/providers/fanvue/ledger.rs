@@ -94,6 +94,11 @@ impl Ledger {
         self.rows.push(row);
     }
 
+    /// The date of the newest row, if any.
+    pub fn last_date_ms(&self) -> Option<i64> {
+        self.rows.last().map(|r| r.date_ms)
+    }
+
     pub fn rows(&self) -> &[LedgerRow] {
         &self.rows
     }

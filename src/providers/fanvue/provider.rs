@@ -145,7 +145,12 @@ impl Fanvue {
         }
         let id = Self::next_id(&mut st);
         let row = row(id);
-        st.creators.get_mut(creator)?.ledger.push(row.clone());
+        let ledger = &mut st.creators.get_mut(creator)?.ledger;
+        if ledger.last_date_ms() == Some(row.date_ms) {
+            // Keyset syncs that compare dates with `>` lose rows that share one (a batch import).
+            self.rt.mark("fanvue:rows-share-timestamp");
+        }
+        ledger.push(row.clone());
         Some(row)
     }
 

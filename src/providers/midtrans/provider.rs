@@ -7,7 +7,8 @@
 //! - Paying moves it to `settlement` (bank transfer, e-wallets) or to `capture` with a
 //!   `fraud_status` (cards): `accept`, or `challenge` resolved later to `accept` or `deny`.
 //!   Card captures settle a day later by default. Bank transfers can, rarely, reverse
-//!   `settlement` → `deny` a few minutes later.
+//!   `settlement` → `deny` a few minutes later; a settled non-card payment can be refunded from
+//!   the merchant's dashboard (`refund`, off by default) minutes to hours later.
 //! - Unpaid transactions expire after the method's expiry.
 //! - Every status change sends a notification after a seeded delay (settlement within ~20 s,
 //!   expiry within ~90 s), retried per [`super::retry`]; each attempt is a separate message on
@@ -26,7 +27,7 @@
 //! keeps its ground truth in a [`Book`], and sends notifications with the kit's
 //! [`WebhookSender`] and Midtrans's [`RetryPolicy`] schedule.
 //!
-//! What it does not model: refunds and chargebacks (no load creates them yet), the charge API's
+//! What it does not model: partial refunds and chargebacks, card refunds, the charge API's
 //! own failures (charges are created by a direct, fault-free call), 3DS redirects.
 
 use std::sync::{Arc, Mutex};
@@ -80,6 +81,10 @@ pub struct ProviderConfig {
     /// Bank-transfer settlements reversed to `deny` (rare).
     pub reversal: Rate,
     pub reversal_after: Range,
+    /// Settled (non-card) payments refunded later from the merchant's dashboard, which the
+    /// app hears of only by notification (off by default; no oracle choice is drawn while 0).
+    pub refund: Rate,
+    pub refund_after: Range,
     /// Overrides every method's default expiry when set.
     pub expiry: Option<Millis>,
     /// Faults of the status API itself (all off by default).
@@ -108,6 +113,8 @@ impl Default for ProviderConfig {
             challenge_deny: Rate(300_000),
             reversal: Rate(10_000),
             reversal_after: Range::new(Millis::min(1), Millis::min(5)),
+            refund: Rate::ZERO,
+            refund_after: Range::new(Millis::min(10), Millis::h(3)),
             expiry: None,
             api: ApiFaults::default(),
         }
@@ -141,7 +148,8 @@ impl Truth {
         self.history.iter().any(|&(_, s, f)| is_paid(s, f))
     }
 
-    /// Ended without payment: expired, cancelled, denied or failed.
+    /// Ended without payment, or with the payment given back: expired, cancelled, denied,
+    /// failed, refunded or charged back in full.
     pub fn failed_now(&self) -> bool {
         matches!(
             self.status,
@@ -150,6 +158,8 @@ impl Truth {
                     | TransactionStatus::Cancel
                     | TransactionStatus::Deny
                     | TransactionStatus::Failure
+                    | TransactionStatus::Refund
+                    | TransactionStatus::Chargeback
             )
         )
     }
@@ -362,9 +372,21 @@ impl Midtrans {
             let (me, order) = (self.clone(), order_id.to_string());
             self.rt.spawn(async move {
                 me.rt.sleep_ms(after).await;
-                if me.rt.phase() == Phase::Safety {
+                if me.rt.phase() == Phase::Safety && me.status(&order) == Some(TransactionStatus::Settlement) {
                     me.rt.mark("provider:settlement-reversed");
                     me.transition(&order, TransactionStatus::Deny, None);
+                }
+            });
+        }
+        // Drawn only when refunds are on, so that scenarios without them keep their choices.
+        if !self.cfg.refund.is_zero() && self.rt.chance(self.cfg.refund.ppm()) {
+            let after = self.rt.draw(&self.cfg.refund_after);
+            let (me, order) = (self.clone(), order_id.to_string());
+            self.rt.spawn(async move {
+                me.rt.sleep_ms(after).await;
+                if me.rt.phase() == Phase::Safety && me.status(&order) == Some(TransactionStatus::Settlement) {
+                    me.rt.mark("provider:refunded");
+                    me.transition(&order, TransactionStatus::Refund, None);
                 }
             });
         }
@@ -493,6 +515,12 @@ async fn status_api(
         .and_then(|r| notification_of(&order_id, r, r.as_of(as_of_ms), &m.cfg, epoch_ms));
     match note {
         Some(n) => (StatusCode::OK, serde_json::to_string(&n).unwrap_or_default()),
-        None => error_body(StatusCode::NOT_FOUND, "Transaction doesn't exist."),
+        None => {
+            // Snap: a charge whose customer has not chosen a method yet (not an unknown order).
+            if lock(&m.state).book.get(&order_id).is_some() {
+                m.rt.mark("provider:status-404");
+            }
+            error_body(StatusCode::NOT_FOUND, "Transaction doesn't exist.")
+        }
     }
 }

@@ -34,12 +34,13 @@ use std::sync::{Arc, Mutex};
 use crate::check::{Invariant, Sometimes};
 use crate::providers::fanvue::{self, Fanvue};
 use crate::sim::world::lock;
-use crate::sim::{Millis, Sim};
+use crate::sim::{Millis, Range, Rate, Sim};
 use crate::store::{Db, Migration, SqlError, Tx};
 
 pub use config::Config;
 pub use invariants::Ctx;
 
+use super::swarm::LoadShape;
 use super::{ActorInfo, Family, Harness, Part, Role, RunSpec};
 
 /// The system's name in scenario files.
@@ -353,13 +354,54 @@ impl Family for Revenue {
         invariants::reference()
     }
 
-    fn world_marks(cfg: &Config, _spec: &RunSpec) -> Vec<Sometimes> {
+    fn load_shapes() -> Vec<LoadShape<Config>> {
+        vec![
+            LoadShape {
+                name: "batch-import",
+                doc: "each creator's history imported in one millisecond: rows share a timestamp",
+                apply: |c, _| {
+                    c.history_span = Millis(1);
+                    c.history_rows_max = c.history_rows_max.max(2 * c.page_size);
+                },
+            },
+            LoadShape {
+                name: "low-rate-limit",
+                doc: "3 requests per minute per creator: 429s on every sync",
+                apply: |c, _| c.provider.rate_limit = 3,
+            },
+            LoadShape {
+                name: "many-refunds",
+                doc: "two fifths of sales refunded and a tenth charged back",
+                apply: |c, _| {
+                    c.refund = Rate(400_000);
+                    c.chargeback = Rate(100_000);
+                },
+            },
+            LoadShape {
+                name: "burst",
+                doc: "every sale within one minute",
+                apply: |c, _| c.arrival = Range::new(Millis(0), Millis::min(1)),
+            },
+            LoadShape {
+                name: "hour-long-outage",
+                doc: "a database outage of 60-90 min",
+                apply: |_, spec| {
+                    spec.db.outages_max = spec.db.outages_max.max(1);
+                    spec.db.outage_duration = Range::new(Millis::min(60), Millis::min(90));
+                },
+            },
+        ]
+    }
+
+    fn world_marks(cfg: &Config, spec: &RunSpec) -> Vec<Sometimes> {
         let mut marks = Vec::new();
         let mut add = |on: bool, mark: &str, doc: &str| {
             if on {
                 marks.push(Sometimes { mark: mark.into(), doc: doc.into() });
             }
         };
+        // A swarm run set draws the load shapes: it must reach the edge the batch import is for.
+        add(spec.swarm, "fanvue:rows-share-timestamp", "two rows of one ledger shared a timestamp");
         let sales = cfg.sales_max > 0;
         add(true, "provider:rate-limited", "a request got 429 (lower provider.rate_limit if this is never reached)");
         add(!cfg.provider.server_error.is_zero(), "fault:provider-5xx", "the provider answered a 5xx");

@@ -1,6 +1,7 @@
 //! The actors around the app: the checkout (creates the charge, then inserts its rows after a
 //! delay — the race window), the customer (picks a method and pays, or walks away), the jobs
-//! (reconciliation every 5 minutes, the stuck-payment monitor) and the admin who presses the
+//! (reconciliation every 5 minutes of PENDING payments and of PAID ones that can still be
+//! reversed, the stuck-payment monitor) and the admin who presses the
 //! seed's "Sync Payment Status" button.
 //!
 //! Each is a [`Part`] of the system, so a user can replace any of them: the checkout keeps its
@@ -235,20 +236,70 @@ async fn reconcile(sim: &Sim, db: &crate::store::Db, cfg: &Config, flaws: Flaws,
         format!("reconciliation: {} PENDING payment(s) older than {}", pending.len(), cfg.reconcile_older_than)
     });
     for code in pending {
-        let upd = match fetch_status(sim, JOBS, crate::providers::midtrans::provider::ACTOR, server_key, &code).await {
-            Ok(Some(u)) => u,
-            Ok(None) | Err(_) => continue,
-        };
-        let s = sim.clone();
-        let applied = db
-            .unit(JOBS, "recon.apply", &code, |tx| {
-                logic::apply(tx, &upd, Source::Reconciliation, s.now_ms(), flaws, logic::Part::Both)
-            })
-            .await;
-        if let Ok(Applied::Changed { to: OrderStatus::Paid, .. }) = applied {
+        reconcile_one(sim, db, flaws, server_key, &code).await;
+    }
+    // `recon-pending-only`: the seed's job stops here, and a PAID order whose reversal
+    // notification was lost (an outage longer than Midtrans's retries) stays PAID for ever.
+    if flaws.has(Flaw::ReconPendingOnly) {
+        return;
+    }
+    let now = sim.now_ms() as i64;
+    let horizon = cfg.reverify_paid_for.0 as i64;
+    let cap = cfg.reverify_every_max.0 as i64;
+    let paid = db
+        .unit(JOBS, "recon.select-paid", "", |tx| {
+            let rows = tx.query(REVERIFY_PAID_SQL, &[horizon.into(), now.into(), cap.into(), cap.into()])?;
+            rows.iter().map(|r| r.text(0)).collect::<Result<Vec<_>, _>>()
+        })
+        .await;
+    let Ok(paid) = paid else { return };
+    if !paid.is_empty() {
+        sim.record(Kind::State, JOBS, None, || {
+            format!(
+                "reconciliation: {} PAID payment(s) to re-verify (reversible for {})",
+                paid.len(),
+                cfg.reverify_paid_for
+            )
+        });
+    }
+    for code in paid {
+        reconcile_one(sim, db, flaws, server_key, &code).await;
+    }
+}
+
+/// PAID payments due for another look at Midtrans. A payment stays on the list until a
+/// reconciliation check made at least `horizon` (the first `?`) after `paid_at` has confirmed it.
+/// It is due when the time since its last check (or since `paid_at`) is at least the time from
+/// `paid_at` to that check, capped at `reverify_every_max` (the last two `?`): checks at 5, 10,
+/// 20, 40, then every 30 minutes — so once faults heal, a payment is due within the cap. The
+/// list is kept by the sync log, not by memory, so an outage of any length only delays it: after
+/// the outage every payment whose last check is older than the cap is due at once.
+pub const REVERIFY_PAID_SQL: &str = "SELECT c.code FROM (SELECT o.order_code AS code, p.paid_at AS paid_at, COALESCE((SELECT MAX(l.created_at) FROM payment_sync_logs l WHERE l.order_code = o.order_code AND l.sync_type = 'reconciliation' AND l.created_at >= p.paid_at), p.paid_at) AS last_check FROM orders o JOIN order_payments p ON p.order_id = o.id WHERE p.payment_status = 'PAID' AND p.paid_at IS NOT NULL) c WHERE c.last_check < c.paid_at + ? AND ? - c.last_check >= CASE WHEN c.last_check - c.paid_at < ? THEN c.last_check - c.paid_at ELSE ? END ORDER BY c.paid_at, c.code LIMIT 100";
+
+/// Asks the status API about one order and applies the answer in one unit.
+async fn reconcile_one(sim: &Sim, db: &crate::store::Db, flaws: Flaws, server_key: &str, code: &str) {
+    let upd = match fetch_status(sim, JOBS, crate::providers::midtrans::provider::ACTOR, server_key, code).await {
+        Ok(Some(u)) => u,
+        Ok(None) | Err(_) => return,
+    };
+    let s = sim.clone();
+    let applied = db
+        .unit(JOBS, "recon.apply", code, |tx| {
+            logic::apply(tx, &upd, Source::Reconciliation, s.now_ms(), flaws, logic::Part::Both)
+        })
+        .await;
+    match applied {
+        Ok(Applied::Changed { to: OrderStatus::Paid, .. }) => {
             sim.mark("reconciliation-repaired");
             sim.record(Kind::State, JOBS, None, || format!("{code}: reconciliation repaired PENDING → PAID"));
         }
+        Ok(Applied::Changed { from: OrderStatus::Paid, to, .. }) => {
+            sim.mark("reconciliation-caught-reversal");
+            sim.record(Kind::State, JOBS, None, || {
+                format!("{code}: reconciliation found the payment reversed: PAID → {}", to.as_str())
+            });
+        }
+        _ => {}
     }
 }
 

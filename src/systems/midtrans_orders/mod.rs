@@ -2,7 +2,10 @@
 //! `order_payments` after a delay; Midtrans's notification can arrive first. The reference
 //! logic answers a retryable 503 while the row is missing, applies only legal forward
 //! transitions in one unit, is idempotent under duplicates, logs every sync, reconciles PENDING
-//! payments against the status API every 5 minutes, and offers the admin's manual sync.
+//! payments against the status API every 5 minutes — and re-asks about PAID ones, at growing
+//! intervals, until a check made `reverify_paid_for` after payment confirms them, so a reversal
+//! whose notification was lost in a long outage is still found — and offers the admin's manual
+//! sync.
 //!
 //! Flaws reintroduce the real bugs (see [`Flaw`]). The system is a [`Family`] run by the generic
 //! harness, built only on the public API ([`crate::sim`], [`crate::store`], [`crate::check`],
@@ -10,7 +13,8 @@
 //! the admin, the schema — can be replaced by a user's own ([`MidtransOrders::with_app`],
 //! [`MidtransOrders::with_part`], [`actors::checkout`], [`MidtransOrders::with_schema`]).
 //!
-//! What it does not model: refunds, orphaned charges (a checkout that dies between the charge
+//! What it does not model: merchant-initiated refunds (through a refund API the shop calls
+//! itself), orphaned charges (a checkout that dies between the charge
 //! and the insert), several payments per order.
 
 pub mod actors;
@@ -34,6 +38,7 @@ use crate::store::{Db, Migration};
 pub use invariants::Ctx;
 pub use mapping::Mapping;
 
+use super::swarm::LoadShape;
 use super::{ActorInfo, Family, Harness, Part, Role, RunSpec};
 
 /// The system's name in scenario files.
@@ -64,10 +69,13 @@ pub enum Flaw {
     LateRegress,
     /// Fulfilment runs once per delivery (woocommerce-payments#3345).
     DoubleFulfil,
+    /// Reconciliation asks Midtrans only about PENDING payments: a reversal or refund whose
+    /// notification outlived its retries (a long outage) is never seen (issue 11, seed 919).
+    ReconPendingOnly,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 7] = [
+    pub const ALL: [Flaw; 8] = [
         Flaw::AckMissing,
         Flaw::InlineRetry,
         Flaw::NoReconciliation,
@@ -75,6 +83,7 @@ impl Flaw {
         Flaw::SettlementOnly,
         Flaw::LateRegress,
         Flaw::DoubleFulfil,
+        Flaw::ReconPendingOnly,
     ];
 
     pub fn name(self) -> &'static str {
@@ -86,6 +95,7 @@ impl Flaw {
             Flaw::SettlementOnly => "settlement-only",
             Flaw::LateRegress => "late-regress",
             Flaw::DoubleFulfil => "double-fulfil",
+            Flaw::ReconPendingOnly => "recon-pending-only",
         }
     }
 
@@ -98,6 +108,9 @@ impl Flaw {
             Flaw::SettlementOnly => "only settlement counts as paid; capture + fraud_status=accept is missed",
             Flaw::LateRegress => "an out-of-order pending/expire after settlement is applied (adyen-magento2#1631)",
             Flaw::DoubleFulfil => "fulfilment runs once per delivery, not once per payment (woocommerce-payments#3345)",
+            Flaw::ReconPendingOnly => {
+                "reconciliation asks only about PENDING payments: a reversal lost in a long outage stays PAID"
+            }
         }
     }
 }
@@ -140,6 +153,13 @@ pub struct Config {
     pub reconcile_every: Millis,
     pub reconcile_older_than: Millis,
     pub monitor_every: Millis,
+    /// How long after `paid_at` a PAID payment can still be reversed or refunded: reconciliation
+    /// re-asks Midtrans about it (at growing intervals) until a check made this long after
+    /// `paid_at` confirms it, however long the database was down in between.
+    pub reverify_paid_for: Millis,
+    /// The longest wait between two re-verifications of a PAID payment (checks back off from
+    /// `reconcile_every` up to this): bounds how long after an outage a lost reversal is found.
+    pub reverify_every_max: Millis,
     /// The seed's monitor: PENDING for longer than this is stuck.
     pub stuck_after: Millis,
     /// The admin presses "Sync Payment Status" up to this many times per run.
@@ -166,6 +186,8 @@ impl Default for Config {
             reconcile_every: Millis::min(5),
             reconcile_older_than: Millis::min(5),
             monitor_every: Millis::min(10),
+            reverify_paid_for: Millis::h(6),
+            reverify_every_max: Millis::min(30),
             stuck_after: Millis::min(30),
             admin_clicks_max: 2,
             forged_notifications_max: 1,
@@ -193,6 +215,12 @@ impl Config {
         }
         if self.reconcile_every.0 < 1_000 || self.monitor_every.0 < 1_000 {
             return Err("midtrans.reconcile_every/monitor_every: must be at least 1s".into());
+        }
+        if self.reverify_paid_for.0 > Millis::h(24 * 90).0 {
+            return Err(format!(
+                "midtrans.reverify_paid_for: {} is more than the 90d a payment can be re-verified for",
+                self.reverify_paid_for
+            ));
         }
         if self.provider.retry_intervals.len() > 32 {
             return Err("midtrans.provider.retry_intervals: at most 32 intervals".into());
@@ -321,12 +349,80 @@ impl Family for Orders {
         invariants::reference()
     }
 
-    fn world_marks(cfg: &Config, _spec: &RunSpec) -> Vec<Sometimes> {
+    fn load_shapes() -> Vec<LoadShape<Config>> {
+        vec![
+            LoadShape {
+                name: "slow-choosers",
+                doc: "customers choose a method up to 20 min after the charge and pay up to 90 min late",
+                apply: |c, _| {
+                    c.provider.choose_method_delay = Range::new(Millis(0), Millis::min(20));
+                    c.pay_delay = Range::new(Millis(500), Millis::min(90));
+                },
+            },
+            LoadShape {
+                name: "burst",
+                doc: "every order within one minute",
+                apply: |c, _| c.arrival = Range::new(Millis(0), Millis::min(1)),
+            },
+            LoadShape {
+                name: "reversals",
+                doc: "a third of bank transfers reversed to deny, a fifth of settlements refunded",
+                apply: |c, _| {
+                    c.methods = vec![PaymentType::BankTransfer, PaymentType::Echannel, PaymentType::Cstore];
+                    c.provider.reversal = Rate(330_000);
+                    c.provider.refund = Rate(200_000);
+                },
+            },
+            LoadShape {
+                name: "long-outage",
+                doc: "a database outage of 150-240 min, longer than Midtrans's retries, with reversals",
+                apply: |c, spec| {
+                    spec.db.outages_max = spec.db.outages_max.max(1);
+                    spec.db.outage_duration = Range::new(Millis::min(150), Millis::min(240));
+                    spec.sim.safety = Millis(spec.sim.safety.0.max(Millis::h(5).0));
+                    c.arrival = Range::new(Millis(0), Millis::h(5));
+                    c.methods = vec![PaymentType::BankTransfer, PaymentType::Echannel, PaymentType::Cstore];
+                    c.provider.reversal = Rate(200_000);
+                    c.provider.refund = Rate(100_000);
+                },
+            },
+        ]
+    }
+
+    fn world_marks(cfg: &Config, spec: &RunSpec) -> Vec<Sometimes> {
         let mut marks = Vec::new();
+        // A swarm run set draws the load shapes: it must reach the edges they are for.
+        if spec.swarm && cfg.orders > 0 {
+            marks.push(Sometimes {
+                mark: "provider:status-404".into(),
+                doc: "a status query answered 404 (no payment method chosen yet)".into(),
+            });
+            marks.push(Sometimes {
+                mark: "provider:notification-abandoned".into(),
+                doc: "a notification outlived its retry budget".into(),
+            });
+        }
         if !cfg.provider.duplicate_notification.is_zero() {
             marks.push(Sometimes {
                 mark: "fault:provider-duplicate".into(),
                 doc: "the provider sent a notification twice".into(),
+            });
+        }
+        // A reversal or refund whose notification outlives Midtrans's retries (an outage longer
+        // than the 503 budget) is what re-verifying PAID payments is for: such a run set must
+        // reach it, and the repair.
+        if spec.db.outages_max > 0
+            && spec.db.outage_duration.max.0 > retry_budget_503_ms(&cfg.provider)
+            && (!cfg.provider.reversal.is_zero() || !cfg.provider.refund.is_zero())
+            && cfg.orders > 0
+        {
+            marks.push(Sometimes {
+                mark: "provider:notification-abandoned".into(),
+                doc: "a notification outlived Midtrans's retry budget".into(),
+            });
+            marks.push(Sometimes {
+                mark: "reconciliation-caught-reversal".into(),
+                doc: "reconciliation found a PAID order reversed or refunded at Midtrans".into(),
             });
         }
         // Faults on the provider's own API (status API 5xx, 429, timeouts, stale reads).
@@ -349,4 +445,10 @@ impl Family for Orders {
     fn audit() -> Option<&'static str> {
         Some(NAME)
     }
+}
+
+/// How long Midtrans keeps retrying a notification answered 503 (four retries: 2 + 10 + 30 +
+/// 90 minutes by default, jitter aside): an outage longer than this loses it.
+pub fn retry_budget_503_ms(p: &ProviderConfig) -> u64 {
+    p.retry_intervals.iter().take(4).map(|m| m.0).sum()
 }

@@ -14,7 +14,7 @@ use super::{bug_cycle, scenario_file, temp_dir};
 
 /// The sync's bugs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum SyncBug {
+pub(super) enum SyncBug {
     None,
     /// The cursor moves to the end of the window read: rows that became visible late, dated
     /// before it, are never read again.
@@ -94,7 +94,13 @@ async fn sync(env: Env, actor: String, model: ModelInfo, bug: SyncBug) -> Outcom
 }
 
 /// Stores the rows not stored yet and brings `revenue_total` up to date, in one transaction.
-fn store(tx: &mut Tx, model: i64, page: &wire::EarningsPage, bug: SyncBug, now: i64) -> Result<usize, SqlError> {
+pub(super) fn store(
+    tx: &mut Tx,
+    model: i64,
+    page: &wire::EarningsPage,
+    bug: SyncBug,
+    now: i64,
+) -> Result<usize, SqlError> {
     let mut inserted = 0;
     for r in &page.data {
         let seen = tx.query_opt("SELECT 1 FROM fanvue_transactions WHERE fanvue_id = ?", &[Value::from(&r.id)])?;

@@ -18,6 +18,7 @@ mod creator;
 mod midtrans;
 mod platform;
 mod schema;
+mod shapes;
 mod shop;
 
 use std::path::{Path, PathBuf};
