@@ -38,29 +38,10 @@ async fn sync(env: Env, actor: String, model: ModelInfo, bug: SyncBug) -> Outcom
     let end = sim.wall_ms() as i64;
     let (mut next, mut pages, mut inserted) = (None::<String>, 0, 0);
     loop {
-        let mut path = format!("/insights/earnings?endDate={}&size={}", wire::format_instant(end), env.cfg.page_size);
-        if let Some(c) = cursor {
-            path += &format!("&startDate={}", wire::format_instant(c));
-        }
-        if let Some(n) = &next {
-            path += &format!("&cursor={n}");
-        }
-        let req = Request::new(http::Method::GET, path)
-            .header("authorization", format!("Bearer {}", model.token))
-            .header(wire::VERSION_HEADER, env.cfg.provider.api_version.clone())
-            .label(format!("GET /insights/earnings {}", model.name));
-        let resp = match sim.request(&actor, fanvue::ACTOR, req, 30_000).await {
-            Ok(r) if r.status == 429 => {
-                let wait_s: u64 = r.header(wire::RETRY_AFTER_HEADER).and_then(|v| v.parse().ok()).unwrap_or(60);
-                sim.sleep_ms(wait_s * 1_000).await;
-                continue;
-            }
-            Ok(r) if r.status == 200 => r,
-            Ok(r) => return Outcome::Stopped(format!("earnings answered {}", r.status)),
-            Err(e) => return Outcome::Stopped(format!("{e:?}")),
-        };
-        let Ok(page) = serde_json::from_slice::<wire::EarningsPage>(&resp.body) else {
-            return Outcome::Stopped("malformed page".into());
+        let page = match earnings_page(&env, &actor, &model, end, cursor, next.as_deref()).await {
+            Fetch::Page(p) => p,
+            Fetch::RateLimited => continue,
+            Fetch::Stop(o) => return o,
         };
         let now = sim.wall_ms() as i64;
         let stored = db.unit(&actor, "agency.store", &model.name, |tx| store(tx, model.id, &page, bug, now)).await;
@@ -90,6 +71,51 @@ async fn sync(env: Env, actor: String, model: ModelInfo, bug: SyncBug) -> Outcom
     match moved.await {
         Ok(_) => Outcome::Done { pages, inserted },
         Err(e) => Outcome::Stopped(e.to_string()),
+    }
+}
+
+/// What one request for a page of earnings gave.
+pub(super) enum Fetch {
+    Page(wire::EarningsPage),
+    /// A 429: its `Retry-After` has been waited out; ask again.
+    RateLimited,
+    Stop(Outcome),
+}
+
+/// Asks Fanvue for one page of `model`'s earnings up to `end`, from `start` and at `cursor` when
+/// given, as the agency's syncs do; waits out a 429's `Retry-After` (60 s when absent).
+pub(super) async fn earnings_page(
+    env: &Env,
+    actor: &str,
+    model: &ModelInfo,
+    end: i64,
+    start: Option<i64>,
+    cursor: Option<&str>,
+) -> Fetch {
+    let mut path = format!("/insights/earnings?endDate={}&size={}", wire::format_instant(end), env.cfg.page_size);
+    if let Some(c) = start {
+        path += &format!("&startDate={}", wire::format_instant(c));
+    }
+    if let Some(n) = cursor {
+        path += &format!("&cursor={n}");
+    }
+    let req = Request::new(http::Method::GET, path)
+        .header("authorization", format!("Bearer {}", model.token))
+        .header(wire::VERSION_HEADER, env.cfg.provider.api_version.clone())
+        .label(format!("GET /insights/earnings {}", model.name));
+    let resp = match env.sim.request(actor, fanvue::ACTOR, req, 30_000).await {
+        Ok(r) if r.status == 429 => {
+            let wait_s: u64 = r.header(wire::RETRY_AFTER_HEADER).and_then(|v| v.parse().ok()).unwrap_or(60);
+            env.sim.sleep_ms(wait_s * 1_000).await;
+            return Fetch::RateLimited;
+        }
+        Ok(r) if r.status == 200 => r,
+        Ok(r) => return Fetch::Stop(Outcome::Stopped(format!("earnings answered {}", r.status))),
+        Err(e) => return Fetch::Stop(Outcome::Stopped(format!("{e:?}"))),
+    };
+    match serde_json::from_slice::<wire::EarningsPage>(&resp.body) {
+        Ok(page) => Fetch::Page(page),
+        Err(_) => Fetch::Stop(Outcome::Stopped("malformed page".into())),
     }
 }
 

@@ -3,15 +3,14 @@
 //! Each test plugs in a user's buggy logic, shows the default load never reaches the bug, and
 //! shows the default swarm finds it within 2,000 seeds.
 
-use settle::providers::fanvue::{self, wire};
-use settle::sim::Request;
+use settle::providers::fanvue::wire;
 use settle::store::SqlError;
 use settle::systems::fanvue_revenue::sync::Outcome;
 use settle::systems::fanvue_revenue::{Env, FanvueRevenue, ModelInfo, Revenue};
 use settle::systems::midtrans_orders::Orders;
 use settle::systems::{Family, Part, Variant};
 
-use super::creator::{SyncBug, store};
+use super::creator::{Fetch, SyncBug, earnings_page, store};
 use super::shop::{self, HandlerBug, JobBug};
 use super::{runner, scenario_file, temp_dir};
 
@@ -66,26 +65,10 @@ async fn keyset_sync(env: Env, actor: String, model: ModelInfo) -> Outcome {
     let end = sim.wall_ms() as i64;
     let (mut pages, mut inserted) = (0, 0);
     for _ in 0..500 {
-        let mut path = format!("/insights/earnings?endDate={}&size={}", wire::format_instant(end), env.cfg.page_size);
-        if let Some(c) = last_seen {
-            path += &format!("&startDate={}", wire::format_instant(c));
-        }
-        let req = Request::new(http::Method::GET, path)
-            .header("authorization", format!("Bearer {}", model.token))
-            .header(wire::VERSION_HEADER, env.cfg.provider.api_version.clone())
-            .label(format!("GET /insights/earnings {}", model.name));
-        let resp = match sim.request(&actor, fanvue::ACTOR, req, 30_000).await {
-            Ok(r) if r.status == 429 => {
-                let wait_s: u64 = r.header(wire::RETRY_AFTER_HEADER).and_then(|v| v.parse().ok()).unwrap_or(60);
-                sim.sleep_ms(wait_s * 1_000).await;
-                continue;
-            }
-            Ok(r) if r.status == 200 => r,
-            Ok(r) => return Outcome::Stopped(format!("earnings answered {}", r.status)),
-            Err(e) => return Outcome::Stopped(format!("{e:?}")),
-        };
-        let Ok(page) = serde_json::from_slice::<wire::EarningsPage>(&resp.body) else {
-            return Outcome::Stopped("malformed page".into());
+        let page = match earnings_page(&env, &actor, &model, end, last_seen, None).await {
+            Fetch::Page(p) => p,
+            Fetch::RateLimited => continue,
+            Fetch::Stop(o) => return o,
         };
         let mut fresh = Vec::new();
         for r in page.data {
