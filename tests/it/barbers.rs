@@ -6,7 +6,7 @@
 use settle::scenario::{self, Verdict, run_one};
 use settle::store::{shared, sqlite::Sqlite};
 
-use super::{load, run, run_edited};
+use super::{each_passes_without_its_flaw, found, load, run};
 
 const FLAWS: [(&str, &str); 6] = [
     ("barbers_read_then_claim.toml", "one-live-booking-per-slot"),
@@ -16,18 +16,6 @@ const FLAWS: [(&str, &str); 6] = [
     ("barbers_expired_frees_slot.toml", "is-booked-iff-live"),
     ("barbers_manual_blind.toml", "paid-only-if-stripe-paid"),
 ];
-
-/// Runs a flaw scenario at its own budget; returns the first violation's details.
-fn found(file: &str, invariant: &str) -> Vec<String> {
-    let s = run(file, None);
-    assert_eq!(s.verdict, Verdict::Met, "{file}: {s:?}");
-    let v = s.first_violation.expect("a violation was found");
-    assert_eq!(v.invariant, invariant, "{file}");
-    assert!(!v.details.is_empty());
-    // Found by simulation, not in every seed by construction.
-    assert!(s.violating_seeds < s.seeds_run, "{file}: every seed violates");
-    v.details
-}
 
 /// calcom/cal.diy#1450: availability read on one page and not re-checked before the write; two
 /// customers racing for one slot both hold it.
@@ -78,20 +66,7 @@ fn the_blind_manual_button_marks_unpaid_appointments_paid() {
 /// is the cause, not the load or the faults.
 #[test]
 fn every_barbers_flaw_scenario_passes_without_its_flaw() {
-    for (file, _) in FLAWS {
-        let s = run_edited(
-            file,
-            |t| {
-                t.lines()
-                    .map(|l| if l.starts_with("flaws = ") { "flaws = []" } else { l })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            },
-            None,
-        );
-        assert_eq!(s.violating_seeds, 0, "{file}: {:?}", s.first_violation);
-        assert_eq!(s.verdict, Verdict::ExpectedNotFound, "{file}");
-    }
+    each_passes_without_its_flaw(&FLAWS);
 }
 
 /// The reference design, every fault on, racing customers, 24-hour sessions, 3-day debits and

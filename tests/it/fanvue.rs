@@ -8,7 +8,7 @@ use settle::scenario::{self, Verdict, run_one};
 use settle::sim::first_divergence;
 use settle::store::{shared, sqlite::Sqlite};
 
-use super::{load, run, run_edited, settle, text};
+use super::{each_passes_without_its_flaw, found, load, run, run_edited, settle, text};
 
 const FLAWS: [(&str, &str); 6] = [
     ("fanvue_cursor_before_commit.toml", "cursor-never-past-unstored"),
@@ -21,18 +21,6 @@ const FLAWS: [(&str, &str); 6] = [
 
 fn backend() -> settle::store::SharedBackend {
     shared(Sqlite::memory().unwrap())
-}
-
-/// Runs a flaw scenario at its own budget; returns the first violation's details.
-fn found(file: &str, invariant: &str) -> Vec<String> {
-    let s = run(file, None);
-    assert_eq!(s.verdict, Verdict::Met, "{file}: {s:?}");
-    let v = s.first_violation.expect("a violation was found");
-    assert_eq!(v.invariant, invariant, "{file}");
-    assert!(!v.details.is_empty());
-    // Found by simulation, not in every seed by construction.
-    assert!(s.violating_seeds < s.seeds_run, "{file}: every seed violates");
-    v.details
 }
 
 /// The lost-page bug: the cursor committed, then the page's unit failed (here a lost commit
@@ -103,20 +91,7 @@ fn dashboard_fallback_hides_a_real_zero() {
 /// is the cause, not the load or the faults.
 #[test]
 fn every_flaw_scenario_passes_without_its_flaw() {
-    for (file, _) in FLAWS {
-        let s = run_edited(
-            file,
-            |t| {
-                t.lines()
-                    .map(|l| if l.starts_with("flaws = ") { "flaws = []" } else { l })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            },
-            None,
-        );
-        assert_eq!(s.violating_seeds, 0, "{file}: {:?}", s.first_violation);
-        assert_eq!(s.verdict, Verdict::ExpectedNotFound, "{file}");
-    }
+    each_passes_without_its_flaw(&FLAWS);
 }
 
 /// The reference design, three creators, every fault on, 2,000 seeds: nothing breaks, and

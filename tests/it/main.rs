@@ -17,7 +17,7 @@ mod stripe_official;
 
 use std::path::Path;
 
-use settle::scenario::{self, Backends, Scenario, SeedSelection, Summary};
+use settle::scenario::{self, Backends, Scenario, SeedSelection, Summary, Verdict};
 
 /// Loads a scenario file from the repository's `scenarios/` folder.
 pub fn load(name: &str) -> Scenario {
@@ -38,6 +38,38 @@ pub fn run_edited(name: &str, edit: impl FnOnce(String) -> String, seeds: Option
     let count = seeds.unwrap_or(*s.seeds.get_ref());
     scenario::run_scenario(&s, name, SeedSelection::Range { start: 0, count }, &Backends::Embedded)
         .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs a flaw scenario at its own budget and checks it finds `invariant` by simulation (not in
+/// every seed by construction); returns the first violation's details.
+pub fn found(file: &str, invariant: &str) -> Vec<String> {
+    let s = run(file, None);
+    assert_eq!(s.verdict, Verdict::Met, "{file}: {s:?}");
+    let v = s.first_violation.expect("a violation was found");
+    assert_eq!(v.invariant, invariant, "{file}");
+    assert!(!v.details.is_empty());
+    // Found by simulation, not in every seed by construction.
+    assert!(s.violating_seeds < s.seeds_run, "{file}: every seed violates");
+    v.details
+}
+
+/// Each flaw scenario, its `flaws = …` line emptied and everything else kept, finds nothing:
+/// the flaw is the cause, not the load or the faults.
+pub fn each_passes_without_its_flaw(flaws: &[(&str, &str)]) {
+    for (file, _) in flaws {
+        let s = run_edited(
+            file,
+            |t| {
+                t.lines()
+                    .map(|l| if l.starts_with("flaws = ") { "flaws = []" } else { l })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            },
+            None,
+        );
+        assert_eq!(s.violating_seeds, 0, "{file}: {:?}", s.first_violation);
+        assert_eq!(s.verdict, Verdict::ExpectedNotFound, "{file}");
+    }
 }
 
 /// Runs the `settle` binary from the repository root, without a database URL from outside.
