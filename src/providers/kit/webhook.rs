@@ -29,6 +29,28 @@ pub type Signer = Arc<dyn Fn(u64, &[u8]) -> Vec<(String, String)> + Send + Sync>
 /// Told once when a delivery ends: `true` when an attempt got a 2xx, `false` when it gave up.
 pub type OnFinish = Arc<dyn Fn(bool) + Send + Sync>;
 
+/// Whether a provider's recorded delivery got through (Stripe's `pending_webhooks`, the
+/// `delivery_success` filter; Paystack's webhook log).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    /// Every attempt failed and the provider gave up.
+    Failed,
+}
+
+impl DeliveryState {
+    /// The state after a delivery (or a provider-side duplicate of it) ends: one that got
+    /// through counts, and one that gave up does not undo it.
+    pub fn finish(&mut self, delivered: bool) {
+        if delivered {
+            *self = DeliveryState::Delivered;
+        } else if *self == DeliveryState::Pending {
+            *self = DeliveryState::Failed;
+        }
+    }
+}
+
 /// One webhook to deliver.
 #[derive(Clone)]
 pub struct Delivery {

@@ -33,6 +33,7 @@ use super::config::PaystackConfig;
 use super::status::{Channel, EventType, TransactionStatus, is_paid};
 use crate::providers::kit::book::{Book, Record};
 use crate::providers::kit::sign::hmac_sha512_hex;
+pub use crate::providers::kit::webhook::DeliveryState;
 use crate::providers::kit::webhook::{Delivery, OnFinish, Signer};
 use crate::providers::kit::{Rt, WebhookSender};
 use crate::sim::calendar::format_instant;
@@ -124,15 +125,6 @@ pub(crate) struct TxState {
     pub(crate) channel: Option<Channel>,
     pub(crate) paid_at_wall_ms: Option<u64>,
     pub(crate) gateway_response: &'static str,
-}
-
-/// Whether a webhook got through.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeliveryState {
-    Pending,
-    Delivered,
-    /// Every attempt failed and Paystack gave up.
-    Failed,
 }
 
 /// One webhook, as sent.
@@ -500,13 +492,7 @@ impl Paystack {
         });
         let state = self.state.clone();
         let on_finish: OnFinish = Arc::new(move |delivered| {
-            let mut st = lock(&state);
-            let w = &mut st.webhooks[index];
-            if delivered {
-                w.delivery = DeliveryState::Delivered;
-            } else if w.delivery == DeliveryState::Pending {
-                w.delivery = DeliveryState::Failed;
-            }
+            lock(&state).webhooks[index].delivery.finish(delivered);
         });
         let recording = self.rt.recording();
         let delivery = Delivery {

@@ -66,13 +66,7 @@ impl Stripe {
         let on_finish: OnFinish = Arc::new(move |delivered| {
             let mut st = lock(&state);
             if let Some(&i) = st.event_index.get(&event_id) {
-                let e = &mut st.events[i];
-                // A duplicate that got through counts; one that gave up does not undo it.
-                if delivered {
-                    e.delivery = DeliveryState::Delivered;
-                } else if e.delivery == DeliveryState::Pending {
-                    e.delivery = DeliveryState::Failed;
-                }
+                st.events[i].delivery.finish(delivered);
             }
         });
         let delivery = Delivery {

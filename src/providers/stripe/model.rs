@@ -38,6 +38,7 @@ use super::status::{EventType, IntentStatus, PaymentStatus, SessionStatus, is_pa
 use crate::providers::kit::book::{Book, Record};
 use crate::providers::kit::idempotency::IdempotencyStore;
 use crate::providers::kit::ratelimit::Buckets;
+pub use crate::providers::kit::webhook::DeliveryState;
 use crate::providers::kit::{Rt, WebhookSender};
 use crate::sim::Sim;
 use crate::sim::world::lock;
@@ -109,15 +110,6 @@ pub(crate) struct IntentState {
     pub(crate) cancellation_reason: Option<&'static str>,
     pub(crate) latest_charge: Option<String>,
     pub(crate) payment_method: Option<String>,
-}
-
-/// Whether an event's webhook got through.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeliveryState {
-    Pending,
-    Delivered,
-    /// Every attempt failed and Stripe gave up.
-    Failed,
 }
 
 /// One event, as Stripe keeps it.
