@@ -5,9 +5,13 @@
 //! gets everything the reference gets: the provider's real notifications and retry schedule,
 //! the checkout racing its insert, faults, crashes, the built-in invariants, shrinking, replay.
 //!
-//! The handler has seed 001's bug unless `SHOP_FIXED=1`: when the payment row does not exist yet
+//! The handler has seed 001's bugs unless `SHOP_FIXED=1`: when the payment row does not exist yet
 //! it answers `200 ok`, Midtrans never sends that notification again, and the order stays
-//! PENDING although the customer paid. The shop has no reconciliation job, so nothing repairs it.
+//! PENDING although the customer paid (the shop has no reconciliation job, so nothing repairs
+//! it); and it moves money on the body's `transaction_status`, which Midtrans's signature does
+//! not cover, so settle's forger replays a genuine `pending` notification edited to `settlement`
+//! and an unpaid order turns PAID. The fix answers 503 while the row is missing and asks the
+//! status API what the notification is about.
 //!
 //! Two ways to run it, both with the same system:
 //!
@@ -31,7 +35,7 @@ use settle::providers::midtrans::notification::{Notification, verify_signature};
 use settle::providers::midtrans::status::{FraudStatus, TransactionStatus as T};
 use settle::store::{DbError, SqlError, Tx, Value};
 use settle::systems::Variant;
-use settle::systems::midtrans_orders::{Env, Orders};
+use settle::systems::midtrans_orders::{Env, Orders, app};
 
 /// The shop's system: its own router in place of the reference app, and no reconciliation job.
 fn shop(fixed: bool) -> Variant<Orders> {
@@ -47,6 +51,16 @@ async fn webhook(State((env, fixed)): State<(Env, bool)>, body: Bytes) -> Status
     if !verify_signature(&n, &env.server_key) {
         return StatusCode::UNAUTHORIZED;
     }
+    // The fix, part two: the signature does not cover `transaction_status`; the status API says
+    // what the notification is about.
+    let n = if fixed {
+        match app::status_notification(&env.sim, "app", &env.provider_actor, &env.server_key, &n.order_id).await {
+            Ok(Some(confirmed)) => confirmed,
+            _ => return StatusCode::SERVICE_UNAVAILABLE,
+        }
+    } else {
+        n
+    };
     let target = match (n.status(), n.fraud()) {
         (Some(T::Settlement), _) | (Some(T::Capture), Some(FraudStatus::Accept)) => "PAID",
         (Some(T::Expire), _) => "EXPIRED",

@@ -93,7 +93,7 @@ fn fixed_design_survives_the_seed001_race() {
 fn an_expected_violation_that_never_happens_fails_the_run() {
     let sum = run_edited(
         "seed001_race.toml",
-        |t| t.replace("flaws = [\"ack-missing\", \"no-reconciliation\"]", "flaws = []"),
+        |t| t.replace("flaws = [\"ack-missing\", \"no-reconciliation\", \"trust-body\"]", "flaws = []"),
         Some(30),
     );
     assert_eq!(sum.verdict, Verdict::ExpectedNotFound);
@@ -140,15 +140,20 @@ fn issue11_reference_design_survives_outages_longer_than_the_retry_budget() {
 }
 
 /// The two seeds of midtrans_long_outage.toml that broke the PENDING-only reconciliation
-/// (the reference design before issue 11, which `recon-pending-only` restores byte for byte):
-/// each is a violation with the flaw, and a pass without it.
+/// (the reference design before issue 11, which `recon-pending-only` with `trust-body` and no
+/// replayed notifications restores byte for byte): each is a violation with the flaws, and a
+/// pass without them.
 #[test]
 fn issue11_regression_seeds_54_and_570() {
     use settle::scenario::{self, Backends, SeedSelection};
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/midtrans_long_outage.toml");
     let text = std::fs::read_to_string(&path).expect("scenario file");
-    let flawed =
-        text.replace("system = \"midtrans-orders\"", "system = \"midtrans-orders\"\nflaws = [\"recon-pending-only\"]");
+    let flawed = text
+        .replace(
+            "system = \"midtrans-orders\"",
+            "system = \"midtrans-orders\"\nflaws = [\"recon-pending-only\", \"trust-body\"]",
+        )
+        .replace("[midtrans]\n", "[midtrans]\nreplayed_notifications_max = 0\n");
     assert_ne!(flawed, text);
     for seed in [54, 570] {
         let one = || SeedSelection::One(seed);

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::app::{self, fetch_status};
 use super::logic::{self, Applied, OrderStatus, Source};
-use super::{Config, Env, Flaw, Flaws};
+use super::{Captured, Config, Env, Flaw, Flaws};
 use crate::providers::midtrans::status::PaymentType;
 use crate::sim::world::lock;
 use crate::sim::{Kind, Millis, Phase, Request, Sim};
@@ -360,56 +360,118 @@ fn start_admin(sim: &Sim, env: &Env) {
 /// Someone who knows the webhook URL but not the server key posts forged `settlement`
 /// notifications for random orders. The app must answer 401 and change nothing; if it accepts
 /// one, `paid-only-if-provider-paid` catches the unpaid order turning PAID.
+///
+/// And someone who has read a genuine `pending` notification (the shop's logs, a proxy) replays
+/// it with `transaction_status` edited to `settlement`: Midtrans's `signature_key` covers
+/// `order_id`, `status_code` and `gross_amount`, not the status, so it verifies. An app that
+/// moves money on the body's status turns an unpaid order PAID; one that asks the status API does
+/// not.
 pub fn forger(cfg: &Config) -> Part<Env> {
-    let part = Part::once(FORGER, Role::Client, |sim: &Sim, env: &Env| start_forger(sim, &env.cfg));
-    if cfg.forged_notifications_max > 0 && cfg.orders > 0 {
+    let part = Part::once(FORGER, Role::Client, |sim: &Sim, env: &Env| start_forger(sim, env));
+    let part = if cfg.forged_notifications_max > 0 && cfg.orders > 0 {
         part.sometimes("forged-notification-rejected", "a notification with a bad signature was refused")
+    } else {
+        part
+    };
+    if cfg.replayed_notifications_max > 0 && cfg.orders > 0 {
+        part.sometimes(
+            "replayed-edited-notification",
+            "a genuine pending notification was replayed as settlement while its order was unpaid",
+        )
     } else {
         part
     }
 }
 
-fn start_forger(sim: &Sim, cfg: &Arc<Config>) {
-    if cfg.forged_notifications_max == 0 || cfg.orders == 0 {
+fn start_forger(sim: &Sim, env: &Env) {
+    let cfg = &env.cfg;
+    if cfg.orders == 0 || (cfg.forged_notifications_max == 0 && cfg.replayed_notifications_max == 0) {
         return;
     }
     let safety = sim.config().safety.0;
+    // (when, order number) for a guessed-key forgery; order 0 is a replay of a captured one.
     let mut plan = sim.choose(|o| {
-        let n = o.below(u64::from(cfg.forged_notifications_max) + 1);
-        (0..n).map(|_| (o.below(safety.max(1)), o.below(u64::from(cfg.orders)) + 1)).collect::<Vec<_>>()
+        let mut plan = Vec::new();
+        if cfg.forged_notifications_max > 0 {
+            let n = o.below(u64::from(cfg.forged_notifications_max) + 1);
+            plan.extend((0..n).map(|_| (o.below(safety.max(1)), o.below(u64::from(cfg.orders)) + 1)));
+        }
+        if cfg.replayed_notifications_max > 0 {
+            let n = o.below(u64::from(cfg.replayed_notifications_max) + 1);
+            plan.extend((0..n).map(|_| (o.below(safety.max(1)), 0)));
+        }
+        plan
     });
     plan.sort();
-    let (sim2, cfg) = (sim.clone(), cfg.clone());
+    let (sim2, cfg, provider, captured) = (sim.clone(), cfg.clone(), env.provider.clone(), env.captured.clone());
     sim.spawn(FORGER, async move {
         for (at, n) in plan {
             sim2.sleep_until_ms(at).await;
-            let code = order_code(n);
-            let forged = crate::providers::midtrans::notification::build(
-                crate::providers::midtrans::notification::NotificationParams {
-                    order_id: &code,
-                    transaction_id: "00000000-f04e-4e1d-9000-000000000000",
-                    status: crate::providers::midtrans::status::TransactionStatus::Settlement,
-                    fraud: None,
-                    payment_type: PaymentType::BankTransfer,
-                    gross_amount_minor: cfg.amount_min,
-                    merchant_id: &cfg.provider.merchant_id,
-                    server_key: "a-guessed-server-key",
-                    transaction_time_ms: sim2.wall_ms(),
-                    settlement_time_ms: Some(sim2.wall_ms()),
-                },
-            );
-            let body = serde_json::to_vec(&forged).unwrap_or_default();
-            let label = if sim2.recording() {
-                format!("POST {} {code} settlement (forged signature)", cfg.provider.notify_path)
+            if n == 0 {
+                replay_edited(&sim2, &cfg, &provider, &captured).await;
             } else {
-                String::new()
-            };
-            let req = Request::new(http::Method::POST, cfg.provider.notify_path.clone()).json(body).label(label);
-            if let Ok(resp) = sim2.request(FORGER, app::ACTOR, req, Millis::s(15).0).await
-                && (resp.status == 401 || resp.status == 403)
-            {
-                sim2.mark("forged-notification-rejected");
+                forge(&sim2, &cfg, &order_code(n)).await;
             }
         }
     });
+}
+
+/// Posts a `settlement` for `code` signed with a guessed key.
+async fn forge(sim: &Sim, cfg: &Config, code: &str) {
+    use crate::providers::midtrans::notification::{NotificationParams, build};
+    let forged = build(NotificationParams {
+        order_id: code,
+        transaction_id: "00000000-f04e-4e1d-9000-000000000000",
+        status: crate::providers::midtrans::status::TransactionStatus::Settlement,
+        fraud: None,
+        payment_type: PaymentType::BankTransfer,
+        gross_amount_minor: cfg.amount_min,
+        merchant_id: &cfg.provider.merchant_id,
+        server_key: "a-guessed-server-key",
+        transaction_time_ms: sim.wall_ms(),
+        settlement_time_ms: Some(sim.wall_ms()),
+    });
+    let body = serde_json::to_vec(&forged).unwrap_or_default();
+    let label = if sim.recording() {
+        format!("POST {} {code} settlement (forged signature)", cfg.provider.notify_path)
+    } else {
+        String::new()
+    };
+    let req = Request::new(http::Method::POST, cfg.provider.notify_path.clone()).json(body).label(label);
+    if let Ok(resp) = sim.request(FORGER, app::ACTOR, req, Millis::s(15).0).await
+        && (resp.status == 401 || resp.status == 403)
+    {
+        sim.mark("forged-notification-rejected");
+    }
+}
+
+/// Replays one captured genuine `pending` notification (drawn from those seen so far) with
+/// `transaction_status` edited to `settlement`; nothing to replay yet, nothing posted.
+async fn replay_edited(sim: &Sim, cfg: &Config, provider: &crate::providers::midtrans::Midtrans, captured: &Captured) {
+    let seen = lock(captured).len();
+    if seen == 0 {
+        return;
+    }
+    let pick = sim.choose(|o| o.below(seen as u64)) as usize;
+    let body = lock(captured)[pick].clone();
+    let Ok(serde_json::Value::Object(mut n)) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return;
+    };
+    let code = n.get("order_id").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    n.insert("transaction_status".into(), "settlement".into());
+    n.insert("settlement_time".into(), crate::providers::midtrans::notification::format_time(sim.wall_ms()).into());
+    if !provider.ever_paid(&code) {
+        sim.mark("replayed-edited-notification");
+    }
+    let label = if sim.recording() {
+        format!(
+            "POST {} {code} pending edited to settlement (replayed; signature still valid)",
+            cfg.provider.notify_path
+        )
+    } else {
+        String::new()
+    };
+    let body = serde_json::to_vec(&n).unwrap_or_default();
+    let req = Request::new(http::Method::POST, cfg.provider.notify_path.clone()).json(body).label(label);
+    let _ = sim.request(FORGER, app::ACTOR, req, Millis::s(15).0).await;
 }

@@ -4,9 +4,12 @@
 //! `inline-retry` settings are the reference handler's own, captured by [`reference`], not part
 //! of what a user's router is given.
 //!
-//! The webhook verifies `signature_key` in constant time (a bad one: 401, nothing changed),
-//! applies the update in one unit of work, and answers 503 while the payment row does not exist
-//! yet — Midtrans retries a 503 four times over two hours, where a 500 gets one retry.
+//! The webhook verifies `signature_key` in constant time (a bad one: 401, nothing changed), then
+//! asks the status API what the order's status is — the signature does not cover
+//! `transaction_status`, so a replayed notification with an edited status verifies; the body only
+//! says *that* something changed — applies the API's answer in one unit of work, and answers 503
+//! while the payment row does not exist yet or the status API cannot answer — Midtrans retries a
+//! 503 four times over two hours, where a 500 gets one retry.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -15,7 +18,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 
 use super::logic::{self, Applied, Part, ProviderUpdate, Source};
-use super::{Env, Flaw, Flaws, Inserted};
+use super::{Env, Flaw, Flaws};
 use crate::providers::midtrans::Midtrans;
 use crate::providers::midtrans::notification::{Notification, verify_signature};
 use crate::sim::{Kind, NetError, Request, Sim};
@@ -67,9 +70,19 @@ async fn webhook(State(ctx): State<AppCtx>, body: Bytes) -> (StatusCode, String)
         });
         return (StatusCode::UNAUTHORIZED, "invalid signature_key".into());
     }
-    let upd = match ProviderUpdate::from_notification(&n) {
+    let said = match ProviderUpdate::from_notification(&n) {
         Ok(u) => u,
         Err(e) => return (StatusCode::BAD_REQUEST, e),
+    };
+    // Midtrans's signature covers order_id, status_code and gross_amount, not
+    // transaction_status: the body is a hint that something changed, the status API the truth.
+    let upd = if ctx.flaws.has(Flaw::TrustBody) {
+        said
+    } else {
+        match confirm(&ctx, said).await {
+            Ok(u) => u,
+            Err(answer) => return answer,
+        }
     };
     let split = ctx.flaws.has(Flaw::SplitUpdate);
     let part = if split { Part::PaymentOnly } else { Part::Both };
@@ -153,6 +166,37 @@ async fn webhook(State(ctx): State<AppCtx>, body: Bytes) -> (StatusCode, String)
     }
 }
 
+/// Asks the status API what the notification `said` is about, and returns the API's answer to
+/// apply instead. A status API that cannot answer, or knows no transaction, is a 503: Midtrans
+/// retries, and reconciliation catches up after its retries.
+async fn confirm(ctx: &AppCtx, said: ProviderUpdate) -> Result<ProviderUpdate, (StatusCode, String)> {
+    match fetch_status(&ctx.sim, ACTOR, &ctx.provider, &ctx.server_key, &said.order_code).await {
+        Ok(Some(api)) => {
+            if api.status != said.status || api.fraud != said.fraud {
+                ctx.sim.record(Kind::State, ACTOR, None, || {
+                    format!(
+                        "{}: notification said {}, status API says {}; applying the status API's",
+                        said.order_code,
+                        said.status.as_str(),
+                        api.status.as_str()
+                    )
+                });
+            }
+            Ok(api)
+        }
+        Ok(None) => {
+            ctx.sim.record(Kind::State, ACTOR, None, || {
+                format!("{}: status API knows no transaction; 503, nothing changed", said.order_code)
+            });
+            Err((StatusCode::SERVICE_UNAVAILABLE, "status API knows no transaction yet".into()))
+        }
+        Err(e) => {
+            ctx.sim.record(Kind::State, ACTOR, None, || format!("{}: {e}; 503, nothing changed", said.order_code));
+            Err((StatusCode::SERVICE_UNAVAILABLE, e))
+        }
+    }
+}
+
 /// A few words for the trace about what applying an update did.
 pub fn describe(a: Applied) -> String {
     match a {
@@ -166,11 +210,14 @@ pub fn describe(a: Applied) -> String {
 }
 
 /// Wraps any app (the reference one or a user's) so that a notification handled before the
-/// checkout's insert marks `webhook-before-insert`. The mark is the harness's, not the app's,
-/// so a user's own handler is judged on the same coverage without knowing about it.
-pub fn observe_arrivals(router: Router, sim: Sim, inserted: Inserted, path: String) -> Router {
+/// checkout's insert marks `webhook-before-insert`, and genuine `pending` notifications are kept
+/// for the forger to replay ([`Env::captured`]). Both are the harness's, not the app's, so a
+/// user's own handler is judged on the same coverage, and faces the same replays, without
+/// knowing about it.
+pub fn observe_arrivals(router: Router, env: &Env, path: String) -> Router {
+    let (sim, inserted, captured) = (env.sim.clone(), env.inserted.clone(), env.captured.clone());
     router.layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
-        let (sim, inserted, path) = (sim.clone(), inserted.clone(), path.clone());
+        let (sim, inserted, captured, path) = (sim.clone(), inserted.clone(), captured.clone(), path.clone());
         async move {
             if req.uri().path() != path {
                 return next.run(req).await;
@@ -178,13 +225,19 @@ pub fn observe_arrivals(router: Router, sim: Sim, inserted: Inserted, path: Stri
             let (parts, body) = req.into_parts();
             let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
             #[derive(serde::Deserialize)]
-            struct OrderId {
+            struct Seen {
                 order_id: String,
+                #[serde(default)]
+                transaction_status: String,
             }
-            if let Ok(o) = serde_json::from_slice::<OrderId>(&bytes)
-                && !crate::sim::world::lock(&inserted).contains(&o.order_id)
-            {
-                sim.mark("webhook-before-insert");
+            if let Ok(o) = serde_json::from_slice::<Seen>(&bytes) {
+                if !crate::sim::world::lock(&inserted).contains(&o.order_id) {
+                    sim.mark("webhook-before-insert");
+                }
+                // Only Midtrans sends `pending`; the forgers send `settlement`.
+                if o.transaction_status == "pending" {
+                    crate::sim::world::lock(&captured).push(bytes.to_vec());
+                }
             }
             next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
         }
@@ -199,6 +252,22 @@ pub async fn fetch_status(
     server_key: &str,
     order_code: &str,
 ) -> Result<Option<ProviderUpdate>, String> {
+    match status_notification(sim, actor, provider, server_key, order_code).await? {
+        Some(n) => ProviderUpdate::from_notification(&n).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The status API's answer for one order as Midtrans sends it (the notification's shape), on
+/// behalf of `actor`; `None` for its 404 (no transaction yet). For a user's own handler or job
+/// that wants to confirm a notification the way the reference does.
+pub async fn status_notification(
+    sim: &Sim,
+    actor: &str,
+    provider: &str,
+    server_key: &str,
+    order_code: &str,
+) -> Result<Option<Notification>, String> {
     let label = if sim.recording() { format!("GET /v2/{order_code}/status") } else { String::new() };
     let req = Request::new(http::Method::GET, format!("/v2/{order_code}/status"))
         .header("authorization", Midtrans::basic_auth(server_key))
@@ -210,11 +279,7 @@ pub async fn fetch_status(
         Err(NetError::Refused) => return Err("status API refused the connection".into()),
     };
     match resp.status {
-        200 => {
-            let n: Notification =
-                serde_json::from_slice(&resp.body).map_err(|e| format!("malformed status API answer: {e}"))?;
-            ProviderUpdate::from_notification(&n).map(Some)
-        }
+        200 => serde_json::from_slice(&resp.body).map(Some).map_err(|e| format!("malformed status API answer: {e}")),
         404 => Ok(None),
         s => Err(format!("status API answered {s}")),
     }

@@ -72,10 +72,14 @@ pub enum Flaw {
     /// Reconciliation asks Midtrans only about PENDING payments: a reversal or refund whose
     /// notification outlived its retries (a long outage) is never seen (issue 11, seed 919).
     ReconPendingOnly,
+    /// The webhook moves money state on the notification's own `transaction_status`, which
+    /// Midtrans's `signature_key` does not cover: a replayed notification with an edited status
+    /// verifies and is applied (issue 11 §6).
+    TrustBody,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 8] = [
+    pub const ALL: [Flaw; 9] = [
         Flaw::AckMissing,
         Flaw::InlineRetry,
         Flaw::NoReconciliation,
@@ -84,6 +88,7 @@ impl Flaw {
         Flaw::LateRegress,
         Flaw::DoubleFulfil,
         Flaw::ReconPendingOnly,
+        Flaw::TrustBody,
     ];
 
     pub fn name(self) -> &'static str {
@@ -96,6 +101,7 @@ impl Flaw {
             Flaw::LateRegress => "late-regress",
             Flaw::DoubleFulfil => "double-fulfil",
             Flaw::ReconPendingOnly => "recon-pending-only",
+            Flaw::TrustBody => "trust-body",
         }
     }
 
@@ -110,6 +116,9 @@ impl Flaw {
             Flaw::DoubleFulfil => "fulfilment runs once per delivery, not once per payment (woocommerce-payments#3345)",
             Flaw::ReconPendingOnly => {
                 "reconciliation asks only about PENDING payments: a reversal lost in a long outage stays PAID"
+            }
+            Flaw::TrustBody => {
+                "the webhook applies the body's transaction_status, which the signature does not cover, unconfirmed"
             }
         }
     }
@@ -166,6 +175,9 @@ pub struct Config {
     pub admin_clicks_max: u32,
     /// Forged notifications (wrong signature) posted to the webhook, up to this many per run.
     pub forged_notifications_max: u32,
+    /// Genuine `pending` notifications replayed with `transaction_status` edited to
+    /// `settlement` (Midtrans's signature does not cover it), up to this many per run.
+    pub replayed_notifications_max: u32,
     /// `inline-retry`: attempts and pause.
     pub inline_retry_attempts: u32,
     pub inline_retry_delay: Millis,
@@ -191,6 +203,7 @@ impl Default for Config {
             stuck_after: Millis::min(30),
             admin_clicks_max: 2,
             forged_notifications_max: 1,
+            replayed_notifications_max: 1,
             inline_retry_attempts: 3,
             inline_retry_delay: Millis(500),
             provider: ProviderConfig::default(),
@@ -256,6 +269,10 @@ mod method_names {
 /// observation of the webhook).
 pub type Inserted = Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>;
 
+/// Bodies of genuine `pending` notifications as they reached the webhook, in arrival order:
+/// what someone who can read the shop's traffic or logs holds, and the forger replays.
+pub type Captured = Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
 /// What every part of a run works with: the simulation, the database, the provider and the
 /// configuration. A user's app and actors get exactly this, as the reference ones do.
 #[derive(Clone)]
@@ -271,6 +288,8 @@ pub struct Env {
     pub cfg: Arc<Config>,
     /// Orders whose checkout insert has committed (what `webhook-before-insert` compares with).
     pub inserted: Inserted,
+    /// Genuine `pending` notifications seen at the webhook (what the forger replays).
+    pub captured: Captured,
 }
 
 /// The Midtrans orders family (seed 001): see the module documentation.
@@ -312,6 +331,7 @@ impl Family for Orders {
             provider_actor: crate::providers::midtrans::provider::ACTOR.to_string(),
             cfg: cfg.clone(),
             inserted: Inserted::default(),
+            captured: Captured::default(),
         }
     }
 
@@ -435,7 +455,7 @@ impl Family for Orders {
         if actor != env.cfg.provider.notify_actor {
             return router;
         }
-        app::observe_arrivals(router, env.sim.clone(), env.inserted.clone(), env.cfg.provider.notify_path.clone())
+        app::observe_arrivals(router, env, env.cfg.provider.notify_path.clone())
     }
 
     fn export(env: &Env) -> Option<String> {

@@ -20,6 +20,8 @@ system = "midtrans-orders"
 seeds = 300
 [expect]
 outcome = "pass"
+[midtrans]
+replayed_notifications_max = 0
 "#;
 
 #[test]
@@ -38,10 +40,27 @@ fn a_handler_that_acks_a_missing_row_is_found_replayed_and_fixed() {
 fn a_handler_that_pays_on_a_challenged_capture_is_found_replayed_and_fixed() {
     let dir = temp_dir("capture");
     // Every customer pays by card, and a fifth of captures go to fraud review.
-    let text = format!("{RACE}[midtrans]\nmethods = [\"credit_card\"]\n[midtrans.provider]\nfraud_challenge = 0.2\n");
+    let text = format!("{RACE}methods = [\"credit_card\"]\n[midtrans.provider]\nfraud_challenge = 0.2\n");
     let scenario = scenario_file(&dir, "cards", &text);
     bug_cycle(
         handler_only(HandlerBug::CaptureIsPaid),
+        handler_only(HandlerBug::None),
+        &scenario,
+        "paid-only-if-provider-paid",
+    );
+}
+
+/// The shop's handler moves money on the notification's `transaction_status`: a replayed genuine
+/// `pending` notification edited to `settlement` (its signature does not cover the status)
+/// verifies, and an unpaid order turns PAID. Found on the default load, whose forger replays one;
+/// the fix asks the status API first.
+#[test]
+fn a_handler_that_trusts_the_body_is_found_replayed_and_fixed() {
+    let dir = temp_dir("trust-body");
+    let text = RACE.replace("replayed_notifications_max = 0", "replayed_notifications_max = 2");
+    let scenario = scenario_file(&dir, "replayed", &text);
+    bug_cycle(
+        handler_only(HandlerBug::TrustBody),
         handler_only(HandlerBug::None),
         &scenario,
         "paid-only-if-provider-paid",
