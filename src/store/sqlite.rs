@@ -116,11 +116,17 @@ impl Backend for Sqlite {
         if let Some((applied, tables)) = &self.applied
             && applied == set
         {
-            // Emptying tables keeps the prepared-statement cache warm across seeds.
-            for t in tables.clone() {
-                self.execute(&format!("DELETE FROM {t}"), &[])?;
+            // Emptying tables keeps the prepared-statement cache warm across seeds; one
+            // transaction for all of them, not one commit each.
+            let tables = tables.clone();
+            self.begin()?;
+            for t in tables {
+                if let Err(e) = self.execute(&format!("DELETE FROM {t}"), &[]) {
+                    let _ = self.rollback();
+                    return Err(e);
+                }
             }
-            return Ok(());
+            return self.commit();
         }
         let existing =
             self.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", &[])?;

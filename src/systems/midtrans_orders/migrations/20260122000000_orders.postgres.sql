@@ -44,5 +44,7 @@ CREATE TABLE fulfilments (
 );
 
 CREATE INDEX idx_order_payments_status ON order_payments (payment_status, created_at);
-CREATE INDEX idx_sync_logs_order ON payment_sync_logs (order_code);
+-- (order_code, sync_type, created_at): reconciliation's re-verification reads the last check of each
+-- PAID payment with one index seek, however long the log grows (issue 16).
+CREATE INDEX idx_sync_logs_order ON payment_sync_logs (order_code, sync_type, created_at);
 CREATE INDEX idx_fulfilments_order ON fulfilments (order_id);
