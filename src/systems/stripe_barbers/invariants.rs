@@ -21,12 +21,17 @@
 //! - `dashboard-shows-truth`: the dashboard's last look at each barber shows every appointment
 //!   with the status the database has.
 //!
+//! The money properties (`paid-only-if-stripe-paid`, the dashboard's, and
+//! `stripe-paid-eventually-confirmed`) decide with the shared library ([`crate::check::money`])
+//! over [`says`]; the slot and agreement invariants are this system's own.
+//!
 //! What they do not check: amounts (the checkout sets them and nothing changes them), or
 //! sessions without a booking (a race loser's, expired at once by the checkout).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use crate::check::money::{self, Gap, Verdict};
 use crate::check::{CheckCtx, Finding, Invariant};
 use crate::providers::stripe::Stripe;
 use crate::sim::world::lock;
@@ -56,6 +61,18 @@ pub fn legal(status: &str, payment: &str, appointment: Option<&str>) -> bool {
             | ("CANCELLED", "unpaid" | "failed" | "refund_pending", Some("cancelled"))
             | ("REFUNDED", "refunded", Some("cancelled"))
     )
+}
+
+/// What a booking records about its payment, for the money invariants: paid only when the
+/// booking is CONFIRMED *and* its appointment paid (what the barber acts on), refunded when the
+/// booking is REFUNDED.
+pub fn says(b: &Row) -> Verdict {
+    match (b.status.as_str(), b.appointment.as_deref()) {
+        ("CONFIRMED", Some("paid")) => Verdict::Paid,
+        ("REFUNDED", _) => Verdict::Refunded,
+        ("CANCELLED" | "LAPSED", _) => Verdict::Failed,
+        _ => Verdict::Pending,
+    }
 }
 
 fn live(status: &str) -> bool {
@@ -97,7 +114,7 @@ impl Ctx {
         for v in views.iter().skip(from) {
             for (appt, booking, status) in &v.rows {
                 let session = snap.appointments.get(appt).map(|(s, _)| s.as_str()).unwrap_or("");
-                if status == "paid" && !self.ever_paid(session) {
+                if money::paid_without_provider(status == "paid", self.ever_paid(session)) {
                     out.push(Finding::about(
                         format!("booking {booking}"),
                         format!("the dashboard showed appointment {appt} paid at {} ms; Stripe never was", v.t_ms),
@@ -210,7 +227,7 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
             "an appointment is paid only if Stripe says its booking's session was paid",
             |c: &Ctx| {
                 each_booking(c, |b| {
-                    (b.appointment.as_deref() == Some("paid") && !c.ever_paid(&b.session))
+                    money::paid_without_provider(b.appointment.as_deref() == Some("paid"), c.ever_paid(&b.session))
                         .then(|| format!("appointment paid, but Stripe says session {} never was", b.session))
                 })
             },
@@ -248,19 +265,16 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
                 let snap = lock(&c.snap);
                 let mut out = Vec::new();
                 for s in c.stripe.sessions().iter().filter(|s| s.paid_now()) {
-                    let Some(b) = snap.bookings.iter().find(|b| b.session == s.id) else {
-                        out.push(Finding::about(s.id.clone(), format!("Stripe says {} paid; no booking has it", s.id)));
-                        continue;
-                    };
+                    let b = snap.bookings.iter().find(|b| b.session == s.id);
                     let refunded = s
                         .payment_intent
                         .as_deref()
                         .and_then(|pi| c.stripe.intent(pi))
                         .is_some_and(|i| i.amount_refunded >= i.amount);
-                    let ok = (b.status == "CONFIRMED" && b.appointment.as_deref() == Some("paid") && !refunded)
-                        || (b.status == "REFUNDED" && refunded);
-                    if !ok {
-                        out.push(Finding::about(
+                    let truth = if refunded { Verdict::Refunded } else { Verdict::Paid };
+                    match (money::unrecorded(truth, b.map(says)), b) {
+                        (None, _) => {}
+                        (Some(Gap::Differs), Some(b)) => out.push(Finding::about(
                             format!("booking {}", b.booking),
                             format!(
                                 "Stripe says paid{}; booking {}/{}, appointment {}",
@@ -269,7 +283,11 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
                                 b.payment_status,
                                 b.appointment.as_deref().unwrap_or("missing")
                             ),
-                        ));
+                        )),
+                        (Some(_), _) => out.push(Finding::about(
+                            s.id.clone(),
+                            format!("Stripe says {} paid; no booking has it", s.id),
+                        )),
                     }
                 }
                 Ok(out)
