@@ -75,8 +75,42 @@ pub fn says(b: &Row) -> Verdict {
     }
 }
 
-fn live(status: &str) -> bool {
+/// A booking that holds its slot: a hold (PENDING) or a confirmed booking.
+pub fn live(status: &str) -> bool {
     status == "PENDING" || status == "CONFIRMED"
+}
+
+/// `one-live-booking-per-slot`: each slot with more than one live booking, and those bookings.
+pub fn double_booked(bookings: &[Row]) -> Vec<(i64, Vec<i64>)> {
+    let mut per: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for b in bookings.iter().filter(|b| live(&b.status)) {
+        per.entry(b.slot).or_default().push(b.booking);
+    }
+    per.into_iter().filter(|(_, v)| v.len() > 1).collect()
+}
+
+/// `is-booked-iff-live`: what is wrong with one slot's flag (`booked`), given the live bookings
+/// on it (`holders`): booked with none, or free under the first of them.
+pub fn booked_flag(slot: i64, booked: bool, holders: &[i64]) -> Option<(String, String)> {
+    match holders.first() {
+        None if booked => Some((format!("slot {slot}"), format!("slot {slot} is booked; no live booking holds it"))),
+        Some(h) if !booked => {
+            Some((format!("booking {h}"), format!("slot {slot} is free but booking {h} is live on it")))
+        }
+        _ => None,
+    }
+}
+
+/// `booking-appointment-agree`: the booking's illegal combination, in words.
+pub fn disagreement(b: &Row) -> Option<String> {
+    (!legal(&b.status, &b.payment_status, b.appointment.as_deref())).then(|| {
+        format!(
+            "booking {}/{} but appointment {}",
+            b.status,
+            b.payment_status,
+            b.appointment.as_deref().unwrap_or("missing")
+        )
+    })
 }
 
 #[derive(Default)]
@@ -172,13 +206,8 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
             "at most one PENDING or CONFIRMED booking per slot",
             |c: &Ctx| {
                 let snap = lock(&c.snap);
-                let mut per: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-                for b in snap.bookings.iter().filter(|b| live(&b.status)) {
-                    per.entry(b.slot).or_default().push(b.booking);
-                }
-                Ok(per
+                Ok(double_booked(&snap.bookings)
                     .into_iter()
-                    .filter(|(_, v)| v.len() > 1)
                     .map(|(slot, v)| {
                         let names: Vec<String> = v.iter().map(|b| format!("booking {b}")).collect();
                         let mut f = Finding::about(names[0].clone(), format!("slot {slot} has live bookings {v:?}"));
@@ -203,20 +232,10 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
                         .filter(|b| b.slot == *slot && live(&b.status))
                         .map(|b| b.booking)
                         .collect();
-                    if *booked && holders.is_empty() {
-                        out.push(Finding::about(
-                            format!("slot {slot}"),
-                            format!("slot {slot} is booked; no live booking holds it"),
-                        ));
-                    }
-                    if !*booked && !holders.is_empty() {
-                        out.push(
-                            Finding::about(
-                                format!("booking {}", holders[0]),
-                                format!("slot {slot} is free but booking {} is live on it", holders[0]),
-                            )
-                            .and(format!("slot {slot}")),
-                        );
+                    match booked_flag(*slot, *booked, &holders) {
+                        Some((about, detail)) if *booked => out.push(Finding::about(about, detail)),
+                        Some((about, detail)) => out.push(Finding::about(about, detail).and(format!("slot {slot}"))),
+                        None => {}
                     }
                 }
                 Ok(out)
@@ -235,18 +254,7 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
         Invariant::always(
             "booking-appointment-agree",
             "booking status, payment status and appointment status are a legal combination",
-            |c: &Ctx| {
-                each_booking(c, |b| {
-                    (!legal(&b.status, &b.payment_status, b.appointment.as_deref())).then(|| {
-                        format!(
-                            "booking {}/{} but appointment {}",
-                            b.status,
-                            b.payment_status,
-                            b.appointment.as_deref().unwrap_or("missing")
-                        )
-                    })
-                })
-            },
+            |c: &Ctx| each_booking(c, disagreement),
         ),
         Invariant::always(
             "dashboard-never-shows-unpaid-as-paid",
