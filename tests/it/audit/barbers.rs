@@ -1,6 +1,8 @@
 //! `settle audit --system stripe-barbers`: databases kept by `settle replay --keep-db` of
 //! violating barbers seeds are audited and their violation reported, a clean one reports
-//! nothing, and bad mappings and export lines exit 2 naming the file and line.
+//! nothing, and bad mappings and export lines exit 2 naming the file and line. On PostgreSQL and
+//! MariaDB (when `SETTLE_TEST_POSTGRES_URL` / `SETTLE_TEST_MYSQL_URL` are set) the kept databases,
+//! copied into a private schema/database, give the same findings.
 
 use std::path::{Path, PathBuf};
 
@@ -110,4 +112,79 @@ fn bad_barbers_mappings_and_export_lines_exit_2_naming_file_and_line() {
     let (code, err) = run(&["--provider-export", export.to_str().unwrap()]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("x.jsonl:2"), "{err}");
+}
+
+/// The kept SQLite database `from`, copied table by table into the server namespace at `url`
+/// (seed 004's migration applied there first).
+fn copy_to_server(from: &Path, url: &str) {
+    use settle::store::Value;
+    let mut db = super::connect(url);
+    // Comments go first: the migration's own comments hold semicolons.
+    let script = settle::systems::stripe_barbers::MIGRATIONS[0].sql_for(db.kind());
+    let script: String = script.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+    for sql in script.split(';').filter(|s| !s.trim().is_empty()) {
+        db.execute(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let conn = rusqlite::Connection::open(from).unwrap();
+    for table in ["barbers", "slots", "bookings", "appointments"] {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {table}")).unwrap();
+        let n = stmt.column_count();
+        let insert = format!("INSERT INTO {table} VALUES ({})", vec!["?"; n].join(", "));
+        let rows: Vec<Vec<Value>> = stmt
+            .query_map([], |r| {
+                (0..n)
+                    .map(|i| {
+                        Ok(match r.get::<_, rusqlite::types::Value>(i)? {
+                            rusqlite::types::Value::Integer(v) => Value::Int(v),
+                            rusqlite::types::Value::Text(t) => Value::Text(t),
+                            _ => Value::Null,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for row in rows {
+            db.execute(&insert, &row).unwrap_or_else(|e| panic!("{insert}: {e}"));
+        }
+    }
+}
+
+fn on_server(var: &str) {
+    let Some(base) = crate::server_url(var) else { return };
+    let dir = temp_dir();
+    for (scenario, invariant, found) in [("read_then_claim", "one-live-booking-per-slot", 1), ("fixed", "", 0)] {
+        let kept = keep(&dir, scenario, if found == 0 { "1" } else { "0" });
+        let ns = super::namespace(&base);
+        copy_to_server(&kept, &ns.url);
+        let export = format!("{}.provider.jsonl", kept.display());
+        let out = settle(&[
+            "audit",
+            "--system",
+            "stripe-barbers",
+            "--db",
+            &ns.url,
+            "--provider-export",
+            &export,
+            "--format",
+            "json",
+        ]);
+        let doc: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out.stderr)));
+        assert_eq!(out.status.code(), Some(if found == 0 { 0 } else { 1 }), "{scenario}: {doc}");
+        if found > 0 {
+            assert_eq!(count(&doc, invariant), found, "{scenario}: {doc}");
+        }
+    }
+}
+
+#[test]
+fn the_barbers_audit_finds_the_same_on_postgres() {
+    on_server("SETTLE_TEST_POSTGRES_URL");
+}
+
+#[test]
+fn the_barbers_audit_finds_the_same_on_mysql() {
+    on_server("SETTLE_TEST_MYSQL_URL");
 }
