@@ -48,13 +48,14 @@ pub struct Transactions {
     pub amount: Ident,
 }
 
-fn id(s: &str) -> Ident {
-    Ident::new(s).unwrap_or_else(|e| unreachable!("a built-in name is plain: {e}"))
-}
-
 impl Default for Models {
     fn default() -> Self {
-        Models { table: TableName::lit("models"), id: id("id"), name: id("name"), revenue_total: id("revenue_total") }
+        Models {
+            table: TableName::lit("models"),
+            id: Ident::lit("id"),
+            name: Ident::lit("name"),
+            revenue_total: Ident::lit("revenue_total"),
+        }
     }
 }
 
@@ -62,9 +63,9 @@ impl Default for Transactions {
     fn default() -> Self {
         Transactions {
             table: TableName::lit("fanvue_transactions"),
-            model_id: id("model_id"),
-            provider_id: id("fanvue_id"),
-            amount: id("amount"),
+            model_id: Ident::lit("model_id"),
+            provider_id: Ident::lit("fanvue_id"),
+            amount: Ident::lit("amount"),
         }
     }
 }

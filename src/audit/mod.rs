@@ -9,6 +9,8 @@
 //!   simulator's `midtrans-orders` invariants, with the provider export for the cross-checks.
 //! - [`fanvue_revenue`]: seed 002's creators and transactions: `revenue_total` = Σ amount, no
 //!   provider id stored twice.
+//! - [`stripe_barbers`]: seed 004's slots, bookings and appointments: the slot checks, and with
+//!   a Stripe export the money checks of the shared library.
 //!
 //! What every system shares:
 //!
@@ -34,6 +36,7 @@ pub mod keep;
 pub mod midtrans_orders;
 pub mod report;
 pub mod session;
+pub mod stripe_barbers;
 pub mod time;
 
 use std::path::PathBuf;
@@ -87,8 +90,11 @@ impl Default for Options {
 pub type AuditFn = fn(url: &str, opts: &Options) -> Result<Report, Error>;
 
 /// Every system `settle audit` knows, by name.
-pub const SYSTEMS: &[(&str, AuditFn)] =
-    &[(midtrans_orders::NAME, midtrans_orders::audit), (fanvue_revenue::NAME, fanvue_revenue::audit)];
+pub const SYSTEMS: &[(&str, AuditFn)] = &[
+    (midtrans_orders::NAME, midtrans_orders::audit),
+    (fanvue_revenue::NAME, fanvue_revenue::audit),
+    (stripe_barbers::NAME, stripe_barbers::audit),
+];
 
 /// Audits the database at `url` for `system`, read-only, in one snapshot.
 pub fn audit(system: &str, url: &str, opts: &Options) -> Result<Report, Error> {

@@ -1,4 +1,5 @@
-//! Invariants and the checker that runs them, and the schema mapping they read ([`mapping`]).
+//! Invariants and the checker that runs them, the schema mapping they read ([`mapping`]), and
+//! the money invariants every system shares ([`money`]).
 //!
 //! Three kinds, as in stateright and TigerBeetle's simulator:
 //! - `always`: must hold after every step that changed the database. The checker runs them
@@ -25,6 +26,7 @@
 mod checker;
 mod invariant;
 pub mod mapping;
+pub mod money;
 
 pub use checker::CheckFailure;
 pub use checker::{Checker, Coverage, install, is_violation_event};

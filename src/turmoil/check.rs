@@ -19,17 +19,18 @@
 //! one and was repaired before the next look is not seen; settle's own simulator checks after
 //! every unit of work).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::midtrans::MidtransHost;
 use super::runtime::TraceLine;
+use crate::check::money::PaidSeen;
 use crate::check::{Finding, InvariantKind, Violation};
 use crate::sim::world::lock;
 use crate::store::{Backend, SqlError};
 use crate::systems::midtrans_orders::invariants::{
     OrderRow, fulfilled_at_most_once, order_payment_agree, paid_at_iff_paid, paid_fulfilled_once,
-    paid_without_provider, provider_failed_implies_not_paid, provider_paid_implies_paid, regressed,
+    paid_without_provider, provider_failed_implies_not_paid, provider_paid_implies_paid, regressed_since_seen,
 };
 use crate::systems::midtrans_orders::mapping::{Mapping, Statuses};
 
@@ -38,7 +39,7 @@ pub struct OrderChecks {
     mapping: Mapping,
     statuses: Statuses,
     snapshot_sql: Option<String>,
-    paid_seen: Mutex<BTreeSet<String>>,
+    paid_seen: Mutex<PaidSeen>,
 }
 
 impl OrderChecks {
@@ -83,13 +84,7 @@ impl OrderChecks {
         each("paid-only-if-provider-paid", &mut |o, out| out.extend(paid_without_provider(o, p.ever_paid(&o.code), s)));
         each("order-payment-agree", &mut |o, out| out.extend(order_payment_agree(o)));
         let mut seen = lock(&self.paid_seen);
-        each("paid-never-regresses", &mut |o, out| {
-            if s.is_paid(&o.status) {
-                seen.insert(o.code.clone());
-            } else {
-                out.extend(regressed(&o.code, seen.contains(&o.code), &o.status, s));
-            }
-        });
+        each("paid-never-regresses", &mut |o, out| out.extend(regressed_since_seen(&mut seen, o, s)));
         drop(seen);
         each("paid-at-iff-paid", &mut |o, out| paid_at_iff_paid(o, s, out));
         each("fulfilled-at-most-once", &mut |o, out| {

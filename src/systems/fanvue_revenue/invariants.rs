@@ -17,6 +17,11 @@
 //! - `dashboard-matches-provider`: the dashboard's total, loaded at the end of the run, = Σ
 //!   gross of every ledger: what the seed's owner should have seen instead of $5,093.
 //!
+//! The per-transaction money properties (`no-duplicate-transactions` and the three halves of
+//! `every-row-stored-once`: paid ⇒ stored, stored at most once, stored ⇒ on Fanvue) decide with
+//! the shared library ([`crate::check::money`]), a ledger row being a payment Fanvue took; the
+//! totals and the cursor are this system's own.
+//!
 //! What they do not check: net amounts (the app stores them, nothing reads them), or a missing
 //! row hidden behind the cursor by a phantom row in the same span (equal counts); the eventual
 //! `every-row-stored-once` catches both of those.
@@ -25,6 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use super::{Displayed, ModelInfo};
+use crate::check::money::{self, Verdict};
 use crate::check::{CheckCtx, Finding, Invariant};
 use crate::providers::fanvue::Fanvue;
 use crate::providers::fanvue::provider::short;
@@ -155,7 +161,7 @@ impl Ctx {
         }
         Ok(count
             .into_iter()
-            .filter(|(_, n)| *n > 1)
+            .filter(|(_, n)| money::repeated(i64::from(*n)))
             .map(|(id, n)| {
                 Finding::about(&m.name, format!("{}: txn {} stored {n} times", m.name, short(&id))).and(short(&id))
             })
@@ -218,29 +224,34 @@ impl Ctx {
                 l.rows().iter().map(|r| (r.id.clone(), (r.gross, r.visible_at_ms))).collect()
             })
             .unwrap_or_default();
+        // A ledger row is a payment Fanvue took (its verdict is always paid); a stored row is
+        // its record, and storing it is its effect.
         for (id, (gross, visible_at)) in &truth {
-            match stored.get(id).map(Vec::len).unwrap_or(0) {
-                0 if *visible_at <= visible_by => {
+            let n = stored.get(id).map_or(0, Vec::len) as i64;
+            let record = (n > 0).then_some(Verdict::Paid);
+            if money::unrecorded(Verdict::Paid, record).is_some() {
+                if *visible_at <= visible_by {
                     found(id, format!("{}: txn {} ({}) never stored", m.name, short(id), usd(*gross)))
                 }
-                0 | 1 => {}
-                n => found(id, format!("{}: txn {} stored {n} times", m.name, short(id))),
+            } else if money::repeated(n) {
+                found(id, format!("{}: txn {} stored {n} times", m.name, short(id)))
             }
         }
         for (id, amounts) in &stored {
-            match truth.get(id) {
-                None => found(id, format!("{}: txn {} is stored but not on Fanvue", m.name, short(id))),
-                Some((gross, _)) if amounts.iter().any(|a| a != gross) => found(
-                    id,
-                    format!(
-                        "{}: txn {} stored as {} but Fanvue says {}",
-                        m.name,
-                        short(id),
-                        usd(amounts[0]),
-                        usd(*gross)
-                    ),
-                ),
-                Some(_) => {}
+            let gross = truth.get(id).map(|(g, _)| *g);
+            if money::paid_without_provider(true, gross.is_some()) {
+                found(id, format!("{}: txn {} is stored but not on Fanvue", m.name, short(id)))
+            } else if let Some(gross) = gross
+                && amounts.iter().any(|a| *a != gross)
+            {
+                let detail = format!(
+                    "{}: txn {} stored as {} but Fanvue says {}",
+                    m.name,
+                    short(id),
+                    usd(amounts[0]),
+                    usd(gross)
+                );
+                found(id, detail)
             }
         }
         Ok(())

@@ -19,16 +19,18 @@
 //! can be streamed from a live database.
 //!
 //! Each invariant's logic is a pure function over one [`OrderRow`] (plus the provider's truth
-//! where it needs it), shared by the simulation's [`Invariant`]s here and by `settle audit`
+//! where it needs it) that decides with the shared money library ([`crate::check::money`]) and
+//! writes the finding in seed 001's words, shared by the simulation's [`Invariant`]s here and by `settle audit`
 //! (`crate::audit`), which streams the same rows from a live database through a [`Mapping`].
 //!
 //! What they do not check in the simulation: amounts between the provider and the order (the
 //! apply logic refuses a mismatch and logs it; the audit checks them), or orders the provider
 //! never saw.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use crate::check::money::{self, Gap, PaidSeen, Verdict};
 use crate::check::{CheckCtx, Finding, Invariant};
 use crate::providers::midtrans::Midtrans;
 use crate::sim::world::lock;
@@ -84,60 +86,71 @@ pub fn paid_at_iff_paid(o: &OrderRow, s: &Statuses, out: &mut Vec<String>) {
     }
 }
 
-/// `paid-never-regresses`: an order once PAID (`was_paid`) is now in a regression status.
+/// `paid-never-regresses`: an order once PAID (`was_paid`) is now in a regression status
+/// ([`money::regresses`]).
 pub fn regressed(code: &str, was_paid: bool, now: &str, s: &Statuses) -> Option<String> {
-    (was_paid && s.is_regression(now)).then(|| format!("{code} went from {} back to {now}", s.paid))
+    money::regresses(was_paid, s.verdict(now)).then(|| regression(code, now, s))
 }
 
-/// `paid-only-if-provider-paid`: PAID, but the provider never said paid.
+/// `paid-never-regresses` across looks: `seen` remembers the orders seen PAID ([`PaidSeen`]).
+pub fn regressed_since_seen(seen: &mut PaidSeen, o: &OrderRow, s: &Statuses) -> Option<String> {
+    seen.regressed(&o.code, s.verdict(&o.status)).then(|| regression(&o.code, &o.status, s))
+}
+
+fn regression(code: &str, now: &str, s: &Statuses) -> String {
+    format!("{code} went from {} back to {now}", s.paid)
+}
+
+/// `paid-only-if-provider-paid`: PAID, but the provider never said paid
+/// ([`money::paid_without_provider`]).
 pub fn paid_without_provider(o: &OrderRow, provider_paid: bool, s: &Statuses) -> Option<String> {
-    (s.is_paid(&o.status) && !provider_paid)
+    money::paid_without_provider(s.is_paid(&o.status), provider_paid)
         .then(|| format!("{} is {} but the provider never said paid", o.code, o.status))
 }
 
-/// `fulfilled-at-most-once`: fulfilled more than once, or fulfilled though never paid.
+/// `fulfilled-at-most-once`: fulfilled more than once, or fulfilled though never paid
+/// ([`money::repeated`], [`money::effect_without_payment`]).
 pub fn fulfilled_at_most_once(o: &OrderRow, provider_paid: Option<bool>, out: &mut Vec<String>) {
-    if o.fulfilments > 1 {
+    if money::repeated(o.fulfilments) {
         out.push(format!("{} fulfilled {} times", o.code, o.fulfilments));
     }
-    if o.fulfilments > 0 && provider_paid == Some(false) {
+    if money::effect_without_payment(o.fulfilments, provider_paid) {
         out.push(format!("{} fulfilled but never paid", o.code));
     }
 }
 
-/// `provider-paid-implies-paid`: the provider says paid (`provider` names its status).
+/// `provider-paid-implies-paid`: the provider says paid (`provider` names its status)
+/// ([`money::unrecorded`]).
 pub fn provider_paid_implies_paid(code: &str, provider: &str, o: Option<&OrderRow>, s: &Statuses) -> Option<String> {
-    match o {
-        Some(o) if s.is_paid(&o.status) => None,
-        Some(o) => Some(format!("{code}: provider says {provider}, database says {}", o.status)),
-        None => Some(format!("{code}: provider says {provider}, no order row")),
-    }
+    money::unrecorded(Verdict::Paid, o.map(|o| s.verdict(&o.status))).map(|gap| match (gap, o) {
+        (Gap::Differs, Some(o)) => format!("{code}: provider says {provider}, database says {}", o.status),
+        _ => format!("{code}: provider says {provider}, no order row"),
+    })
 }
 
-/// `provider-failed-implies-not-paid`: the provider says it ended unpaid (`provider`).
+/// `provider-failed-implies-not-paid`: the provider says it ended unpaid (`provider`)
+/// ([`money::paid_after_provider_failed`]; Midtrans's refunds count as failures here, since an
+/// order need only stop being PAID).
 pub fn provider_failed_implies_not_paid(o: &OrderRow, provider: &str, s: &Statuses) -> Option<String> {
-    s.is_paid(&o.status).then(|| format!("{}: provider says {provider}, database says {}", o.code, o.status))
+    money::paid_after_provider_failed(Verdict::Failed, s.verdict(&o.status))
+        .then(|| format!("{}: provider says {provider}, database says {}", o.code, o.status))
 }
 
-/// `paid-fulfilled-once`: a PAID order has exactly one fulfilment.
+/// `paid-fulfilled-once`: a PAID order has exactly one fulfilment ([`money::paid_effect_not_once`]).
 pub fn paid_fulfilled_once(o: &OrderRow, s: &Statuses) -> Option<String> {
-    (s.is_paid(&o.status) && o.fulfilments != 1)
+    money::paid_effect_not_once(s.verdict(&o.status), o.fulfilments)
         .then(|| format!("{} is {} and fulfilled {} times", o.code, o.status, o.fulfilments))
 }
 
-/// `pending-not-stuck` (the seed's monitor query): PENDING and created before `cutoff`.
-/// The payment's status and creation time count when there is a payment row.
+/// `pending-not-stuck` (the seed's monitor query): PENDING and created before `cutoff`
+/// ([`money::stuck`]). The payment's status and creation time count when there is a payment row.
 pub fn stuck_pending(o: &OrderRow, cutoff: i64, s: &Statuses) -> Option<String> {
     let (status, created) = match &o.payment_status {
         Some(p) => (p, o.payment_created_at),
         None => (&o.status, o.created_at),
     };
-    match created {
-        Some(t) if *status == s.pending && t < cutoff => {
-            Some(format!("{}: {status} since {t}, before the cutoff {cutoff}", o.code))
-        }
-        _ => None,
-    }
+    money::stuck(s.verdict(status), created, cutoff)
+        .then(|| format!("{}: {status} since {}, before the cutoff {cutoff}", o.code, created.unwrap_or(cutoff)))
 }
 
 /// `amount-matches-provider`: the order's (and payment's) amount equals the provider's.
@@ -164,7 +177,7 @@ pub struct Ctx {
     snapshot_one: String,
     snapshot_all: String,
     /// Orders seen PAID so far (for `paid-never-regresses`).
-    paid_seen: Mutex<BTreeSet<String>>,
+    paid_seen: Mutex<PaidSeen>,
     snapshot: Mutex<BTreeMap<String, OrderRow>>,
 }
 
@@ -240,13 +253,7 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
             "a PAID order never goes back to PENDING, EXPIRED or FAILED",
             |c: &Ctx| {
                 let mut seen = lock(&c.paid_seen);
-                c.each(|o, out| {
-                    if c.statuses.is_paid(&o.status) {
-                        seen.insert(o.code.clone());
-                    } else {
-                        out.extend(regressed(&o.code, seen.contains(&o.code), &o.status, &c.statuses));
-                    }
-                })
+                c.each(|o, out| out.extend(regressed_since_seen(&mut seen, o, &c.statuses)))
             },
         ),
         Invariant::always(

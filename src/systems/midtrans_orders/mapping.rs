@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use crate::check::mapping::{Amounts, Currency, Ident, Rule, State, TableName, Times, Vocabulary};
+use crate::check::money::Verdict;
 use crate::providers::midtrans::status::PaymentType;
 use crate::store::BackendKind;
 
@@ -198,6 +199,21 @@ impl Statuses {
 
     pub fn is_regression(&self, status: &str) -> bool {
         self.regressions.iter().any(|r| r == status)
+    }
+
+    /// What a canonical status says about the payment, for the money invariants: paid, pending,
+    /// a regression other than pending (expired, failed), or else a reversal the provider made
+    /// (denied, refunded, cancelled).
+    pub fn verdict(&self, status: &str) -> Verdict {
+        if self.is_paid(status) {
+            Verdict::Paid
+        } else if status == self.pending {
+            Verdict::Pending
+        } else if self.is_regression(status) {
+            Verdict::Failed
+        } else {
+            Verdict::Refunded
+        }
     }
 }
 

@@ -21,12 +21,17 @@
 //! - `dashboard-shows-truth`: the dashboard's last look at each barber shows every appointment
 //!   with the status the database has.
 //!
+//! The money properties (`paid-only-if-stripe-paid`, the dashboard's, and
+//! `stripe-paid-eventually-confirmed`) decide with the shared library ([`crate::check::money`])
+//! over [`says`]; the slot and agreement invariants are this system's own.
+//!
 //! What they do not check: amounts (the checkout sets them and nothing changes them), or
 //! sessions without a booking (a race loser's, expired at once by the checkout).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use crate::check::money::{self, Gap, Verdict};
 use crate::check::{CheckCtx, Finding, Invariant};
 use crate::providers::stripe::Stripe;
 use crate::sim::world::lock;
@@ -58,8 +63,54 @@ pub fn legal(status: &str, payment: &str, appointment: Option<&str>) -> bool {
     )
 }
 
-fn live(status: &str) -> bool {
+/// What a booking records about its payment, for the money invariants: paid only when the
+/// booking is CONFIRMED *and* its appointment paid (what the barber acts on), refunded when the
+/// booking is REFUNDED.
+pub fn says(b: &Row) -> Verdict {
+    match (b.status.as_str(), b.appointment.as_deref()) {
+        ("CONFIRMED", Some("paid")) => Verdict::Paid,
+        ("REFUNDED", _) => Verdict::Refunded,
+        ("CANCELLED" | "LAPSED", _) => Verdict::Failed,
+        _ => Verdict::Pending,
+    }
+}
+
+/// A booking that holds its slot: a hold (PENDING) or a confirmed booking.
+pub fn live(status: &str) -> bool {
     status == "PENDING" || status == "CONFIRMED"
+}
+
+/// `one-live-booking-per-slot`: each slot with more than one live booking, and those bookings.
+pub fn double_booked(bookings: &[Row]) -> Vec<(i64, Vec<i64>)> {
+    let mut per: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for b in bookings.iter().filter(|b| live(&b.status)) {
+        per.entry(b.slot).or_default().push(b.booking);
+    }
+    per.into_iter().filter(|(_, v)| v.len() > 1).collect()
+}
+
+/// `is-booked-iff-live`: what is wrong with one slot's flag (`booked`), given the live bookings
+/// on it (`holders`): booked with none, or free under the first of them.
+pub fn booked_flag(slot: i64, booked: bool, holders: &[i64]) -> Option<(String, String)> {
+    match holders.first() {
+        None if booked => Some((format!("slot {slot}"), format!("slot {slot} is booked; no live booking holds it"))),
+        Some(h) if !booked => {
+            Some((format!("booking {h}"), format!("slot {slot} is free but booking {h} is live on it")))
+        }
+        _ => None,
+    }
+}
+
+/// `booking-appointment-agree`: the booking's illegal combination, in words.
+pub fn disagreement(b: &Row) -> Option<String> {
+    (!legal(&b.status, &b.payment_status, b.appointment.as_deref())).then(|| {
+        format!(
+            "booking {}/{} but appointment {}",
+            b.status,
+            b.payment_status,
+            b.appointment.as_deref().unwrap_or("missing")
+        )
+    })
 }
 
 #[derive(Default)]
@@ -97,7 +148,7 @@ impl Ctx {
         for v in views.iter().skip(from) {
             for (appt, booking, status) in &v.rows {
                 let session = snap.appointments.get(appt).map(|(s, _)| s.as_str()).unwrap_or("");
-                if status == "paid" && !self.ever_paid(session) {
+                if money::paid_without_provider(status == "paid", self.ever_paid(session)) {
                     out.push(Finding::about(
                         format!("booking {booking}"),
                         format!("the dashboard showed appointment {appt} paid at {} ms; Stripe never was", v.t_ms),
@@ -155,13 +206,8 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
             "at most one PENDING or CONFIRMED booking per slot",
             |c: &Ctx| {
                 let snap = lock(&c.snap);
-                let mut per: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-                for b in snap.bookings.iter().filter(|b| live(&b.status)) {
-                    per.entry(b.slot).or_default().push(b.booking);
-                }
-                Ok(per
+                Ok(double_booked(&snap.bookings)
                     .into_iter()
-                    .filter(|(_, v)| v.len() > 1)
                     .map(|(slot, v)| {
                         let names: Vec<String> = v.iter().map(|b| format!("booking {b}")).collect();
                         let mut f = Finding::about(names[0].clone(), format!("slot {slot} has live bookings {v:?}"));
@@ -186,20 +232,10 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
                         .filter(|b| b.slot == *slot && live(&b.status))
                         .map(|b| b.booking)
                         .collect();
-                    if *booked && holders.is_empty() {
-                        out.push(Finding::about(
-                            format!("slot {slot}"),
-                            format!("slot {slot} is booked; no live booking holds it"),
-                        ));
-                    }
-                    if !*booked && !holders.is_empty() {
-                        out.push(
-                            Finding::about(
-                                format!("booking {}", holders[0]),
-                                format!("slot {slot} is free but booking {} is live on it", holders[0]),
-                            )
-                            .and(format!("slot {slot}")),
-                        );
+                    match booked_flag(*slot, *booked, &holders) {
+                        Some((about, detail)) if *booked => out.push(Finding::about(about, detail)),
+                        Some((about, detail)) => out.push(Finding::about(about, detail).and(format!("slot {slot}"))),
+                        None => {}
                     }
                 }
                 Ok(out)
@@ -210,7 +246,7 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
             "an appointment is paid only if Stripe says its booking's session was paid",
             |c: &Ctx| {
                 each_booking(c, |b| {
-                    (b.appointment.as_deref() == Some("paid") && !c.ever_paid(&b.session))
+                    money::paid_without_provider(b.appointment.as_deref() == Some("paid"), c.ever_paid(&b.session))
                         .then(|| format!("appointment paid, but Stripe says session {} never was", b.session))
                 })
             },
@@ -218,18 +254,7 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
         Invariant::always(
             "booking-appointment-agree",
             "booking status, payment status and appointment status are a legal combination",
-            |c: &Ctx| {
-                each_booking(c, |b| {
-                    (!legal(&b.status, &b.payment_status, b.appointment.as_deref())).then(|| {
-                        format!(
-                            "booking {}/{} but appointment {}",
-                            b.status,
-                            b.payment_status,
-                            b.appointment.as_deref().unwrap_or("missing")
-                        )
-                    })
-                })
-            },
+            |c: &Ctx| each_booking(c, disagreement),
         ),
         Invariant::always(
             "dashboard-never-shows-unpaid-as-paid",
@@ -248,19 +273,16 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
                 let snap = lock(&c.snap);
                 let mut out = Vec::new();
                 for s in c.stripe.sessions().iter().filter(|s| s.paid_now()) {
-                    let Some(b) = snap.bookings.iter().find(|b| b.session == s.id) else {
-                        out.push(Finding::about(s.id.clone(), format!("Stripe says {} paid; no booking has it", s.id)));
-                        continue;
-                    };
+                    let b = snap.bookings.iter().find(|b| b.session == s.id);
                     let refunded = s
                         .payment_intent
                         .as_deref()
                         .and_then(|pi| c.stripe.intent(pi))
                         .is_some_and(|i| i.amount_refunded >= i.amount);
-                    let ok = (b.status == "CONFIRMED" && b.appointment.as_deref() == Some("paid") && !refunded)
-                        || (b.status == "REFUNDED" && refunded);
-                    if !ok {
-                        out.push(Finding::about(
+                    let truth = if refunded { Verdict::Refunded } else { Verdict::Paid };
+                    match (money::unrecorded(truth, b.map(says)), b) {
+                        (None, _) => {}
+                        (Some(Gap::Differs), Some(b)) => out.push(Finding::about(
                             format!("booking {}", b.booking),
                             format!(
                                 "Stripe says paid{}; booking {}/{}, appointment {}",
@@ -269,7 +291,11 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
                                 b.payment_status,
                                 b.appointment.as_deref().unwrap_or("missing")
                             ),
-                        ));
+                        )),
+                        (Some(_), _) => out.push(Finding::about(
+                            s.id.clone(),
+                            format!("Stripe says {} paid; no booking has it", s.id),
+                        )),
                     }
                 }
                 Ok(out)

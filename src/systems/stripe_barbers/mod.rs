@@ -30,6 +30,7 @@
 
 pub mod actors;
 pub mod app;
+pub mod export;
 pub mod invariants;
 pub mod logic;
 pub mod stripe_api;
@@ -346,6 +347,14 @@ impl Family for Barbers {
                 checkout.sometimes("double-booking-attempt", "two customers raced for one slot; one was refused");
         }
         vec![app, cron, checkout, actors::dashboard(cfg), actors::barber(cfg)]
+    }
+
+    fn export(env: &Env) -> Option<String> {
+        Some(export::from_stripe(&env.stripe))
+    }
+
+    fn audit() -> Option<&'static str> {
+        Some(NAME)
     }
 
     fn invariants(_cfg: &Config, _flaws: Flaws) -> Vec<Invariant<Ctx>> {

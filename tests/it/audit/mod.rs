@@ -4,6 +4,7 @@
 //! their fixtures live in a private `settle_audit_<pid>_<n>` schema/database, dropped afterwards.
 
 mod auditor;
+mod barbers;
 mod prefilter;
 mod security;
 mod stripe;
