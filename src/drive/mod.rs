@@ -84,8 +84,8 @@ pub async fn run_once(drive: &Drive, mapping: &Mapping, seed: u64, run: u32) -> 
         None => (service::free_port()?, None),
     };
     let base = external.clone().unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
-    let world = DriveWorld::new(seed, f.run.time_scale, &base, &f.service.webhook);
-    let cfg = ProviderConfig { notify_path: f.service.webhook.clone(), ..ProviderConfig::default() };
+    let world = DriveWorld::new(seed, f.run.time_scale, &base, &f.service.webhook, &f.faults);
+    let cfg = ProviderConfig { notify_path: f.service.webhook.clone(), ..f.midtrans.clone() };
     let server_key = cfg.server_key.clone();
     let host = DriveMidtrans::new(&world, cfg, rate(f.run.pay), rate(f.run.race));
     let router = host.router();

@@ -36,12 +36,19 @@ struct Inner {
     in_flight: AtomicU64,
     webhook_base: String,
     webhook_path: String,
+    faults: (u32, u32, Option<crate::sim::Range>),
     /// Orders whose final notification (paid or failed) the service has answered, any status.
     answered_final: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl DriveWorld {
-    pub fn new(seed: u64, scale: u64, service_base: &str, webhook_path: &str) -> DriveWorld {
+    pub fn new(
+        seed: u64,
+        scale: u64,
+        service_base: &str,
+        webhook_path: &str,
+        faults: &super::scenario::WebhookFaults,
+    ) -> DriveWorld {
         let start_wall_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
@@ -56,6 +63,7 @@ impl DriveWorld {
                 in_flight: AtomicU64::new(0),
                 webhook_base: service_base.to_string(),
                 webhook_path: webhook_path.to_string(),
+                faults: (faults.drop.ppm(), faults.duplicate.ppm(), faults.delay),
                 answered_final: Mutex::default(),
             }),
         }
@@ -170,6 +178,28 @@ impl Runtime for DriveRuntime {
             w.record(&actor, Kind::Send, format!("POST {}{about} → {to}", w.inner.webhook_path));
             let base = w.inner.webhook_base.clone();
             let real_timeout = (timeout_ms / w.inner.scale).max(1_000);
+            let (drop_ppm, dup_ppm, delay) = w.inner.faults;
+            let (dropped, duplicated, held) = if w.phase() == Phase::Safety {
+                w.choose(|o| (o.chance(drop_ppm), o.chance(dup_ppm), delay.map_or(0, |r| r.draw(o))))
+            } else {
+                (false, false, 0)
+            };
+            if held > 0 {
+                w.record("settle", Kind::Fault, format!("{label}: held {held} ms"));
+                w.sleep_sim(held).await;
+            }
+            if dropped {
+                w.record("settle", Kind::Fault, format!("{label}: dropped on the way"));
+                w.sleep_sim(timeout_ms).await;
+                return Err(NetError::Timeout);
+            }
+            if duplicated {
+                w.record("settle", Kind::Fault, format!("{label}: delivered twice"));
+                let (w2, base2, req2) = (w.clone(), base.clone(), req.clone());
+                drop(tokio::spawn(async move {
+                    let _ = w2.in_flight(super::service::send(&base2, req2, real_timeout)).await;
+                }));
+            }
             let result = w.in_flight(super::service::send(&base, req, real_timeout)).await;
             let outcome = match &result {
                 Ok(r) => format!("{}", r.status),

@@ -27,6 +27,14 @@
 //! [run]
 //! provider = "midtrans"
 //! seeds = 1
+//!
+//! [faults]                           # on notifications, safety phase only
+//! drop = 0.1
+//! duplicate = 0.1
+//! delay = { min = "0ms", max = "30s" }
+//!
+//! [midtrans.api]                     # the model's status-API faults
+//! server_error = 0.1
 //! ```
 //!
 //! Placeholders of the checkout template: `{order_id}`, `{amount}` (whole rupiah),
@@ -54,6 +62,24 @@ pub struct DriveFile {
     pub check: CheckSpec,
     #[serde(default)]
     pub run: RunSpec,
+    /// The Midtrans model's own settings (retry schedule, duplicates, reversals, `[midtrans.api]`
+    /// faults of the status API: `server_error`, `timeout`, `stale_read`, …), as in `settle run`.
+    #[serde(default)]
+    pub midtrans: crate::providers::midtrans::ProviderConfig,
+    #[serde(default)]
+    pub faults: WebhookFaults,
+}
+
+/// Seeded faults on the provider's notifications to the service (safety phase only).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookFaults {
+    /// Attempts lost before reaching the service (Midtrans sees a timeout and retries).
+    pub drop: crate::sim::Rate,
+    /// Attempts delivered twice.
+    pub duplicate: crate::sim::Rate,
+    /// Attempts held this long (simulated) before they leave, so later ones overtake them.
+    pub delay: Option<crate::sim::Range>,
 }
 
 /// How to reach the service: a command settle starts, or a base URL where it already listens.
