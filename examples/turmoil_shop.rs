@@ -351,7 +351,7 @@ fn run_at(seed: u64, bug: bool, timing: Timing, path: &Path) -> Result<Outcome, 
         while h.world().phase() == settle::sim::Phase::Safety {
             tokio::time::sleep(Duration::from_secs(30)).await;
             let mut db = Sqlite::read_only(&p)?;
-            let found = c.always(&h, &mut db, h.world().now_ms())?;
+            let found = c.always(h.provider(), &mut db, h.world().now_ms())?;
             let mut s = lock(&s);
             for v in found {
                 if !s.iter().any(|w| w.invariant == v.invariant) {
@@ -369,7 +369,7 @@ fn run_at(seed: u64, bug: bool, timing: Timing, path: &Path) -> Result<Outcome, 
     let mut db = Sqlite::read_only(path).map_err(|e| e.to_string())?;
     let mut violations = lock(&seen).clone();
     let names: BTreeSet<String> = violations.iter().map(|v| v.invariant.clone()).collect();
-    for v in checks.at_end(&midtrans, &mut db).map_err(|e| e.to_string())? {
+    for v in checks.at_end(midtrans.provider(), &mut db, midtrans.world().now_ms()).map_err(|e| e.to_string())? {
         if !names.contains(&v.invariant) {
             violations.push(v);
         }

@@ -18,6 +18,8 @@ pub enum ExitCode {
     Nondeterminism = 3,
     /// Infrastructure: a database could not be reached, a file could not be written.
     Infrastructure = 4,
+    /// `settle drive`: the service under test did not start, exited, or never became healthy.
+    Service = 5,
 }
 
 impl ExitCode {
@@ -39,6 +41,10 @@ pub enum Error {
     /// A database or runtime that could not be used.
     #[error("{0}")]
     Infrastructure(String),
+    /// `settle drive`: the service under test did not start, exited early, or never answered
+    /// its health URL.
+    #[error("{0}")]
+    Service(String),
     /// A database that could not be opened or reached, with the driver's error as the source.
     #[error("{context}")]
     Database {
@@ -61,6 +67,7 @@ impl Error {
         match self {
             Error::Usage(_) | Error::Scenario { .. } => ExitCode::Usage,
             Error::Infrastructure(_) | Error::Database { .. } | Error::Run { .. } => ExitCode::Infrastructure,
+            Error::Service(_) => ExitCode::Service,
         }
     }
 

@@ -26,7 +26,9 @@
 pub mod audit;
 pub mod check;
 pub mod cli;
+pub mod drive;
 pub mod error;
+pub mod hosted;
 pub mod providers;
 pub mod report;
 pub mod scenario;

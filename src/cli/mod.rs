@@ -26,6 +26,7 @@
 
 pub mod audit;
 pub mod determinism;
+pub mod drive;
 pub mod explore;
 pub mod list;
 pub mod merge;
@@ -68,6 +69,9 @@ enum Command {
     /// Print the timeline of one seed or replay file: messages, units of work, state changes,
     /// faults, verdict.
     Replay(replay::Args),
+    /// Run a real service (any language) against settle's Midtrans over HTTP on 127.0.0.1, with
+    /// seeded races, then check its database.
+    Drive(drive::Args),
     /// Check a system's invariants read-only against a live database (one snapshot).
     Audit(audit::AuditArgs),
     /// Turn saved Midtrans status/notification payloads (JSON files) into a provider export on stdout.
@@ -160,6 +164,7 @@ fn execute(cmd: Command, app: &App) -> Result<ExitCode, Error> {
         Command::Explore(a) => explore::execute(a, app),
         Command::Merge(a) => merge::execute(a),
         Command::Replay(a) => replay::execute(a, app),
+        Command::Drive(a) => drive::execute(a),
         Command::Audit(a) => audit::execute(a, app),
         Command::ExportMidtrans(a) => audit::export_midtrans(a),
         Command::ExportStripe(a) => audit::export_stripe(a),

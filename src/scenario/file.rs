@@ -212,7 +212,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-fn at(path: &str, text: &str, span: std::ops::Range<usize>, message: String) -> Error {
+pub(crate) fn at(path: &str, text: &str, span: std::ops::Range<usize>, message: String) -> Error {
     let (line, col) = line_col(text, span.start);
     Error::Scenario { location: format!("{path}:{line}:{col}"), message }
 }

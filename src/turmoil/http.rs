@@ -11,10 +11,8 @@
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::Duration;
 
 use axum::Router;
-use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tower::Service;
@@ -51,41 +49,9 @@ pub async fn serve(port: u16, router: Router) -> Result<(), ServeError> {
 }
 
 /// Sends `req` to `host:port` over turmoil's network and waits up to `timeout_ms` for the whole
-/// answer. A connection that cannot be made is [`NetError::Refused`]; no answer in time, or a
-/// connection broken after the request left, is [`NetError::Timeout`] (the sender cannot know
-/// whether the request was handled).
+/// answer ([`crate::hosted::http::exchange`]). A connection that cannot be made is
+/// [`NetError::Refused`]; no answer in time, or a connection broken after the request left, is
+/// [`NetError::Timeout`] (the sender cannot know whether the request was handled).
 pub async fn send(host: &str, port: u16, req: Request, timeout_ms: u64) -> Result<Response, NetError> {
-    // The connection's driver task, stopped when the exchange ends however it ends (a timed-out
-    // attempt must not leave a task behind holding its connection).
-    let mut driver: Option<tokio::task::JoinHandle<()>> = None;
-    let exchange = async {
-        let stream = ::turmoil::net::TcpStream::connect((host, port)).await.map_err(|_| NetError::Refused)?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|_| NetError::Refused)?;
-        driver = Some(tokio::spawn(async move {
-            let _ = conn.await;
-        }));
-        let mut builder = http::Request::builder().method(req.method).uri(req.path).header(http::header::HOST, host);
-        for (name, value) in &req.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        let request = builder.body(Full::new(req.body)).map_err(|_| NetError::Refused)?;
-        let answer = sender.send_request(request).await.map_err(|_| NetError::Timeout)?;
-        let status = answer.status().as_u16();
-        let headers = answer
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
-            .collect();
-        let body = answer.into_body().collect().await.map_err(|_| NetError::Timeout)?.to_bytes();
-        Ok(Response { status, body, headers })
-    };
-    let result = match tokio::time::timeout(Duration::from_millis(timeout_ms), exchange).await {
-        Ok(result) => result,
-        Err(_) => Err(NetError::Timeout),
-    };
-    if let Some(d) = driver.take() {
-        d.abort();
-    }
-    result
+    crate::hosted::http::exchange(::turmoil::net::TcpStream::connect((host, port)), host, req, timeout_ms).await
 }

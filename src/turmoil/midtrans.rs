@@ -30,7 +30,6 @@ use axum::Router;
 use axum::extract::State as AxState;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use serde::Deserialize;
 
 use super::runtime::{TurmoilRuntime, World};
 use crate::providers::midtrans::status::PaymentType;
@@ -211,62 +210,20 @@ impl MidtransHost {
     }
 }
 
-#[derive(Deserialize)]
-struct SnapBody {
-    transaction_details: SnapDetails,
-}
-
-#[derive(Deserialize)]
-struct SnapDetails {
-    order_id: String,
-    gross_amount: serde_json::Number,
-}
-
-fn snap_error(code: StatusCode, message: &str) -> (StatusCode, String) {
-    (code, serde_json::json!({ "error_messages": [message] }).to_string())
-}
-
-/// `POST /snap/v1/transactions`: creates the charge and opens the customer's page.
+/// `POST /snap/v1/transactions`: creates the charge ([`crate::hosted::snap`]) and opens the
+/// customer's page.
 async fn snap_create(
     AxState(h): AxState<MidtransHost>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> (StatusCode, String) {
-    let expected = Midtrans::basic_auth(&h.provider.config().server_key);
-    let given = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if given != expected {
-        return snap_error(StatusCode::UNAUTHORIZED, "Access denied, please check client or server key");
-    }
-    let parsed: SnapBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => return snap_error(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}")),
-    };
-    let d = parsed.transaction_details;
-    // Whole rupiah; Midtrans accepts no fractions of IDR. Minor units are rupiah × 100.
-    let Some(idr) = d.gross_amount.as_i64().filter(|a| *a > 0) else {
-        return snap_error(StatusCode::BAD_REQUEST, "transaction_details.gross_amount must be a positive integer");
-    };
-    if d.order_id.is_empty() || d.order_id.len() > 50 {
-        return snap_error(StatusCode::BAD_REQUEST, "transaction_details.order_id must be 1 to 50 characters");
-    }
-    if h.provider.truth(&d.order_id).is_some() {
-        return snap_error(StatusCode::BAD_REQUEST, "transaction_details.order_id has already been taken");
-    }
     let methods = &h.plan.methods;
-    let method = if methods.is_empty() {
-        PaymentType::BankTransfer
-    } else {
-        let i = h.world().choose(|o| o.below(methods.len() as u64));
-        methods[usize::try_from(i).unwrap_or(0)]
-    };
-    let Some(minor) = idr.checked_mul(100) else {
-        return snap_error(StatusCode::BAD_REQUEST, "transaction_details.gross_amount is too large");
-    };
-    let transaction_id = h.provider.create_charge(&d.order_id, minor, method);
-    h.open_page(&d.order_id);
-    let body = serde_json::json!({
-        "token": transaction_id,
-        "redirect_url": format!("https://app.sandbox.midtrans.com/snap/v4/redirection/{transaction_id}"),
-    });
-    (StatusCode::CREATED, body.to_string())
+    let pick = |n: usize| usize::try_from(h.world().choose(|o| o.below(n as u64))).unwrap_or(0);
+    match crate::hosted::snap::create(&h.provider, &headers, &body, methods, pick) {
+        Ok(created) => {
+            h.open_page(&created.order_id);
+            created.answer()
+        }
+        Err(refused) => refused,
+    }
 }

@@ -16,8 +16,8 @@
 //!   over `turmoil::net::TcpStream` (hyper, HTTP/1.1).
 //! - [`midtrans`]: Midtrans as a host ([`MidtransHost`]: Snap + status API + notifications) and
 //!   the load driver ([`MidtransHost::customers`], a turmoil client).
-//! - [`check`]: seed 001's invariants over the user's database and the host's truth
-//!   ([`OrderChecks`]), and [`check::story`].
+//! - [`crate::hosted`] (shared with `settle drive`): seed 001's invariants over the user's
+//!   database and the host's truth ([`OrderChecks`]), and [`story`].
 //!
 //! In a test, the shape is:
 //!
@@ -31,7 +31,7 @@
 //! sim.host("shop", || my_service());           // the user's own service
 //! sim.client("customers", midtrans.customers(|c| checkout_over_http(c)));
 //! sim.run()?;
-//! let violations = OrderChecks::new(mapping).at_end(&midtrans, &mut my_db)?;
+//! let violations = OrderChecks::new(mapping).at_end(midtrans.provider(), &mut my_db, world.now_ms())?;
 //! ```
 //!
 //! Fanvue and Stripe run the same way at the level of the runtime: build the model with
@@ -48,7 +48,6 @@
 //! run, or check `always` invariants after every write (only when the user asks, see
 //! [`OrderChecks::always`]); settle's own simulator does all three.
 
-pub mod check;
 pub mod http;
 pub mod midtrans;
 pub mod runtime;
@@ -57,7 +56,7 @@ mod tests;
 
 use axum::Router;
 
-pub use check::{OrderChecks, story};
+pub use crate::hosted::{OrderChecks, story};
 pub use midtrans::{Checkout, LoadPlan, MidtransHost};
 pub use runtime::{Recorder, TraceLine, TurmoilRuntime, World};
 

@@ -25,57 +25,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use crate::hosted::{Recorder, TraceLine};
 use crate::providers::kit::{BoxFuture, Rt, Runtime};
 use crate::sim::world::lock;
-use crate::sim::{Kind, NetError, Oracle, Phase, Request, Response, fmt_ms};
-
-/// One line of the run's trace: when, who, what kind, what.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TraceLine {
-    pub t_ms: u64,
-    pub actor: String,
-    pub kind: Kind,
-    pub text: String,
-}
-
-impl std::fmt::Display for TraceLine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:>12} {:<9} {:<6} {}", fmt_ms(self.t_ms), self.actor, self.kind.label(), self.text)
-    }
-}
-
-/// The bound on kept trace lines: a run longer than this keeps counting but stops storing.
-pub const TRACE_LINES_MAX: usize = 200_000;
-
-/// What the providers of one run recorded: trace lines and `sometimes` marks.
-#[derive(Default)]
-pub struct Recorder {
-    lines: Mutex<Vec<TraceLine>>,
-    marks: Mutex<BTreeMap<String, u64>>,
-}
-
-impl Recorder {
-    fn push(&self, line: TraceLine) {
-        let mut lines = lock(&self.lines);
-        if lines.len() < TRACE_LINES_MAX {
-            lines.push(line);
-        }
-    }
-
-    fn mark(&self, name: &str) {
-        *lock(&self.marks).entry(name.to_string()).or_default() += 1;
-    }
-
-    /// Every line so far, in the order they happened.
-    pub fn lines(&self) -> Vec<TraceLine> {
-        lock(&self.lines).clone()
-    }
-
-    /// Each mark reached, with how many times.
-    pub fn marks(&self) -> BTreeMap<String, u64> {
-        lock(&self.marks).clone()
-    }
-}
+use crate::sim::{Kind, NetError, Oracle, Phase, Request, Response};
 
 /// What every provider of one turmoil run shares: the oracle, the recorder, the phase, the
 /// address book, and the clock's last reading. Cheap to clone.

@@ -149,7 +149,7 @@ fn checks_read_the_users_database_through_the_mapping_against_the_truth() {
         db.execute(sql, &[]).expect("a row");
     }
     let checks = OrderChecks::new(Mapping::default());
-    let during = checks.always(&host, &mut db, 0).expect("readable");
+    let during = checks.always(host.provider(), &mut db, 0).expect("readable");
     let names: Vec<(&str, &[String])> = during.iter().map(|v| (v.invariant.as_str(), v.subjects.as_slice())).collect();
     assert_eq!(
         names,
@@ -158,7 +158,7 @@ fn checks_read_the_users_database_through_the_mapping_against_the_truth() {
             ("order-payment-agree", &["ORD-2".to_string()][..])
         ]
     );
-    let end = checks.at_end(&host, &mut db).expect("readable");
+    let end = checks.at_end(host.provider(), &mut db, host.world().now_ms()).expect("readable");
     let names: Vec<&str> = end.iter().map(|v| v.invariant.as_str()).collect();
     assert_eq!(names, ["paid-only-if-provider-paid", "order-payment-agree", "paid-fulfilled-once"]);
     // A story names the order's trace lines.

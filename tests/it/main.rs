@@ -5,6 +5,7 @@ mod backends;
 mod barbers;
 mod cli;
 mod determinism;
+mod drive;
 mod fanvue;
 mod own;
 mod properties;

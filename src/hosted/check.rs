@@ -1,5 +1,5 @@
-//! Settle's seed-001 invariants over a turmoil run: the user's database, read through a
-//! [`Mapping`], against the ground truth of the [`MidtransHost`].
+//! Settle's seed-001 invariants over a hosted run (turmoil or real HTTP): the user's database,
+//! read through a [`Mapping`], against the ground truth of settle's [`Midtrans`] model.
 //!
 //! The invariant logic is the simulator's own (the pure functions of
 //! `systems::midtrans_orders::invariants`, the same ones `settle audit` runs), fed by the
@@ -8,7 +8,7 @@
 //! they are about, and a [`story`] per violation from the run's trace.
 //!
 //! - [`OrderChecks::always`]: the `always` invariants, callable any time during the run (from a
-//!   turmoil client that looks every few seconds, say); it remembers the orders it has seen PAID,
+//!   turmoil client, or after each exchange of `settle drive`); it remembers the orders it has seen PAID,
 //!   so `paid-never-regresses` holds across calls.
 //! - [`OrderChecks::at_end`]: the `always` invariants once more, and the `eventually` ones
 //!   (provider paid ⇒ PAID, provider failed ⇒ not PAID, PAID ⇒ fulfilled once). Call it after
@@ -22,10 +22,10 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use super::midtrans::MidtransHost;
-use super::runtime::TraceLine;
+use super::trace::TraceLine;
 use crate::check::money::PaidSeen;
 use crate::check::{Finding, InvariantKind, Violation};
+use crate::providers::midtrans::Midtrans;
 use crate::sim::world::lock;
 use crate::store::{Backend, SqlError};
 use crate::systems::midtrans_orders::invariants::{
@@ -62,13 +62,13 @@ impl OrderChecks {
     }
 
     /// The `always` invariants now (at simulated time `t_ms`), over every order in `db`.
-    pub fn always(&self, host: &MidtransHost, db: &mut dyn Backend, t_ms: u64) -> Result<Vec<Violation>, SqlError> {
+    pub fn always(&self, provider: &Midtrans, db: &mut dyn Backend, t_ms: u64) -> Result<Vec<Violation>, SqlError> {
         let rows = self.rows(db)?;
-        Ok(self.always_over(host, &rows, t_ms))
+        Ok(self.always_over(provider, &rows, t_ms))
     }
 
-    fn always_over(&self, host: &MidtransHost, rows: &BTreeMap<String, OrderRow>, t_ms: u64) -> Vec<Violation> {
-        let (p, s) = (host.provider(), &self.statuses);
+    fn always_over(&self, p: &Midtrans, rows: &BTreeMap<String, OrderRow>, t_ms: u64) -> Vec<Violation> {
+        let s = &self.statuses;
         let mut found = Vec::new();
         let mut each = |name: &str, f: &mut dyn FnMut(&OrderRow, &mut Vec<String>)| {
             let mut findings = Vec::new();
@@ -94,13 +94,13 @@ impl OrderChecks {
         found
     }
 
-    /// Every invariant at the end of the run: the `always` ones, then the `eventually` ones.
-    pub fn at_end(&self, host: &MidtransHost, db: &mut dyn Backend) -> Result<Vec<Violation>, SqlError> {
-        let t_ms = host.world().now_ms();
+    /// Every invariant at the end of the run (at simulated time `t_ms`): the `always` ones, then
+    /// the `eventually` ones.
+    pub fn at_end(&self, provider: &Midtrans, db: &mut dyn Backend, t_ms: u64) -> Result<Vec<Violation>, SqlError> {
         let rows = self.rows(db)?;
-        let mut found = self.always_over(host, &rows, t_ms);
+        let mut found = self.always_over(provider, &rows, t_ms);
         let s = &self.statuses;
-        let truths = host.provider().truths();
+        let truths = provider.truths();
         let mut push = |name: &str, findings: Vec<Finding>| {
             if !findings.is_empty() {
                 found.push(Violation::from_findings(name, InvariantKind::Eventually, t_ms, findings));

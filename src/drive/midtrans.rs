@@ -1,0 +1,128 @@
+//! Midtrans over real HTTP on 127.0.0.1 for `settle drive`: the model's status API and Snap's
+//! create transaction ([`crate::hosted::snap`]), served by axum on an ephemeral port, with the
+//! customers' pages and the seeded race.
+//!
+//! When the service creates a Snap transaction, settle draws (from the seed) whether this
+//! customer pays, and whether the answer is held: a held answer is released only once the
+//! service has answered the provider's final notification for that order (or a simulated
+//! `HOLD_MAX_MS` passed), so a service that writes its order row after Snap answers meets seed
+//! 001's race — the webhook before the row — on the first try, not by luck.
+//!
+//! What it does not serve yet: the Core API's `/v2/charge`, refunds, cancel/expire calls, or API
+//! faults beyond those the model's status API has (`ProviderConfig::api`).
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State as AxState;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+
+use super::runtime::DriveWorld;
+use crate::providers::midtrans::status::PaymentType;
+use crate::providers::midtrans::{Midtrans, ProviderConfig};
+use crate::sim::{Kind, Millis, Phase, Range, Rate};
+
+/// The longest a Snap answer is held, in simulated time.
+const HOLD_MAX_MS: u64 = 180_000;
+/// How often (simulated) a paying customer looks again at the page.
+const PAGE_POLL_MS: u64 = 1_000;
+const PAGE_POLLS_MAX: u32 = 600;
+
+/// Settle's Midtrans for one drive run. Cheap to clone.
+#[derive(Clone)]
+pub struct DriveMidtrans {
+    pub world: DriveWorld,
+    pub provider: Midtrans,
+    pay: Rate,
+    race: Rate,
+    pay_after: Range,
+    methods: Vec<PaymentType>,
+}
+
+impl DriveMidtrans {
+    pub fn new(world: &DriveWorld, cfg: ProviderConfig, pay: Rate, race: Rate) -> DriveMidtrans {
+        let provider = Midtrans::new(world.rt("midtrans"), cfg);
+        DriveMidtrans {
+            world: world.clone(),
+            provider,
+            pay,
+            race,
+            pay_after: Range::new(Millis::s(2), Millis::s(40)),
+            methods: vec![PaymentType::BankTransfer, PaymentType::Gopay, PaymentType::Qris],
+        }
+    }
+
+    pub fn router(&self) -> Router {
+        let snap = Router::new().route("/snap/v1/transactions", post(snap_create)).with_state(self.clone());
+        let w = self.world.clone();
+        self.provider.router().merge(snap).layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let w = w.clone();
+                async move {
+                    let line = format!("{} {}", req.method(), req.uri().path());
+                    w.record("service", Kind::Send, format!("{line} → midtrans"));
+                    let answer = w.in_flight(next.run(req)).await;
+                    w.record("midtrans", Kind::Reply, format!("{line}: {}", answer.status().as_u16()));
+                    answer
+                }
+            },
+        ))
+    }
+
+    /// The customer on the page of `order_id`: pays after a seeded time once a method is chosen.
+    fn open_page(&self, order_id: &str, after: u64) {
+        let me = self.clone();
+        let order = order_id.to_string();
+        tokio::spawn(async move {
+            me.world.sleep_sim(after).await;
+            for _ in 0..PAGE_POLLS_MAX {
+                if me.provider.pay(&order) {
+                    me.world.record("customers", Kind::State, format!("{order}: customer pays"));
+                    return;
+                }
+                if me.provider.truth(&order).is_some_and(|t| t.failed_now() || t.paid_now())
+                    || me.world.phase() != Phase::Safety
+                {
+                    break;
+                }
+                me.world.sleep_sim(PAGE_POLL_MS).await;
+            }
+            me.world.record("customers", Kind::State, format!("{order}: customer leaves without paying"));
+        });
+    }
+}
+
+/// `POST /snap/v1/transactions`: creates the charge, opens the customer's page, and holds the
+/// answer when the seed says so (see the module doc).
+async fn snap_create(
+    AxState(h): AxState<DriveMidtrans>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> (StatusCode, String) {
+    let pick = |n: usize| usize::try_from(h.world.choose(|o| o.below(n as u64))).unwrap_or(0);
+    let created = match crate::hosted::snap::create(&h.provider, &headers, &body, &h.methods, pick) {
+        Ok(c) => c,
+        Err(refused) => return refused,
+    };
+    let order = created.order_id.clone();
+    let (pays, after, held) = h.world.choose(|o| (o.chance(h.pay.ppm()), h.pay_after.draw(o), o.chance(h.race.ppm())));
+    if !pays {
+        h.world.record("customers", Kind::State, format!("{order}: customer abandons the payment page"));
+        return created.answer();
+    }
+    h.open_page(&order, after);
+    if held {
+        h.world.record(
+            "settle",
+            Kind::Fault,
+            format!("{order}: Snap's answer held until the service answers the final notification"),
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(HOLD_MAX_MS / h.world.scale());
+        while !h.world.final_answered(&order) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        h.world.record("settle", Kind::Fault, format!("{order}: Snap's answer released"));
+    }
+    created.answer()
+}

@@ -1,0 +1,87 @@
+//! Midtrans's Snap "create transaction" (`POST /snap/v1/transactions`) over settle's model, for
+//! every transport that serves it: the key, the body and the order id checked as Midtrans checks
+//! them, then the charge created in the model.
+//!
+//! What it does not do: open the customer's page (each transport drives its customers its own
+//! way), or serve the route (each transport mounts [`create`] in its router).
+
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+
+use crate::providers::midtrans::Midtrans;
+use crate::providers::midtrans::status::PaymentType;
+
+#[derive(Deserialize)]
+struct SnapBody {
+    transaction_details: SnapDetails,
+}
+
+#[derive(Deserialize)]
+struct SnapDetails {
+    order_id: String,
+    gross_amount: serde_json::Number,
+}
+
+/// A Snap transaction created: the order id and the model's transaction id.
+pub struct Created {
+    pub order_id: String,
+    pub transaction_id: String,
+}
+
+impl Created {
+    /// Midtrans's `201 {"token", "redirect_url"}`.
+    pub fn answer(&self) -> (StatusCode, String) {
+        let id = &self.transaction_id;
+        let body = serde_json::json!({
+            "token": id,
+            "redirect_url": format!("https://app.sandbox.midtrans.com/snap/v4/redirection/{id}"),
+        });
+        (StatusCode::CREATED, body.to_string())
+    }
+}
+
+fn snap_error(code: StatusCode, message: &str) -> (StatusCode, String) {
+    (code, serde_json::json!({ "error_messages": [message] }).to_string())
+}
+
+/// Checks the request as Midtrans does and creates the charge, with a method picked among
+/// `methods` by `pick(len)` (an index below `len`, from the run's oracle). A refusal is the status
+/// and body Midtrans answers with.
+pub fn create(
+    provider: &Midtrans,
+    headers: &HeaderMap,
+    body: &[u8],
+    methods: &[PaymentType],
+    pick: impl FnOnce(usize) -> usize,
+) -> Result<Created, (StatusCode, String)> {
+    let expected = Midtrans::basic_auth(&provider.config().server_key);
+    let given = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if given != expected {
+        return Err(snap_error(StatusCode::UNAUTHORIZED, "Access denied, please check client or server key"));
+    }
+    let parsed: SnapBody = match serde_json::from_slice(body) {
+        Ok(b) => b,
+        Err(e) => return Err(snap_error(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}"))),
+    };
+    let d = parsed.transaction_details;
+    // Whole rupiah; Midtrans accepts no fractions of IDR. Minor units are rupiah × 100.
+    let Some(idr) = d.gross_amount.as_i64().filter(|a| *a > 0) else {
+        return Err(snap_error(StatusCode::BAD_REQUEST, "transaction_details.gross_amount must be a positive integer"));
+    };
+    if d.order_id.is_empty() || d.order_id.len() > 50 {
+        return Err(snap_error(StatusCode::BAD_REQUEST, "transaction_details.order_id must be 1 to 50 characters"));
+    }
+    if provider.truth(&d.order_id).is_some() {
+        return Err(snap_error(StatusCode::BAD_REQUEST, "transaction_details.order_id has already been taken"));
+    }
+    let method = if methods.is_empty() {
+        PaymentType::BankTransfer
+    } else {
+        methods[pick(methods.len()).min(methods.len() - 1)]
+    };
+    let Some(minor) = idr.checked_mul(100) else {
+        return Err(snap_error(StatusCode::BAD_REQUEST, "transaction_details.gross_amount is too large"));
+    };
+    let transaction_id = provider.create_charge(&d.order_id, minor, method);
+    Ok(Created { order_id: d.order_id, transaction_id })
+}
