@@ -257,8 +257,9 @@ async fn sync(State(ctx): State<AppCtx>, Query(q): Query<CustomerQ>, headers: He
 async fn cancel(State(ctx): State<AppCtx>, Path(id): Path<i64>) -> Response {
     let env = &ctx.env;
     // The API's own failure (a deploy, a timeout upstream): what optimistic updates roll back.
-    let fails = env.sim.choose(|o| o.chance(env.cfg.cancel_fail.ppm()));
+    let (fails, after) = env.sim.choose(|o| (o.chance(env.cfg.cancel_fail.ppm()), env.cfg.cancel_fail_after.draw(o)));
     if fails {
+        env.sim.sleep_ms(after).await;
         return (StatusCode::INTERNAL_SERVER_ERROR, "cancellation failed").into_response();
     }
     let sim = env.sim.clone();

@@ -12,6 +12,9 @@
 //!   put there.
 //! - `tab-never-goes-back`: a tab never shows a representation older than one it has already
 //!   received (an in-flight answer landing late, a rollback to a stale snapshot).
+//! - `tabs-agree-within-browser`: no tab shows a representation older than one another tab of
+//!   its browser showed more than [`CHANNEL_SLACK_MS`] ago (the localStorage channel carries
+//!   it).
 //! - `sync-never-304-for-a-change`: every 304 was for an ETag issued for the very
 //!   representation the server has now.
 //!
@@ -32,6 +35,9 @@ use crate::providers::paystack::Paystack;
 use crate::sim::Sim;
 use crate::sim::world::lock;
 use crate::store::{Db, SqlError};
+
+/// How long the localStorage channel may take to carry a value to a sibling tab.
+pub const CHANNEL_SLACK_MS: u64 = 1_000;
 
 /// One payment as the invariants read it.
 #[derive(Clone, Debug, Default)]
@@ -61,6 +67,9 @@ pub struct Ctx {
     snap: Mutex<Snapshot>,
     /// Screens and sync answers already judged by the `always` checks.
     seen: Mutex<(usize, usize)>,
+    /// Per customer (browser): each version its tabs showed, with when it was first shown; and
+    /// how many screens were read into it.
+    browser_versions: Mutex<(BTreeMap<i64, Vec<(u64, i64)>>, usize)>,
 }
 
 impl Ctx {
@@ -74,6 +83,7 @@ impl Ctx {
             sync_log: env.sync_log.clone(),
             snap: Mutex::default(),
             seen: Mutex::default(),
+            browser_versions: Mutex::default(),
         }
     }
 }
@@ -222,6 +232,44 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
                 }
                 drop(screens);
                 lock(&c.seen).0 = lock(&c.screens).log.len();
+                Ok(out)
+            },
+        ),
+        Invariant::always(
+            "tabs-agree-within-browser",
+            "no tab shows a representation older than one its sibling tabs showed over a second ago",
+            |c: &Ctx| {
+                let now = c.sim.now_ms();
+                let screens = lock(&c.screens);
+                let mut bv = lock(&c.browser_versions);
+                let from = bv.1;
+                for s in screens.log.iter().skip(from) {
+                    let Some(rep) = &s.rep else { continue };
+                    let seen = bv.0.entry(s.customer).or_default();
+                    if seen.last().is_none_or(|(_, v)| *v < rep.version) {
+                        seen.push((s.t_ms, rep.version));
+                    }
+                }
+                bv.1 = screens.log.len();
+                let mut out = Vec::new();
+                for s in screens.current.values() {
+                    let Some(rep) = &s.rep else { continue };
+                    let Some(seen) = bv.0.get(&s.customer) else { continue };
+                    let known = seen.iter().filter(|(t, _)| t + CHANNEL_SLACK_MS <= now).map(|(_, v)| *v).max();
+                    if let Some(v) = known.filter(|v| *v > rep.version) {
+                        out.push(Finding::about(
+                            rep.reference.clone(),
+                            format!(
+                                "tab {}{} shows v{} (payment {}); a sibling tab showed v{v} over {} ms ago",
+                                s.tab,
+                                if s.visible { "" } else { " (hidden)" },
+                                rep.version,
+                                rep.payment,
+                                CHANNEL_SLACK_MS
+                            ),
+                        ));
+                    }
+                }
                 Ok(out)
             },
         ),

@@ -124,11 +124,13 @@ pub struct Config {
     /// The share who click "cancel" once their booking is confirmed.
     pub cancel: Rate,
     pub cancel_after: Range,
-    /// The share of cancellations the API fails (the optimistic update is rolled back).
+    /// The share of cancellations the API fails (the optimistic update is rolled back)…
     pub cancel_fail: Rate,
+    /// …answering 500 only after this long (a gateway timing out upstream).
+    pub cancel_fail_after: Range,
     /// From the booking to its service, when the escrow is released.
     pub service_after: Range,
-    /// How often a secondary tab changes visibility (hidden ↔ visible), at most.
+    /// How often a tab changes visibility (hidden ↔ visible), at most.
     pub visibility_changes_max: u32,
     /// The longest a shown value may be behind the server (the reference's promise).
     pub staleness_bound: Millis,
@@ -150,6 +152,7 @@ impl Default for Config {
             cancel: Rate(300_000),
             cancel_after: Range::new(Millis::s(10), Millis::min(10)),
             cancel_fail: Rate(400_000),
+            cancel_fail_after: Range::new(Millis::s(1), Millis::s(30)),
             service_after: Range::new(Millis::min(10), Millis::min(50)),
             visibility_changes_max: 6,
             staleness_bound: Millis::s(45),
@@ -195,6 +198,8 @@ pub struct Policy {
     pub booking_ttl: Millis,
     /// Auto-refresh while the payment is pending (seed: 30 s).
     pub refresh_every: Millis,
+    /// A hidden tab's throttled refresh (browsers slow background timers down).
+    pub hidden_refresh_every: Millis,
     /// An answer older (by version) than what the tab has is still taken.
     pub take_older: bool,
     /// A failed optimistic update restores the whole snapshot taken before it.
@@ -212,6 +217,7 @@ impl Policy {
             payment_ttl: if flaws.has(Flaw::LongPaymentTtl) { Millis::s(60) } else { Millis::s(30) },
             booking_ttl: Millis::min(5),
             refresh_every: Millis::s(30),
+            hidden_refresh_every: Millis::min(5),
             take_older: flaws.has(Flaw::InFlightOverwrite),
             restore_snapshot: flaws.has(Flaw::StaleRollback),
             hidden_stops: flaws.has(Flaw::HiddenNoRefresh),
@@ -341,8 +347,11 @@ impl Family for Bookings {
                 "callback-races-webhook",
                 "the callback's verify found the payment already moved by the webhook, or the other way round",
             );
-            browser = browser.sometimes("cross-tab-event", "a tab took a value another tab of its browser broadcast");
-            if cfg.extra_tabs_max > 0 && cfg.visibility_changes_max > 0 {
+            if cfg.extra_tabs_max > 0 {
+                browser =
+                    browser.sometimes("cross-tab-event", "a tab took a value another tab of its browser broadcast");
+            }
+            if cfg.visibility_changes_max > 0 {
                 browser = browser.sometimes("hidden-tab-refocused", "a hidden tab became visible again");
             }
             if !cfg.cancel.is_zero() && !cfg.cancel_fail.is_zero() {

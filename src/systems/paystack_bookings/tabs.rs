@@ -1,12 +1,13 @@
 //! Browser tabs as actors. Every customer has one browser with 1 + up to `extra_tabs_max` tabs.
 //! Tab 1 books, pays on Paystack's page, lands on the redirect callback (which calls
-//! `/api/payment/verify`), may cancel (an optimistic update, rolled back when the API fails)
-//! and stays visible; the other tabs come and go hidden. Each tab has its own cache (the last
+//! `/api/payment/verify`) and may cancel (an optimistic update, rolled back when the API
+//! fails); every tab comes and goes hidden (the customer switches tabs or apps). Each tab has its own cache (the last
 //! representation, its ETag, when it arrived), a refresh timer, and hears its siblings through
 //! the browser's localStorage channel. The cache rules are the run's [`Policy`].
 //!
-//! The reference tab: refreshes every `refresh_every` while the payment is not final, whenever
-//! its entry would pass its TTL before the next tick; sends `If-None-Match`; takes an answer or
+//! The reference tab: refreshes every `refresh_every` while visible, whenever its entry would
+//! pass its TTL (payment's while the payment is not final, booking's after) before the next
+//! tick; hidden, only every `hidden_refresh_every`; sends `If-None-Match`; takes an answer or
 //! an event only if its version is not older than what it has; on focus refreshes an expired
 //! entry and says "refreshing" until the answer; says "offline" after a failed fetch; rolls back
 //! only its own overlay. After every change it records its [`Screen`] and the checker runs.
@@ -57,7 +58,7 @@ struct Plan {
     pay_delay: u64,
     cancels: bool,
     cancel_after: u64,
-    /// Per extra tab: the times it toggles visibility.
+    /// Per tab: the times it toggles visibility.
     toggles: Vec<Vec<u64>>,
 }
 
@@ -78,7 +79,7 @@ fn start(sim: &Sim, env: &Env) {
                 let pay_delay = cfg.pay_delay.draw(o);
                 let cancels = o.chance(cfg.cancel.ppm());
                 let cancel_after = cfg.cancel_after.draw(o);
-                let toggles = (0..extra)
+                let toggles = (0..=extra)
                     .map(|_| {
                         let n = o.below(u64::from(cfg.visibility_changes_max) + 1);
                         let mut t: Vec<u64> = (0..n).map(|_| at + o.below(safety.saturating_sub(at).max(1))).collect();
@@ -235,15 +236,19 @@ async fn ticker(env: Env, tabs: Arc<Vec<TabRef>>, i: usize) {
     let every = env.policy.refresh_every.0.max(1_000);
     loop {
         env.sim.sleep_ms(every).await;
-        let (visible, need) = {
+        let (visible, need, hidden_due) = {
             let t = lock(&tabs[i]);
             let age = env.sim.now_ms().saturating_sub(t.fetched_at);
-            (t.visible, t.rep.is_none() || t.notice.is_some() || age + every > ttl(&env.policy, &t))
+            let need = t.rep.is_none() || t.notice.is_some() || age + every > ttl(&env.policy, &t);
+            (t.visible, need, age >= env.policy.hidden_refresh_every.0)
         };
         if !visible {
             if env.policy.hidden_stops {
                 lock(&tabs[i]).ticking = false;
                 return;
+            }
+            if hidden_due {
+                fetch(&env, &tabs, i).await;
             }
             continue;
         }
@@ -319,11 +324,13 @@ async fn customer(sim: Sim, env: Env, p: Plan) {
         let (e, t) = (env.clone(), tabs.clone());
         sim.spawn(BROWSER, async move { ticker(e, t, i).await });
     }
-    for i in 1..tabs.len() {
+    for i in 0..tabs.len() {
         let (e, t) = (env.clone(), tabs.clone());
-        let toggles = p.toggles[i - 1].clone();
+        let toggles = p.toggles[i].clone();
         sim.spawn(BROWSER, async move {
-            fetch(&e, &t, i).await;
+            if i > 0 {
+                fetch(&e, &t, i).await;
+            }
             for at in toggles {
                 e.sim.sleep_until_ms(at.max(e.sim.now_ms())).await;
                 if e.sim.phase() != Phase::Safety {
@@ -388,7 +395,7 @@ async fn cancel(env: &Env, tabs: &Arc<Vec<TabRef>>, booking: i64) {
     let path = format!("/api/bookings/{booking}/cancel");
     let label = if env.sim.recording() { format!("POST {path}") } else { String::new() };
     let req = Request::new(http::Method::POST, path).label(label);
-    let answer = env.sim.request(BROWSER, super::app::ACTOR, req, Millis::s(30).0).await;
+    let answer = env.sim.request(BROWSER, super::app::ACTOR, req, Millis::s(60).0).await;
     if let Ok(r) = &answer
         && r.status == 200
         && let Ok(rep) = serde_json::from_slice::<Rep>(&r.body)
