@@ -7,6 +7,7 @@ mod cli;
 mod determinism;
 mod fanvue;
 mod own;
+mod paystack;
 mod properties;
 mod report;
 mod scenarios;
