@@ -39,6 +39,9 @@ use crate::store::{Db, SqlError};
 /// How long the localStorage channel may take to carry a value to a sibling tab.
 pub const CHANNEL_SLACK_MS: u64 = 1_000;
 
+/// Per customer: (first shown at ms, version), versions increasing.
+type BrowserVersions = BTreeMap<i64, Vec<(u64, i64)>>;
+
 /// One payment as the invariants read it.
 #[derive(Clone, Debug, Default)]
 pub struct Payment {
@@ -69,7 +72,7 @@ pub struct Ctx {
     seen: Mutex<(usize, usize)>,
     /// Per customer (browser): each version its tabs showed, with when it was first shown; and
     /// how many screens were read into it.
-    browser_versions: Mutex<(BTreeMap<i64, Vec<(u64, i64)>>, usize)>,
+    browser_versions: Mutex<(BrowserVersions, usize)>,
 }
 
 impl Ctx {

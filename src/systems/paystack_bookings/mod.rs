@@ -32,6 +32,7 @@ use crate::store::{Db, Migration};
 
 pub use invariants::Ctx;
 
+use super::swarm::LoadShape;
 use super::{ActorInfo, Family, Harness, Part, Role, RunSpec};
 
 pub const NAME: &str = "paystack-bookings";
@@ -364,6 +365,38 @@ impl Family for Bookings {
 
     fn invariants(_cfg: &Config, _flaws: Flaws) -> Vec<Invariant<Ctx>> {
         invariants::reference()
+    }
+
+    fn load_shapes() -> Vec<LoadShape<Config>> {
+        vec![
+            LoadShape {
+                name: "many-tabs",
+                doc: "four customers with up to 12 tabs each",
+                apply: |c, _| {
+                    c.customers = c.customers.min(4);
+                    c.extra_tabs_max = 11;
+                },
+            },
+            LoadShape {
+                name: "hidden-tabs",
+                doc: "every tab hides and comes back up to 30 times",
+                apply: |c, _| c.visibility_changes_max = 30,
+            },
+            LoadShape {
+                name: "slow-network",
+                doc: "one-way latencies up to 6 s between every pair, tabs and app included",
+                apply: |_, s| s.sim.net.latency = Range::new(Millis(500), Millis::s(6)),
+            },
+            LoadShape {
+                name: "cancel-storm",
+                doc: "most customers cancel soon after paying and most cancellations fail slowly",
+                apply: |c, _| {
+                    c.cancel = Rate(900_000);
+                    c.cancel_after = Range::new(Millis::s(5), Millis::min(2));
+                    c.cancel_fail = Rate(700_000);
+                },
+            },
+        ]
     }
 
     fn world_marks(cfg: &Config, _spec: &RunSpec) -> Vec<Sometimes> {
