@@ -1,4 +1,5 @@
-//! The checker: runs `always` invariants after every writing step of a run and `eventually`
+//! The checker: runs `always` invariants after every writing step of a run (a unit that wrote,
+//! or an observation a client recorded: see [`Step::Observation`]) and `eventually`
 //! invariants at its end, and tallies `sometimes` marks over a run set.
 
 use std::collections::BTreeMap;
@@ -107,11 +108,15 @@ impl<C: CheckCtx> Checker<C> {
     }
 }
 
-/// Makes the checker look at the world after every unit of work that wrote, and stop the run
-/// at the first `always` violation.
+/// Makes the checker look at the world after every unit of work that wrote and after every
+/// observation an actor records (what a browser tab shows), and stop the run at the first
+/// `always` violation.
 pub fn install<C: CheckCtx + Send + Sync + 'static>(sim: &Sim, checker: Arc<Checker<C>>, ctx: Arc<C>) {
     sim.set_observer(Arc::new(move |sim: &Sim, step: Step<'_>| {
-        let Step::Unit { wrote: true, key } = step else { return };
+        let key = match step {
+            Step::Unit { wrote: true, key } | Step::Observation { key } => key,
+            _ => return,
+        };
         let scope = if key.is_empty() { None } else { Some(key) };
         if !sim.is_stopped() && checker.check_always(sim, &ctx, scope) {
             sim.stop();

@@ -49,6 +49,10 @@ pub enum Step<'a> {
     Unit { wrote: bool, key: &'a str },
     /// A message was handled by its receiver.
     Message,
+    /// An actor recorded what it shows a person (a browser tab's screen after a change): checked
+    /// like a unit that wrote, so an `always` invariant sees every observation as it happens.
+    /// `key` is the entity shown (empty: several).
+    Observation { key: &'a str },
 }
 
 /// A future an actor runs; boxed so factories can be stored and re-run after a crash.

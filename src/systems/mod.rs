@@ -10,8 +10,9 @@
 //! - [`part`]: apps, actors and their roles; [`family`]: what a system folder implements;
 //!   [`harness`]: the run loop every system shares; [`registry`]: systems by name;
 //! - [`flaws`]: flaw sets; [`swarm`]: per-seed fault rates;
-//! - [`midtrans_orders`] (seed 001), [`fanvue_revenue`] (seed 002) and [`stripe_barbers`]
-//!   (seed 004): the reference systems.
+//! - [`midtrans_orders`] (seed 001), [`fanvue_revenue`] (seed 002), [`paystack_bookings`]
+//!   (seed 003, with browser tabs as actors) and [`stripe_barbers`] (seed 004): the reference
+//!   systems.
 //!
 //! Adding a system: a folder here with a [`Family`] implementation, and one line in
 //! [`Registry::builtin`]. A system never imports another system.
@@ -22,6 +23,7 @@ pub mod flaws;
 pub mod harness;
 pub mod midtrans_orders;
 pub mod part;
+pub mod paystack_bookings;
 pub mod registry;
 pub mod stripe_barbers;
 pub mod swarm;

@@ -16,7 +16,9 @@ use serde_spanned::Spanned;
 
 use super::family::Family;
 use super::harness::Harness;
-use super::{FlawKind, FlawSet, System, SystemInfo, fanvue_revenue, midtrans_orders, stripe_barbers};
+use super::{
+    FlawKind, FlawSet, System, SystemInfo, fanvue_revenue, midtrans_orders, paystack_bookings, stripe_barbers,
+};
 
 /// A problem with a system's table or flaws, at a byte range of the scenario text when known.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -207,6 +209,7 @@ impl Registry {
         r.add(Variant::<midtrans_orders::Orders>::reference());
         r.add(Variant::<fanvue_revenue::Revenue>::reference());
         r.add(Variant::<stripe_barbers::Barbers>::reference());
+        r.add(Variant::<paystack_bookings::Bookings>::reference());
         r
     }
 

@@ -59,6 +59,17 @@ fn barbers_seeds_run_identically_twice() {
 }
 
 #[test]
+fn paystack_seeds_run_identically_twice() {
+    assert_runs_twice_identically("paystack_fixed.toml", 30);
+    assert_runs_twice_identically("paystack_in_flight_overwrite.toml", 30);
+}
+
+#[test]
+fn paystack_recorded_choices_replay_the_same_run() {
+    assert_choices_replay("paystack_fixed.toml");
+}
+
+#[test]
 fn barbers_recorded_choices_replay_the_same_run() {
     assert_choices_replay("barbers_fixed.toml");
 }

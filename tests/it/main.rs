@@ -8,6 +8,7 @@ mod determinism;
 mod drive;
 mod fanvue;
 mod own;
+mod paystack;
 mod properties;
 mod report;
 mod scenarios;

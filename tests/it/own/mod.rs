@@ -16,6 +16,7 @@
 mod barbers;
 mod creator;
 mod midtrans;
+mod paystack;
 mod platform;
 mod schema;
 mod shapes;

@@ -1,0 +1,96 @@
+//! Seed 003 (../shared/seeds/003): Paystack bookings in escrow, seen through browser tabs. Every
+//! flaw is found by simulation within its scenario's budget, and only with its flaw on; the
+//! reference design passes 2,000 swarm seeds with every fault on and reaches every `sometimes`
+//! mark; scenario errors name their place.
+
+use settle::scenario::{self, Verdict};
+
+use super::{each_passes_without_its_flaw, found, run};
+
+const FLAWS: [(&str, &str); 7] = [
+    ("paystack_etag_without_payment.toml", "sync-never-304-for-a-change"),
+    ("paystack_in_flight_overwrite.toml", "tab-never-goes-back"),
+    ("paystack_stale_rollback.toml", "tab-never-goes-back"),
+    ("paystack_hidden_no_refresh.toml", "tab-bounded-staleness"),
+    ("paystack_cross_tab_lost.toml", "tabs-agree-within-browser"),
+    ("paystack_double_credit.toml", "escrow-credited-once"),
+    ("paystack_long_payment_ttl.toml", "tab-bounded-staleness"),
+];
+
+#[test]
+fn etag_without_payment_answers_304_for_a_changed_payment() {
+    let d = found(FLAWS[0].0, FLAWS[0].1);
+    assert!(d[0].contains("304") && d[0].contains("issued for payment PENDING"), "{d:?}");
+}
+
+/// TanStack Query's in-flight fetch that lands after an invalidation.
+#[test]
+fn an_in_flight_fetch_overwrites_the_fresh_value() {
+    let d = found(FLAWS[1].0, FLAWS[1].1);
+    assert!(d[0].contains("after fetch") && d[0].contains("it had received"), "{d:?}");
+}
+
+#[test]
+fn a_rollback_restores_a_stale_snapshot() {
+    let d = found(FLAWS[2].0, FLAWS[2].1);
+    assert!(d[0].contains("after rollback"), "{d:?}");
+}
+
+#[test]
+fn hidden_tabs_that_stop_polling_show_stale_payments() {
+    let d = found(FLAWS[3].0, FLAWS[3].1);
+    assert!(d[0].contains("the server left it"), "{d:?}");
+}
+
+#[test]
+fn a_cross_tab_event_lost_mid_fetch_leaves_a_tab_behind() {
+    let d = found(FLAWS[4].0, FLAWS[4].1);
+    assert!(d[0].contains("a sibling tab showed"), "{d:?}");
+}
+
+#[test]
+fn callback_and_webhook_both_credit_the_escrow() {
+    let d = found(FLAWS[5].0, FLAWS[5].1);
+    assert!(d[0].contains("credited 2 times"), "{d:?}");
+}
+
+#[test]
+fn a_payment_ttl_longer_than_the_refresh_shows_old_payments() {
+    let d = found(FLAWS[6].0, FLAWS[6].1);
+    assert!(d[0].contains("the server left it"), "{d:?}");
+}
+
+#[test]
+fn every_paystack_flaw_scenario_passes_without_its_flaw() {
+    each_passes_without_its_flaw(&FLAWS);
+}
+
+/// The reference design, every fault on, swarm load shapes, 2,000 seeds: nothing breaks, and
+/// every mark is reached.
+#[test]
+fn paystack_fixed_design_passes_2000_seeds_with_all_faults() {
+    let s = run("paystack_fixed.toml", Some(2_000));
+    assert_eq!(s.seeds_run, 2_000);
+    assert_eq!(s.violating_seeds, 0, "{:?}", s.first_violation);
+    assert_eq!(s.verdict, Verdict::Met);
+    assert!(s.coverage.unreached().is_empty(), "{:?}", s.coverage.unreached());
+    for mark in ["optimistic-rollback", "etag-304", "hidden-tab-refocused", "cross-tab-event", "callback-races-webhook"]
+    {
+        assert!(s.coverage.seeds_reaching.get(mark).copied().unwrap_or(0) > 0, "{mark} never reached");
+    }
+}
+
+#[test]
+fn bookings_scenario_errors_name_the_field() {
+    let base = "name = \"x\"\nsystem = \"paystack-bookings\"\n[expect]\noutcome = \"pass\"\n";
+    for (table, needle) in [
+        ("[bookings]\nstaleness_bound = \"10s\"\n", "bookings.staleness_bound"),
+        ("[bookings]\namount = 0\n", "bookings.amount"),
+        ("[bookings]\nextra_tabs_max = 99\n", "bookings.extra_tabs_max"),
+        ("[bookings]\ntabs = 3\n", "tabs"),
+    ] {
+        let text = format!("{base}{table}");
+        let e = scenario::parse(&text, "x.toml").expect_err(table).to_string();
+        assert!(e.contains(needle), "{table}: {e}");
+    }
+}
