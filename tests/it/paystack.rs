@@ -65,12 +65,13 @@ fn every_paystack_flaw_scenario_passes_without_its_flaw() {
     each_passes_without_its_flaw(&FLAWS);
 }
 
-/// The reference design, every fault on, swarm load shapes, 2,000 seeds: nothing breaks, and
-/// every mark is reached.
+/// The reference design, every fault on, swarm load shapes: nothing breaks, and every mark is
+/// reached within 400 seeds. The scenario's own budget, 2,000 seeds, runs in `.ci/run`'s
+/// `settle run scenarios` (at about 5 seeds/s per core it is too slow to run twice in CI).
 #[test]
-fn paystack_fixed_design_passes_2000_seeds_with_all_faults() {
-    let s = run("paystack_fixed.toml", Some(2_000));
-    assert_eq!(s.seeds_run, 2_000);
+fn paystack_fixed_design_passes_400_seeds_with_all_faults() {
+    let s = run("paystack_fixed.toml", Some(400));
+    assert_eq!(s.seeds_run, 400);
     assert_eq!(s.violating_seeds, 0, "{:?}", s.first_violation);
     assert_eq!(s.verdict, Verdict::Met);
     assert!(s.coverage.unreached().is_empty(), "{:?}", s.coverage.unreached());
