@@ -22,7 +22,11 @@
 //! What it does not do yet: the database proxy (DB faults, COMMIT holds), crash/restart of the
 //! service, providers other than Midtrans, the Core API charge, shrinking, JSON/JUnit output.
 
+pub mod fanvue;
+pub mod fanvue_check;
+pub mod fanvue_run;
 pub mod midtrans;
+pub mod report;
 pub mod runtime;
 pub mod scenario;
 pub mod service;
