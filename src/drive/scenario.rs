@@ -307,7 +307,8 @@ pub fn load(path: &Path) -> Result<Drive, Error> {
             message: "[run]: time_scale and runs must be at least 1, race and pay between 0 and 1".into(),
         });
     }
-    let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    // A bare file name's parent is "", which is no directory to start a service in.
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     Ok(Drive { file, path: shown, dir })
 }
 

@@ -1,7 +1,10 @@
 //! `settle drive`: bad inputs give named errors and exit codes, and no process of the service is
 //! left behind, whether the run fails or settle is interrupted. Services here are `sh`, `sleep`
 //! and Python's `http.server` (skipped, with a message, without python3 except under `CI=true`);
-//! the example shop's bug and fix run in `.ci/run` (they need PostgreSQL and pip packages).
+//! the example shop's bug and fix run in `.ci/run` (they need PostgreSQL and pip packages); seed 002's
+//! revenue sync (examples/drive/revenue.py) runs here too when psycopg and the server are there.
+//! A stub shop that behaves differently on each start shows "failed k of n runs" per seed and the
+//! JSON and JUnit reports agreeing with it.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -144,7 +147,7 @@ fn a_mapping_naming_a_missing_column_exits_2_naming_the_mapping() {
 /// without any payment (`paid-only-if-provider-paid`), on even starts it writes nothing.
 const FLAKY_SHOP: &str = r#"
 import json, os, sqlite3, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 count_file = os.environ["FLAKY_COUNT"]
 n = int(open(count_file).read()) + 1 if os.path.exists(count_file) else 1
 open(count_file, "w").write(str(n))
@@ -169,7 +172,7 @@ class H(BaseHTTPRequestHandler):
         self.reply(200)
     def log_message(self, *a):
         pass
-ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 "#;
 
 #[test]
@@ -300,4 +303,55 @@ fn seed_002s_revenue_sync_in_python_is_found_losing_a_batch_and_the_fix_passes()
     assert!(stdout.contains("batch import of 30 rows"), "{stdout}");
     assert!(stdout.contains(": 429, Retry-After"), "{stdout}");
     assert!(stdout.contains("passed 1 of 1 run(s)"), "{stdout}");
+}
+
+#[test]
+fn a_fanvue_drive_file_is_checked_before_anything_starts() {
+    let d = dir("fanvue-bad");
+    let p = d.join("drive.toml");
+    let check = |extra: &str, expected: &str| {
+        let head = "[service]\nurl = \"http://127.0.0.1:9\"\nhealth = \"/health\"\n\n\
+                    [check]\nmapping = \"m.toml\"\ndatabase_url = \"sqlite://x.db\"\n\n";
+        std::fs::write(&p, format!("{head}{extra}")).unwrap();
+        let out = settle(&["drive", p.to_str().unwrap()]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra}: {err}");
+        assert!(err.contains(expected) && err.contains("drive.toml"), "{extra}: {err}");
+    };
+    check("[run]\nprovider = \"stripe\"\n", "provider \"stripe\" is not served over HTTP yet");
+    check("[run]\nprovider = \"fanvue\"\n\n[fanvue]\ncreators = 9\n", "[fanvue] creators: 9 is not between 1 and 8");
+    check("[run]\nprovider = \"fanvue\"\n\n[fanvue]\nbatch_size = 3\n", "unknown field `batch_size`");
+    check("[run]\nprovider = \"fanvue\"\n\n[fanvue.provider]\nrate_limit = 0\n", "rate_limit/rate_window");
+    check("[run]\nprovider = \"midtrans\"\n", "needs a [checkout] section");
+}
+
+#[test]
+fn a_fanvue_mapping_naming_a_missing_column_exits_2_naming_the_mapping() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        return skip("python3 is not on the PATH (it serves the test's health URL)");
+    }
+    let d = dir("fanvue-mapping");
+    let db = d.join("revenue.db");
+    let _ = std::fs::remove_file(&db);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    // `models` without `revenue_total`.
+    conn.execute_batch(
+        "CREATE TABLE models (id INTEGER PRIMARY KEY, name TEXT);
+         CREATE TABLE fanvue_transactions (model_id INTEGER, fanvue_id TEXT, amount INTEGER);",
+    )
+    .unwrap();
+    drop(conn);
+    let mapping = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/drive/revenue_mapping.toml");
+    let p = d.join("drive.toml");
+    let file = format!(
+        "[service]\ncommand = [\"sh\", \"-c\", \"exec python3 -m http.server $PORT --bind 127.0.0.1\"]\nhealth = \"/\"\n\n\
+         [check]\nmapping = \"{mapping}\"\ndatabase_url = \"sqlite://{}\"\n\n[run]\nprovider = \"fanvue\"\n",
+        db.display()
+    );
+    std::fs::write(&p, file).unwrap();
+    let out = settle(&["drive", p.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("revenue_mapping.toml") && err.contains("does not fit the service's database"), "{err}");
+    assert!(err.contains("revenue_total"), "{err}");
 }
