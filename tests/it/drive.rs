@@ -235,6 +235,10 @@ fn the_summary_says_failed_k_of_n_runs_per_seed_and_json_and_junit_agree() {
     let xml = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{xml}");
     assert!(xml.contains("failures=\"1\"") && xml.contains("violated: paid-only-if-provider-paid"), "{xml}");
+    match super::report::xmllint(&xml, "drive-junit") {
+        Some(valid) => valid.unwrap_or_else(|why| panic!("drive's JUnit is not valid junit-10.xsd: {why}\n{xml}")),
+        None => super::report::skipped_without_xmllint(),
+    }
 }
 
 /// The URL of the revenue example's database on the test server, if python3 with psycopg
