@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Python shop's dependencies (psycopg, Midtrans's official `midtransclient`) from PyPI
-# into target/drive-python, where examples/drive/*.toml put them on PYTHONPATH, and creates its
-# PostgreSQL database. Run from the repository root. Exits non-zero when something is missing.
+# Installs the Python examples' dependencies (psycopg, Midtrans's official `midtransclient`) from
+# PyPI into target/drive-python, where examples/drive/*.toml put them on PYTHONPATH, and creates
+# their PostgreSQL databases (settle_drive: shop.py; settle_drive_revenue: revenue.py). Run from the repository root. Exits non-zero when something is missing.
 set -euo pipefail
 prefix=target/drive-python
 if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
@@ -15,5 +15,7 @@ if ! PYTHONPATH=$prefix python3 -c 'import psycopg, midtransclient' 2>/dev/null;
         "psycopg[binary]==${PSYCOPG_VERSION:-3.3.9}" "midtransclient==${MIDTRANSCLIENT_VERSION:-1.4.2}"
 fi
 url=${SETTLE_DRIVE_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-psql "$url" -tAc "SELECT 1 FROM pg_database WHERE datname = 'settle_drive'" | grep -q 1 \
-    || psql "$url" -qc 'CREATE DATABASE settle_drive'
+for db in settle_drive settle_drive_revenue; do
+    psql "$url" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 \
+        || psql "$url" -qc "CREATE DATABASE $db"
+done

@@ -164,7 +164,7 @@ fn execute(cmd: Command, app: &App) -> Result<ExitCode, Error> {
         Command::Explore(a) => explore::execute(a, app),
         Command::Merge(a) => merge::execute(a),
         Command::Replay(a) => replay::execute(a, app),
-        Command::Drive(a) => drive::execute(a),
+        Command::Drive(a) => drive::execute(a, &app.program),
         Command::Audit(a) => audit::execute(a, app),
         Command::ExportMidtrans(a) => audit::export_midtrans(a),
         Command::ExportStripe(a) => audit::export_stripe(a),

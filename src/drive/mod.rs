@@ -19,10 +19,19 @@
 //! Time runs `time_scale` times faster than real time for everything settle does (retries,
 //! expiries, hooks); the service's own clock is not touched (see the README's "Any language").
 //!
+//! With `[run] provider = "fanvue"` the run is [`fanvue_run`]'s instead: settle serves Fanvue's
+//! earnings API ([`fanvue`]), the creators' rows arrive on settle's clock, and seed 002's
+//! invariants are read through the `fanvue-revenue` audit mapping ([`fanvue_check`]). Both print
+//! through [`report`] (human, JSON, JUnit; "failed k of n runs" per seed).
+//!
 //! What it does not do yet: the database proxy (DB faults, COMMIT holds), crash/restart of the
-//! service, providers other than Midtrans, the Core API charge, shrinking, JSON/JUnit output.
+//! service, Stripe or Paystack over HTTP, the Core API charge, shrinking.
 
+pub mod fanvue;
+pub mod fanvue_check;
+pub mod fanvue_run;
 pub mod midtrans;
+pub mod report;
 pub mod runtime;
 pub mod scenario;
 pub mod service;

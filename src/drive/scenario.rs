@@ -25,7 +25,7 @@
 //! database_url = "postgres://postgres@127.0.0.1:5432/settle_drive"
 //!
 //! [run]
-//! provider = "midtrans"
+//! provider = "midtrans"              # or "fanvue" (no [checkout]; see super::fanvue for [fanvue])
 //! seeds = 1
 //!
 //! [faults]                           # on notifications, safety phase only
@@ -56,6 +56,8 @@ use crate::sim::Millis;
 #[serde(deny_unknown_fields)]
 pub struct DriveFile {
     pub service: ServiceSpec,
+    /// Midtrans only (a Fanvue service has no checkout: its creators' fans pay at Fanvue).
+    #[serde(default = "no_checkout")]
     pub checkout: Spanned<CheckoutSpec>,
     #[serde(default)]
     pub hooks: Vec<Spanned<HookSpec>>,
@@ -68,6 +70,17 @@ pub struct DriveFile {
     pub midtrans: crate::providers::midtrans::ProviderConfig,
     #[serde(default)]
     pub faults: WebhookFaults,
+    /// Fanvue's load and model (`provider = "fanvue"`), see [`super::fanvue`].
+    #[serde(default)]
+    pub fanvue: super::fanvue::FanvueSpec,
+}
+
+/// The absent `[checkout]`: an empty path, refused for Midtrans by [`load`].
+fn no_checkout() -> Spanned<CheckoutSpec> {
+    Spanned::new(
+        0..0,
+        CheckoutSpec { method: default_method(), path: String::new(), body: "{}".into(), order_id: default_order_id() },
+    )
 }
 
 /// Seeded faults on the provider's notifications to the service (safety phase only).
@@ -92,6 +105,8 @@ pub struct ServiceSpec {
     pub env: BTreeMap<String, String>,
     pub url: Option<Spanned<String>>,
     pub health: String,
+    /// Where the provider's notifications go (Midtrans; Fanvue sends none).
+    #[serde(default)]
     pub webhook: String,
     /// Real time the service has to answer its health URL.
     #[serde(default = "default_start_timeout")]
@@ -234,11 +249,33 @@ pub fn load(path: &Path) -> Result<Drive, Error> {
         _ => {}
     }
     let p = &file.run.provider;
-    if p.get_ref() != "midtrans" {
-        return Err(at(
-            p.span(),
-            format!("provider {:?} is not served over HTTP yet; only \"midtrans\" is", p.get_ref()),
-        ));
+    match p.get_ref().as_str() {
+        "midtrans" => {
+            if file.checkout.get_ref().path.is_empty() {
+                return Err(Error::Scenario {
+                    location: shown,
+                    message: "provider \"midtrans\" needs a [checkout] section (the request that starts a customer)"
+                        .into(),
+                });
+            }
+            if file.service.webhook.is_empty() {
+                return Err(Error::Scenario {
+                    location: shown,
+                    message: "provider \"midtrans\" needs [service] webhook (where notifications go)".into(),
+                });
+            }
+        }
+        "fanvue" => {
+            if let Err(m) = file.fanvue.validate() {
+                return Err(Error::Scenario { location: shown, message: m });
+            }
+        }
+        other => {
+            return Err(at(
+                p.span(),
+                format!("provider {other:?} is not served over HTTP yet; \"midtrans\" and \"fanvue\" are"),
+            ));
+        }
     }
     let c = &file.checkout;
     if let Err(m) = render(&c.get_ref().body, &Fill::sample()).and_then(|b| {
@@ -270,7 +307,8 @@ pub fn load(path: &Path) -> Result<Drive, Error> {
             message: "[run]: time_scale and runs must be at least 1, race and pay between 0 and 1".into(),
         });
     }
-    let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    // A bare file name's parent is "", which is no directory to start a service in.
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     Ok(Drive { file, path: shown, dir })
 }
 

@@ -1,7 +1,10 @@
 //! `settle drive`: bad inputs give named errors and exit codes, and no process of the service is
 //! left behind, whether the run fails or settle is interrupted. Services here are `sh`, `sleep`
 //! and Python's `http.server` (skipped, with a message, without python3 except under `CI=true`);
-//! the example shop's bug and fix run in `.ci/run` (they need PostgreSQL and pip packages).
+//! the example shop's bug and fix run in `.ci/run` (they need PostgreSQL and pip packages); seed 002's
+//! revenue sync (examples/drive/revenue.py) runs here too when psycopg and the server are there.
+//! A stub shop that behaves differently on each start shows "failed k of n runs" per seed and the
+//! JSON and JUnit reports agreeing with it.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -137,4 +140,222 @@ fn a_mapping_naming_a_missing_column_exits_2_naming_the_mapping() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("seed001_mapping.toml") && err.contains("does not fit the service's database"), "{err}");
     assert!(err.contains("status"), "{err}");
+}
+
+/// A stub shop (Python's standard library, SQLite) that behaves differently on each start, as a
+/// service whose own timing varies does: on odd starts its checkout writes the order PAID
+/// without any payment (`paid-only-if-provider-paid`), on even starts it writes nothing.
+const FLAKY_SHOP: &str = r#"
+import json, os, sqlite3, time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+count_file = os.environ["FLAKY_COUNT"]
+n = int(open(count_file).read()) + 1 if os.path.exists(count_file) else 1
+open(count_file, "w").write(str(n))
+db = os.environ["SETTLE_DATABASE_URL"][len("sqlite://"):]
+c = sqlite3.connect(db)
+c.executescript("DELETE FROM order_payments; DELETE FROM orders;")
+c.commit()
+class H(BaseHTTPRequestHandler):
+    def reply(self, code):
+        self.send_response(code); self.send_header("Content-Length", "0"); self.end_headers()
+    def do_GET(self):
+        self.reply(200)
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if n % 2 == 1:
+            now = int(time.time() * 1000)
+            cur = c.execute("INSERT INTO orders (order_code, status, paid_at, created_at, total_amount) VALUES (?, 'PAID', ?, ?, ?)",
+                            (body["order_id"], now, now, body["amount"] * 100))
+            c.execute("INSERT INTO order_payments (order_id, payment_status, paid_at, created_at, gross_amount) VALUES (?, 'PAID', ?, ?, ?)",
+                      (cur.lastrowid, now, now, body["amount"] * 100))
+            c.commit()
+        self.reply(200)
+    def log_message(self, *a):
+        pass
+HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
+#[test]
+fn the_summary_says_failed_k_of_n_runs_per_seed_and_json_and_junit_agree() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        return skip("python3 is not on the PATH (it runs the test's stub shop)");
+    }
+    let d = dir("flaky");
+    let db = d.join("shop.db");
+    let _ = std::fs::remove_file(&db);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, order_code TEXT, status TEXT, paid_at INTEGER,
+           created_at INTEGER, total_amount INTEGER);
+         CREATE TABLE order_payments (order_id INTEGER, payment_status TEXT, paid_at INTEGER, created_at INTEGER,
+           gross_amount INTEGER);
+         CREATE TABLE payment_sync_logs (order_code TEXT, old_status TEXT, new_status TEXT, created_at INTEGER);
+         CREATE TABLE fulfilments (order_id INTEGER);",
+    )
+    .unwrap();
+    drop(conn);
+    std::fs::write(d.join("flaky.py"), FLAKY_SHOP).unwrap();
+    let count = d.join("count");
+    let service = format!("command = [\"python3\", \"flaky.py\"]\nenv = {{ FLAKY_COUNT = \"{}\" }}", count.display());
+    let body = r#"{"order_id": "{order_id}", "amount": {amount}}"#;
+    let p = drive_file(&d, &service, body, db.to_str().unwrap());
+    let mut toml = std::fs::read_to_string(&p).unwrap();
+    toml.push_str("time_scale = 600\nsettle_for = \"1m\"\n");
+    std::fs::write(&p, toml).unwrap();
+    let path = p.to_str().unwrap();
+
+    // Seeds 1 and 2, twice each: starts 1 and 3 (seed 1 run 1, seed 2 run 1) fail.
+    let _ = std::fs::remove_file(&count);
+    let out = settle(&["drive", path, "--seeds", "2", "--runs", "2"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("seed 1 run 1: FAIL") && stdout.contains("seed 1 run 2: pass"), "{stdout}");
+    assert!(stdout.contains("paid-only-if-provider-paid"), "{stdout}");
+    assert!(stdout.contains("seed 1: failed 1 of 2 runs\nseed 2: failed 1 of 2 runs\n"), "{stdout}");
+    assert!(stdout.contains("failed 2 of 4 run(s)"), "{stdout}");
+
+    // JSON: the same verdicts, per run and per seed, with the command that runs the seed again.
+    let _ = std::fs::remove_file(&count);
+    let out = settle(&["drive", path, "--seed", "7", "--runs", "2", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verdict"], "fail");
+    assert_eq!(v["seeds"], serde_json::json!([{ "seed": 7, "runs": 2, "failed": 1 }]));
+    assert_eq!(v["outcomes"][0]["violations"][0]["invariant"], "paid-only-if-provider-paid");
+    assert_eq!(v["outcomes"][1]["verdict"], "pass");
+    assert!(v["outcomes"][0]["rerun"].as_str().unwrap().ends_with(&format!("drive {path} --seed 7")));
+
+    // JUnit: one case per run; an even start passes, so --runs 1 from an odd count passes.
+    std::fs::write(&count, "1").unwrap();
+    let out = settle(&["drive", path, "--runs", "1", "--format", "junit"]);
+    let xml = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{xml}{}", text(&out.stderr));
+    assert!(xml.contains("<testsuite name=\"settle drive\" tests=\"1\"") && xml.contains("failures=\"0\""), "{xml}");
+    let out = settle(&["drive", path, "--runs", "1", "--format", "junit"]);
+    let xml = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{xml}");
+    assert!(xml.contains("failures=\"1\"") && xml.contains("violated: paid-only-if-provider-paid"), "{xml}");
+    match super::report::xmllint(&xml, "drive-junit") {
+        Some(valid) => valid.unwrap_or_else(|why| panic!("drive's JUnit is not valid junit-10.xsd: {why}\n{xml}")),
+        None => super::report::skipped_without_xmllint(),
+    }
+}
+
+/// The URL of the revenue example's database on the test server, if python3 with psycopg
+/// (`./examples/drive/install.sh`) can reach it; otherwise says why the test is skipped.
+fn revenue_database() -> Option<String> {
+    let base = super::server_url("SETTLE_TEST_POSTGRES_URL")?;
+    let url = format!("{}/settle_drive_revenue", base.rsplit_once('/').map_or(base.as_str(), |(b, _)| b));
+    let probe = Command::new("python3")
+        .args(["-c", "import sys, psycopg; psycopg.connect(sys.argv[1]).close()", &url])
+        .env("PYTHONPATH", concat!(env!("CARGO_MANIFEST_DIR"), "/target/drive-python"))
+        .output();
+    match probe {
+        Ok(o) if o.status.success() => Some(url),
+        Ok(o) => {
+            skip(&format!(
+                "python3 cannot use psycopg on {url} (run ./examples/drive/install.sh): {}",
+                text(&o.stderr)
+            ));
+            None
+        }
+        Err(e) => {
+            skip(&format!("python3 is not on the PATH: {e}"));
+            None
+        }
+    }
+}
+
+/// The example drive file `name` with absolute paths and the test server's database.
+fn revenue_example(name: &str, url: &str) -> PathBuf {
+    let here = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/drive");
+    let text = std::fs::read_to_string(format!("{here}/{name}")).unwrap();
+    let text = text
+        .replace(
+            "command = [\"python3\", \"revenue.py\"]",
+            &format!("command = [\"python3\", \"revenue.py\"]\ncwd = \"{here}\""),
+        )
+        .replace("../../target/drive-python", concat!(env!("CARGO_MANIFEST_DIR"), "/target/drive-python"))
+        .replace("mapping = \"revenue_mapping.toml\"", &format!("mapping = \"{here}/revenue_mapping.toml\""))
+        .replace("postgres://postgres@127.0.0.1:5432/settle_drive_revenue", url);
+    let p = dir("revenue").join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn seed_002s_revenue_sync_in_python_is_found_losing_a_batch_and_the_fix_passes() {
+    let Some(url) = revenue_database() else { return };
+    // One test for both: they share the example's database.
+    let bug = revenue_example("revenue_bug.toml", &url);
+    let started = std::time::Instant::now();
+    let out = settle(&["drive", bug.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(started.elapsed() < Duration::from_secs(120), "the bug took {:?} to find", started.elapsed());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let broken: Vec<&str> =
+        v["outcomes"][0]["violations"].as_array().unwrap().iter().map(|x| x["invariant"].as_str().unwrap()).collect();
+    assert_eq!(broken, ["every-row-stored-once", "revenue-matches-provider"], "{v}");
+    let details = v["outcomes"][0]["violations"][0]["details"].to_string();
+    assert!(details.contains("never stored"), "{details}");
+
+    let fixed = revenue_example("revenue_fixed.toml", &url);
+    let out = settle(&["drive", fixed.to_str().unwrap(), "--trace"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    // The fix passed through what the bug met: a batch sharing one timestamp, and 429s.
+    assert!(stdout.contains("batch import of 30 rows"), "{stdout}");
+    assert!(stdout.contains(": 429, Retry-After"), "{stdout}");
+    assert!(stdout.contains("passed 1 of 1 run(s)"), "{stdout}");
+}
+
+#[test]
+fn a_fanvue_drive_file_is_checked_before_anything_starts() {
+    let d = dir("fanvue-bad");
+    let p = d.join("drive.toml");
+    let check = |extra: &str, expected: &str| {
+        let head = "[service]\nurl = \"http://127.0.0.1:9\"\nhealth = \"/health\"\n\n\
+                    [check]\nmapping = \"m.toml\"\ndatabase_url = \"sqlite://x.db\"\n\n";
+        std::fs::write(&p, format!("{head}{extra}")).unwrap();
+        let out = settle(&["drive", p.to_str().unwrap()]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra}: {err}");
+        assert!(err.contains(expected) && err.contains("drive.toml"), "{extra}: {err}");
+    };
+    check("[run]\nprovider = \"stripe\"\n", "provider \"stripe\" is not served over HTTP yet");
+    check("[run]\nprovider = \"fanvue\"\n\n[fanvue]\ncreators = 9\n", "[fanvue] creators: 9 is not between 1 and 8");
+    check("[run]\nprovider = \"fanvue\"\n\n[fanvue]\nbatch_size = 3\n", "unknown field `batch_size`");
+    check("[run]\nprovider = \"fanvue\"\n\n[fanvue.provider]\nrate_limit = 0\n", "rate_limit/rate_window");
+    check("[run]\nprovider = \"midtrans\"\n", "needs a [checkout] section");
+}
+
+#[test]
+fn a_fanvue_mapping_naming_a_missing_column_exits_2_naming_the_mapping() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        return skip("python3 is not on the PATH (it serves the test's health URL)");
+    }
+    let d = dir("fanvue-mapping");
+    let db = d.join("revenue.db");
+    let _ = std::fs::remove_file(&db);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    // `models` without `revenue_total`.
+    conn.execute_batch(
+        "CREATE TABLE models (id INTEGER PRIMARY KEY, name TEXT);
+         CREATE TABLE fanvue_transactions (model_id INTEGER, fanvue_id TEXT, amount INTEGER);",
+    )
+    .unwrap();
+    drop(conn);
+    let mapping = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/drive/revenue_mapping.toml");
+    let p = d.join("drive.toml");
+    let file = format!(
+        "[service]\ncommand = [\"sh\", \"-c\", \"exec python3 -m http.server $PORT --bind 127.0.0.1\"]\nhealth = \"/\"\n\n\
+         [check]\nmapping = \"{mapping}\"\ndatabase_url = \"sqlite://{}\"\n\n[run]\nprovider = \"fanvue\"\n",
+        db.display()
+    );
+    std::fs::write(&p, file).unwrap();
+    let out = settle(&["drive", p.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("revenue_mapping.toml") && err.contains("does not fit the service's database"), "{err}");
+    assert!(err.contains("revenue_total"), "{err}");
 }

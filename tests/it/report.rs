@@ -79,7 +79,7 @@ fn hand_made() -> Vec<Summary> {
 
 /// Validates `xml` against the JUnit schema: `Some(Ok)` valid, `Some(Err(why))` invalid,
 /// `None` when `xmllint` is not installed.
-fn xmllint(xml: &str, name: &str) -> Option<Result<(), String>> {
+pub(super) fn xmllint(xml: &str, name: &str) -> Option<Result<(), String>> {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let file = dir.join(format!("{name}-{}.xml", std::process::id()));
     std::fs::write(&file, xml).expect("write the report");
@@ -94,7 +94,7 @@ fn xmllint(xml: &str, name: &str) -> Option<Result<(), String>> {
     Some(if out.status.success() { Ok(()) } else { Err(said) })
 }
 
-fn skipped_without_xmllint() {
+pub(super) fn skipped_without_xmllint() {
     super::skip(
         "xmllint not found (Debian package libxml2-utils; .ci/run installs it), so the JUnit output was not validated against tests/fixtures/junit-10.xsd",
     );

@@ -1,0 +1,166 @@
+//! One `settle drive` run with `[run] provider = "fanvue"`: settle's Fanvue on an ephemeral port
+//! ([`super::fanvue::DriveFanvue`]), the service started with the creators it syncs, the seeded
+//! load on settle's clock, the service's sync hooks at simulated intervals, and seed 002's
+//! invariants ([`super::fanvue_check`]) read from its database.
+//!
+//! 1. The load is drawn from the seed first ([`super::fanvue::Plan`]); the histories go on the
+//!    ledgers before the service starts.
+//! 2. Safety phase (`[fanvue] load_for`): sales, reversals and batch imports arrive; 429s, 5xx
+//!    and lag as configured; every `check_every` settle waits for the service to be quiet and
+//!    reads the `always` invariants.
+//! 3. Liveness (`[run] settle_for`): no new rows, no 5xx; the hooks keep running; then every
+//!    invariant is checked.
+//!
+//! The service's environment: `SETTLE_PROVIDER_URL`, `SETTLE_FANVUE_API_VERSION`,
+//! `SETTLE_FANVUE_CREATORS` (JSON: `[{"name", "creator", "token"}]`), `SETTLE_DATABASE_URL`,
+//! `PORT`, `SETTLE_TIME_SCALE`.
+//!
+//! What it does not do: webhooks to the service, faults on its database, crash/restart.
+
+use std::sync::Arc;
+
+use super::fanvue::{DriveFanvue, Plan};
+use super::fanvue_check::RevenueChecks;
+use super::runtime::DriveWorld;
+use super::scenario::Drive;
+use super::service::{Launch, Service};
+use super::{Outcome, QUIET_MAX_MS, mapping_error, merge, spawn_hook};
+use crate::Error;
+use crate::audit::fanvue_revenue::Mapping;
+use crate::check::Violation;
+use crate::sim::Kind;
+
+/// Runs every seed of `drive` `runs` times with settle as Fanvue.
+pub async fn drive(drive: &Drive, mapping: &Mapping) -> Result<Vec<Outcome>, Error> {
+    let mut out = Vec::new();
+    for seed in drive.seeds() {
+        for run in 1..=drive.file.run.runs {
+            out.push(run_once(drive, mapping, seed, run).await?);
+        }
+    }
+    Ok(out)
+}
+
+/// The creators as the service gets them.
+fn creators_json(host: &DriveFanvue) -> String {
+    let list: Vec<_> = host
+        .models
+        .iter()
+        .map(|m| serde_json::json!({ "name": m.name, "creator": m.creator, "token": m.token }))
+        .collect();
+    serde_json::Value::Array(list).to_string()
+}
+
+/// One run of `seed`.
+pub async fn run_once(drive: &Drive, mapping: &Mapping, seed: u64, run: u32) -> Result<Outcome, Error> {
+    let f = &drive.file;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| Error::Infrastructure(format!("cannot listen on 127.0.0.1: {e}")))?;
+    let provider_base = listener
+        .local_addr()
+        .map(|a| format!("http://{a}"))
+        .map_err(|e| Error::Infrastructure(format!("cannot read the provider's address: {e}")))?;
+    let (port, external) = match &f.service.url {
+        Some(u) => (0, Some(u.get_ref().clone())),
+        None => (super::service::free_port()?, None),
+    };
+    let base = external.clone().unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
+    let world = DriveWorld::new(seed, f.run.time_scale, &base, &f.service.webhook, &f.faults);
+    let plan = Plan::draw(&world, &f.fanvue);
+    let host = DriveFanvue::new(&world, &f.fanvue);
+    host.add_history(&plan);
+    let router = host.router();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let result = async {
+        let mut svc = match &external {
+            Some(u) => Service::external(u)?,
+            None => {
+                let command = f.service.command.as_ref().map(|c| c.get_ref().clone()).unwrap_or_default();
+                let settle_env = vec![
+                    ("SETTLE_PROVIDER_URL".to_string(), provider_base.clone()),
+                    ("SETTLE_FANVUE_API_VERSION".to_string(), f.fanvue.provider.api_version.clone()),
+                    ("SETTLE_FANVUE_CREATORS".to_string(), creators_json(&host)),
+                    ("SETTLE_DATABASE_URL".to_string(), f.check.database_url.clone()),
+                    ("PORT".to_string(), port.to_string()),
+                    ("SETTLE_TIME_SCALE".to_string(), f.run.time_scale.to_string()),
+                ];
+                let cwd = drive.cwd();
+                Service::spawn(&Launch { command: &command, cwd: &cwd, env: &f.service.env, settle_env }, port)?
+            }
+        };
+        svc.wait_healthy(&f.service.health, f.service.start_timeout.0).await?;
+        world.record("settle", Kind::Lifecycle, format!("service healthy at {}; fanvue at {provider_base}", svc.base));
+        let out = exercise(drive, mapping, &world, &host, plan, &svc, seed, run).await;
+        svc.stop().await;
+        out
+    }
+    .await;
+    server.abort();
+    result
+}
+
+/// Reads the `always` invariants off the runtime's thread.
+async fn always(checks: &Arc<RevenueChecks>, url: &str, t: u64, mapping: &str) -> Result<Vec<Violation>, Error> {
+    let (c, u) = (checks.clone(), url.to_string());
+    let found = tokio::task::spawn_blocking(move || {
+        crate::audit::session::in_snapshot(&u, |db, _| {
+            c.always(db, t).map_err(|e| Error::Infrastructure(e.to_string()))
+        })
+    })
+    .await
+    .map_err(|e| Error::Infrastructure(format!("a check stopped: {e}")))?;
+    found.map_err(|e| mapping_error(e, mapping))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn exercise(
+    drive: &Drive,
+    mapping: &Mapping,
+    world: &DriveWorld,
+    host: &DriveFanvue,
+    plan: Plan,
+    svc: &Service,
+    seed: u64,
+    run: u32,
+) -> Result<Outcome, Error> {
+    let f = &drive.file;
+    let checks = Arc::new(RevenueChecks::new(mapping.clone(), host.models.clone()));
+    let url = f.check.database_url.clone();
+    let mapping_path = drive.mapping_path().display().to_string();
+    // The first read proves the mapping fits the database (a missing column is named here).
+    let mut violations = always(&checks, &url, world.now_ms(), &mapping_path).await?;
+    let hooks: Vec<_> = f.hooks.iter().map(|h| spawn_hook(world, svc, drive, h.get_ref())).collect();
+    let load = tokio::spawn(host.clone().run_load(plan));
+    let every = f.fanvue.check_every.0;
+    while world.now_ms() < f.fanvue.load_for.0 {
+        world.sleep_sim(every.min(f.fanvue.load_for.0.saturating_sub(world.now_ms())).max(1)).await;
+        world.quiet(QUIET_MAX_MS).await;
+        merge(&mut violations, always(&checks, &url, world.now_ms(), &mapping_path).await?);
+    }
+    world.begin_liveness();
+    load.abort();
+    let visible_by = i64::try_from(world.rt("settle").wall_ms()).unwrap_or(i64::MAX);
+    world.sleep_sim(f.run.settle_for.0).await;
+    // Quiet first: an exchange aborted half-way would never leave the in-flight count.
+    world.quiet(QUIET_MAX_MS).await;
+    for h in hooks {
+        h.abort();
+    }
+    world.quiet(QUIET_MAX_MS).await;
+    let t = world.now_ms();
+    let (p, c, u) = (host.provider.clone(), checks, url);
+    let end = tokio::task::spawn_blocking(move || {
+        crate::audit::session::in_snapshot(&u, |db, _| {
+            c.at_end(&p, db, t, visible_by).map_err(|e| Error::Infrastructure(e.to_string()))
+        })
+    })
+    .await
+    .map_err(|e| Error::Infrastructure(format!("the final check stopped: {e}")))?
+    .map_err(|e| mapping_error(e, &mapping_path))?;
+    merge(&mut violations, end);
+    world.record("settle", Kind::Run, format!("checked: {} violation(s)", violations.len()));
+    Ok(Outcome { seed, run, violations, trace: world.recorder().lines() })
+}
