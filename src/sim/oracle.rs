@@ -15,12 +15,20 @@
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
+/// Mixed into the seed for the tie-break stream (ASCII "ties").
+const TIE_STREAM: u64 = 0x7469_6573;
+
 /// Parts per million: the unit every probability in settle is expressed in.
 pub const PPM: u32 = 1_000_000;
 
 enum Source {
-    Random(Box<ChaCha8Rng>),
-    Replay { choices: Vec<u64>, pos: usize },
+    /// The main stream, and a second one for tie-breaks ([`Oracle::tie`]): drawing tie orders
+    /// from their own stream leaves every other random choice of a seed where it was.
+    Random(Box<ChaCha8Rng>, Box<ChaCha8Rng>),
+    Replay {
+        choices: Vec<u64>,
+        pos: usize,
+    },
 }
 
 /// The single source of every choice in a run.
@@ -35,7 +43,10 @@ impl Oracle {
     /// An oracle whose choices come from `seed` through a portable PRNG (ChaCha8).
     pub fn random(seed: u64) -> Self {
         Oracle {
-            source: Source::Random(Box::new(ChaCha8Rng::seed_from_u64(seed))),
+            source: Source::Random(
+                Box::new(ChaCha8Rng::seed_from_u64(seed)),
+                Box::new(ChaCha8Rng::seed_from_u64(seed ^ TIE_STREAM)),
+            ),
             log: Vec::new(),
             arities: Vec::new(),
         }
@@ -50,7 +61,7 @@ impl Oracle {
     pub fn below(&mut self, n: u64) -> u64 {
         let n = n.max(1);
         let value = match &mut self.source {
-            Source::Random(rng) => {
+            Source::Random(rng, _) => {
                 // Lemire's multiply-shift: unbiased enough for simulation and portable.
                 ((u128::from(rng.next_u64()) * u128::from(n)) >> 64) as u64
             }
@@ -79,7 +90,7 @@ impl Oracle {
         match &self.source {
             // Record the decision (1 = the fault happens), not the raw draw: a recorded 0 then
             // means "no fault" whatever the rate, which is what shrinking needs.
-            Source::Random(_) => {
+            Source::Random(..) => {
                 let fired = self.draw_raw(u64::from(PPM)) < u64::from(ppm);
                 self.log.push(u64::from(fired));
                 self.arities.push(2);
@@ -95,12 +106,29 @@ impl Oracle {
     /// adding `keep` calls to a system does not change its random runs.
     pub fn keep(&mut self) -> bool {
         match &mut self.source {
-            Source::Random(_) => {
+            Source::Random(..) => {
                 self.log.push(1);
                 self.arities.push(2);
                 true
             }
             Source::Replay { .. } => self.below(2) == 1,
+        }
+    }
+
+    /// The order of an event among `n` due in the same simulated millisecond: a choice in `0..n`,
+    /// where 0 is the order the runtime would have used (spawn/wake order). Random runs draw it
+    /// from the tie stream, so adding tie-breaks changed no other choice of any seed; replays and
+    /// exploration read and enumerate it like any choice.
+    pub fn tie(&mut self, n: u64) -> u64 {
+        let n = n.max(1);
+        match &mut self.source {
+            Source::Random(_, ties) => {
+                let value = ((u128::from(ties.next_u64()) * u128::from(n)) >> 64) as u64;
+                self.log.push(value);
+                self.arities.push(n);
+                value
+            }
+            Source::Replay { .. } => self.below(n),
         }
     }
 
@@ -112,7 +140,7 @@ impl Oracle {
 
     fn draw_raw(&mut self, n: u64) -> u64 {
         match &mut self.source {
-            Source::Random(rng) => ((u128::from(rng.next_u64()) * u128::from(n)) >> 64) as u64,
+            Source::Random(rng, _) => ((u128::from(rng.next_u64()) * u128::from(n)) >> 64) as u64,
             Source::Replay { .. } => unreachable!("draw_raw is only used in random mode"),
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! Every actor is a set of tokio tasks. The runtime's clock is paused, so when every task is
 //! waiting, time jumps straight to the next timer: a day-long horizon costs only the events
-//! that happen in it. A [`Sim`] handle, cheap to clone, gives actors the clock, the oracle, the
+//! that happen in it. Tasks due in the same millisecond go on in an order the oracle draws
+//! ([`Sim::sleep_until_ms`]), not always in the runtime's wake order. A [`Sim`] handle, cheap to clone, gives actors the clock, the oracle, the
 //! trace, the network ([`super::net`]) and crash/restart control.
 //!
 //! A run has two phases: a *safety* phase (load arrives, faults are on) and a *liveness* phase
@@ -12,7 +13,7 @@
 //! What it does not do: it never touches real I/O, threads or wall-clock time, and it knows
 //! nothing of payments.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -109,6 +110,100 @@ pub(crate) struct Inner {
     marks: Mutex<BTreeMap<String, u64>>,
     observer: Mutex<Option<Observer>>,
     next_exchange: AtomicU64,
+    /// How many sleeping tasks are due at each simulated millisecond: a task that wakes while
+    /// others due at the same instant have not run yet is in a tie (see [`Sim::sleep_until_ms`]).
+    due: Mutex<HashMap<u64, u32>>,
+    /// The tie groups being ordered, by instant.
+    ties: Mutex<HashMap<u64, TieGroup>>,
+}
+
+/// Yields a tied task waits at most for its turn (see [`Sim::sleep_until_ms`]).
+const TIE_WAIT_MAX: usize = 256;
+
+/// The tasks of one tie group that have drawn their place and wait for their turn.
+#[derive(Default)]
+struct TieGroup {
+    waiting: std::collections::BTreeSet<(u64, u64)>,
+    next: u64,
+}
+
+/// A tied task's (place, order of waking) in its group; given back when it goes on or is aborted.
+struct TieTicket<'a> {
+    ties: &'a Mutex<HashMap<u64, TieGroup>>,
+    at: u64,
+    me: Option<(u64, u64)>,
+}
+
+impl TieTicket<'_> {
+    fn take(ties: &Mutex<HashMap<u64, TieGroup>>, at: u64, place: u64) -> TieTicket<'_> {
+        let mut all = lock(ties);
+        let group = all.entry(at).or_default();
+        let me = (place, group.next);
+        group.next += 1;
+        group.waiting.insert(me);
+        TieTicket { ties, at, me: Some(me) }
+    }
+
+    fn is_first(&self) -> bool {
+        lock(self.ties).get(&self.at).and_then(|g| g.waiting.first().copied()) == self.me
+    }
+
+    fn leave(&mut self) {
+        let Some(me) = self.me.take() else { return };
+        let mut all = lock(self.ties);
+        if let Some(group) = all.get_mut(&self.at) {
+            group.waiting.remove(&me);
+            if group.waiting.is_empty() {
+                all.remove(&self.at);
+            }
+        }
+    }
+}
+
+impl Drop for TieTicket<'_> {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
+/// A sleeper's place in [`Inner::due`], given back when the sleep ends or is cancelled
+/// (a `select!` that took another branch, a crash that aborted the task).
+struct DueGuard<'a> {
+    due: &'a Mutex<HashMap<u64, u32>>,
+    at: u64,
+    done: bool,
+}
+
+impl DueGuard<'_> {
+    fn new(due: &Mutex<HashMap<u64, u32>>, at: u64) -> DueGuard<'_> {
+        *lock(due).entry(at).or_insert(0) += 1;
+        DueGuard { due, at, done: false }
+    }
+
+    /// Leaves the register; returns how many others due at the same instant have not run yet.
+    fn leave(&mut self) -> u32 {
+        self.done = true;
+        let mut due = lock(self.due);
+        let left = match due.get_mut(&self.at) {
+            Some(n) => {
+                *n -= 1;
+                *n
+            }
+            None => 0,
+        };
+        if left == 0 {
+            due.remove(&self.at);
+        }
+        left
+    }
+}
+
+impl Drop for DueGuard<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.leave();
+        }
+    }
 }
 
 tokio::task_local! {
@@ -210,6 +305,8 @@ impl Sim {
                 marks: Mutex::new(BTreeMap::new()),
                 observer: Mutex::new(None),
                 next_exchange: AtomicU64::new(1),
+                due: Mutex::new(HashMap::new()),
+                ties: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -235,13 +332,52 @@ impl Sim {
         self.inner.cfg.epoch_ms + self.now_ms()
     }
 
+    /// Sleeps `ms` simulated milliseconds; see [`Sim::sleep_until_ms`] for ties.
     pub async fn sleep_ms(&self, ms: u64) {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+        if ms == 0 {
+            tokio::time::sleep(Duration::ZERO).await;
+            return;
+        }
+        self.sleep_until_ms(self.now_ms() + ms).await;
     }
 
     /// Sleeps until simulated time `t_ms` (no-op if it has passed).
+    ///
+    /// Ties: the runtime wakes every task due in the same millisecond in one order, always the
+    /// same. So that other orders get explored, the tasks of such a group each draw a place from
+    /// the oracle (a choice in `0..n` for a group of `n`) as they wake and go on one at a time
+    /// by (place, order of waking). All zeros is the runtime's own order, exactly; every order of
+    /// the group can be drawn. A task due alone asks nothing.
     pub async fn sleep_until_ms(&self, t_ms: u64) {
+        if t_ms <= self.now_ms() {
+            tokio::time::sleep_until(self.inner.start + Duration::from_millis(t_ms)).await;
+            return;
+        }
+        let mut guard = DueGuard::new(&self.inner.due, t_ms);
         tokio::time::sleep_until(self.inner.start + Duration::from_millis(t_ms)).await;
+        let others = guard.leave();
+        let waiting = lock(&self.inner.ties).get(&t_ms).map_or(0, |g| g.waiting.len());
+        if others == 0 && waiting == 0 {
+            return;
+        }
+        let n = (waiting + 1) as u64 + u64::from(others);
+        let place = self.choose(|o| o.tie(n));
+        if place > 0 {
+            self.mark("tie-reordered");
+        }
+        let mut ticket = TieTicket::take(&self.inner.ties, t_ms, place);
+        // A member goes on when no waiting member is ahead of it and none still to draw could
+        // be: place 0 is ahead of every later draw, so it goes at once (all zeros is exactly the
+        // runtime's order); a higher place waits until every member due at `t_ms` has drawn.
+        // They were all woken in this instant, so a bounded wait is enough; the bound only
+        // guards against a sleeper never polled.
+        for _ in 0..TIE_WAIT_MAX {
+            if ticket.is_first() && (place == 0 || lock(&self.inner.due).get(&t_ms).is_none()) {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        ticket.leave();
     }
 
     // ---- choices ----
@@ -295,7 +431,8 @@ impl Sim {
         tokio::select! {
             biased;
             _ = self.inner.stop_signal.notified() => true,
-            _ = self.sleep_ms(ms) => self.is_stopped(),
+            // The phase clock is the harness, not an event: it takes no part in ties.
+            _ = tokio::time::sleep(Duration::from_millis(ms)) => self.is_stopped(),
         }
     }
 

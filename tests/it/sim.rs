@@ -243,3 +243,54 @@ fn a_simulated_day_passes_in_no_real_time() {
     .unwrap();
     assert_eq!(out.result, Millis::h(24).0);
 }
+
+/// Three tasks due in the same millisecond (and a fourth a millisecond later): the order they
+/// ran in, and the run's choices.
+fn tie_order(oracle: Oracle) -> (Vec<&'static str>, Vec<u64>) {
+    let out = Sim::run(config(NetConfig::default()), oracle, |sim| async move {
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        for (name, at) in [("a", 5_000), ("b", 5_000), ("c", 5_000), ("d", 5_001)] {
+            let (s, order) = (sim.clone(), order.clone());
+            sim.spawn(name, async move {
+                s.sleep_until_ms(at).await;
+                order.lock().unwrap().push(name);
+            });
+        }
+        sim.sleep_ms(10_000).await;
+        let order = order.lock().unwrap().clone();
+        order
+    })
+    .unwrap();
+    (out.result, out.choices)
+}
+
+#[test]
+fn events_due_in_the_same_millisecond_run_in_an_order_the_oracle_draws() {
+    // All zeros: the runtime's own order, spawn order here.
+    let (order, choices) = tie_order(Oracle::replay(Vec::new()));
+    assert_eq!(order, ["a", "b", "c", "d"]);
+    assert_eq!(choices, [0, 0], "a and b drew a place and went at once; c, the last of them, and d were due alone");
+    // The first to wake lets the others go first; recorded choices replay it.
+    let (order, choices) = tie_order(Oracle::replay(vec![1]));
+    assert_eq!(order, ["b", "c", "a", "d"]);
+    assert_eq!(tie_order(Oracle::replay(choices)).0, order);
+    // Random seeds reach every order of the three, and never move d before them.
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0..200 {
+        let (order, choices) = tie_order(Oracle::random(seed));
+        assert_eq!(order[3], "d", "seed {seed}: {order:?}");
+        assert_eq!(tie_order(Oracle::replay(choices)).0, order, "seed {seed} replays");
+        seen.insert(order);
+    }
+    assert_eq!(seen.len(), 6, "every order of three tied events: {seen:?}");
+}
+
+#[test]
+fn a_tie_break_draws_from_its_own_stream_so_other_choices_keep_their_values() {
+    let mut plain = Oracle::random(11);
+    let mut with_ties = Oracle::random(11);
+    for n in 2..50 {
+        let _ = with_ties.tie(3);
+        assert_eq!(plain.below(n), with_ties.below(n));
+    }
+}
