@@ -4,7 +4,7 @@
 use settle::check::InvariantKind;
 use settle::scenario::Verdict;
 
-use super::{run, run_edited};
+use super::{each_passes_without_its_flaw, found, run, run_edited};
 
 fn expect_violation(file: &str, invariant: &str) {
     let s = run(file, None);
@@ -58,6 +58,29 @@ fn late_pending_after_settlement_regresses_a_paid_order() {
 #[test]
 fn duplicate_delivery_fulfils_twice() {
     expect_violation("double_fulfil.toml", "fulfilled-at-most-once");
+}
+
+/// Issue 11 §8: two invariants no flaw ever made fire. A repair path that marks PAID without
+/// the side effect (only the webhook ships), and a reversal that keeps `paid_at`; each found by
+/// simulation, and gone with its flaw.
+const REPAIR_FLAWS: [(&str, &str); 2] =
+    [("repair_skips_fulfil.toml", "paid-fulfilled-once"), ("reversal_keeps_paid_at.toml", "paid-at-iff-paid")];
+
+#[test]
+fn a_payment_repaired_by_reconciliation_is_never_shipped_when_only_the_webhook_fulfils() {
+    let d = found(REPAIR_FLAWS[0].0, REPAIR_FLAWS[0].1);
+    assert!(d[0].contains("is PAID and fulfilled 0 times"), "{d:?}");
+}
+
+#[test]
+fn a_reversal_that_keeps_paid_at_is_found() {
+    let d = found(REPAIR_FLAWS[1].0, REPAIR_FLAWS[1].1);
+    assert!(d[0].contains("but paid_at Some"), "{d:?}");
+}
+
+#[test]
+fn the_repair_and_reversal_scenarios_pass_without_their_flaws() {
+    each_passes_without_its_flaw(&REPAIR_FLAWS);
 }
 
 /// The reference design, every fault on, 2,000 seeds: nothing breaks, every fault fires.

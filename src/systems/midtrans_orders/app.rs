@@ -148,7 +148,7 @@ async fn webhook(State(ctx): State<AppCtx>, body: Bytes) -> (StatusCode, String)
                 let second = ctx
                     .db
                     .unit(ACTOR, "webhook.apply-order", &upd.order_code, |tx| {
-                        logic::apply_order(tx, order_id, to, Source::Webhook, sim.now_ms())
+                        logic::apply_order(tx, order_id, to, Source::Webhook, sim.now_ms(), flaws)
                     })
                     .await;
                 return match second {

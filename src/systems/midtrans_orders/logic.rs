@@ -198,28 +198,52 @@ pub fn apply(
         log(tx, upd, source, Some(current), Some(target), "stale-ignored", now)?;
         return Ok(Applied::Stale { from: current, to: target });
     }
-    let paid_at = if target == OrderStatus::Paid { Value::from(now) } else { Value::Null };
-    tx.execute(
-        "UPDATE order_payments SET payment_status = ?, provider_status = ?, paid_at = ?, updated_at = ? WHERE id = ?",
-        &[target.as_str().into(), upd.provider_status().into(), paid_at, now.into(), payment_id.into()],
-    )?;
+    if target == OrderStatus::Denied && flaws.has(Flaw::ReversalKeepsPaidAt) {
+        // `reversal-keeps-paid-at`: the status moves on to DENIED, paid_at stays.
+        tx.execute(
+            "UPDATE order_payments SET payment_status = ?, provider_status = ?, updated_at = ? WHERE id = ?",
+            &[target.as_str().into(), upd.provider_status().into(), now.into(), payment_id.into()],
+        )?;
+    } else {
+        let paid_at = if target == OrderStatus::Paid { Value::from(now) } else { Value::Null };
+        tx.execute(
+            "UPDATE order_payments SET payment_status = ?, provider_status = ?, paid_at = ?, updated_at = ? WHERE id = ?",
+            &[target.as_str().into(), upd.provider_status().into(), paid_at, now.into(), payment_id.into()],
+        )?;
+    }
     if part == Part::Both {
-        apply_order(tx, order_id, target, source, now)?;
+        apply_order(tx, order_id, target, source, now, flaws)?;
     }
     log(tx, upd, source, Some(current), Some(target), "applied", now)?;
     Ok(Applied::Changed { order_id, from: current, to: target })
 }
 
 /// Sets the order's status (and fulfils it on becoming PAID).
-pub fn apply_order(tx: &mut Tx, order_id: i64, target: OrderStatus, source: Source, now: u64) -> Result<(), SqlError> {
-    let paid_at = if target == OrderStatus::Paid { Value::from(now) } else { Value::Null };
+pub fn apply_order(
+    tx: &mut Tx,
+    order_id: i64,
+    target: OrderStatus,
+    source: Source,
+    now: u64,
+    flaws: Flaws,
+) -> Result<(), SqlError> {
     let prev = tx.query_opt("SELECT status FROM orders WHERE id = ?", &[order_id.into()])?;
-    tx.execute(
-        "UPDATE orders SET status = ?, paid_at = ?, updated_at = ? WHERE id = ?",
-        &[target.as_str().into(), paid_at, now.into(), order_id.into()],
-    )?;
+    if target == OrderStatus::Denied && flaws.has(Flaw::ReversalKeepsPaidAt) {
+        tx.execute(
+            "UPDATE orders SET status = ?, updated_at = ? WHERE id = ?",
+            &[target.as_str().into(), now.into(), order_id.into()],
+        )?;
+    } else {
+        let paid_at = if target == OrderStatus::Paid { Value::from(now) } else { Value::Null };
+        tx.execute(
+            "UPDATE orders SET status = ?, paid_at = ?, updated_at = ? WHERE id = ?",
+            &[target.as_str().into(), paid_at, now.into(), order_id.into()],
+        )?;
+    }
     let was_paid = prev.map(|r| r.text(0)).transpose()?.as_deref() == Some("PAID");
-    if target == OrderStatus::Paid && !was_paid {
+    // `repair-skips-fulfil`: the side effect lives in the webhook handler only.
+    let fulfils = source == Source::Webhook || !flaws.has(Flaw::RepairSkipsFulfil);
+    if target == OrderStatus::Paid && !was_paid && fulfils {
         fulfil(tx, order_id, source, now)?;
     }
     Ok(())

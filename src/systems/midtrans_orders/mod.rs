@@ -76,10 +76,16 @@ pub enum Flaw {
     /// Midtrans's `signature_key` does not cover: a replayed notification with an edited status
     /// verifies and is applied (issue 11 §6).
     TrustBody,
+    /// Only the webhook fulfils: the reconciliation job and the manual sync mark an order PAID
+    /// and leave the side effect out, so a payment repaired by them is never shipped.
+    RepairSkipsFulfil,
+    /// A reversal (`settlement → deny`) makes a PAID order DENIED but leaves its `paid_at` set.
+    /// (A refund keeping its paid time is a legitimate design: the audit allows it.)
+    ReversalKeepsPaidAt,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 9] = [
+    pub const ALL: [Flaw; 11] = [
         Flaw::AckMissing,
         Flaw::InlineRetry,
         Flaw::NoReconciliation,
@@ -89,6 +95,8 @@ impl Flaw {
         Flaw::DoubleFulfil,
         Flaw::ReconPendingOnly,
         Flaw::TrustBody,
+        Flaw::RepairSkipsFulfil,
+        Flaw::ReversalKeepsPaidAt,
     ];
 
     pub fn name(self) -> &'static str {
@@ -102,6 +110,8 @@ impl Flaw {
             Flaw::DoubleFulfil => "double-fulfil",
             Flaw::ReconPendingOnly => "recon-pending-only",
             Flaw::TrustBody => "trust-body",
+            Flaw::RepairSkipsFulfil => "repair-skips-fulfil",
+            Flaw::ReversalKeepsPaidAt => "reversal-keeps-paid-at",
         }
     }
 
@@ -120,6 +130,10 @@ impl Flaw {
             Flaw::TrustBody => {
                 "the webhook applies the body's transaction_status, which the signature does not cover, unconfirmed"
             }
+            Flaw::RepairSkipsFulfil => {
+                "only the webhook fulfils: an order made PAID by reconciliation or the manual sync is never shipped"
+            }
+            Flaw::ReversalKeepsPaidAt => "a reversal (settlement → deny) makes a PAID order DENIED but leaves paid_at set",
         }
     }
 }
