@@ -412,6 +412,25 @@ fn mermaid_draws_browser_tabs_in_their_own_lane() {
     assert!(screens > 0, "the tabs' screens are notes on the browser lane");
 }
 
+/// Seed 1 of the stale rollback, the events of customer 5's booking and tabs from the click on
+/// "cancel" (00:06:46) on: the README's browser-lane example.
+fn paystack_rollback_small() -> (Vec<Event>, Vec<Violation>) {
+    let (events, violations) = replay("paystack_stale_rollback.toml", 1);
+    let about = ["tab 5.", "bk-5", "customer=5", "/bookings/5/"];
+    let keep = |e: &Event| e.t_ms >= 406_000 && about.iter().any(|a| e.text.contains(a));
+    (events.into_iter().filter(keep).collect(), violations)
+}
+
+#[test]
+fn mermaid_of_a_paystack_rollback_is_the_readmes() {
+    let (events, violations) = paystack_rollback_small();
+    let lanes = paystack_lanes();
+    check_mermaid(&events, &violations, &lanes);
+    let diagram = mermaid(&events, &violations, &lanes);
+    let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    assert!(readme.contains(&format!("```mermaid\n{diagram}```")), "README's example differs from:\n{diagram}");
+}
+
 #[test]
 fn diagrams_of_systems_without_tabs_have_no_browser_lane() {
     let (events, violations) = replay("seed001_race.toml", 26);
@@ -423,7 +442,8 @@ fn diagrams_of_systems_without_tabs_have_no_browser_lane() {
     assert!(!page.contains("lanehead-browser"));
     // A system that declares a browser actor, in a trace where none acted: five lanes too.
     let (events, violations) = paystack_failure();
-    let without: Vec<Event> = events.into_iter().filter(|e| e.actor != "browser" && e.peer.as_deref() != Some("browser")).collect();
+    let without: Vec<Event> =
+        events.into_iter().filter(|e| e.actor != "browser" && e.peer.as_deref() != Some("browser")).collect();
     let diagram = mermaid(&without, &violations, &paystack_lanes());
     assert_eq!(participants(&diagram), ["provider", "network", "app", "jobs", "database"]);
 }
@@ -634,7 +654,10 @@ fn html_draws_browser_tabs_in_their_own_lane() {
         let x: usize = x.parse().unwrap();
         let note = format!("<rect class=\"note\" x=\"{}\"", x - 9);
         let badge = format!("<rect class=\"badge\" x=\"{}\"", x - 11);
-        row.contains(&format!("x1=\"{x}\"")) || row.contains(&format!("x2=\"{x}\"")) || row.contains(&note) || row.contains(&badge)
+        row.contains(&format!("x1=\"{x}\""))
+            || row.contains(&format!("x2=\"{x}\""))
+            || row.contains(&note)
+            || row.contains(&badge)
     };
     let rows: Vec<&str> = page.split("<g class=\"row ").skip(1).collect();
     assert_eq!(rows.len(), events.len());

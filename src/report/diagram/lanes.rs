@@ -376,7 +376,8 @@ mod tests {
     fn browser_tabs_get_their_own_lane_drawn_only_when_they_act() {
         let a = |name: &str, role| ActorInfo { name: name.into(), role, crashable: false };
         // Named like a client, declared a browser: the role decides.
-        let lanes = Lanes::of(&[a("paystack", Role::Provider), a("customer", Role::Client), a("my-tabs", Role::Browser)]);
+        let lanes =
+            Lanes::of(&[a("paystack", Role::Provider), a("customer", Role::Client), a("my-tabs", Role::Browser)]);
         assert_eq!(lanes.lane("my-tabs"), Lane::Browser);
         assert_eq!(lanes.lane("customer"), Lane::Provider);
         let get = ev(Kind::Send, "my-tabs", Some("app"), "GET /api/bookings/sync");
