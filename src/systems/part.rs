@@ -30,6 +30,9 @@ pub enum Role {
     /// Someone outside the shop who acts on the provider or the shop: customers, fans, forgers,
     /// the owner looking at a dashboard.
     Client,
+    /// A person's browser: tabs that cache, poll and show what the shop says (drawn in a lane of
+    /// their own, apart from the provider's).
+    Browser,
     /// The shop's own request handlers: webhook endpoints, checkout, admin pages.
     App,
     /// The shop's background work: crons, reconciliation, syncs, monitors.
@@ -43,6 +46,7 @@ impl Role {
         match self {
             Role::Provider => "provider",
             Role::Client => "client",
+            Role::Browser => "browser",
             Role::App => "app",
             Role::Jobs => "jobs",
             Role::Database => "database",

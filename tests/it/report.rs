@@ -278,16 +278,38 @@ fn statements(diagram: &str) -> Vec<(String, Option<String>)> {
     out
 }
 
+/// Whether some actor of `events` stands in the browser lane.
+fn has_browser(events: &[Event], lanes: &Lanes) -> bool {
+    events
+        .iter()
+        .filter(|e| !matches!(e.kind, Kind::Run | Kind::Check))
+        .flat_map(|e| std::iter::once(&e.actor).chain(e.peer.as_ref()))
+        .any(|a| lanes.lane(a) == Lane::Browser)
+}
+
+/// The lanes a diagram of `events` must draw, in order: the browser lane only for a trace with
+/// a browser actor, then the other five, always.
+fn expected_lanes(events: &[Event], lanes: &Lanes) -> Vec<&'static str> {
+    let mut out = if has_browser(events, lanes) { vec!["browser"] } else { Vec::new() };
+    out.extend(["provider", "network", "app", "jobs", "database"]);
+    out
+}
+
+/// The participants of a Mermaid diagram, in order.
+fn participants(diagram: &str) -> Vec<&str> {
+    diagram
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("participant "))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect()
+}
+
 /// Structural checks that hold for any trace: lanes in order, one statement per event in
 /// order, each lexing and decoding back to its time and text, faults and violations in red.
 fn check_mermaid(events: &[Event], violations: &[Violation], lanes: &Lanes) {
     let diagram = mermaid(events, violations, lanes);
-    let participants: Vec<&str> = diagram
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("participant "))
-        .map(|l| l.split(' ').next().unwrap())
-        .collect();
-    assert_eq!(participants, ["provider", "network", "app", "jobs", "database"]);
+    let expected = expected_lanes(events, lanes);
+    assert_eq!(participants(&diagram), expected);
     let all = statements(&diagram);
     assert_eq!(all.len(), events.len() + 1, "one statement per event, then the verdict");
     for ((statement, fill), e) in all.iter().zip(events) {
@@ -302,10 +324,11 @@ fn check_mermaid(events: &[Event], violations: &[Violation], lanes: &Lanes) {
         if e.kind == Kind::Fault {
             assert!(text.contains('⚡'), "{statement}");
         }
-        assert_lanes(head);
+        assert_lanes(head, &expected);
     }
     let (verdict, fill) = all.last().unwrap();
-    let text = verdict.strip_prefix("Note over provider,database: ").unwrap_or_else(|| panic!("{verdict}"));
+    let across = format!("Note over {},database: ", expected[0]);
+    let text = verdict.strip_prefix(&across).unwrap_or_else(|| panic!("{verdict}"));
     assert_lexes(text);
     assert_eq!(fill.is_some(), !violations.is_empty());
     for v in violations {
@@ -313,9 +336,8 @@ fn check_mermaid(events: &[Event], violations: &[Violation], lanes: &Lanes) {
     }
 }
 
-/// A statement's head is a note over lanes, or an arrow between two lanes.
-fn assert_lanes(head: &str) {
-    let lanes = Lane::ALL.map(Lane::name);
+/// A statement's head is a note over drawn lanes, or an arrow between two drawn lanes.
+fn assert_lanes(head: &str, lanes: &[&str]) {
     if let Some(over) = head.strip_prefix("Note over ") {
         assert!(over.split(',').all(|l| lanes.contains(&l)), "{head}");
         return;
@@ -345,6 +367,85 @@ fn mermaid_of_failing_seeds_with_faults() {
         assert!(!violations.is_empty(), "{file} seed {seed}");
         check_mermaid(&events, &violations, &seed001_lanes());
     }
+}
+
+/// The lanes of seed 003's actors, as `paystack-bookings` declares them.
+fn paystack_lanes() -> Lanes {
+    Lanes::of(&load("paystack_stale_rollback.toml").build_system().unwrap().info().actors)
+}
+
+/// The whole trace of the first of ten seeds a stale rollback fails.
+fn paystack_failure() -> (Vec<Event>, Vec<Violation>) {
+    let file = "paystack_stale_rollback.toml";
+    let seed = run(file, Some(10)).first_seed.expect("a stale rollback within 10 seeds");
+    let (events, violations) = replay(file, seed);
+    assert!(!violations.is_empty(), "seed {seed}");
+    (events, violations)
+}
+
+/// The tabs' own events: what actor `browser` sent, received and showed.
+fn is_tab_event(e: &Event) -> bool {
+    e.actor == "browser" && !matches!(e.kind, Kind::Run | Kind::Check)
+}
+
+#[test]
+fn mermaid_draws_browser_tabs_in_their_own_lane() {
+    let (events, violations) = paystack_failure();
+    let lanes = paystack_lanes();
+    check_mermaid(&events, &violations, &lanes);
+    let diagram = mermaid(&events, &violations, &lanes);
+    assert_eq!(participants(&diagram)[..2], ["browser", "provider"], "{diagram}");
+    assert!(diagram.contains("\n    participant browser\n"), "only the tabs stand in it");
+    let mut screens = 0;
+    for ((statement, _), e) in statements(&diagram).iter().zip(&events) {
+        let head = statement.split_once(": ").unwrap().0;
+        let lanes_of_head: Vec<&str> =
+            head.trim_start_matches("Note over ").split([',', '-', '>', ')', 'x']).filter(|l| !l.is_empty()).collect();
+        if is_tab_event(e) {
+            assert!(lanes_of_head.contains(&"browser"), "{statement} for {e}");
+            assert!(!lanes_of_head.contains(&"provider"), "a tab's event in the provider lane: {statement}");
+            screens += usize::from(head == "Note over browser" && e.text.starts_with("tab "));
+        } else if lanes_of_head == ["provider"] {
+            assert!(!e.text.starts_with("tab "), "a tab's screen in the provider lane: {statement}");
+        }
+    }
+    assert!(screens > 0, "the tabs' screens are notes on the browser lane");
+}
+
+/// Seed 1 of the stale rollback, the events of customer 5's booking and tabs from the click on
+/// "cancel" (00:06:46) on: the README's browser-lane example.
+fn paystack_rollback_small() -> (Vec<Event>, Vec<Violation>) {
+    let (events, violations) = replay("paystack_stale_rollback.toml", 1);
+    let about = ["tab 5.", "bk-5", "customer=5", "/bookings/5/"];
+    let keep = |e: &Event| e.t_ms >= 406_000 && about.iter().any(|a| e.text.contains(a));
+    (events.into_iter().filter(keep).collect(), violations)
+}
+
+#[test]
+fn mermaid_of_a_paystack_rollback_is_the_readmes() {
+    let (events, violations) = paystack_rollback_small();
+    let lanes = paystack_lanes();
+    check_mermaid(&events, &violations, &lanes);
+    let diagram = mermaid(&events, &violations, &lanes);
+    let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    assert!(readme.contains(&format!("```mermaid\n{diagram}```")), "README's example differs from:\n{diagram}");
+}
+
+#[test]
+fn diagrams_of_systems_without_tabs_have_no_browser_lane() {
+    let (events, violations) = replay("seed001_race.toml", 26);
+    let diagram = mermaid(&events, &violations, &seed001_lanes());
+    assert_eq!(participants(&diagram), ["provider", "network", "app", "jobs", "database"]);
+    assert!(!diagram.contains("browser"), "{diagram}");
+    assert!(diagram.contains("Note over provider,database: "));
+    let page = html("seed001", &events, &violations, &seed001_lanes());
+    assert!(!page.contains("lanehead-browser"));
+    // A system that declares a browser actor, in a trace where none acted: five lanes too.
+    let (events, violations) = paystack_failure();
+    let without: Vec<Event> =
+        events.into_iter().filter(|e| e.actor != "browser" && e.peer.as_deref() != Some("browser")).collect();
+    let diagram = mermaid(&without, &violations, &paystack_lanes());
+    assert_eq!(participants(&diagram), ["provider", "network", "app", "jobs", "database"]);
 }
 
 /// The declared roles of the actors of [`nasty_trace`]; the rest are undeclared.
@@ -477,8 +578,11 @@ fn check_html(title: &str, events: &[Event], violations: &[Violation], lanes: &L
     let page = html(title, events, violations, lanes);
     let texts = parse_xml(&page);
     assert_self_contained(&page);
-    let heads: Vec<usize> = Lane::ALL.map(|l| page.find(&format!("class=\"lanehead-{}\"", l.name())).unwrap()).to_vec();
+    let drawn = expected_lanes(events, lanes);
+    let heads: Vec<usize> =
+        drawn.iter().map(|l| page.find(&format!("class=\"lanehead-{l}\"")).unwrap_or_else(|| panic!("{l}"))).collect();
     assert!(heads.windows(2).all(|w| w[0] < w[1]), "lanes out of order");
+    assert_eq!(page.matches("class=\"lanehead-").count(), drawn.len(), "only the drawn lanes have a header");
     assert_eq!(page.matches("<g class=\"row ").count(), events.len());
     let faults = events.iter().filter(|e| e.kind == Kind::Fault).count();
     assert_eq!(page.matches("<g class=\"row k-fault fault\">").count(), faults);
@@ -530,4 +634,41 @@ fn html_escapes_text_and_title() {
     assert!(!page.contains("<b>"), "markup from the input reached the page");
     assert!(page.contains("&lt;script&gt;alert(&quot;t&quot;)&lt;/script&gt; &amp; co"));
     assert!(page.contains("verdict good"));
+}
+
+/// The centre of `lane`'s header in a page.
+fn lane_centre(page: &str, lane: &str) -> String {
+    let at = page.find(&format!("class=\"lanehead-{lane}\"")).unwrap_or_else(|| panic!("no {lane} lane"));
+    let key = "class=\"lanename\" x=\"";
+    let x = &page[at..][page[at..].find(key).unwrap() + key.len()..];
+    x[..x.find('"').unwrap()].to_string()
+}
+
+#[test]
+fn html_draws_browser_tabs_in_their_own_lane() {
+    let (events, violations) = paystack_failure();
+    let page = check_html("paystack-stale-rollback", &events, &violations, &paystack_lanes());
+    let (browser, provider) = (lane_centre(&page, "browser"), lane_centre(&page, "provider"));
+    assert!(browser.parse::<usize>().unwrap() < provider.parse::<usize>().unwrap(), "the browser lane comes first");
+    let at_x = |row: &str, x: &str| -> bool {
+        let x: usize = x.parse().unwrap();
+        let note = format!("<rect class=\"note\" x=\"{}\"", x - 9);
+        let badge = format!("<rect class=\"badge\" x=\"{}\"", x - 11);
+        row.contains(&format!("x1=\"{x}\""))
+            || row.contains(&format!("x2=\"{x}\""))
+            || row.contains(&note)
+            || row.contains(&badge)
+    };
+    let rows: Vec<&str> = page.split("<g class=\"row ").skip(1).collect();
+    assert_eq!(rows.len(), events.len());
+    let mut tab_rows = 0;
+    for (row, e) in rows.iter().zip(&events) {
+        let shape = &row[..row.find("<text class=\"time\"").unwrap()];
+        if is_tab_event(e) {
+            tab_rows += 1;
+            assert!(at_x(shape, &browser), "a tab's event off the browser lane: {e}");
+            assert!(!at_x(shape, &provider), "a tab's event on the provider lane: {e}");
+        }
+    }
+    assert!(tab_rows > 10, "{tab_rows} tab rows");
 }

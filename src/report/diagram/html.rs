@@ -1,8 +1,9 @@
 //! The sequence diagram as one self-contained HTML page: inline SVG drawn here, inline CSS, no
 //! script, and nothing fetched (no font, stylesheet or image), so the file works offline.
 //!
-//! Layout: one row per event, top to bottom — the simulated time on the left, the five lanes
-//! with the event's arrow or note in the middle, its text on the right (where a long text has
+//! Layout: one row per event, top to bottom — the simulated time on the left, the lanes (five,
+//! or six with the browser lane when the trace has a browser actor) with the event's arrow or
+//! note in the middle, its text on the right (where a long text has
 //! room, instead of being squeezed between two lanes). The lane headers stay at the top of the
 //! window while a long trace scrolls. Faults are red with `⚡`, the violation's row is red, each
 //! row's tooltip is its timeline line, and the plain timeline follows the diagram.
@@ -12,7 +13,7 @@
 
 use std::fmt::Write;
 
-use super::lanes::{Lane, Lanes, Line, Row, Shape, actors_by_lane, rows};
+use super::lanes::{Lane, Lanes, Line, Row, Shape, actors_by_lane, drawn, rows};
 use super::verdict_lines;
 use crate::check::Violation;
 use crate::report::timeline;
@@ -23,7 +24,6 @@ const HEAD_H: usize = 50;
 const TIME_W: usize = 100;
 const LANE_W: usize = 116;
 const LANES_X: usize = TIME_W + 4;
-const TEXT_X: usize = LANES_X + 5 * LANE_W + 12;
 /// Width of one character of 12 px monospace text, rounded up.
 const CHAR_W: f64 = 7.4;
 /// Longer texts are cut in the diagram (the tooltip and the timeline keep them whole).
@@ -73,9 +73,11 @@ pre .violation { color: #b71c1c; font-weight: bold; background: #ffe0e0; }
 /// The counterexample as a self-contained HTML page titled `title`.
 pub fn html(title: &str, events: &[Event], violations: &[Violation], lanes: &Lanes) -> String {
     let rows = rows(events, lanes);
+    let actors = actors_by_lane(events, lanes);
+    let cols = Columns { lanes: drawn(&actors) };
     let labels: Vec<String> = rows.iter().map(|r| clip(&r.label)).collect();
     let text_chars = labels.iter().map(|l| l.chars().count() + 1).max().unwrap_or(0).max(40);
-    let width = TEXT_X + (text_chars as f64 * CHAR_W).ceil() as usize + 16;
+    let width = cols.text_x() + (text_chars as f64 * CHAR_W).ceil() as usize + 16;
     let faults = rows.iter().filter(|r| r.fault).count();
     let mut out = String::new();
     let t = esc(title);
@@ -96,8 +98,8 @@ pub fn html(title: &str, events: &[Event], violations: &[Violation], lanes: &Lan
         "<p class=\"legend\">→ sent or written · ▷ handed over by the network · ⇢ answer received · \
          ✕ lost, refused or failed · ▬ state change · <span class=\"red\">⚡ injected fault</span></p>\n",
     );
-    head(&mut out, width, &actors_by_lane(events, lanes));
-    body(&mut out, width, &rows, &labels);
+    head(&mut out, width, &cols, &actors);
+    body(&mut out, width, &cols, &rows, &labels);
     verdict_block(&mut out, violations);
     out.push_str("<h2>Timeline</h2>\n<pre class=\"timeline\">");
     for line in timeline(title, events, violations).lines() {
@@ -121,20 +123,40 @@ pub fn html(title: &str, events: &[Event], violations: &[Violation], lanes: &Lan
     out
 }
 
-fn lane_x(lane: Lane) -> usize {
-    LANES_X + LANE_W * lane.index() + LANE_W / 2
+/// The lanes drawn, left to right, and where things go across the page.
+struct Columns {
+    lanes: Vec<Lane>,
+}
+
+impl Columns {
+    /// The centre line of `lane` (a lane not drawn is never asked for: every actor of the trace
+    /// stands in a drawn one).
+    fn x(&self, lane: Lane) -> usize {
+        let at = self.lanes.iter().position(|l| *l == lane).unwrap_or(0);
+        LANES_X + LANE_W * at + LANE_W / 2
+    }
+
+    fn lanes_w(&self) -> usize {
+        self.lanes.len() * LANE_W
+    }
+
+    /// Where the events' texts start, right of the lanes.
+    fn text_x(&self) -> usize {
+        LANES_X + self.lanes_w() + 12
+    }
 }
 
 /// The lane headers, in a strip that stays at the top of the window.
-fn head(out: &mut String, width: usize, actors: &[Vec<String>; 5]) {
+fn head(out: &mut String, width: usize, cols: &Columns, actors: &[Vec<String>; 6]) {
+    let text_x = cols.text_x();
     let _ = writeln!(
         out,
         "<div class=\"head\"><svg width=\"{width}\" height=\"{HEAD_H}\" viewBox=\"0 0 {width} {HEAD_H}\">"
     );
     let _ = writeln!(out, "<text class=\"colhead\" x=\"8\" y=\"30\">time</text>");
-    let _ = writeln!(out, "<text class=\"colhead\" x=\"{TEXT_X}\" y=\"30\">event</text>");
-    for lane in Lane::ALL {
-        let (x, seen) = (lane_x(lane), &actors[lane.index()]);
+    let _ = writeln!(out, "<text class=\"colhead\" x=\"{text_x}\" y=\"30\">event</text>");
+    for &lane in &cols.lanes {
+        let (x, seen) = (cols.x(lane), &actors[lane.index()]);
         let list = seen.join(", ");
         let _ = writeln!(
             out,
@@ -156,7 +178,8 @@ fn head(out: &mut String, width: usize, actors: &[Vec<String>; 5]) {
 }
 
 /// One row per event.
-fn body(out: &mut String, width: usize, rows: &[Row<'_>], labels: &[String]) {
+fn body(out: &mut String, width: usize, cols: &Columns, rows: &[Row<'_>], labels: &[String]) {
+    let text_x = cols.text_x();
     let height = rows.len() * ROW_H + 4;
     let _ = writeln!(
         out,
@@ -181,8 +204,8 @@ fn body(out: &mut String, width: usize, rows: &[Row<'_>], labels: &[String]) {
         let _ =
             writeln!(out, "<rect class=\"{class}\" x=\"0\" y=\"{}\" width=\"{width}\" height=\"{ROW_H}\"/>", i * ROW_H);
     }
-    for lane in Lane::ALL {
-        let x = lane_x(lane);
+    for &lane in &cols.lanes {
+        let x = cols.x(lane);
         let _ = writeln!(out, "<line class=\"lane\" x1=\"{x}\" y1=\"0\" x2=\"{x}\" y2=\"{height}\"/>");
     }
     for (i, (row, label)) in rows.iter().zip(labels).enumerate() {
@@ -195,10 +218,10 @@ fn body(out: &mut String, width: usize, rows: &[Row<'_>], labels: &[String]) {
             class.push_str(" violation");
         }
         let _ = write!(out, "<g class=\"{class}\"><title>{}</title>", esc(&row.event.to_string()));
-        shape(out, row, y);
+        shape(out, cols, row, y);
         let _ = writeln!(
             out,
-            "<text class=\"time\" x=\"8\" y=\"{}\">{}</text><text class=\"label\" x=\"{TEXT_X}\" y=\"{}\">{}</text></g>",
+            "<text class=\"time\" x=\"8\" y=\"{}\">{}</text><text class=\"label\" x=\"{text_x}\" y=\"{}\">{}</text></g>",
             y + 4,
             fmt_ms(row.event.t_ms),
             y + 4,
@@ -215,7 +238,7 @@ fn marker(id: &str, path: &str, paint: &str) -> String {
     )
 }
 
-fn shape(out: &mut String, row: &Row<'_>, y: usize) {
+fn shape(out: &mut String, cols: &Columns, row: &Row<'_>, y: usize) {
     match row.shape {
         Shape::Arrow { from, to, line } => {
             let (head, class) = match (line, row.fault) {
@@ -229,7 +252,7 @@ fn shape(out: &mut String, row: &Row<'_>, y: usize) {
                 (Line::LostDashed, false) => ("cross", "msg dashed"),
                 (Line::LostDashed, true) => ("cross-red", "msg dashed"),
             };
-            let (x1, x2) = (lane_x(from), lane_x(to));
+            let (x1, x2) = (cols.x(from), cols.x(to));
             if from == to {
                 // A message within one lane (a customer paying the provider): a small loop.
                 let _ = write!(
@@ -247,12 +270,12 @@ fn shape(out: &mut String, row: &Row<'_>, y: usize) {
                 badge(out, if from == to { x1 + 14 } else { (x1 + x2) / 2 }, y);
             }
         }
-        Shape::Note { lane } if row.fault => badge(out, lane_x(lane), y),
+        Shape::Note { lane } if row.fault => badge(out, cols.x(lane), y),
         Shape::Note { lane } => {
             let _ = write!(
                 out,
                 "<rect class=\"note\" x=\"{}\" y=\"{}\" width=\"18\" height=\"12\" rx=\"2\"/>",
-                lane_x(lane) - 9,
+                cols.x(lane) - 9,
                 y - 6
             );
         }
@@ -262,7 +285,7 @@ fn shape(out: &mut String, row: &Row<'_>, y: usize) {
                 "<rect class=\"span\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"8\" rx=\"3\"/>",
                 LANES_X + 6,
                 y - 4,
-                5 * LANE_W - 12
+                cols.lanes_w() - 12
             );
         }
     }

@@ -1,8 +1,12 @@
-//! The layout both diagrams share: which lane each actor stands in, and what to draw for each
-//! event of a trace (an arrow between two lanes, a note on one lane, or a band across all).
+//! The layout both diagrams share: which lane each actor stands in, which lanes a trace draws,
+//! and what to draw for each event of a trace (an arrow between two lanes, a note on one lane,
+//! or a band across all).
 //!
 //! An actor's lane comes from its role, as its system declares it ([`Lanes::of`]), so a user's own
-//! job is drawn in the jobs lane whatever it is called.
+//! job is drawn in the jobs lane, and a user's own browser tabs in the browser lane, whatever
+//! they are called. The browser lane is drawn only for a trace with a browser actor in it
+//! ([`drawn`]); the other five lanes always are, so a diagram without tabs is the same as before
+//! the browser lane existed.
 //!
 //! What it does not do: it does not pair a send with its delivery or reply (each event is one row,
 //! drawn at its own instant), and it does not drop events: every event gets exactly one row.
@@ -16,6 +20,9 @@ use crate::systems::{ActorInfo, Role};
 /// A lane of the sequence diagram, in the fixed left-to-right order of [`Lane::ALL`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Lane {
+    /// A person's browser tabs: what the customer sees of the shop. Drawn only when a trace has
+    /// a browser actor (see [`drawn`]).
+    Browser,
     /// The payment provider and whoever stands outside the shop: customers, forgers.
     Provider,
     /// The simulated network: where messages are lost, delayed, duplicated or refused.
@@ -29,11 +36,12 @@ pub enum Lane {
 }
 
 impl Lane {
-    pub const ALL: [Lane; 5] = [Lane::Provider, Lane::Network, Lane::App, Lane::Jobs, Lane::Database];
+    pub const ALL: [Lane; 6] = [Lane::Browser, Lane::Provider, Lane::Network, Lane::App, Lane::Jobs, Lane::Database];
 
     /// The lane's name, also its Mermaid participant id.
     pub fn name(self) -> &'static str {
         match self {
+            Lane::Browser => "browser",
             Lane::Provider => "provider",
             Lane::Network => "network",
             Lane::App => "app",
@@ -81,9 +89,10 @@ impl Lanes {
 
 impl Lane {
     /// The lane of a role. Clients (customers, forgers, the owner at a dashboard) stand beside
-    /// the provider: outside the shop.
+    /// the provider: outside the shop. Browser tabs have a lane of their own.
     pub fn of_role(role: Role) -> Lane {
         match role {
+            Role::Browser => Lane::Browser,
             Role::Provider | Role::Client => Lane::Provider,
             Role::App => Lane::App,
             Role::Jobs => Lane::Jobs,
@@ -207,10 +216,10 @@ fn label(e: &Event, me: Lane, peer: Option<Lane>) -> String {
     out
 }
 
-/// The actors seen in each lane, in order of first appearance (run and checker events have
-/// no lane of their own and are left out).
-pub fn actors_by_lane(events: &[Event], lanes: &Lanes) -> [Vec<String>; 5] {
-    let mut by_lane: [Vec<String>; 5] = Default::default();
+/// The actors seen in each lane (indexed by [`Lane::index`]), in order of first appearance (run
+/// and checker events have no lane of their own and are left out).
+pub fn actors_by_lane(events: &[Event], lanes: &Lanes) -> [Vec<String>; 6] {
+    let mut by_lane: [Vec<String>; 6] = Default::default();
     for e in events.iter().filter(|e| !matches!(e.kind, Kind::Run | Kind::Check)) {
         for name in std::iter::once(&e.actor).chain(e.peer.as_ref()) {
             let lane = &mut by_lane[lanes.lane(name).index()];
@@ -220,6 +229,12 @@ pub fn actors_by_lane(events: &[Event], lanes: &Lanes) -> [Vec<String>; 5] {
         }
     }
     by_lane
+}
+
+/// The lanes a diagram draws, left to right: the browser lane when some actor of the trace
+/// stands in it, then the other five, always.
+pub fn drawn(actors: &[Vec<String>; 6]) -> Vec<Lane> {
+    Lane::ALL.into_iter().filter(|l| *l != Lane::Browser || !actors[l.index()].is_empty()).collect()
 }
 
 #[cfg(test)]
@@ -355,5 +370,25 @@ mod tests {
         assert_eq!(lanes[Lane::App.index()], ["checkout", "app"]);
         assert_eq!(lanes[Lane::Database.index()], ["db"]);
         assert!(lanes[Lane::Network.index()].is_empty());
+    }
+
+    #[test]
+    fn browser_tabs_get_their_own_lane_drawn_only_when_they_act() {
+        let a = |name: &str, role| ActorInfo { name: name.into(), role, crashable: false };
+        // Named like a client, declared a browser: the role decides.
+        let lanes =
+            Lanes::of(&[a("paystack", Role::Provider), a("customer", Role::Client), a("my-tabs", Role::Browser)]);
+        assert_eq!(lanes.lane("my-tabs"), Lane::Browser);
+        assert_eq!(lanes.lane("customer"), Lane::Provider);
+        let get = ev(Kind::Send, "my-tabs", Some("app"), "GET /api/bookings/sync");
+        let r = row(&get, &lanes);
+        assert_eq!(r.shape, Shape::Arrow { from: Lane::Browser, to: Lane::App, line: Line::Solid });
+        assert_eq!(r.label, "my-tabs → app: GET /api/bookings/sync");
+        let five = &Lane::ALL[1..];
+        let without = [ev(Kind::Send, "customer", Some("paystack"), "pay")];
+        assert_eq!(drawn(&actors_by_lane(&without, &lanes)), five);
+        let with = [without[0].clone(), get];
+        assert_eq!(drawn(&actors_by_lane(&with, &lanes)), Lane::ALL);
+        assert_eq!(drawn(&actors_by_lane(&[], &lanes)), five);
     }
 }

@@ -1,7 +1,8 @@
 //! The sequence diagram as Mermaid text, which GitHub renders inside a ```` ```mermaid ```` block.
 //!
-//! One statement per event, each starting with its simulated time; injected faults and
-//! violations sit in red `rect` blocks; the verdict is the last note.
+//! One participant per drawn lane (the browser lane only when the trace has a browser actor),
+//! one statement per event, each starting with its simulated time; injected faults and
+//! violations sit in red `rect` blocks; the verdict is the last note, across every lane.
 //!
 //! Escaping follows Mermaid's sequence-diagram lexer: a message or note runs from the first
 //! `:` to the end of the line, `;` or `#` (so both must be written as entity codes such as
@@ -12,7 +13,7 @@
 
 use std::fmt::Write;
 
-use super::lanes::{Lane, Lanes, Line, Row, Shape, actors_by_lane, rows};
+use super::lanes::{Lanes, Line, Row, Shape, actors_by_lane, drawn, rows};
 use super::{DETAILS_MAX, verdict_lines};
 use crate::check::Violation;
 use crate::sim::{Event, fmt_ms};
@@ -24,7 +25,9 @@ const VIOLATION_FILL: &str = "rgb(255, 196, 196)";
 pub fn mermaid(events: &[Event], violations: &[Violation], lanes: &Lanes) -> String {
     let mut out = String::from("sequenceDiagram\n");
     let actors = actors_by_lane(events, lanes);
-    for lane in Lane::ALL {
+    let drawn = drawn(&actors);
+    let all = format!("{},{}", drawn[0].name(), drawn[drawn.len() - 1].name());
+    for &lane in &drawn {
         let seen = &actors[lane.index()];
         if seen.is_empty() || (seen.len() == 1 && seen[0] == lane.name()) {
             let _ = writeln!(out, "    participant {}", lane.name());
@@ -33,7 +36,7 @@ pub fn mermaid(events: &[Event], violations: &[Violation], lanes: &Lanes) -> Str
         }
     }
     for row in rows(events, lanes) {
-        let statement = statement(&row);
+        let statement = statement(&row, &all);
         let fill = if row.violation {
             Some(VIOLATION_FILL)
         } else if row.fault {
@@ -50,7 +53,6 @@ pub fn mermaid(events: &[Event], violations: &[Violation], lanes: &Lanes) -> Str
             }
         }
     }
-    let all = format!("{},{}", Lane::Provider.name(), Lane::Database.name());
     let lines: Vec<String> = verdict_lines(violations, DETAILS_MAX).iter().map(|l| escape(l)).collect();
     let note = format!("Note over {all}: {}", lines.join("<br/>"));
     if violations.is_empty() {
@@ -61,7 +63,8 @@ pub fn mermaid(events: &[Event], violations: &[Violation], lanes: &Lanes) -> Str
     out
 }
 
-fn statement(row: &Row<'_>) -> String {
+/// One event's statement; `all` names the first and last drawn lanes, which a band spans.
+fn statement(row: &Row<'_>, all: &str) -> String {
     let text = escape(&format!("{} {}", fmt_ms(row.event.t_ms), row.label));
     match row.shape {
         Shape::Arrow { from, to, line } => {
@@ -75,7 +78,7 @@ fn statement(row: &Row<'_>) -> String {
             format!("{}{arrow}{}: {text}", from.name(), to.name())
         }
         Shape::Note { lane } => format!("Note over {}: {text}", lane.name()),
-        Shape::Span => format!("Note over {},{}: {text}", Lane::Provider.name(), Lane::Database.name()),
+        Shape::Span => format!("Note over {all}: {text}"),
     }
 }
 

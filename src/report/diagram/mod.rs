@@ -1,9 +1,12 @@
 //! Sequence diagrams of a counterexample: what each actor sent, handled, wrote and decided, in
 //! the order it happened, with injected faults and broken invariants marked.
 //!
-//! Five lanes, always in this order: provider (and clients — customers, forgers, the owner at a
-//! dashboard: everyone outside the shop), network, app (webhook endpoint, checkout, admin), jobs
-//! (cron, reconciliation, sync) and database. An actor's lane is its declared role ([`Lanes`]). Messages are arrows between lanes, units of work arrows to the database, state
+//! Lanes, always in this order: browser (a person's tabs — drawn only when the trace has a
+//! browser actor, so diagrams without tabs keep their five lanes), provider (and clients —
+//! customers, forgers, the owner at a dashboard: everyone outside the shop), network, app
+//! (webhook endpoint, checkout, admin), jobs (cron, reconciliation, sync) and database. An
+//! actor's lane is its declared role ([`Lanes`]). Messages are arrows between lanes, units of
+//! work arrows to the database, state
 //! changes notes on their lane, run phases and verdicts bands across every lane. A fault is
 //! drawn where it happened — on the network lane for a message lost, delayed, duplicated or
 //! refused, on the database lane for an outage, slow commit or lost answer, on the actor's lane

@@ -64,7 +64,7 @@ struct Plan {
 
 /// Every customer's browser, started once.
 pub fn browser() -> Part<Env> {
-    Part::once(BROWSER, Role::Client, start)
+    Part::once(BROWSER, Role::Browser, start)
 }
 
 fn start(sim: &Sim, env: &Env) {
