@@ -35,6 +35,15 @@
 //!
 //! [midtrans.api]                     # the model's status-API faults
 //! server_error = 0.1
+//!
+//! [database]                         # the database proxy (see super::proxy)
+//! latency = { min = "0ms", max = "2s" }
+//! lost_commit = 0.1
+//! hold_commit = 1.0
+//!
+//! [crashes]                          # the crash plan (see super::crash)
+//! every = { min = "1m", max = "4m" }
+//! count = 2
 //! ```
 //!
 //! Placeholders of the checkout template: `{order_id}`, `{amount}` (whole rupiah),
@@ -68,6 +77,10 @@ pub struct DriveFile {
     pub midtrans: crate::providers::midtrans::ProviderConfig,
     #[serde(default)]
     pub faults: WebhookFaults,
+    /// The database proxy and its faults ([`super::proxy::DatabaseSpec`]); no proxy without it.
+    pub database: Option<Spanned<super::proxy::DatabaseSpec>>,
+    /// The crash plan ([`super::crash::CrashSpec`]).
+    pub crashes: Option<Spanned<super::crash::CrashSpec>>,
 }
 
 /// Seeded faults on the provider's notifications to the service (safety phase only).
@@ -261,6 +274,22 @@ pub fn load(path: &Path) -> Result<Drive, Error> {
         }
         if hook.every.0 == 0 {
             return Err(at(h.span(), format!("hook {:?}: `every` must be more than 0", hook.name)));
+        }
+    }
+    if let Some(d) = &file.database {
+        if let Some(m) = d.get_ref().problem() {
+            return Err(at(d.span(), m));
+        }
+        if let Err(m) = super::proxy::upstream_of(&file.check.database_url) {
+            return Err(at(d.span(), format!("[database] needs a PostgreSQL [check] database_url: {m}")));
+        }
+    }
+    if let Some(c) = &file.crashes {
+        if let Some(m) = c.get_ref().problem() {
+            return Err(at(c.span(), m));
+        }
+        if file.service.url.is_some() {
+            return Err(at(c.span(), "[crashes] needs a service settle starts (`command`), not `url`".into()));
         }
     }
     let r = &file.run;
