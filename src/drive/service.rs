@@ -5,7 +5,8 @@
 //! The environment settle passes (documented in the README's "Any language" section):
 //! - `SETTLE_PROVIDER_URL`: the provider's base URL, e.g. `http://127.0.0.1:41234`;
 //! - `SETTLE_SERVER_KEY`: the Midtrans server key (it signs notifications);
-//! - `SETTLE_DATABASE_URL`: the `[check] database_url` of the scenario;
+//! - `SETTLE_DATABASE_URL`: the `[check] database_url` of the scenario, or with `[database]` the
+//!   same URL through settle's database proxy (see [`super::proxy`]);
 //! - `PORT`: the port the service must listen on (127.0.0.1);
 //! - `SETTLE_TIME_SCALE`: simulated milliseconds per real millisecond (for services that run
 //!   their own timers: divide their intervals by it).
