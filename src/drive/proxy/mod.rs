@@ -260,7 +260,9 @@ async fn serve(client: TcpStream, shared: Arc<Shared>, id: u64) {
     } else {
         match TcpStream::connect(&shared.upstream).await {
             // A reset end set linger 0 on the client socket before it closed (see `reset`).
-            Ok(server) => drop(relay(client, server, &shared, &conn, id).await),
+            Ok(server) => {
+                let _ = relay(client, server, &shared, &conn, id).await;
+            }
             Err(e) => {
                 shared.record(format!("db#{id}: cannot reach {}: {e}", shared.upstream));
                 rst(&client);
