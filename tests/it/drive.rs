@@ -277,3 +277,22 @@ fn sigterm_mid_run_leaves_neither_the_shop_nor_the_database_proxy() {
     assert!(!running(&marker), "the shop outlived an interrupted settle drive");
     assert!(std::net::TcpStream::connect(&proxy).is_err(), "the proxy at {proxy} still listens");
 }
+
+#[test]
+fn bad_database_and_crashes_tables_exit_2_naming_the_line() {
+    let d = dir("bad_tables");
+    let p = drive_file(&d, "url = \"http://127.0.0.1:9\"", "{}", "x.db");
+    let base = std::fs::read_to_string(&p).unwrap();
+    // The drive file checks SQLite: the proxy speaks PostgreSQL only.
+    std::fs::write(&p, format!("{base}\n[database]\nlost_commit = 0.1\n")).unwrap();
+    let err = text(&settle(&["drive", p.to_str().unwrap()]).stderr);
+    assert!(err.contains("drive.toml:17:1") && err.contains("[database] needs a PostgreSQL"), "{err}");
+    let pg = base.replace("sqlite://x.db", "postgres://postgres@127.0.0.1/x");
+    std::fs::write(&p, format!("{pg}\n[database]\noutages = [{{ from = \"3m\", to = \"1m\" }}]\n")).unwrap();
+    let out = settle(&["drive", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("outage from 3m to 1m: `from` must be before `to`"), "{}", text(&out.stderr));
+    std::fs::write(&p, format!("{pg}\n[crashes]\nevery = {{ min = \"1m\", max = \"2m\" }}\n")).unwrap();
+    let err = text(&settle(&["drive", p.to_str().unwrap()]).stderr);
+    assert!(err.contains("[crashes] needs a service settle starts (`command`), not `url`"), "{err}");
+}
