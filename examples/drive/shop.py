@@ -10,6 +10,9 @@ acknowledged (200) and lost. Without it, the team's fix: the handler retries the
 500 ms apart, then answers 500 so Midtrans retries; and /jobs/reconcile asks the status API about
 every PENDING order.
 
+A new settle run (a new SETTLE_PROVIDER_URL) starts from empty tables; a restart within the run
+(settle's crash plan) keeps them, as a real service's restart would.
+
 The checkout calls Snap first and writes the order after Snap answers, as seed 001's Go service
 did; that is the window settle's race holds open.
 """
@@ -43,8 +46,9 @@ CREATE TABLE IF NOT EXISTS order_payments (order_id BIGINT NOT NULL UNIQUE REFER
 CREATE TABLE IF NOT EXISTS payment_sync_logs (id BIGSERIAL PRIMARY KEY, order_code TEXT NOT NULL,
   old_status TEXT, new_status TEXT NOT NULL, created_at BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS fulfilments (id BIGSERIAL PRIMARY KEY, order_id BIGINT NOT NULL REFERENCES orders (id));
-TRUNCATE fulfilments, payment_sync_logs, order_payments, orders;
+CREATE TABLE IF NOT EXISTS shop_run (provider_url TEXT NOT NULL);
 """
+
 
 FINAL = {"settlement": "PAID", "expire": "EXPIRED", "deny": "DENIED", "cancel": "CANCELLED", "failure": "FAILED"}
 
@@ -157,4 +161,8 @@ class Handler(BaseHTTPRequestHandler):
 if __name__ == "__main__":
     with connect() as conn:
         conn.execute(SCHEMA)
+        run = conn.execute("SELECT provider_url FROM shop_run").fetchone()
+        if run is None or run[0] != BASE:
+            conn.execute("TRUNCATE fulfilments, payment_sync_logs, order_payments, orders, shop_run")
+            conn.execute("INSERT INTO shop_run (provider_url) VALUES (%s)", (BASE,))
     ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()

@@ -132,7 +132,7 @@ async fn exercise(
     let mapping_path = drive.mapping_path().display().to_string();
     // The first read proves the mapping fits the database (a missing column is named here).
     let mut violations = always(&checks, &url, world.now_ms(), &mapping_path).await?;
-    let hooks: Vec<_> = f.hooks.iter().map(|h| spawn_hook(world, svc, drive, h.get_ref())).collect();
+    let hooks: Vec<_> = f.hooks.iter().map(|h| spawn_hook(world, &svc.base, drive, h.get_ref())).collect();
     let load = tokio::spawn(host.clone().run_load(plan));
     let every = f.fanvue.check_every.0;
     while world.now_ms() < f.fanvue.load_for.0 {

@@ -36,6 +36,10 @@ pub struct DriveMidtrans {
     pub provider: Midtrans,
     pay: Rate,
     race: Rate,
+    /// Share of paying customers whose checkout COMMIT the database proxy holds.
+    hold_commit: Rate,
+    /// The service's answers to checkouts: `true` 2xx, `false` anything else (see [`Self::checkout_answered`]).
+    checkouts: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, bool>>>,
     pay_after: Range,
     methods: Vec<PaymentType>,
 }
@@ -48,9 +52,23 @@ impl DriveMidtrans {
             provider,
             pay,
             race,
+            hold_commit: Rate::ZERO,
+            checkouts: std::sync::Arc::default(),
             pay_after: Range::new(Millis::s(2), Millis::s(40)),
             methods: vec![PaymentType::BankTransfer, PaymentType::Gopay, PaymentType::Qris],
         }
+    }
+
+    /// Holds the checkout COMMIT of this share of paying customers (see [`super::proxy`]).
+    pub fn hold_commits(&mut self, share: Rate) {
+        self.hold_commit = share;
+    }
+
+    /// The service answered the checkout of `order_id` (`ok`: with a 2xx). A customer whose
+    /// answer is not held pays only after a 2xx, and leaves after anything else: a checkout that
+    /// failed showed no payment page.
+    pub fn checkout_answered(&self, order_id: &str, ok: bool) {
+        crate::sim::world::lock(&self.checkouts).insert(order_id.to_string(), ok);
     }
 
     pub fn router(&self) -> Router {
@@ -70,14 +88,21 @@ impl DriveMidtrans {
         ))
     }
 
-    /// The customer on the page of `order_id`: pays after a seeded time once a method is chosen.
-    fn open_page(&self, order_id: &str, after: u64) {
+    /// The customer on the page of `order_id`: pays after a seeded time once a method is chosen
+    /// (and, unless Snap's answer is `held` on purpose or the proxy holds the checkout's COMMIT,
+    /// once the service's checkout answered 2xx).
+    fn open_page(&self, order_id: &str, after: u64, snap_held: bool) {
         let me = self.clone();
         let order = order_id.to_string();
         tokio::spawn(async move {
             me.world.sleep_sim(after).await;
             for _ in 0..PAGE_POLLS_MAX {
-                if me.provider.pay(&order) {
+                let answered = crate::sim::world::lock(&me.checkouts).get(&order).copied();
+                let held = snap_held || me.world.commit_was_held(&order);
+                if !held && answered == Some(false) {
+                    break;
+                }
+                if (held || answered == Some(true)) && me.provider.pay(&order) {
                     me.world.record("customers", Kind::State, format!("{order}: customer pays"));
                     return;
                 }
@@ -111,7 +136,17 @@ async fn snap_create(
         h.world.record("customers", Kind::State, format!("{order}: customer abandons the payment page"));
         return created.answer();
     }
-    h.open_page(&order, after);
+    // Drawn only when the proxy holds commits, so a scenario without it draws as before.
+    let commit_held = !h.hold_commit.is_zero() && h.world.choose(|o| o.chance(h.hold_commit.ppm()));
+    if commit_held {
+        h.world.hold_commit(&order);
+        h.world.record(
+            "settle",
+            Kind::Fault,
+            format!("{order}: the checkout's COMMIT will be held at the database proxy"),
+        );
+    }
+    h.open_page(&order, after, held);
     if held {
         h.world.record(
             "settle",

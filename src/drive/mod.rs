@@ -24,13 +24,20 @@
 //! invariants are read through the `fanvue-revenue` audit mapping ([`fanvue_check`]). Both print
 //! through [`report`] (human, JSON, JUnit; "failed k of n runs" per seed).
 //!
-//! What it does not do yet: the database proxy (DB faults, COMMIT holds), crash/restart of the
-//! service, Stripe or Paystack over HTTP, the Core API charge, shrinking.
+//! With a `[database]` table the service's database URL goes through settle's proxy
+//! ([`proxy`]: PostgreSQL wire framing, latency, resets, outages, lost COMMIT answers, held
+//! COMMITs), and a step also waits for no transaction to be open there. With `[crashes]` the
+//! service is killed and restarted at seeded times ([`crash`]).
+//!
+//! What it does not do yet: MySQL through the proxy, Stripe or Paystack over HTTP, the Core API
+//! charge, shrinking.
 
+pub mod crash;
 pub mod fanvue;
 pub mod fanvue_check;
 pub mod fanvue_run;
 pub mod midtrans;
+pub mod proxy;
 pub mod report;
 pub mod runtime;
 pub mod scenario;
@@ -96,26 +103,36 @@ pub async fn run_once(drive: &Drive, mapping: &Mapping, seed: u64, run: u32) -> 
     let world = DriveWorld::new(seed, f.run.time_scale, &base, &f.service.webhook, &f.faults);
     let cfg = ProviderConfig { notify_path: f.service.webhook.clone(), ..f.midtrans.clone() };
     let server_key = cfg.server_key.clone();
-    let host = DriveMidtrans::new(&world, cfg, rate(f.run.pay), rate(f.run.race));
+    let mut host = DriveMidtrans::new(&world, cfg, rate(f.run.pay), rate(f.run.race));
+    let db_proxy = match &f.database {
+        Some(d) => {
+            host.hold_commits(rate(d.get_ref().hold_commit));
+            let upstream = proxy::upstream_of(&f.check.database_url).map_err(Error::Usage)?;
+            Some(proxy::DbProxy::start(&world, upstream, d.get_ref()).await?)
+        }
+        None => None,
+    };
+    let service_db_url = db_proxy
+        .as_ref()
+        .map_or_else(|| f.check.database_url.clone(), |p| proxy::through(&f.check.database_url, &p.addr.to_string()));
     let router = host.router();
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
     let result = async {
+        let command = f.service.command.as_ref().map(|c| c.get_ref().clone()).unwrap_or_default();
+        let settle_env = vec![
+            ("SETTLE_PROVIDER_URL".to_string(), provider_base.clone()),
+            ("SETTLE_SERVER_KEY".to_string(), server_key.clone()),
+            ("SETTLE_DATABASE_URL".to_string(), service_db_url.clone()),
+            ("PORT".to_string(), port.to_string()),
+            ("SETTLE_TIME_SCALE".to_string(), f.run.time_scale.to_string()),
+        ];
+        let cwd = drive.cwd();
+        let launch = Launch { command: &command, cwd: &cwd, env: &f.service.env, settle_env };
         let mut svc = match &external {
             Some(u) => Service::external(u)?,
-            None => {
-                let command = f.service.command.as_ref().map(|c| c.get_ref().clone()).unwrap_or_default();
-                let settle_env = vec![
-                    ("SETTLE_PROVIDER_URL".to_string(), provider_base.clone()),
-                    ("SETTLE_SERVER_KEY".to_string(), server_key.clone()),
-                    ("SETTLE_DATABASE_URL".to_string(), f.check.database_url.clone()),
-                    ("PORT".to_string(), port.to_string()),
-                    ("SETTLE_TIME_SCALE".to_string(), f.run.time_scale.to_string()),
-                ];
-                let cwd = drive.cwd();
-                Service::spawn(&Launch { command: &command, cwd: &cwd, env: &f.service.env, settle_env }, port)?
-            }
+            None => Service::spawn(&launch, port)?,
         };
         svc.wait_healthy(&f.service.health, f.service.start_timeout.0).await?;
         world.record(
@@ -123,11 +140,24 @@ pub async fn run_once(drive: &Drive, mapping: &Mapping, seed: u64, run: u32) -> 
             Kind::Lifecycle,
             format!("service healthy at {}; provider at {provider_base}", svc.base),
         );
-        let out = exercise(drive, mapping, &world, &host, &svc, seed, run).await;
+        if let Some(p) = &db_proxy {
+            world.record("settle", Kind::Lifecycle, format!("database proxy at {} for the service", p.addr));
+            p.arm();
+        }
+        let base = svc.base.clone();
+        let out = match &f.crashes {
+            Some(plan) => tokio::select! {
+                biased;
+                e = crash::run(plan.get_ref(), &world, &mut svc, &launch, &f.service.health, f.service.start_timeout.0) => Err(e),
+                out = exercise(drive, mapping, &world, &host, &base, seed, run) => out,
+            },
+            None => exercise(drive, mapping, &world, &host, &base, seed, run).await,
+        };
         svc.stop().await;
         out
     }
     .await;
+    drop(db_proxy);
     server.abort();
     result
 }
@@ -137,7 +167,7 @@ async fn exercise(
     mapping: &Mapping,
     world: &DriveWorld,
     host: &DriveMidtrans,
-    svc: &Service,
+    base: &str,
     seed: u64,
     run: u32,
 ) -> Result<Outcome, Error> {
@@ -147,7 +177,7 @@ async fn exercise(
     let mapping_path = drive.mapping_path().display().to_string();
     // The first read proves the mapping fits the database (a missing column is named here).
     let mut violations = always(&checks, host, &url, world.now_ms(), &mapping_path).await?;
-    let hooks: Vec<_> = f.hooks.iter().map(|h| spawn_hook(world, svc, drive, h.get_ref())).collect();
+    let hooks: Vec<_> = f.hooks.iter().map(|h| spawn_hook(world, base, drive, h.get_ref())).collect();
     let checkout = f.checkout.get_ref();
     let method = http::Method::from_bytes(checkout.method.as_bytes()).unwrap_or(http::Method::POST);
     let gap = Range::new(Millis::s(1), Millis::s(30));
@@ -165,11 +195,15 @@ async fn exercise(
             Kind::Send,
             format!("{} {} {} amount {amount} → service", checkout.method, checkout.path, fill.order_id),
         );
-        let answer = world.in_flight(service::send(&svc.base, req, REQUEST_TIMEOUT_MS)).await;
+        let answer = {
+            let _gate = world.checkout_gate().lock().await;
+            world.in_flight(service::send(base, req, REQUEST_TIMEOUT_MS)).await
+        };
         let shown = match &answer {
             Ok(r) => r.status.to_string(),
             Err(e) => e.to_string(),
         };
+        host.checkout_answered(&fill.order_id, answer.as_ref().is_ok_and(|r| (200..300).contains(&r.status)));
         world.record("service", Kind::Reply, format!("checkout {}: {shown}", fill.order_id));
         world.quiet(QUIET_MAX_MS).await;
         merge(&mut violations, always(&checks, host, &url, world.now_ms(), &mapping_path).await?);
@@ -239,8 +273,8 @@ async fn always(
 }
 
 /// Runs the hook `h` every `h.every` of simulated time until aborted.
-fn spawn_hook(world: &DriveWorld, svc: &Service, drive: &Drive, h: &scenario::HookSpec) -> tokio::task::JoinHandle<()> {
-    let (w, base, every, name) = (world.clone(), svc.base.clone(), h.every.0, h.name.clone());
+fn spawn_hook(world: &DriveWorld, base: &str, drive: &Drive, h: &scenario::HookSpec) -> tokio::task::JoinHandle<()> {
+    let (w, base, every, name) = (world.clone(), base.to_string(), h.every.0, h.name.clone());
     let request = h.request.as_deref().and_then(scenario::parse_request_line);
     let command = h.command.clone();
     let cwd = drive.cwd();

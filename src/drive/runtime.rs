@@ -39,6 +39,14 @@ struct Inner {
     faults: (u32, u32, Option<crate::sim::Range>),
     /// Orders whose final notification (paid or failed) the service has answered, any status.
     answered_final: Mutex<std::collections::BTreeSet<String>>,
+    /// Connections through the database proxy with a round trip or a transaction open.
+    db_busy: AtomicU64,
+    /// Orders whose first inserting COMMIT the database proxy holds (see [`super::proxy`]).
+    commit_holds: Mutex<std::collections::BTreeSet<String>>,
+    /// Orders whose COMMIT the proxy has held (the row written, not yet visible).
+    commits_held: Mutex<std::collections::BTreeSet<String>>,
+    /// Held by a customer's checkout request, and by a crash and restart of the service.
+    checkout_gate: tokio::sync::Mutex<()>,
 }
 
 impl DriveWorld {
@@ -65,6 +73,10 @@ impl DriveWorld {
                 webhook_path: webhook_path.to_string(),
                 faults: (faults.drop.ppm(), faults.duplicate.ppm(), faults.delay),
                 answered_final: Mutex::default(),
+                db_busy: AtomicU64::new(0),
+                commit_holds: Mutex::default(),
+                commits_held: Mutex::default(),
+                checkout_gate: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -114,11 +126,53 @@ impl DriveWorld {
         out
     }
 
-    /// Waits (at most `max_real_ms`) until no exchange with the service is in flight, so the
-    /// next external event does not overlap the last one.
+    /// The gate a checkout holds while its request is in flight; a crash takes it so that it
+    /// never lands inside a checkout (see [`super::crash`]).
+    pub fn checkout_gate(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.checkout_gate
+    }
+
+    /// Exchanges with the service in flight now.
+    pub fn in_flight_now(&self) -> u64 {
+        self.inner.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The database proxy says a connection became busy (`true`: a round trip or a transaction
+    /// open) or idle again (`false`).
+    pub fn db_busy(&self, busy: bool) {
+        if busy {
+            self.inner.db_busy.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.inner.db_busy.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Asks the database proxy to hold the first inserting COMMIT that names `order_id`.
+    pub fn hold_commit(&self, order_id: &str) {
+        lock(&self.inner.commit_holds).insert(order_id.to_string());
+    }
+
+    /// The held order a transaction's bytes name, if any; it is held once (taken from the set).
+    pub fn take_commit_hold(&self, tx: &[u8]) -> Option<String> {
+        let mut holds = lock(&self.inner.commit_holds);
+        let found = holds.iter().find(|o| tx.windows(o.len()).any(|w| w == o.as_bytes()))?.clone();
+        holds.remove(&found);
+        lock(&self.inner.commits_held).insert(found.clone());
+        Some(found)
+    }
+
+    /// Whether the proxy has held the COMMIT of `order_id`'s checkout.
+    pub fn commit_was_held(&self, order_id: &str) -> bool {
+        lock(&self.inner.commits_held).contains(order_id)
+    }
+
+    /// Waits (at most `max_real_ms`) until no exchange with the service is in flight and no
+    /// transaction is open through the database proxy, so the next external event does not
+    /// overlap the last one.
     pub async fn quiet(&self, max_real_ms: u64) {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(max_real_ms);
-        while self.inner.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        let busy = || self.inner.in_flight.load(Ordering::SeqCst) + self.inner.db_busy.load(Ordering::SeqCst);
+        while busy() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }

@@ -35,6 +35,15 @@
 //!
 //! [midtrans.api]                     # the model's status-API faults
 //! server_error = 0.1
+//!
+//! [database]                         # the database proxy (see super::proxy)
+//! latency = { min = "0ms", max = "2s" }
+//! lost_commit = 0.1
+//! hold_commit = 1.0
+//!
+//! [crashes]                          # the crash plan (see super::crash)
+//! every = { min = "1m", max = "4m" }
+//! count = 2
 //! ```
 //!
 //! Placeholders of the checkout template: `{order_id}`, `{amount}` (whole rupiah),
@@ -73,6 +82,10 @@ pub struct DriveFile {
     /// Fanvue's load and model (`provider = "fanvue"`), see [`super::fanvue`].
     #[serde(default)]
     pub fanvue: super::fanvue::FanvueSpec,
+    /// The database proxy and its faults ([`super::proxy::DatabaseSpec`]); no proxy without it.
+    pub database: Option<Spanned<super::proxy::DatabaseSpec>>,
+    /// The crash plan ([`super::crash::CrashSpec`]).
+    pub crashes: Option<Spanned<super::crash::CrashSpec>>,
 }
 
 /// The absent `[checkout]`: an empty path, refused for Midtrans by [`load`].
@@ -269,6 +282,19 @@ pub fn load(path: &Path) -> Result<Drive, Error> {
             if let Err(m) = file.fanvue.validate() {
                 return Err(Error::Scenario { location: shown, message: m });
             }
+            // The proxy and the crash plan are wired into Midtrans's run only so far: refuse
+            // them rather than run without the faults the file asks for.
+            for (table, span) in [
+                ("[database]", file.database.as_ref().map(|d| d.span())),
+                ("[crashes]", file.crashes.as_ref().map(|c| c.span())),
+            ] {
+                if let Some(span) = span {
+                    return Err(at(
+                        span,
+                        format!("{table} is not supported with provider \"fanvue\" yet (Midtrans only)"),
+                    ));
+                }
+            }
         }
         other => {
             return Err(at(
@@ -298,6 +324,22 @@ pub fn load(path: &Path) -> Result<Drive, Error> {
         }
         if hook.every.0 == 0 {
             return Err(at(h.span(), format!("hook {:?}: `every` must be more than 0", hook.name)));
+        }
+    }
+    if let Some(d) = &file.database {
+        if let Some(m) = d.get_ref().problem() {
+            return Err(at(d.span(), m));
+        }
+        if let Err(m) = super::proxy::upstream_of(&file.check.database_url) {
+            return Err(at(d.span(), format!("[database] needs a PostgreSQL [check] database_url: {m}")));
+        }
+    }
+    if let Some(c) = &file.crashes {
+        if let Some(m) = c.get_ref().problem() {
+            return Err(at(c.span(), m));
+        }
+        if file.service.url.is_some() {
+            return Err(at(c.span(), "[crashes] needs a service settle starts (`command`), not `url`".into()));
         }
     }
     let r = &file.run;

@@ -5,14 +5,18 @@
 //! The environment settle passes (documented in the README's "Any language" section):
 //! - `SETTLE_PROVIDER_URL`: the provider's base URL, e.g. `http://127.0.0.1:41234`;
 //! - `SETTLE_SERVER_KEY`: the Midtrans server key (it signs notifications);
-//! - `SETTLE_DATABASE_URL`: the `[check] database_url` of the scenario;
+//! - `SETTLE_DATABASE_URL`: the `[check] database_url` of the scenario, or with `[database]` the
+//!   same URL through settle's database proxy (see [`super::proxy`]);
 //! - `PORT`: the port the service must listen on (127.0.0.1);
 //! - `SETTLE_TIME_SCALE`: simulated milliseconds per real millisecond (for services that run
 //!   their own timers: divide their intervals by it).
 //!
 //! The service's stdout and stderr go to a log file; its last lines are shown when it fails.
 //!
-//! What it does not do: restart the service on a crash plan (not yet), or proxy its database.
+//! [`Service::restart`] kills the group and starts the command again on the same port (the crash
+//! plan, [`super::crash`]); the log goes on in the same file.
+//!
+//! What it does not do: proxy its database (see [`super::proxy`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -60,6 +64,20 @@ impl Service {
 
     /// Starts `launch.command` in its own process group, listening on `port`.
     pub fn spawn(launch: &Launch<'_>, port: u16) -> Result<Service, Error> {
+        Service::spawn_logged(launch, port, false)
+    }
+
+    /// Kills the process group, reaps it, and starts `launch` again on the same port.
+    pub async fn restart(&mut self, launch: &Launch<'_>) -> Result<(), Error> {
+        self.kill_group();
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait().await;
+        }
+        *self = Service::spawn_logged(launch, self.port, true)?;
+        Ok(())
+    }
+
+    fn spawn_logged(launch: &Launch<'_>, port: u16, append: bool) -> Result<Service, Error> {
         let shown = launch.command.join(" ");
         if !launch.cwd.is_dir() {
             return Err(Error::Service(format!(
@@ -68,7 +86,12 @@ impl Service {
             )));
         }
         let log = std::env::temp_dir().join(format!("settle-drive-{}-{port}.log", std::process::id()));
-        let out = std::fs::File::create(&log)
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(&log)
             .map_err(|e| Error::Infrastructure(format!("cannot create the service log {}: {e}", log.display())))?;
         let err = out.try_clone().map_err(|e| Error::Infrastructure(format!("service log: {e}")))?;
         let mut cmd = tokio::process::Command::new(&launch.command[0]);

@@ -327,6 +327,10 @@ fn a_fanvue_drive_file_is_checked_before_anything_starts() {
     check("[run]\nprovider = \"fanvue\"\n\n[fanvue]\nbatch_size = 3\n", "unknown field `batch_size`");
     check("[run]\nprovider = \"fanvue\"\n\n[fanvue.provider]\nrate_limit = 0\n", "rate_limit/rate_window");
     check("[run]\nprovider = \"midtrans\"\n", "needs a [checkout] section");
+    check(
+        "[run]\nprovider = \"fanvue\"\n\n[crashes]\nevery = { min = \"30s\", max = \"2m\" }\ncount = 1\n",
+        "[crashes] is not supported with provider \"fanvue\" yet",
+    );
 }
 
 #[test]
@@ -358,4 +362,162 @@ fn a_fanvue_mapping_naming_a_missing_column_exits_2_naming_the_mapping() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("revenue_mapping.toml") && err.contains("does not fit the service's database"), "{err}");
     assert!(err.contains("revenue_total"), "{err}");
+}
+
+/// The example shop's `[service]`, `[checkout]`, `[[hooks]]` and `[check]` on its own database
+/// `db` (created when missing), then `extra` (`[run]` and the rest); `None` after saying the test
+/// is skipped (no SETTLE_TEST_POSTGRES_URL, no python3 with the example's packages, no psql).
+fn shop_file(test: &str, db: &str, bug: bool, marker: &str, extra: &str) -> Option<PathBuf> {
+    let url = super::server_url("SETTLE_TEST_POSTGRES_URL")?;
+    let root = env!("CARGO_MANIFEST_DIR");
+    let packages = format!("{root}/target/drive-python");
+    let ok = Command::new("python3")
+        .args(["-c", "import psycopg, midtransclient"])
+        .env("PYTHONPATH", &packages)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        skip("python3 with psycopg and midtransclient in target/drive-python is needed (./examples/drive/install.sh)");
+        return None;
+    }
+    // The server's URL with the test's own database, created through psql.
+    let server = url.rsplit_once('/').map_or(url.as_str(), |(s, _)| s).to_string();
+    let created =
+        Command::new("psql").args([&format!("{server}/postgres"), "-qc", &format!("CREATE DATABASE {db}")]).output();
+    match created {
+        Ok(o) if o.status.success() || text(&o.stderr).contains("already exists") => {}
+        Ok(o) => panic!("cannot create database {db}: {}", text(&o.stderr)),
+        Err(e) => {
+            skip(&format!("psql is needed to create the test's database: {e}"));
+            return None;
+        }
+    }
+    let d = dir(test);
+    let p = d.join("shop.toml");
+    let env = if bug {
+        format!("SHOP_BUG = \"1\", PYTHONPATH = \"{packages}\"")
+    } else {
+        format!("PYTHONPATH = \"{packages}\"")
+    };
+    let file = format!(
+        "[service]\ncommand = [\"python3\", \"shop.py\", \"{marker}\"]\ncwd = \"{root}/examples/drive\"\n\
+         env = {{ {env} }}\nhealth = \"/health\"\nwebhook = \"/webhooks/midtrans\"\n\n\
+         [checkout]\npath = \"/checkout\"\nbody = '{{\"order_id\": \"{{order_id}}\", \"amount\": {{amount}}}}'\n\n\
+         [[hooks]]\nname = \"reconcile\"\nevery = \"5m\"\nrequest = \"POST /jobs/reconcile\"\n\n\
+         [check]\nmapping = \"{root}/examples/audit/seed001_mapping.toml\"\ndatabase_url = \"{server}/{db}\"\n\n{extra}"
+    );
+    std::fs::write(&p, file).unwrap();
+    Some(p)
+}
+
+#[test]
+fn a_held_commit_through_the_proxy_finds_the_buggy_shop() {
+    let extra =
+        "[run]\ncustomers = 3\nrace = 0.0\ntime_scale = 60\nsettle_for = \"10m\"\n\n[database]\nhold_commit = 1.0\n";
+    let Some(p) = shop_file("commit_hold", "settle_drive_it_hold", true, "it-commit-hold", extra) else { return };
+    let out = settle(&["drive", p.to_str().unwrap()]);
+    let (stdout, err) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{err}");
+    assert!(stdout.contains("provider-paid-implies-paid") && stdout.contains("database says PENDING"), "{stdout}");
+    // Snap answered at once (race = 0): the proxy's hold of the checkout's COMMIT is what opened the window.
+    assert!(!stdout.contains("Snap's answer held"), "{stdout}");
+    assert!(
+        stdout.contains("COMMIT of the INSERT of ORD-1-1-") && stdout.contains("held until the service answers"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_fixed_shop_passes_through_lost_commits_resets_and_an_outage_all_in_its_trace() {
+    let extra = "[run]\ncustomers = 4\nrace = 0.0\ntime_scale = 60\nsettle_for = \"15m\"\n\n\
+                 [database]\nlatency = { min = \"0ms\", max = \"2s\" }\nreset = 0.05\nlost_commit = 0.5\n\
+                 outages = [{ from = \"90s\", to = \"120s\" }]\n";
+    let Some(p) = shop_file("db_faults", "settle_drive_it_faults", false, "it-db-faults", extra) else { return };
+    let out = settle(&["drive", p.to_str().unwrap(), "--trace"]);
+    let (stdout, err) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{err}");
+    assert!(stdout.contains("database proxy at 127.0.0.1:"), "{stdout}");
+    // The server committed, the shop never heard it: the proxy saw the server's COMMIT tag.
+    assert!(stdout.contains("answer to COMMIT lost (the server said COMMIT); connection closed"), "{stdout}");
+    assert!(stdout.contains("outage: refusing connections until 2m"), "{stdout}");
+    assert!(stdout.contains("outage over: accepting connections"), "{stdout}");
+}
+
+#[test]
+fn a_crash_plan_kills_and_restarts_the_fixed_shop_and_it_still_passes() {
+    let extra = "[run]\ncustomers = 4\ntime_scale = 60\nsettle_for = \"15m\"\n\n\
+                 [crashes]\nevery = { min = \"30s\", max = \"90s\" }\ncount = 2\n";
+    let Some(p) = shop_file("crashes", "settle_drive_it_crash", false, "it-crashes", extra) else { return };
+    let out = settle(&["drive", p.to_str().unwrap(), "--trace"]);
+    let (stdout, err) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{err}");
+    for n in 1..=2 {
+        assert!(stdout.contains(&format!("crash {n} of 2: SIGKILL to the service's process group")), "{stdout}");
+        assert!(stdout.contains(&format!("crash {n}: service restarted and healthy")), "{stdout}");
+    }
+    assert!(!running("it-crashes"), "a restarted shop outlived settle drive");
+}
+
+/// The first process whose command line contains `marker`, and its environment variable `var`.
+fn env_of(marker: &str, var: &str) -> Option<String> {
+    std::fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
+        let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+        if !String::from_utf8_lossy(&cmd).replace('\0', " ").contains(marker) {
+            return None;
+        }
+        let env = std::fs::read(e.path().join("environ")).ok()?;
+        let prefix = format!("{var}=");
+        env.split(|b| *b == 0).find_map(|kv| String::from_utf8_lossy(kv).strip_prefix(&prefix).map(str::to_string))
+    })
+}
+
+#[test]
+fn sigterm_mid_run_leaves_neither_the_shop_nor_the_database_proxy() {
+    let marker = format!("it-sigterm-{}", std::process::id());
+    // Every COMMIT of a checkout held: the run is busy in the proxy when it is interrupted.
+    let extra = "[run]\ncustomers = 6\nrace = 0.0\ntime_scale = 20\n\n[database]\nhold_commit = 1.0\n";
+    let Some(p) = shop_file("sigterm_proxy", "settle_drive_it_sigterm", true, &marker, extra) else { return };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_settle"))
+        .args(["drive", p.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut db_url = None;
+    for _ in 0..200 {
+        db_url = env_of(&marker, "SETTLE_DATABASE_URL");
+        if db_url.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let db_url = db_url.expect("the shop never started");
+    let proxy = db_url.split('@').nth(1).and_then(|r| r.split('/').next()).unwrap().to_string();
+    // Mid-run: the first customers are through the proxy.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(std::net::TcpStream::connect(&proxy).is_ok(), "the proxy at {proxy} was not listening mid-run");
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(!running(&marker), "the shop outlived an interrupted settle drive");
+    assert!(std::net::TcpStream::connect(&proxy).is_err(), "the proxy at {proxy} still listens");
+}
+
+#[test]
+fn bad_database_and_crashes_tables_exit_2_naming_the_line() {
+    let d = dir("bad_tables");
+    let p = drive_file(&d, "url = \"http://127.0.0.1:9\"", "{}", "x.db");
+    let base = std::fs::read_to_string(&p).unwrap();
+    // The drive file checks SQLite: the proxy speaks PostgreSQL only.
+    std::fs::write(&p, format!("{base}\n[database]\nlost_commit = 0.1\n")).unwrap();
+    let err = text(&settle(&["drive", p.to_str().unwrap()]).stderr);
+    assert!(err.contains("drive.toml:17:1") && err.contains("[database] needs a PostgreSQL"), "{err}");
+    let pg = base.replace("sqlite://x.db", "postgres://postgres@127.0.0.1/x");
+    std::fs::write(&p, format!("{pg}\n[database]\noutages = [{{ from = \"3m\", to = \"1m\" }}]\n")).unwrap();
+    let out = settle(&["drive", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("outage from 3m to 1m: `from` must be before `to`"), "{}", text(&out.stderr));
+    std::fs::write(&p, format!("{pg}\n[crashes]\nevery = {{ min = \"1m\", max = \"2m\" }}\n")).unwrap();
+    let err = text(&settle(&["drive", p.to_str().unwrap()]).stderr);
+    assert!(err.contains("[crashes] needs a service settle starts (`command`), not `url`"), "{err}");
 }

@@ -133,7 +133,9 @@ impl Flaw {
             Flaw::RepairSkipsFulfil => {
                 "only the webhook fulfils: an order made PAID by reconciliation or the manual sync is never shipped"
             }
-            Flaw::ReversalKeepsPaidAt => "a reversal (settlement → deny) makes a PAID order DENIED but leaves paid_at set",
+            Flaw::ReversalKeepsPaidAt => {
+                "a reversal (settlement → deny) makes a PAID order DENIED but leaves paid_at set"
+            }
         }
     }
 }

@@ -1,0 +1,96 @@
+//! The crash plan of `settle drive` (`[crashes]`): at seeded simulated times during the load,
+//! settle kills the service's whole process group with `SIGKILL` and starts it again with the
+//! same command, environment and port, then waits for its health URL — each recorded in the
+//! trace. Whatever the service had in flight dies with it: settle's webhooks see a connection
+//! error and Midtrans retries them on its schedule; open database transactions roll back.
+//!
+//! ```toml
+//! [crashes]
+//! every = { min = "1m", max = "4m" }   # the gap before each crash, drawn from the seed
+//! count = 2                            # at most this many, in the safety phase only
+//! ```
+//!
+//! The gaps are drawn from the seed before anything else of the run, so the plan is the same
+//! on every run of a seed. A crash waits until no customer's checkout request is in flight (the
+//! checkout gate), then up to a simulated minute for an exchange in flight (a notification being
+//! handled, a hook) to cut; the next customer waits until the service is healthy again.
+//!
+//! What it does not do: crash in the middle of a checkout (the example shop writes its order
+//! after Snap answers, so a crash there loses an order the customer then pays — a real finding,
+//! but not one this plan looks for), crash a service given by `url`, or crash the database.
+
+use serde::Deserialize;
+
+use super::runtime::DriveWorld;
+use super::service::{Launch, Service};
+use crate::Error;
+use crate::sim::{Kind, Phase, Range};
+
+/// How long (simulated) a crash waits for an exchange in flight to cut.
+const LOOK_MAX_MS: u64 = 60_000;
+
+/// The scenario's `[crashes]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrashSpec {
+    pub every: Range,
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl CrashSpec {
+    pub fn problem(&self) -> Option<String> {
+        (self.every.min.0 == 0).then(|| "[crashes] every.min must be more than 0".to_string())
+    }
+}
+
+/// Runs the plan against `svc`; returns only on an error (the service did not come back).
+pub async fn run(
+    spec: &CrashSpec,
+    world: &DriveWorld,
+    svc: &mut Service,
+    launch: &Launch<'_>,
+    health: &str,
+    start_timeout_ms: u64,
+) -> Error {
+    let gaps: Vec<u64> = world.choose(|o| (0..spec.count).map(|_| spec.every.draw_uniform(o)).collect());
+    for (i, gap) in gaps.iter().enumerate() {
+        world.sleep_sim(*gap).await;
+        if world.phase() != Phase::Safety {
+            break;
+        }
+        let _gate = world.checkout_gate().lock().await;
+        // Prefer a moment with an exchange in flight (a notification being handled), so the
+        // crash cuts it: at most `LOOK_MAX_MS` of simulated time.
+        let look_until = world.now_ms() + LOOK_MAX_MS;
+        while world.in_flight_now() == 0 && world.now_ms() < look_until {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        let n = i + 1;
+        let restarted = world
+            .in_flight(async {
+                let in_flight = world.in_flight_now().saturating_sub(1);
+                world.record(
+                    "settle",
+                    Kind::Fault,
+                    format!(
+                        "crash {n} of {}: SIGKILL to the service's process group ({in_flight} exchange(s) in flight)",
+                        spec.count
+                    ),
+                );
+                svc.restart(launch).await?;
+                svc.wait_healthy(health, start_timeout_ms).await?;
+                world.record("settle", Kind::Lifecycle, format!("crash {n}: service restarted and healthy"));
+                Ok::<(), Error>(())
+            })
+            .await;
+        if let Err(e) = restarted {
+            return e;
+        }
+    }
+    std::future::pending::<Error>().await
+}
