@@ -257,8 +257,7 @@ fn tie_order(oracle: Oracle) -> (Vec<&'static str>, Vec<u64>) {
             });
         }
         sim.sleep_ms(10_000).await;
-        let order = order.lock().unwrap().clone();
-        order
+        order.lock().unwrap().clone()
     })
     .unwrap();
     (out.result, out.choices)
