@@ -14,6 +14,9 @@ not fit on the page are never read. Without it, the fix: Fanvue's own `nextCurso
 one transaction per page (rows, cursor, revenue_total), the cursor left a lookback behind the
 newest row read, and the unique index on fanvue_id dropping what is read twice.
 
+A new settle run (a new SETTLE_PROVIDER_URL) starts from empty tables; a restart within the run
+(settle's crash plan) keeps them, as a real service's restart would.
+
 POST /jobs/sync syncs every model (the seed's revenue heartbeat; settle calls it every 10
 simulated minutes). GET /health answers 200 once the tables exist.
 """
@@ -40,13 +43,13 @@ LOOKBACK_MS = 5 * 60 * 1000
 RETRIES = 3
 
 SCHEMA = """
-DROP TABLE IF EXISTS fanvue_transactions, models;
-CREATE TABLE models (id BIGINT PRIMARY KEY, name VARCHAR(64) NOT NULL UNIQUE,
+CREATE TABLE IF NOT EXISTS models (id BIGINT PRIMARY KEY, name VARCHAR(64) NOT NULL UNIQUE,
   fanvue_creator_uuid VARCHAR(64) NOT NULL, fanvue_access_token VARCHAR(128),
   revenue_total BIGINT NOT NULL DEFAULT 0, last_transaction_sync BIGINT, updated_at BIGINT NOT NULL);
-CREATE TABLE fanvue_transactions (id BIGSERIAL PRIMARY KEY, model_id BIGINT NOT NULL REFERENCES models (id),
+CREATE TABLE IF NOT EXISTS fanvue_transactions (id BIGSERIAL PRIMARY KEY, model_id BIGINT NOT NULL REFERENCES models (id),
   fanvue_id VARCHAR(64) NOT NULL UNIQUE, transaction_date BIGINT NOT NULL, amount BIGINT NOT NULL,
   net_amount BIGINT NOT NULL, source VARCHAR(32) NOT NULL, related_fanvue_id VARCHAR(64), created_at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS revenue_run (provider_url TEXT NOT NULL);
 """
 
 
@@ -187,10 +190,15 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     with psycopg.connect(DB, autocommit=True) as conn:
         conn.execute(SCHEMA)
-        for i, c in enumerate(CREATORS, start=1):
-            conn.execute(
-                "INSERT INTO models (id, name, fanvue_creator_uuid, fanvue_access_token, revenue_total, updated_at)"
-                " VALUES (%s, %s, %s, %s, 0, %s)", (i, c["name"], c["creator"], c["token"], now_ms()))
+        run = conn.execute("SELECT provider_url FROM revenue_run").fetchone()
+        if run is None or run[0] != BASE:
+            with conn.transaction():
+                conn.execute("TRUNCATE fanvue_transactions, models, revenue_run")
+                conn.execute("INSERT INTO revenue_run (provider_url) VALUES (%s)", (BASE,))
+                for i, c in enumerate(CREATORS, start=1):
+                    conn.execute(
+                        "INSERT INTO models (id, name, fanvue_creator_uuid, fanvue_access_token, revenue_total, updated_at)"
+                        " VALUES (%s, %s, %s, %s, 0, %s)", (i, c["name"], c["creator"], c["token"], now_ms()))
     server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
     server.serve_forever()
 

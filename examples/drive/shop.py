@@ -10,6 +10,10 @@ acknowledged (200) and lost. Without it, the team's fix: the handler retries the
 500 ms apart, then answers 500 so Midtrans retries; and /jobs/reconcile asks the status API about
 every PENDING order.
 
+SHOP_API=core charges through the Core API instead (`CoreApi.charge`, `POST /v2/charge`, a BCA
+virtual account): the charge is pending at once and its `pending` notification races the row the
+same way.
+
 A new settle run (a new SETTLE_PROVIDER_URL) starts from empty tables; a restart within the run
 (settle's crash plan) keeps them, as a real service's restart would.
 
@@ -32,11 +36,15 @@ KEY = os.environ["SETTLE_SERVER_KEY"]
 DB = os.environ["SETTLE_DATABASE_URL"]
 BASE = os.environ["SETTLE_PROVIDER_URL"].rstrip("/")
 
+CORE = os.environ.get("SHOP_API") == "core"
+
 snap = midtransclient.Snap(is_production=False, server_key=KEY)
+core = midtransclient.CoreApi(is_production=False, server_key=KEY)
 # midtransclient has no setting for its base URL: its URLs are attributes of its ApiConfig, which
 # an instance attribute overrides.
 snap.api_config.SNAP_SANDBOX_BASE_URL = BASE + "/snap/v1"
 snap.api_config.CORE_SANDBOX_BASE_URL = BASE
+core.api_config.CORE_SANDBOX_BASE_URL = BASE
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (id BIGSERIAL PRIMARY KEY, order_code TEXT NOT NULL UNIQUE,
@@ -112,7 +120,14 @@ class Handler(BaseHTTPRequestHandler):
     def checkout(self, c):
         code, amount = c["order_id"], int(c["amount"])
         try:
-            snap.create_transaction({"transaction_details": {"order_id": code, "gross_amount": amount}})
+            details = {"order_id": code, "gross_amount": amount}
+            if CORE:
+                charged = core.charge({"payment_type": "bank_transfer", "transaction_details": details,
+                                       "bank_transfer": {"bank": "bca"}})
+                if charged.get("transaction_status") != "pending":
+                    raise ValueError(f"the charge answered {charged!r}")
+            else:
+                snap.create_transaction({"transaction_details": details})
         except Exception as e:  # the client raises on any non-2xx
             self.answer(502, str(e).encode())
             return

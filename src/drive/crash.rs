@@ -2,7 +2,8 @@
 //! settle kills the service's whole process group with `SIGKILL` and starts it again with the
 //! same command, environment and port, then waits for its health URL — each recorded in the
 //! trace. Whatever the service had in flight dies with it: settle's webhooks see a connection
-//! error and Midtrans retries them on its schedule; open database transactions roll back.
+//! error and Midtrans retries them on its schedule, a hook's request fails (the next one runs on
+//! time); open database transactions roll back. Midtrans and Fanvue runs both use it.
 //!
 //! ```toml
 //! [crashes]

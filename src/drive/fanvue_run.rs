@@ -15,7 +15,11 @@
 //! `SETTLE_FANVUE_CREATORS` (JSON: `[{"name", "creator", "token"}]`), `SETTLE_DATABASE_URL`,
 //! `PORT`, `SETTLE_TIME_SCALE`.
 //!
-//! What it does not do: webhooks to the service, faults on its database, crash/restart.
+//! With `[database]` the service's database URL goes through settle's proxy (latency, resets,
+//! outages, lost COMMIT answers; `hold_commit` is Midtrans's and refused), and with `[crashes]`
+//! the service is killed and restarted at seeded times, as for Midtrans ([`super::crash`]).
+//!
+//! What it does not do: webhooks to the service (Fanvue's model has none).
 
 use std::sync::Arc;
 
@@ -67,37 +71,60 @@ pub async fn run_once(drive: &Drive, mapping: &Mapping, seed: u64, run: u32) -> 
     };
     let base = external.clone().unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
     let world = DriveWorld::new(seed, f.run.time_scale, &base, &f.service.webhook, &f.faults);
-    let plan = Plan::draw(&world, &f.fanvue);
+    let plan_of_load = Plan::draw(&world, &f.fanvue);
     let host = DriveFanvue::new(&world, &f.fanvue);
-    host.add_history(&plan);
+    host.add_history(&plan_of_load);
+    let db_proxy = match &f.database {
+        Some(d) => {
+            let upstream = super::proxy::upstream_of(&f.check.database_url).map_err(Error::Usage)?;
+            Some(super::proxy::DbProxy::start(&world, upstream, d.get_ref()).await?)
+        }
+        None => None,
+    };
+    let service_db_url = db_proxy.as_ref().map_or_else(
+        || f.check.database_url.clone(),
+        |p| super::proxy::through(&f.check.database_url, &p.addr.to_string()),
+    );
     let router = host.router();
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
     let result = async {
+        let command = f.service.command.as_ref().map(|c| c.get_ref().clone()).unwrap_or_default();
+        let settle_env = vec![
+            ("SETTLE_PROVIDER_URL".to_string(), provider_base.clone()),
+            ("SETTLE_FANVUE_API_VERSION".to_string(), f.fanvue.provider.api_version.clone()),
+            ("SETTLE_FANVUE_CREATORS".to_string(), creators_json(&host)),
+            ("SETTLE_DATABASE_URL".to_string(), service_db_url.clone()),
+            ("PORT".to_string(), port.to_string()),
+            ("SETTLE_TIME_SCALE".to_string(), f.run.time_scale.to_string()),
+        ];
+        let cwd = drive.cwd();
+        let launch = Launch { command: &command, cwd: &cwd, env: &f.service.env, settle_env };
         let mut svc = match &external {
             Some(u) => Service::external(u)?,
-            None => {
-                let command = f.service.command.as_ref().map(|c| c.get_ref().clone()).unwrap_or_default();
-                let settle_env = vec![
-                    ("SETTLE_PROVIDER_URL".to_string(), provider_base.clone()),
-                    ("SETTLE_FANVUE_API_VERSION".to_string(), f.fanvue.provider.api_version.clone()),
-                    ("SETTLE_FANVUE_CREATORS".to_string(), creators_json(&host)),
-                    ("SETTLE_DATABASE_URL".to_string(), f.check.database_url.clone()),
-                    ("PORT".to_string(), port.to_string()),
-                    ("SETTLE_TIME_SCALE".to_string(), f.run.time_scale.to_string()),
-                ];
-                let cwd = drive.cwd();
-                Service::spawn(&Launch { command: &command, cwd: &cwd, env: &f.service.env, settle_env }, port)?
-            }
+            None => Service::spawn(&launch, port)?,
         };
         svc.wait_healthy(&f.service.health, f.service.start_timeout.0).await?;
         world.record("settle", Kind::Lifecycle, format!("service healthy at {}; fanvue at {provider_base}", svc.base));
-        let out = exercise(drive, mapping, &world, &host, plan, &svc, seed, run).await;
+        if let Some(p) = &db_proxy {
+            world.record("settle", Kind::Lifecycle, format!("database proxy at {} for the service", p.addr));
+            p.arm();
+        }
+        let base = svc.base.clone();
+        let out = match &f.crashes {
+            Some(plan) => tokio::select! {
+                biased;
+                e = super::crash::run(plan.get_ref(), &world, &mut svc, &launch, &f.service.health, f.service.start_timeout.0) => Err(e),
+                out = exercise(drive, mapping, &world, &host, plan_of_load, &base, seed, run) => out,
+            },
+            None => exercise(drive, mapping, &world, &host, plan_of_load, &base, seed, run).await,
+        };
         svc.stop().await;
         out
     }
     .await;
+    drop(db_proxy);
     server.abort();
     result
 }
@@ -122,7 +149,7 @@ async fn exercise(
     world: &DriveWorld,
     host: &DriveFanvue,
     plan: Plan,
-    svc: &Service,
+    base: &str,
     seed: u64,
     run: u32,
 ) -> Result<Outcome, Error> {
@@ -132,7 +159,7 @@ async fn exercise(
     let mapping_path = drive.mapping_path().display().to_string();
     // The first read proves the mapping fits the database (a missing column is named here).
     let mut violations = always(&checks, &url, world.now_ms(), &mapping_path).await?;
-    let hooks: Vec<_> = f.hooks.iter().map(|h| spawn_hook(world, &svc.base, drive, h.get_ref())).collect();
+    let hooks: Vec<_> = f.hooks.iter().map(|h| spawn_hook(world, base, drive, h.get_ref())).collect();
     let load = tokio::spawn(host.clone().run_load(plan));
     let every = f.fanvue.check_every.0;
     while world.now_ms() < f.fanvue.load_for.0 {

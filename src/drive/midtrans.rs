@@ -8,8 +8,12 @@
 //! `HOLD_MAX_MS` passed), so a service that writes its order row after Snap answers meets seed
 //! 001's race — the webhook before the row — on the first try, not by luck.
 //!
-//! What it does not serve yet: the Core API's `/v2/charge`, refunds, cancel/expire calls, or API
-//! faults beyond those the model's status API has (`ProviderConfig::api`).
+//! The Core API's `POST /v2/charge` ([`crate::hosted::core_api`]) is served beside Snap: the
+//! charge is pending at once with the method the service names, and its answer can be held the
+//! same way.
+//!
+//! What it does not serve yet: refunds, cancel/expire calls, or API faults beyond those the
+//! model's status API has (`ProviderConfig::api`).
 
 use std::time::Duration;
 
@@ -72,7 +76,10 @@ impl DriveMidtrans {
     }
 
     pub fn router(&self) -> Router {
-        let snap = Router::new().route("/snap/v1/transactions", post(snap_create)).with_state(self.clone());
+        let snap = Router::new()
+            .route("/snap/v1/transactions", post(snap_create))
+            .route("/v2/charge", post(core_charge))
+            .with_state(self.clone());
         let w = self.world.clone();
         self.provider.router().merge(snap).layer(axum::middleware::from_fn(
             move |req: axum::extract::Request, next: axum::middleware::Next| {
@@ -130,34 +137,61 @@ async fn snap_create(
         Ok(c) => c,
         Err(refused) => return refused,
     };
-    let order = created.order_id.clone();
-    let (pays, after, held) = h.world.choose(|o| (o.chance(h.pay.ppm()), h.pay_after.draw(o), o.chance(h.race.ppm())));
-    if !pays {
-        h.world.record("customers", Kind::State, format!("{order}: customer abandons the payment page"));
-        return created.answer();
-    }
-    // Drawn only when the proxy holds commits, so a scenario without it draws as before.
-    let commit_held = !h.hold_commit.is_zero() && h.world.choose(|o| o.chance(h.hold_commit.ppm()));
-    if commit_held {
-        h.world.hold_commit(&order);
-        h.world.record(
-            "settle",
-            Kind::Fault,
-            format!("{order}: the checkout's COMMIT will be held at the database proxy"),
-        );
-    }
-    h.open_page(&order, after, held);
-    if held {
-        h.world.record(
-            "settle",
-            Kind::Fault,
-            format!("{order}: Snap's answer held until the service answers the final notification"),
-        );
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(HOLD_MAX_MS / h.world.scale());
-        while !h.world.final_answered(&order) && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        h.world.record("settle", Kind::Fault, format!("{order}: Snap's answer released"));
-    }
+    h.customer(&created.order_id, "Snap's").await;
     created.answer()
+}
+
+/// `POST /v2/charge` (the Core API): the charge is pending at once with the method the service
+/// named; then the same customer and the same seeded hold of the answer as Snap's.
+async fn core_charge(
+    AxState(h): AxState<DriveMidtrans>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> (StatusCode, String) {
+    let created = match crate::hosted::core_api::charge(&h.provider, &headers, &body) {
+        Ok(c) => c,
+        Err(refused) => return refused,
+    };
+    // The answer describes the charge as created (pending), however long it is held.
+    let answer = crate::hosted::core_api::answer(&h.provider, &created);
+    h.customer(&created.order_id, "the charge API's").await;
+    answer
+}
+
+impl DriveMidtrans {
+    /// After a charge was created for `order`: draws whether the customer pays, opens the page,
+    /// and, when the seed says so, holds the creating request's answer (`api`, as the trace
+    /// names it) until the service answered the final notification.
+    async fn customer(&self, order: &str, api: &str) {
+        let h = self;
+        let (pays, after, held) =
+            h.world.choose(|o| (o.chance(h.pay.ppm()), h.pay_after.draw(o), o.chance(h.race.ppm())));
+        if !pays {
+            h.world.record("customers", Kind::State, format!("{order}: customer abandons the payment page"));
+            return;
+        }
+        // Drawn only when the proxy holds commits, so a scenario without it draws as before.
+        let commit_held = !h.hold_commit.is_zero() && h.world.choose(|o| o.chance(h.hold_commit.ppm()));
+        if commit_held {
+            h.world.hold_commit(order);
+            h.world.record(
+                "settle",
+                Kind::Fault,
+                format!("{order}: the checkout's COMMIT will be held at the database proxy"),
+            );
+        }
+        h.open_page(order, after, held);
+        if held {
+            h.world.record(
+                "settle",
+                Kind::Fault,
+                format!("{order}: {api} answer held until the service answers the final notification"),
+            );
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(HOLD_MAX_MS / h.world.scale());
+            while !h.world.final_answered(order) && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            h.world.record("settle", Kind::Fault, format!("{order}: {api} answer released"));
+        }
+    }
 }

@@ -29,8 +29,10 @@
 //! COMMITs), and a step also waits for no transaction to be open there. With `[crashes]` the
 //! service is killed and restarted at seeded times ([`crash`]).
 //!
-//! What it does not do yet: MySQL through the proxy, Stripe or Paystack over HTTP, the Core API
-//! charge, shrinking.
+//! Midtrans serves Snap's create transaction and the Core API's `/v2/charge`
+//! ([`crate::hosted::core_api`]). Fanvue runs take `[database]` and `[crashes]` too.
+//!
+//! What it does not do yet: MySQL through the proxy, Stripe or Paystack over HTTP, shrinking.
 
 pub mod crash;
 pub mod fanvue;

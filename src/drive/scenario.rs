@@ -282,18 +282,15 @@ pub fn load(path: &Path) -> Result<Drive, Error> {
             if let Err(m) = file.fanvue.validate() {
                 return Err(Error::Scenario { location: shown, message: m });
             }
-            // The proxy and the crash plan are wired into Midtrans's run only so far: refuse
-            // them rather than run without the faults the file asks for.
-            for (table, span) in [
-                ("[database]", file.database.as_ref().map(|d| d.span())),
-                ("[crashes]", file.crashes.as_ref().map(|c| c.span())),
-            ] {
-                if let Some(span) = span {
-                    return Err(at(
-                        span,
-                        format!("{table} is not supported with provider \"fanvue\" yet (Midtrans only)"),
-                    ));
-                }
+            // `hold_commit` holds a checkout's COMMIT until Midtrans's final notification was
+            // answered: Fanvue has neither checkouts nor notifications, so it would do nothing.
+            if let Some(d) = file.database.as_ref().filter(|d| d.get_ref().hold_commit > 0.0) {
+                return Err(at(
+                    d.span(),
+                    "[database] hold_commit holds a checkout's COMMIT until Midtrans's notification; \
+                     provider \"fanvue\" has no checkout (leave it out or set it to 0)"
+                        .into(),
+                ));
             }
         }
         other => {

@@ -23,6 +23,7 @@ struct SnapDetails {
 }
 
 /// A Snap transaction created: the order id and the model's transaction id.
+#[derive(Debug)]
 pub struct Created {
     pub order_id: String,
     pub transaction_id: String,
@@ -54,34 +55,47 @@ pub fn create(
     methods: &[PaymentType],
     pick: impl FnOnce(usize) -> usize,
 ) -> Result<Created, (StatusCode, String)> {
-    let expected = Midtrans::basic_auth(&provider.config().server_key);
-    let given = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if given != expected {
-        return Err(snap_error(StatusCode::UNAUTHORIZED, "Access denied, please check client or server key"));
-    }
-    let parsed: SnapBody = match serde_json::from_slice(body) {
-        Ok(b) => b,
-        Err(e) => return Err(snap_error(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}"))),
-    };
-    let d = parsed.transaction_details;
-    // Whole rupiah; Midtrans accepts no fractions of IDR. Minor units are rupiah × 100.
-    let Some(idr) = d.gross_amount.as_i64().filter(|a| *a > 0) else {
-        return Err(snap_error(StatusCode::BAD_REQUEST, "transaction_details.gross_amount must be a positive integer"));
-    };
-    if d.order_id.is_empty() || d.order_id.len() > 50 {
-        return Err(snap_error(StatusCode::BAD_REQUEST, "transaction_details.order_id must be 1 to 50 characters"));
-    }
-    if provider.truth(&d.order_id).is_some() {
-        return Err(snap_error(StatusCode::BAD_REQUEST, "transaction_details.order_id has already been taken"));
-    }
+    let (order_id, minor) = checked(provider, headers, body, snap_error)?;
     let method = if methods.is_empty() {
         PaymentType::BankTransfer
     } else {
         methods[pick(methods.len()).min(methods.len() - 1)]
     };
-    let Some(minor) = idr.checked_mul(100) else {
-        return Err(snap_error(StatusCode::BAD_REQUEST, "transaction_details.gross_amount is too large"));
+    let transaction_id = provider.create_charge(&order_id, minor, method);
+    Ok(Created { order_id, transaction_id })
+}
+
+/// The checks Snap and the Core API share: the server key, the body's `transaction_details`, an
+/// order id not taken yet. Returns the order id and the amount in minor units; a refusal is
+/// `refuse(status, message)`, each API's error body.
+pub fn checked(
+    provider: &Midtrans,
+    headers: &HeaderMap,
+    body: &[u8],
+    refuse: fn(StatusCode, &str) -> (StatusCode, String),
+) -> Result<(String, i64), (StatusCode, String)> {
+    let expected = Midtrans::basic_auth(&provider.config().server_key);
+    let given = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if given != expected {
+        return Err(refuse(StatusCode::UNAUTHORIZED, "Access denied, please check client or server key"));
+    }
+    let parsed: SnapBody = match serde_json::from_slice(body) {
+        Ok(b) => b,
+        Err(e) => return Err(refuse(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}"))),
     };
-    let transaction_id = provider.create_charge(&d.order_id, minor, method);
-    Ok(Created { order_id: d.order_id, transaction_id })
+    let d = parsed.transaction_details;
+    // Whole rupiah; Midtrans accepts no fractions of IDR. Minor units are rupiah × 100.
+    let Some(idr) = d.gross_amount.as_i64().filter(|a| *a > 0) else {
+        return Err(refuse(StatusCode::BAD_REQUEST, "transaction_details.gross_amount must be a positive integer"));
+    };
+    if d.order_id.is_empty() || d.order_id.len() > 50 {
+        return Err(refuse(StatusCode::BAD_REQUEST, "transaction_details.order_id must be 1 to 50 characters"));
+    }
+    if provider.truth(&d.order_id).is_some() {
+        return Err(refuse(StatusCode::BAD_REQUEST, "transaction_details.order_id has already been taken"));
+    }
+    let Some(minor) = idr.checked_mul(100) else {
+        return Err(refuse(StatusCode::BAD_REQUEST, "transaction_details.gross_amount is too large"));
+    };
+    Ok((d.order_id, minor))
 }

@@ -307,6 +307,17 @@ fn seed_002s_revenue_sync_in_python_is_found_losing_a_batch_and_the_fix_passes()
     assert!(stdout.contains("batch import of 30 rows"), "{stdout}");
     assert!(stdout.contains(": 429, Retry-After"), "{stdout}");
     assert!(stdout.contains("passed 1 of 1 run(s)"), "{stdout}");
+
+    // The fix also survives faults on its own side: its database through the proxy and crashes.
+    let faults = revenue_example("revenue_fixed_faults.toml", &url);
+    let out = settle(&["drive", faults.to_str().unwrap(), "--trace"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("database proxy at"), "{stdout}");
+    assert!(stdout.contains("outage: refusing connections"), "{stdout}");
+    assert!(stdout.contains("crash 1 of 2: SIGKILL"), "{stdout}");
+    assert!(stdout.contains("crash 1: service restarted and healthy"), "{stdout}");
+    assert!(stdout.contains("passed 1 of 1 run(s)"), "{stdout}");
 }
 
 #[test]
@@ -327,10 +338,7 @@ fn a_fanvue_drive_file_is_checked_before_anything_starts() {
     check("[run]\nprovider = \"fanvue\"\n\n[fanvue]\nbatch_size = 3\n", "unknown field `batch_size`");
     check("[run]\nprovider = \"fanvue\"\n\n[fanvue.provider]\nrate_limit = 0\n", "rate_limit/rate_window");
     check("[run]\nprovider = \"midtrans\"\n", "needs a [checkout] section");
-    check(
-        "[run]\nprovider = \"fanvue\"\n\n[crashes]\nevery = { min = \"30s\", max = \"2m\" }\ncount = 1\n",
-        "[crashes] is not supported with provider \"fanvue\" yet",
-    );
+    check("[run]\nprovider = \"fanvue\"\n\n[database]\nhold_commit = 0.5\n", "provider \"fanvue\" has no checkout");
 }
 
 #[test]
@@ -456,6 +464,34 @@ fn a_crash_plan_kills_and_restarts_the_fixed_shop_and_it_still_passes() {
         assert!(stdout.contains(&format!("crash {n}: service restarted and healthy")), "{stdout}");
     }
     assert!(!running("it-crashes"), "a restarted shop outlived settle drive");
+}
+
+/// `shop_file`'s shop switched to Midtrans's Core API (`SHOP_API=core`: `CoreApi.charge`).
+fn core_shop_file(test: &str, db: &str, bug: bool, marker: &str, extra: &str) -> Option<PathBuf> {
+    let p = shop_file(test, db, bug, marker, extra)?;
+    let text = std::fs::read_to_string(&p).unwrap().replacen("env = { ", "env = { SHOP_API = \"core\", ", 1);
+    std::fs::write(&p, text).unwrap();
+    Some(p)
+}
+
+#[test]
+fn the_core_api_charge_is_served_to_the_official_client_and_its_held_answer_finds_the_bug() {
+    let extra = "[run]\ncustomers = 3\nrace = 1.0\ntime_scale = 60\nsettle_for = \"10m\"\n";
+    let Some(p) = core_shop_file("core_bug", "settle_drive_it_core", true, "it-core-bug", extra) else { return };
+    let out = settle(&["drive", p.to_str().unwrap(), "--trace"]);
+    let (stdout, err) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{err}");
+    // midtransclient's CoreApi.charge parsed the answer (the shop checks it says pending), and
+    // the held answer let the settlement reach the shop before its row.
+    assert!(stdout.contains("POST /v2/charge: 200"), "{stdout}");
+    assert!(stdout.contains("charge created (bank_transfer"), "{stdout}");
+    assert!(stdout.contains("the charge API's answer held until the service answers"), "{stdout}");
+    assert!(stdout.contains("provider-paid-implies-paid") && stdout.contains("database says PENDING"), "{stdout}");
+    assert!(!stdout.contains("checkout ORD-1-1-1: 502"), "the official client refused settle's answer: {stdout}");
+
+    let Some(p) = core_shop_file("core_fixed", "settle_drive_it_core", false, "it-core-fixed", extra) else { return };
+    let out = settle(&["drive", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
 }
 
 /// The first process whose command line contains `marker`, and its environment variable `var`.

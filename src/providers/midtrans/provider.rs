@@ -289,6 +289,27 @@ impl Midtrans {
     /// Creates a charge (Snap token) for `order_id`; returns the transaction id. The customer
     /// picks a payment method after a seeded delay.
     pub fn create_charge(&self, order_id: &str, gross_amount: i64, payment_type: PaymentType) -> String {
+        self.create(order_id, gross_amount, payment_type, false)
+    }
+
+    /// The Core API's charge (`POST /v2/charge`): the request names the method, so the
+    /// transaction is `pending` at once (its notification goes out) rather than after a chosen
+    /// delay. Returns the transaction id.
+    pub fn create_direct_charge(&self, order_id: &str, gross_amount: i64, payment_type: PaymentType) -> String {
+        self.create(order_id, gross_amount, payment_type, true)
+    }
+
+    /// The notification body of `order_id`'s current state (no stale read), if a method is
+    /// chosen: what the status API answers on a good day.
+    pub fn current_status(&self, order_id: &str) -> Option<Notification> {
+        let epoch_ms = self.epoch_ms();
+        let st = lock(&self.state);
+        st.book.get(order_id).and_then(|r| notification_of(order_id, r, r.current(), &self.cfg, epoch_ms))
+    }
+
+    /// Creates the charge: `direct`, pending at once (Core API); otherwise the customer picks a
+    /// method after the config's `choose_method_delay` (Snap).
+    fn create(&self, order_id: &str, gross_amount: i64, payment_type: PaymentType, direct: bool) -> String {
         let now = self.rt.now_ms();
         let transaction_id = {
             let mut st = lock(&self.state);
@@ -308,12 +329,19 @@ impl Midtrans {
                 notification::format_gross_amount(gross_amount)
             )
         });
-        let delay = self.rt.draw(&self.cfg.choose_method_delay);
         let expiry = self.cfg.expiry.map_or_else(|| payment_type.default_expiry_ms(), |m| m.0);
+        let delay = if direct {
+            self.transition(order_id, TransactionStatus::Pending, None);
+            0
+        } else {
+            self.rt.draw(&self.cfg.choose_method_delay)
+        };
         let (me, order) = (self.clone(), order_id.to_string());
         self.rt.spawn(async move {
-            me.rt.sleep_ms(delay).await;
-            me.transition(&order, TransactionStatus::Pending, None);
+            if !direct {
+                me.rt.sleep_ms(delay).await;
+                me.transition(&order, TransactionStatus::Pending, None);
+            }
             me.rt.sleep_ms(expiry.saturating_sub(delay)).await;
             if me.status(&order) == Some(TransactionStatus::Pending) {
                 me.transition(&order, TransactionStatus::Expire, None);
