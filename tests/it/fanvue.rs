@@ -10,13 +10,15 @@ use settle::store::{shared, sqlite::Sqlite};
 
 use super::{each_passes_without_its_flaw, found, load, run, run_edited, settle, text};
 
-const FLAWS: [(&str, &str); 6] = [
+const FLAWS: [(&str, &str); 8] = [
     ("fanvue_cursor_before_commit.toml", "cursor-never-past-unstored"),
     ("fanvue_stop_on_429.toml", "cursor-never-past-unstored"),
     ("fanvue_no_unique.toml", "no-duplicate-transactions"),
     ("fanvue_no_lookback.toml", "cursor-never-past-unstored"),
     ("fanvue_stale_stats.toml", "revenue-total-matches"),
     ("fanvue_dashboard_fallback.toml", "dashboard-matches-provider"),
+    ("fanvue_ignore_retry_after.toml", "every-row-stored-once"),
+    ("fanvue_no_5xx_retry.toml", "every-row-stored-once"),
 ];
 
 fn backend() -> settle::store::SharedBackend {
@@ -85,6 +87,22 @@ fn stale_stats_lose_an_update_when_syncs_overlap() {
 fn dashboard_fallback_hides_a_real_zero() {
     let d = found("fanvue_dashboard_fallback.toml", "dashboard-matches-provider");
     assert!(d[0].contains("the creators earned $0.00"), "{d:?}");
+}
+
+/// Issue 11 §8: a repair path only it can take. One heartbeat in the run, no force-sync: a sync
+/// that does not wait out a 429 gives up with the rows past the limit unread.
+#[test]
+fn a_sync_that_retries_a_429_at_once_loses_the_rows_past_the_limit() {
+    let d = found("fanvue_ignore_retry_after.toml", "every-row-stored-once");
+    assert!(d[0].contains("never stored"), "{d:?}");
+}
+
+/// Issue 11 §8: the same single heartbeat under 5xx: without its retries the sync stops at the
+/// first failed request.
+#[test]
+fn a_sync_that_does_not_retry_a_5xx_stops_at_the_first_one() {
+    let d = found("fanvue_no_5xx_retry.toml", "every-row-stored-once");
+    assert!(d[0].contains("never stored"), "{d:?}");
 }
 
 /// Each flaw scenario, its flaw switched off and everything else kept, finds nothing: the flaw

@@ -75,16 +75,22 @@ pub enum Flaw {
     StaleStats,
     /// The seed's `liveTotalRevenue > 0 ? live : overview` on the dashboard.
     DashboardFallback,
+    /// A 429 is retried at once instead of after `Retry-After`.
+    IgnoreRetryAfter,
+    /// An earnings request that fails (5xx, timeout, refused) is not retried.
+    No5xxRetry,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 6] = [
+    pub const ALL: [Flaw; 8] = [
         Flaw::CursorBeforeCommit,
         Flaw::StopOn429,
         Flaw::NoUnique,
         Flaw::NoLookback,
         Flaw::StaleStats,
         Flaw::DashboardFallback,
+        Flaw::IgnoreRetryAfter,
+        Flaw::No5xxRetry,
     ];
 
     pub fn name(self) -> &'static str {
@@ -95,6 +101,8 @@ impl Flaw {
             Flaw::NoLookback => "no-lookback",
             Flaw::StaleStats => "stale-stats",
             Flaw::DashboardFallback => "dashboard-fallback",
+            Flaw::IgnoreRetryAfter => "ignore-retry-after",
+            Flaw::No5xxRetry => "no-5xx-retry",
         }
     }
 
@@ -110,6 +118,10 @@ impl Flaw {
             Flaw::DashboardFallback => {
                 "the seed's `live > 0 ? live : overview`: a real 0 shows the stale overview figure"
             }
+            Flaw::IgnoreRetryAfter => {
+                "a 429 is retried at once, not after Retry-After: the bucket never refills and the sync gives up"
+            }
+            Flaw::No5xxRetry => "an earnings request that fails (5xx, timeout, refused) ends the sync: no retries",
         }
     }
 }

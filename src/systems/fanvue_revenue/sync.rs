@@ -107,6 +107,16 @@ pub async fn sync_model(env: &SyncEnv, actor: &str, model: &ModelInfo) -> Outcom
                     r.map_or_else(|e| e.to_string(), |_| "ok".into())
                 ));
             }
+            Fetched::RateLimited { .. } if flaws.has(Flaw::IgnoreRetryAfter) => {
+                rate_waits += 1;
+                if rate_waits > MAX_RATE_WAITS {
+                    env.sim.record(Kind::State, actor, None, || format!("{name}: sync stops: rate limited too often"));
+                    return Outcome::Stopped("rate limited too often".into());
+                }
+                env.sim
+                    .record(Kind::State, actor, None, || format!("{name}: 429; retrying at once (ignore-retry-after)"));
+                continue;
+            }
             Fetched::RateLimited { retry_after_s } => {
                 rate_waits += 1;
                 if rate_waits > MAX_RATE_WAITS {
@@ -234,7 +244,8 @@ async fn fetch(
         path.push_str(&format!("&cursor={c}"));
     }
     let mut pause_ms = 1_000;
-    for attempt in 0..=cfg.request_retries {
+    let retries = if env.flaws.has(Flaw::No5xxRetry) { 0 } else { cfg.request_retries };
+    for attempt in 0..=retries {
         let label = if env.sim.recording() {
             let from = start.map_or_else(|| "the beginning".to_string(), |s| env.at(s));
             format!("GET /insights/earnings {} page {page_no} from {from}", model.name)
@@ -264,7 +275,7 @@ async fn fetch(
             Err(NetError::Timeout) => "earnings request timed out".to_string(),
             Err(NetError::Refused) => "earnings request refused".to_string(),
         };
-        if attempt == cfg.request_retries {
+        if attempt == retries {
             return Fetched::Failed(why);
         }
         env.sim.sleep_ms(pause_ms).await;
