@@ -49,6 +49,26 @@ impl CrashSpec {
     }
 }
 
+/// Runs `work` (a run's load and checks) with the crash plan `spec`, if any, beside it against
+/// `svc`: `work`'s result, or the error of a service that did not come back after a crash.
+pub async fn alongside<T>(
+    spec: Option<&CrashSpec>,
+    world: &DriveWorld,
+    svc: &mut Service,
+    launch: &Launch<'_>,
+    (health, start_timeout_ms): (&str, u64),
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match spec {
+        Some(plan) => tokio::select! {
+            biased;
+            e = run(plan, world, svc, launch, health, start_timeout_ms) => Err(e),
+            out = work => out,
+        },
+        None => work.await,
+    }
+}
+
 /// Runs the plan against `svc`; returns only on an error (the service did not come back).
 pub async fn run(
     spec: &CrashSpec,

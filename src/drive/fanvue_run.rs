@@ -27,7 +27,7 @@ use super::fanvue::{DriveFanvue, Plan};
 use super::fanvue_check::RevenueChecks;
 use super::runtime::DriveWorld;
 use super::scenario::Drive;
-use super::service::{Launch, Service};
+use super::service::Launch;
 use super::{Outcome, QUIET_MAX_MS, mapping_error, merge, spawn_hook};
 use crate::Error;
 use crate::audit::fanvue_revenue::Mapping;
@@ -58,68 +58,32 @@ fn creators_json(host: &DriveFanvue) -> String {
 /// One run of `seed`.
 pub async fn run_once(drive: &Drive, mapping: &Mapping, seed: u64, run: u32) -> Result<Outcome, Error> {
     let f = &drive.file;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| Error::Infrastructure(format!("cannot listen on 127.0.0.1: {e}")))?;
-    let provider_base = listener
-        .local_addr()
-        .map(|a| format!("http://{a}"))
-        .map_err(|e| Error::Infrastructure(format!("cannot read the provider's address: {e}")))?;
-    let (port, external) = match &f.service.url {
-        Some(u) => (0, Some(u.get_ref().clone())),
-        None => (super::service::free_port()?, None),
-    };
-    let base = external.clone().unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
+    let super::Placement { listener, provider_base, port, external, base } = super::Placement::new(drive).await?;
     let world = DriveWorld::new(seed, f.run.time_scale, &base, &f.service.webhook, &f.faults);
     let plan_of_load = Plan::draw(&world, &f.fanvue);
     let host = DriveFanvue::new(&world, &f.fanvue);
     host.add_history(&plan_of_load);
-    let db_proxy = match &f.database {
-        Some(d) => {
-            let upstream = super::proxy::upstream_of(&f.check.database_url).map_err(Error::Usage)?;
-            Some(super::proxy::DbProxy::start(&world, upstream, d.get_ref()).await?)
-        }
-        None => None,
-    };
-    let service_db_url = db_proxy.as_ref().map_or_else(
-        || f.check.database_url.clone(),
-        |p| super::proxy::through(&f.check.database_url, &p.addr.to_string()),
-    );
+    let (db_proxy, service_db_url) = super::database_for_service(&world, drive).await?;
     let router = host.router();
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
     let result = async {
         let command = f.service.command.as_ref().map(|c| c.get_ref().clone()).unwrap_or_default();
-        let settle_env = vec![
-            ("SETTLE_PROVIDER_URL".to_string(), provider_base.clone()),
-            ("SETTLE_FANVUE_API_VERSION".to_string(), f.fanvue.provider.api_version.clone()),
-            ("SETTLE_FANVUE_CREATORS".to_string(), creators_json(&host)),
-            ("SETTLE_DATABASE_URL".to_string(), service_db_url.clone()),
-            ("PORT".to_string(), port.to_string()),
-            ("SETTLE_TIME_SCALE".to_string(), f.run.time_scale.to_string()),
+        let own = [
+            ("SETTLE_FANVUE_API_VERSION", f.fanvue.provider.api_version.clone()),
+            ("SETTLE_FANVUE_CREATORS", creators_json(&host)),
         ];
+        let settle_env = super::service_env(drive, &provider_base, &service_db_url, port, own);
         let cwd = drive.cwd();
         let launch = Launch { command: &command, cwd: &cwd, env: &f.service.env, settle_env };
-        let mut svc = match &external {
-            Some(u) => Service::external(u)?,
-            None => Service::spawn(&launch, port)?,
-        };
-        svc.wait_healthy(&f.service.health, f.service.start_timeout.0).await?;
-        world.record("settle", Kind::Lifecycle, format!("service healthy at {}; fanvue at {provider_base}", svc.base));
-        if let Some(p) = &db_proxy {
-            world.record("settle", Kind::Lifecycle, format!("database proxy at {} for the service", p.addr));
-            p.arm();
-        }
+        let (external, at) = (external.as_deref(), ("fanvue", provider_base.as_str()));
+        let mut svc = super::start_service(drive, &world, &launch, (port, external), db_proxy.as_ref(), at).await?;
         let base = svc.base.clone();
-        let out = match &f.crashes {
-            Some(plan) => tokio::select! {
-                biased;
-                e = super::crash::run(plan.get_ref(), &world, &mut svc, &launch, &f.service.health, f.service.start_timeout.0) => Err(e),
-                out = exercise(drive, mapping, &world, &host, plan_of_load, &base, seed, run) => out,
-            },
-            None => exercise(drive, mapping, &world, &host, plan_of_load, &base, seed, run).await,
-        };
+        let work = exercise(drive, mapping, &world, &host, plan_of_load, &base, seed, run);
+        let crashes = f.crashes.as_ref().map(|c| c.get_ref());
+        let health = (f.service.health.as_str(), f.service.start_timeout.0);
+        let out = super::crash::alongside(crashes, &world, &mut svc, &launch, health, work).await;
         svc.stop().await;
         out
     }

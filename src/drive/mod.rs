@@ -87,74 +87,63 @@ fn rate(share: f64) -> Rate {
     Rate((share.clamp(0.0, 1.0) * 1_000_000.0).round() as u32)
 }
 
+/// Where one run's provider and service listen: the provider's listener on an ephemeral port and
+/// its base URL, and the service's port (settle starts it) or URL (it already listens).
+struct Placement {
+    listener: tokio::net::TcpListener,
+    provider_base: String,
+    port: u16,
+    external: Option<String>,
+    base: String,
+}
+
+impl Placement {
+    async fn new(drive: &Drive) -> Result<Placement, Error> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| Error::Infrastructure(format!("cannot listen on 127.0.0.1: {e}")))?;
+        let provider_base = listener
+            .local_addr()
+            .map(|a| format!("http://{a}"))
+            .map_err(|e| Error::Infrastructure(format!("cannot read the provider's address: {e}")))?;
+        let (port, external) = match &drive.file.service.url {
+            Some(u) => (0, Some(u.get_ref().clone())),
+            None => (service::free_port()?, None),
+        };
+        let base = external.clone().unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
+        Ok(Placement { listener, provider_base, port, external, base })
+    }
+}
+
 /// One run of `seed`.
 pub async fn run_once(drive: &Drive, mapping: &Mapping, seed: u64, run: u32) -> Result<Outcome, Error> {
     let f = &drive.file;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| Error::Infrastructure(format!("cannot listen on 127.0.0.1: {e}")))?;
-    let provider_base = listener
-        .local_addr()
-        .map(|a| format!("http://{a}"))
-        .map_err(|e| Error::Infrastructure(format!("cannot read the provider's address: {e}")))?;
-    let (port, external) = match &f.service.url {
-        Some(u) => (0, Some(u.get_ref().clone())),
-        None => (service::free_port()?, None),
-    };
-    let base = external.clone().unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
+    let Placement { listener, provider_base, port, external, base } = Placement::new(drive).await?;
     let world = DriveWorld::new(seed, f.run.time_scale, &base, &f.service.webhook, &f.faults);
     let cfg = ProviderConfig { notify_path: f.service.webhook.clone(), ..f.midtrans.clone() };
     let server_key = cfg.server_key.clone();
     let mut host = DriveMidtrans::new(&world, cfg, rate(f.run.pay), rate(f.run.race));
-    let db_proxy = match &f.database {
-        Some(d) => {
-            host.hold_commits(rate(d.get_ref().hold_commit));
-            let upstream = proxy::upstream_of(&f.check.database_url).map_err(Error::Usage)?;
-            Some(proxy::DbProxy::start(&world, upstream, d.get_ref()).await?)
-        }
-        None => None,
-    };
-    let service_db_url = db_proxy
-        .as_ref()
-        .map_or_else(|| f.check.database_url.clone(), |p| proxy::through(&f.check.database_url, &p.addr.to_string()));
+    if let Some(d) = &f.database {
+        host.hold_commits(rate(d.get_ref().hold_commit));
+    }
+    let (db_proxy, service_db_url) = database_for_service(&world, drive).await?;
     let router = host.router();
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
     let result = async {
         let command = f.service.command.as_ref().map(|c| c.get_ref().clone()).unwrap_or_default();
-        let settle_env = vec![
-            ("SETTLE_PROVIDER_URL".to_string(), provider_base.clone()),
-            ("SETTLE_SERVER_KEY".to_string(), server_key.clone()),
-            ("SETTLE_DATABASE_URL".to_string(), service_db_url.clone()),
-            ("PORT".to_string(), port.to_string()),
-            ("SETTLE_TIME_SCALE".to_string(), f.run.time_scale.to_string()),
-        ];
+        let own = [("SETTLE_SERVER_KEY", server_key.clone())];
+        let settle_env = service_env(drive, &provider_base, &service_db_url, port, own);
         let cwd = drive.cwd();
         let launch = Launch { command: &command, cwd: &cwd, env: &f.service.env, settle_env };
-        let mut svc = match &external {
-            Some(u) => Service::external(u)?,
-            None => Service::spawn(&launch, port)?,
-        };
-        svc.wait_healthy(&f.service.health, f.service.start_timeout.0).await?;
-        world.record(
-            "settle",
-            Kind::Lifecycle,
-            format!("service healthy at {}; provider at {provider_base}", svc.base),
-        );
-        if let Some(p) = &db_proxy {
-            world.record("settle", Kind::Lifecycle, format!("database proxy at {} for the service", p.addr));
-            p.arm();
-        }
+        let at = ("provider", provider_base.as_str());
+        let mut svc = start_service(drive, &world, &launch, (port, external.as_deref()), db_proxy.as_ref(), at).await?;
         let base = svc.base.clone();
-        let out = match &f.crashes {
-            Some(plan) => tokio::select! {
-                biased;
-                e = crash::run(plan.get_ref(), &world, &mut svc, &launch, &f.service.health, f.service.start_timeout.0) => Err(e),
-                out = exercise(drive, mapping, &world, &host, &base, seed, run) => out,
-            },
-            None => exercise(drive, mapping, &world, &host, &base, seed, run).await,
-        };
+        let work = exercise(drive, mapping, &world, &host, &base, seed, run);
+        let crashes = f.crashes.as_ref().map(|c| c.get_ref());
+        let health = (f.service.health.as_str(), f.service.start_timeout.0);
+        let out = crash::alongside(crashes, &world, &mut svc, &launch, health, work).await;
         svc.stop().await;
         out
     }
@@ -232,6 +221,58 @@ async fn exercise(
     merge(&mut violations, end);
     world.record("settle", Kind::Run, format!("checked: {} violation(s)", violations.len()));
     Ok(Outcome { seed, run, violations, trace: world.recorder().lines() })
+}
+
+/// The environment settle gives the service: the provider's URL, the database URL (through the
+/// proxy with `[database]`), `PORT`, `SETTLE_TIME_SCALE`, and the provider's `own` variables.
+fn service_env<const N: usize>(
+    drive: &Drive,
+    provider_base: &str,
+    db_url: &str,
+    port: u16,
+    own: [(&str, String); N],
+) -> Vec<(String, String)> {
+    let mut env = vec![("SETTLE_PROVIDER_URL".to_string(), provider_base.to_string())];
+    env.extend(own.into_iter().map(|(k, v)| (k.to_string(), v)));
+    env.push(("SETTLE_DATABASE_URL".to_string(), db_url.to_string()));
+    env.push(("PORT".to_string(), port.to_string()));
+    env.push(("SETTLE_TIME_SCALE".to_string(), drive.file.run.time_scale.to_string()));
+    env
+}
+
+/// Starts the service on `port` (or finds the one already listening at `external`), waits for
+/// its health URL, and arms the database proxy; `provider` is the (name, URL) the trace shows.
+async fn start_service(
+    drive: &Drive,
+    world: &DriveWorld,
+    launch: &Launch<'_>,
+    (port, external): (u16, Option<&str>),
+    db_proxy: Option<&proxy::DbProxy>,
+    (name, url): (&str, &str),
+) -> Result<Service, Error> {
+    let f = &drive.file;
+    let mut svc = match external {
+        Some(u) => Service::external(u)?,
+        None => Service::spawn(launch, port)?,
+    };
+    svc.wait_healthy(&f.service.health, f.service.start_timeout.0).await?;
+    world.record("settle", Kind::Lifecycle, format!("service healthy at {}; {name} at {url}", svc.base));
+    if let Some(p) = db_proxy {
+        world.record("settle", Kind::Lifecycle, format!("database proxy at {} for the service", p.addr));
+        p.arm();
+    }
+    Ok(svc)
+}
+
+/// With `[database]`, settle's proxy in front of the service's database and the URL through it;
+/// without, no proxy and the direct URL.
+async fn database_for_service(world: &DriveWorld, drive: &Drive) -> Result<(Option<proxy::DbProxy>, String), Error> {
+    let f = &drive.file;
+    let Some(d) = &f.database else { return Ok((None, f.check.database_url.clone())) };
+    let upstream = proxy::upstream_of(&f.check.database_url).map_err(Error::Usage)?;
+    let p = proxy::DbProxy::start(world, upstream, d.get_ref()).await?;
+    let url = proxy::through(&f.check.database_url, &p.addr.to_string());
+    Ok((Some(p), url))
 }
 
 /// Keeps the first violation of each invariant.
