@@ -10,7 +10,9 @@ settle starts it (`settle drive examples/drive/revenue_bug.toml`) with:
 and REVENUE_BUG=1 for the incremental sync the seed's team wrote first: it remembers the date of
 the newest row it stored and asks for `startDate=last_seen`, keeping rows with `date > last_seen`
 so as not to store the last one twice. Rows that share that timestamp (a batch import) and did
-not fit on the page are never read. Without it, the fix: Fanvue's own `nextCursor` pagination,
+not fit on the page are never read. REVENUE_BUG=cursor is the fix's pagination with seed 002's
+other bug: the cursor is saved in its own transaction before the page's rows, so a failure
+between the two leaves the cursor past a page that was never stored. Without it, the fix: Fanvue's own `nextCursor` pagination,
 one transaction per page (rows, cursor, revenue_total), the cursor left a lookback behind the
 newest row read, and the unique index on fanvue_id dropping what is read twice.
 
@@ -33,6 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import psycopg
 
 BUG = os.environ.get("REVENUE_BUG") == "1"
+CURSOR_FIRST = os.environ.get("REVENUE_BUG") == "cursor"
 DB = os.environ["SETTLE_DATABASE_URL"]
 BASE = os.environ["SETTLE_PROVIDER_URL"].rstrip("/")
 VERSION = os.environ["SETTLE_FANVUE_API_VERSION"]
@@ -112,6 +115,26 @@ def store(conn, model_id, rows, cursor):
             (cursor, now_ms(), model_id, model_id))
 
 
+def store_cursor_first(conn, model_id, rows, cursor):
+    """REVENUE_BUG=cursor: the cursor is saved in its own transaction before the page's rows, so
+    a failure between the two (a dropped connection, a crash) leaves the cursor past rows that
+    were never stored, and the next sync starts after them."""
+    with conn.transaction():
+        conn.execute("UPDATE models SET last_transaction_sync = %s, updated_at = %s WHERE id = %s",
+                     (cursor, now_ms(), model_id))
+    with conn.transaction():
+        for r in rows:
+            conn.execute(
+                "INSERT INTO fanvue_transactions (model_id, fanvue_id, transaction_date, amount, net_amount, source,"
+                " related_fanvue_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (fanvue_id) DO NOTHING",
+                (model_id, r["id"], parse_iso(r["date"]), r["gross"], r["net"], r["source"],
+                 r.get("relatedTransactionId"), now_ms()))
+        conn.execute(
+            "UPDATE models SET updated_at = %s, revenue_total ="
+            " (SELECT COALESCE(SUM(amount), 0) FROM fanvue_transactions WHERE model_id = %s) WHERE id = %s",
+            (now_ms(), model_id, model_id))
+
+
 def sync_fixed(conn, model_id, token, cursor):
     """Fanvue's keyset pagination from the cursor; the cursor lands a lookback behind the newest
     row read."""
@@ -127,7 +150,7 @@ def sync_fixed(conn, model_id, token, cursor):
         if rows:
             newest = max(newest or 0, parse_iso(rows[-1]["date"]))
         target = None if newest is None else max(cursor or 0, newest - LOOKBACK_MS)
-        store(conn, model_id, rows, target)
+        (store_cursor_first if CURSOR_FIRST else store)(conn, model_id, rows, target)
         if not page.get("nextCursor"):
             return "done"
         params["cursor"] = page["nextCursor"]

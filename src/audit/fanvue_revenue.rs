@@ -37,6 +37,10 @@ pub struct Models {
     pub id: Ident,
     pub name: Ident,
     pub revenue_total: Ident,
+    /// Where the next sync starts reading, in Unix epoch milliseconds (seed 002's
+    /// `last_transaction_sync`); optional. Read by `settle drive`'s `cursor-never-past-unstored`,
+    /// which has the provider's rows; the audit has none and does not read it.
+    pub cursor: Option<Ident>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -55,6 +59,7 @@ impl Default for Models {
             id: Ident::lit("id"),
             name: Ident::lit("name"),
             revenue_total: Ident::lit("revenue_total"),
+            cursor: None,
         }
     }
 }

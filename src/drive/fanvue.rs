@@ -33,6 +33,7 @@
 //! batches = 0                 # batch imports per creator during the load
 //! batch_rows = 30
 //! check_every = "1m"          # the `always` invariants read this often (simulated)
+//! grace = "1m"                # with a mapped cursor: how long a row may sit unstored behind it
 //!
 //! [fanvue.provider]           # the model's own settings, as in `settle run`'s [fanvue.provider]
 //! rate_limit = 200
@@ -73,6 +74,9 @@ pub struct FanvueSpec {
     pub batches: u32,
     pub batch_rows: u32,
     pub check_every: Millis,
+    /// With `[models] cursor` mapped: how long (simulated) a row dated before the cursor may stay
+    /// unstored before `cursor-never-past-unstored` calls it lost.
+    pub grace: Millis,
     pub provider: ProviderConfig,
 }
 
@@ -94,6 +98,7 @@ impl Default for FanvueSpec {
             batches: 0,
             batch_rows: 30,
             check_every: Millis::min(1),
+            grace: Millis::min(1),
             provider: ProviderConfig::default(),
         }
     }

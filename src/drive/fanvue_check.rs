@@ -5,7 +5,10 @@
 //! always (read every `check_every` and after the load):
 //! - `revenue-total-matches`: each model's `revenue_total` = Σ `amount` of its stored rows (the
 //!   simulator's and the audit's own function);
-//! - `no-duplicate-transactions`: no Fanvue id stored twice for a model.
+//! - `no-duplicate-transactions`: no Fanvue id stored twice for a model;
+//! - `cursor-never-past-unstored`, when the mapping names the cursor column (`[models] cursor`,
+//!   Unix epoch milliseconds): no ledger row dated before a model's cursor stays unstored for
+//!   longer than `[fanvue] grace` — the next sync starts at the cursor and never reads it again.
 //!
 //! eventually (after `settle_for` of liveness):
 //! - `every-row-stored-once`: every ledger row visible before the liveness phase is stored
@@ -15,10 +18,11 @@
 //!
 //! Models are matched to creators by name (the service gets them in `SETTLE_FANVUE_CREATORS`).
 //!
-//! What it does not check: `cursor-never-past-unstored` (the audit mapping names no cursor
-//! column), the dashboard figure (a service need not have one), net amounts.
+//! What it does not check: the cursor when the mapping names none, a cursor kept in another unit
+//! than milliseconds, the dashboard figure (a service need not have one), net amounts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
 use crate::audit::fanvue_revenue::Mapping;
 use crate::check::money::{self, Verdict};
@@ -33,6 +37,8 @@ use crate::systems::fanvue_revenue::invariants::{ModelRow, revenue_total_mismatc
 struct Held {
     id: i64,
     revenue_total: i64,
+    /// The cursor, when the mapping names its column and it is set.
+    cursor: Option<i64>,
     /// (Fanvue id, amount), every stored row.
     rows: Vec<(String, i64)>,
 }
@@ -41,18 +47,23 @@ struct Held {
 pub struct RevenueChecks {
     mapping: Mapping,
     models: Vec<ModelInfo>,
+    /// Simulated ms a row may sit unstored behind the cursor.
+    grace_ms: u64,
+    /// (model, Fanvue id) → when a check first saw the row behind the cursor, unstored.
+    missing_since: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl RevenueChecks {
-    pub fn new(mapping: Mapping, models: Vec<ModelInfo>) -> Self {
-        RevenueChecks { mapping, models }
+    pub fn new(mapping: Mapping, models: Vec<ModelInfo>, grace_ms: u64) -> Self {
+        RevenueChecks { mapping, models, grace_ms, missing_since: Mutex::default() }
     }
 
     fn read(&self, db: &mut dyn Backend) -> Result<BTreeMap<String, Held>, SqlError> {
         let (md, t) = (&self.mapping.models, &self.mapping.transactions);
         let mut out: BTreeMap<String, Held> = BTreeMap::new();
+        let cursor = md.cursor.as_ref().map_or_else(|| "NULL".to_string(), |c| c.to_string());
         let sql = format!(
-            "SELECT {id}, {name}, {total} FROM {mt} ORDER BY {id}",
+            "SELECT {id}, {name}, {total}, {cursor} FROM {mt} ORDER BY {id}",
             id = md.id,
             name = md.name,
             total = md.revenue_total,
@@ -62,7 +73,7 @@ impl RevenueChecks {
         for r in db.query(&sql, &[])? {
             let (id, name) = (r.int(0)?, r.text(1)?);
             names.insert(id, name.clone());
-            out.insert(name, Held { id, revenue_total: r.int(2)?, rows: Vec::new() });
+            out.insert(name, Held { id, revenue_total: r.int(2)?, cursor: r.opt_int(3)?, rows: Vec::new() });
         }
         let sql = format!(
             "SELECT {fk}, {pid}, {amount} FROM {tt} ORDER BY {fk}, {pid}",
@@ -80,8 +91,47 @@ impl RevenueChecks {
     }
 
     /// The `always` invariants now (simulated `t_ms`).
-    pub fn always(&self, db: &mut dyn Backend, t_ms: u64) -> Result<Vec<Violation>, SqlError> {
-        Ok(always_over(&self.read(db)?, t_ms))
+    pub fn always(&self, provider: &Fanvue, db: &mut dyn Backend, t_ms: u64) -> Result<Vec<Violation>, SqlError> {
+        let held = self.read(db)?;
+        let mut found = always_over(&held, t_ms);
+        found.extend(self.cursor_check(provider, &held, t_ms));
+        Ok(found)
+    }
+
+    /// `cursor-never-past-unstored`: every ledger row dated before a model's cursor is stored,
+    /// or has been missing for less than the grace.
+    fn cursor_check(&self, provider: &Fanvue, held: &BTreeMap<String, Held>, t_ms: u64) -> Option<Violation> {
+        let mut since = crate::sim::world::lock(&self.missing_since);
+        let mut missing_now = BTreeSet::new();
+        let mut findings = Vec::new();
+        for m in &self.models {
+            let Some((h, cursor)) = held.get(&m.name).and_then(|h| h.cursor.map(|c| (h, c))) else { continue };
+            let stored: BTreeSet<&str> = h.rows.iter().map(|(id, _)| id.as_str()).collect();
+            let behind: Vec<String> = provider
+                .with_ledger(&m.creator, |l| {
+                    l.before(cursor).iter().filter(|r| !stored.contains(r.id.as_str())).map(|r| r.id.clone()).collect()
+                })
+                .unwrap_or_default();
+            for id in behind {
+                let key = (m.name.clone(), id);
+                let first = *since.entry(key.clone()).or_insert(t_ms);
+                if t_ms.saturating_sub(first) >= self.grace_ms {
+                    let detail = format!(
+                        "{}: txn {} is dated before the cursor {} but not stored, since {} (grace {})",
+                        m.name,
+                        short(&key.1),
+                        crate::providers::fanvue::wire::format_instant(cursor),
+                        crate::sim::fmt_ms(first),
+                        crate::sim::Millis(self.grace_ms)
+                    );
+                    findings.push(Finding::about(short(&key.1), detail).and(&m.name));
+                }
+                missing_now.insert(key);
+            }
+        }
+        since.retain(|k, _| missing_now.contains(k));
+        (!findings.is_empty())
+            .then(|| Violation::from_findings("cursor-never-past-unstored", InvariantKind::Always, t_ms, findings))
     }
 
     /// Every invariant at the end: the `always` ones, then the `eventually` ones. `visible_by`
@@ -95,6 +145,7 @@ impl RevenueChecks {
     ) -> Result<Vec<Violation>, SqlError> {
         let held = self.read(db)?;
         let mut found = always_over(&held, t_ms);
+        found.extend(self.cursor_check(provider, &held, t_ms));
         let (mut rows, mut totals) = (Vec::new(), Vec::new());
         let empty = Held::default();
         for m in &self.models {
@@ -237,7 +288,7 @@ mod tests {
     fn totals_and_duplicates_are_always_checked() {
         let held: BTreeMap<String, Held> = [(
             "bella".to_string(),
-            Held { id: 2, revenue_total: 100, rows: vec![("1-a".into(), 60), ("1-a".into(), 60)] },
+            Held { id: 2, revenue_total: 100, cursor: None, rows: vec![("1-a".into(), 60), ("1-a".into(), 60)] },
         )]
         .into();
         let v = always_over(&held, 5);
@@ -247,7 +298,10 @@ mod tests {
         );
         assert!(
             always_over(
-                &BTreeMap::from([("c".to_string(), Held { id: 1, revenue_total: 60, rows: vec![("1-a".into(), 60)] })]),
+                &BTreeMap::from([(
+                    "c".to_string(),
+                    Held { id: 1, revenue_total: 60, cursor: None, rows: vec![("1-a".into(), 60)] }
+                )]),
                 5
             )
             .is_empty()

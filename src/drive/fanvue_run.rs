@@ -94,11 +94,17 @@ pub async fn run_once(drive: &Drive, mapping: &Mapping, seed: u64, run: u32) -> 
 }
 
 /// Reads the `always` invariants off the runtime's thread.
-async fn always(checks: &Arc<RevenueChecks>, url: &str, t: u64, mapping: &str) -> Result<Vec<Violation>, Error> {
-    let (c, u) = (checks.clone(), url.to_string());
+async fn always(
+    checks: &Arc<RevenueChecks>,
+    host: &DriveFanvue,
+    url: &str,
+    t: u64,
+    mapping: &str,
+) -> Result<Vec<Violation>, Error> {
+    let (c, u, p) = (checks.clone(), url.to_string(), host.provider.clone());
     let found = tokio::task::spawn_blocking(move || {
         crate::audit::session::in_snapshot(&u, |db, _| {
-            c.always(db, t).map_err(|e| Error::Infrastructure(e.to_string()))
+            c.always(&p, db, t).map_err(|e| Error::Infrastructure(e.to_string()))
         })
     })
     .await
@@ -118,18 +124,18 @@ async fn exercise(
     run: u32,
 ) -> Result<Outcome, Error> {
     let f = &drive.file;
-    let checks = Arc::new(RevenueChecks::new(mapping.clone(), host.models.clone()));
+    let checks = Arc::new(RevenueChecks::new(mapping.clone(), host.models.clone(), f.fanvue.grace.0));
     let url = f.check.database_url.clone();
     let mapping_path = drive.mapping_path().display().to_string();
     // The first read proves the mapping fits the database (a missing column is named here).
-    let mut violations = always(&checks, &url, world.now_ms(), &mapping_path).await?;
+    let mut violations = always(&checks, host, &url, world.now_ms(), &mapping_path).await?;
     let hooks: Vec<_> = f.hooks.iter().map(|h| spawn_hook(world, base, drive, h.get_ref())).collect();
     let load = tokio::spawn(host.clone().run_load(plan));
     let every = f.fanvue.check_every.0;
     while world.now_ms() < f.fanvue.load_for.0 {
         world.sleep_sim(every.min(f.fanvue.load_for.0.saturating_sub(world.now_ms())).max(1)).await;
         world.quiet(QUIET_MAX_MS).await;
-        merge(&mut violations, always(&checks, &url, world.now_ms(), &mapping_path).await?);
+        merge(&mut violations, always(&checks, host, &url, world.now_ms(), &mapping_path).await?);
     }
     world.begin_liveness();
     load.abort();

@@ -308,6 +308,17 @@ fn seed_002s_revenue_sync_in_python_is_found_losing_a_batch_and_the_fix_passes()
     assert!(stdout.contains(": 429, Retry-After"), "{stdout}");
     assert!(stdout.contains("passed 1 of 1 run(s)"), "{stdout}");
 
+    // Seed 002's other bug: the cursor saved before the page's rows; a lost COMMIT answer or a
+    // reset between the two leaves it past rows never stored (the mapping names the cursor).
+    let cursor = revenue_example("revenue_bug_cursor.toml", &url);
+    let out = settle(&["drive", cursor.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}{}", text(&out.stdout), text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let broken: Vec<&str> =
+        v["outcomes"][0]["violations"].as_array().unwrap().iter().map(|x| x["invariant"].as_str().unwrap()).collect();
+    assert!(broken.contains(&"cursor-never-past-unstored"), "{v}");
+    assert!(v.to_string().contains("is dated before the cursor"), "{v}");
+
     // The fix also survives faults on its own side: its database through the proxy and crashes.
     let faults = revenue_example("revenue_fixed_faults.toml", &url);
     let out = settle(&["drive", faults.to_str().unwrap(), "--trace"]);
