@@ -39,7 +39,7 @@ pub async fn drive(drive: &Drive, mapping: &Mapping) -> Result<Vec<Outcome>, Err
     let mut out = Vec::new();
     for seed in drive.seeds() {
         for run in 1..=drive.file.run.runs {
-            out.push(run_once(drive, mapping, seed, run).await?);
+            out.push(super::timed(run_once(drive, mapping, seed, run)).await?);
         }
     }
     Ok(out)
@@ -159,5 +159,5 @@ async fn exercise(
     .map_err(|e| mapping_error(e, &mapping_path))?;
     merge(&mut violations, end);
     world.record("settle", Kind::Run, format!("checked: {} violation(s)", violations.len()));
-    Ok(Outcome { seed, run, violations, trace: world.recorder().lines() })
+    Ok(Outcome { seed, run, violations, trace: world.recorder().lines(), seconds: 0.0 })
 }

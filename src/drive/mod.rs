@@ -69,6 +69,8 @@ pub struct Outcome {
     pub run: u32,
     pub violations: Vec<Violation>,
     pub trace: Vec<TraceLine>,
+    /// Wall-clock seconds the run took, service start to final check (JUnit's `time`).
+    pub seconds: f64,
 }
 
 /// Runs every seed of `drive` `runs` times; stops at the first error (a run that could not be
@@ -77,10 +79,18 @@ pub async fn drive(drive: &Drive, mapping: &Mapping) -> Result<Vec<Outcome>, Err
     let mut out = Vec::new();
     for seed in drive.seeds() {
         for run in 1..=drive.file.run.runs {
-            out.push(run_once(drive, mapping, seed, run).await?);
+            out.push(timed(run_once(drive, mapping, seed, run)).await?);
         }
     }
     Ok(out)
+}
+
+/// `run`'s outcome with the wall-clock seconds it took.
+pub(crate) async fn timed(run: impl std::future::Future<Output = Result<Outcome, Error>>) -> Result<Outcome, Error> {
+    let started = std::time::Instant::now();
+    let mut o = run.await?;
+    o.seconds = started.elapsed().as_secs_f64();
+    Ok(o)
 }
 
 fn rate(share: f64) -> Rate {
@@ -220,7 +230,7 @@ async fn exercise(
     .map_err(|e| mapping_error(e, &mapping_path))?;
     merge(&mut violations, end);
     world.record("settle", Kind::Run, format!("checked: {} violation(s)", violations.len()));
-    Ok(Outcome { seed, run, violations, trace: world.recorder().lines() })
+    Ok(Outcome { seed, run, violations, trace: world.recorder().lines(), seconds: 0.0 })
 }
 
 /// The environment settle gives the service: the provider's URL, the database URL (through the

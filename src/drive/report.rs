@@ -119,6 +119,8 @@ struct JsonOutcome<'a> {
     verdict: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     rerun: Option<String>,
+    /// Wall-clock seconds of the run.
+    seconds: f64,
     violations: &'a [Violation],
 }
 
@@ -143,6 +145,7 @@ pub fn json(program: &str, path: &str, provider: &str, outcomes: &[Outcome]) -> 
                 run: o.run,
                 verdict: verdict(!o.violations.is_empty()),
                 rerun: (!o.violations.is_empty()).then(|| rerun(program, path, o.seed)),
+                seconds: (o.seconds * 1000.0).round() / 1000.0,
                 violations: &o.violations,
             })
             .collect(),
@@ -168,7 +171,7 @@ pub fn junit(program: &str, path: &str, outcomes: &[Outcome], lines: usize) -> S
             Case {
                 name: format!("seed {} run {}", o.seed, o.run),
                 classname: path.to_string(),
-                time_s: 0.0,
+                time_s: o.seconds,
                 failure,
                 system_out: String::new(),
             }
@@ -194,7 +197,7 @@ mod tests {
         } else {
             Vec::new()
         };
-        Outcome { seed, run, violations, trace: Vec::new() }
+        Outcome { seed, run, violations, trace: Vec::new(), seconds: 1.5 }
     }
 
     #[test]
@@ -222,8 +225,10 @@ mod tests {
         assert_eq!(v["seeds"][0]["failed"], 1);
         assert_eq!(v["outcomes"][1]["violations"][0]["invariant"], "every-row-stored-once");
         assert!(v["outcomes"][0].get("rerun").is_none());
+        assert_eq!(v["outcomes"][0]["seconds"], 1.5);
         let x = junit("settle", "x.toml", &o, 10);
         assert!(x.contains("tests=\"2\"") && x.contains("failures=\"1\""), "{x}");
+        assert!(x.contains("time=\"1.5"), "each case carries its run's wall time: {x}");
         assert!(x.contains("violated: every-row-stored-once") && x.contains("settle drive x.toml --seed 3"), "{x}");
     }
 }
