@@ -33,12 +33,14 @@
 //! charge, shrinking.
 
 pub mod crash;
+pub mod events;
 pub mod fanvue;
 pub mod fanvue_check;
 pub mod fanvue_run;
 pub mod midtrans;
 pub mod proxy;
 pub mod report;
+pub mod report_dir;
 pub mod runtime;
 pub mod scenario;
 pub mod service;
