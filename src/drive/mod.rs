@@ -22,7 +22,8 @@
 //! With `[run] provider = "fanvue"` the run is [`fanvue_run`]'s instead: settle serves Fanvue's
 //! earnings API ([`fanvue`]), the creators' rows arrive on settle's clock, and seed 002's
 //! invariants are read through the `fanvue-revenue` audit mapping ([`fanvue_check`]). Both print
-//! through [`report`] (human, JSON, JUnit; "failed k of n runs" per seed).
+//! through [`report`] (human, JSON, JUnit; "failed k of n runs" per seed); `--report-dir` writes a
+//! failing run's trace as the simulator's events ([`events`]), story and diagrams ([`report_dir`]).
 //!
 //! With a `[database]` table the service's database URL goes through settle's proxy
 //! ([`proxy`]: PostgreSQL wire framing, latency, resets, outages, lost COMMIT answers, held
