@@ -3,13 +3,15 @@
 //! story of what crossed the boundary, then "failed k of n runs" per seed (`--format json|junit`:
 //! see [`crate::drive::report`]); exits 0 when every run passed, 1 when one found a violation, 2 on
 //! a bad scenario or mapping, 4 when the database cannot be reached, 5 when the service does not
-//! start or never becomes healthy, 130 when interrupted.
+//! start or never becomes healthy, 130 when interrupted. `--report-dir DIR` writes a folder per
+//! failing run ([`crate::drive::report_dir`]); a folder that cannot be written is exit 2 before
+//! anything runs.
 //!
 //! What it does not do: shrinking (not yet).
 
 use std::path::PathBuf;
 
-use super::{RunFormat, emit};
+use super::{RunFormat, emit, say};
 use crate::drive::{self, report, scenario};
 use crate::systems::midtrans_orders::mapping::Mapping;
 use crate::{Error, ExitCode};
@@ -35,6 +37,9 @@ pub struct Args {
     pub runs: Option<u32>,
     #[arg(long, value_enum, default_value_t = RunFormat::Human)]
     pub(crate) format: RunFormat,
+    /// Write, for each failing run: its timeline, story, sequence diagram, JSON and JUnit.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
 }
 
 pub fn execute(a: Args, program: &str) -> Result<ExitCode, Error> {
@@ -50,6 +55,9 @@ pub fn execute(a: Args, program: &str) -> Result<ExitCode, Error> {
     }
     if let Some(n) = a.runs {
         d.file.run.runs = n;
+    }
+    if let Some(dir) = &a.report_dir {
+        crate::report::dir::prepare(dir)?;
     }
     let provider = d.file.run.provider.get_ref().clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -86,6 +94,15 @@ pub fn execute(a: Args, program: &str) -> Result<ExitCode, Error> {
         RunFormat::Json => report::json(program, &d.path, &provider, &outcomes),
         RunFormat::Junit => report::junit(program, &d.path, &outcomes, a.story_lines),
     });
+    if let Some(dir) = &a.report_dir {
+        let folders = drive::report_dir::write_failures(dir, program, &d.path, &provider, &outcomes, a.story_lines)?;
+        for f in &folders {
+            // The JSON and JUnit documents own stdout.
+            let line =
+                format!("reports of the failing run: {}/ ({})", f.display(), drive::report_dir::FILES.join(", "));
+            if a.format == RunFormat::Human { say!("{line}") } else { eprintln!("{line}") }
+        }
+    }
     if outcomes.iter().any(|o| !o.violations.is_empty()) { Ok(ExitCode::Violation) } else { Ok(ExitCode::Success) }
 }
 

@@ -22,7 +22,8 @@
 //! With `[run] provider = "fanvue"` the run is [`fanvue_run`]'s instead: settle serves Fanvue's
 //! earnings API ([`fanvue`]), the creators' rows arrive on settle's clock, and seed 002's
 //! invariants are read through the `fanvue-revenue` audit mapping ([`fanvue_check`]). Both print
-//! through [`report`] (human, JSON, JUnit; "failed k of n runs" per seed).
+//! through [`report`] (human, JSON, JUnit; "failed k of n runs" per seed); `--report-dir` writes a
+//! failing run's trace as the simulator's events ([`events`]), story and diagrams ([`report_dir`]).
 //!
 //! With a `[database]` table the service's database URL goes through settle's proxy
 //! ([`proxy`]: PostgreSQL wire framing, latency, resets, outages, lost COMMIT answers, held
@@ -35,12 +36,14 @@
 //! What it does not do yet: MySQL through the proxy, Stripe or Paystack over HTTP, shrinking.
 
 pub mod crash;
+pub mod events;
 pub mod fanvue;
 pub mod fanvue_check;
 pub mod fanvue_run;
 pub mod midtrans;
 pub mod proxy;
 pub mod report;
+pub mod report_dir;
 pub mod runtime;
 pub mod scenario;
 pub mod service;

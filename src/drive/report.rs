@@ -11,7 +11,8 @@
 //! and its text holds the command that runs that seed again, the details and the stories.
 //!
 //! What it does not do: timings (a drive's wall time is the machine's, not part of the verdict),
-//! shrinking, diagrams.
+//! shrinking, or the simulator's story and diagrams (`--report-dir` writes those:
+//! [`super::report_dir`]).
 
 use std::collections::BTreeMap;
 

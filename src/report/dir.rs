@@ -19,13 +19,18 @@ use crate::scenario::{ReplayFile, Scenario, Summary};
 use crate::sim::Oracle;
 use crate::systems::System;
 
-/// Creates `dir` if needed; an existing file in its place is an error.
+/// Creates `dir` if needed and proves a file can be written in it (before any run, so a bad
+/// folder costs nothing); an existing file in its place is an error.
 pub fn prepare(dir: &Path) -> Result<(), Error> {
     if dir.exists() && !dir.is_dir() {
         return Err(Error::Usage(format!("--report-dir {}: exists and is not a folder", dir.display())));
     }
     std::fs::create_dir_all(dir)
-        .map_err(|e| Error::Usage(format!("--report-dir {}: cannot create: {e}", dir.display())))
+        .map_err(|e| Error::Usage(format!("--report-dir {}: cannot create: {e}", dir.display())))?;
+    let probe = dir.join(format!(".settle-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| Error::Usage(format!("--report-dir {}: cannot write there: {e}", dir.display())))
 }
 
 /// Writes `text` to `path` through a temporary file in the same folder.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::{settle, skip, text};
 
 /// A directory of its own for one test's files.
-fn dir(test: &str) -> PathBuf {
+pub(super) fn dir(test: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("settle-drive-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -386,7 +386,7 @@ fn a_fanvue_mapping_naming_a_missing_column_exits_2_naming_the_mapping() {
 /// The example shop's `[service]`, `[checkout]`, `[[hooks]]` and `[check]` on its own database
 /// `db` (created when missing), then `extra` (`[run]` and the rest); `None` after saying the test
 /// is skipped (no SETTLE_TEST_POSTGRES_URL, no python3 with the example's packages, no psql).
-fn shop_file(test: &str, db: &str, bug: bool, marker: &str, extra: &str) -> Option<PathBuf> {
+pub(super) fn shop_file(test: &str, db: &str, bug: bool, marker: &str, extra: &str) -> Option<PathBuf> {
     let url = super::server_url("SETTLE_TEST_POSTGRES_URL")?;
     let root = env!("CARGO_MANIFEST_DIR");
     let packages = format!("{root}/target/drive-python");

@@ -74,6 +74,12 @@ impl Lanes {
         Lanes { by_actor: actors.iter().map(|a| (a.name.clone(), Lane::of_role(a.role))).collect() }
     }
 
+    /// Lanes given outright, for actors no system declares (`settle drive`'s, see
+    /// [`crate::drive::events::lanes`]).
+    pub fn from_lanes<'a>(pairs: impl IntoIterator<Item = (&'a str, Lane)>) -> Self {
+        Lanes { by_actor: pairs.into_iter().map(|(a, l)| (a.to_string(), l)).collect() }
+    }
+
     /// The lane `actor` stands in.
     pub fn lane(&self, actor: &str) -> Lane {
         if let Some(l) = self.by_actor.get(actor) {
