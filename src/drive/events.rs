@@ -17,7 +17,8 @@
 //! - **Exchanges**: a send and its reply share one [`Event::exchange`], and so do settle's
 //!   faults on that message (`LABEL: held 5000 ms`, `… dropped on the way` — which ends the
 //!   exchange: no reply comes). A held Snap answer (`X: Snap's answer held …`, `… released`)
-//!   joins the Snap exchange open at the time when there is exactly one.
+//!   joins the Snap exchange open at the time when there is exactly one; a held Core API answer
+//!   (`the charge API's answer`) joins the open `POST /v2/charge` the same way.
 //! - **The service's jobs** (`hooks`): a request hook's line is the service's answer
 //!   (`reconcile: POST /jobs/reconcile: 200`), a reply from the service to `hooks`; a command
 //!   hook's line is a state note of `hooks`.
@@ -196,8 +197,15 @@ fn settle_fault(l: &TraceLine, open: &mut Vec<Open>) -> Event {
         }
         return e;
     }
-    if l.text.contains("Snap's answer") {
-        let mut snaps = open.iter().filter(|o| o.text.starts_with("POST /snap/"));
+    let held_api = if l.text.contains("Snap's answer") {
+        Some("POST /snap/")
+    } else if l.text.contains("the charge API's answer") {
+        Some("POST /v2/charge")
+    } else {
+        None
+    };
+    if let Some(api) = held_api {
+        let mut snaps = open.iter().filter(|o| o.text.starts_with(api));
         if let (Some(only), None) = (snaps.next(), snaps.next()) {
             e.exchange = Some(only.exchange);
         }
