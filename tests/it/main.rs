@@ -6,6 +6,7 @@ mod barbers;
 mod cli;
 mod determinism;
 mod drive;
+mod drive_mysql;
 mod fanvue;
 mod own;
 mod paystack;
