@@ -25,12 +25,11 @@
 //! through [`report`] (human, JSON, JUnit; "failed k of n runs" per seed).
 //!
 //! With a `[database]` table the service's database URL goes through settle's proxy
-//! ([`proxy`]: PostgreSQL wire framing, latency, resets, outages, lost COMMIT answers, held
-//! COMMITs), and a step also waits for no transaction to be open there. With `[crashes]` the
+//! ([`proxy`]: PostgreSQL or MySQL wire framing, latency, resets, outages, lost COMMIT answers,
+//! held COMMITs), and a step also waits for no transaction to be open there. With `[crashes]` the
 //! service is killed and restarted at seeded times ([`crash`]).
 //!
-//! What it does not do yet: MySQL through the proxy, Stripe or Paystack over HTTP, the Core API
-//! charge, shrinking.
+//! What it does not do yet: Stripe or Paystack over HTTP, the Core API charge, shrinking.
 
 pub mod crash;
 pub mod fanvue;

@@ -32,8 +32,12 @@
 //! extended-protocol batch alone); holding anything but an explicit COMMIT (a MySQL INSERT that
 //! autocommits is not held); what [`mysql`] does not frame.
 
+mod frames;
 pub mod mysql;
 pub mod pg;
+
+pub use frames::{Answered, Sent};
+use frames::{Frames, read_message};
 
 use std::sync::{Arc, Mutex};
 
@@ -122,67 +126,6 @@ pub fn upstream_of(url: &str) -> Result<Upstream, String> {
     }
     let addr = if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:{port}") };
     Ok(Upstream { wire, addr })
-}
-
-/// What a client message is to the proxy, as its protocol's framing says.
-#[derive(Debug, Default)]
-pub struct Sent {
-    /// It starts a round trip the server answers (a PostgreSQL `Q` or `Sync`; a MySQL command
-    /// but `COM_QUIT`, `COM_STMT_CLOSE` and `COM_STMT_SEND_LONG_DATA`).
-    pub round_trip: bool,
-    /// That round trip commits the open transaction.
-    pub commit: bool,
-    /// The message's SQL inserts rows.
-    pub inserts: bool,
-    /// Where the message's SQL or parameters start, kept to find a held order id in.
-    pub keep_from: Option<usize>,
-    /// The message for the trace (the first words of its SQL).
-    pub what: String,
-    /// The client ends the connection with it.
-    pub last: bool,
-    /// Why the proxy cannot relay this connection (a MySQL client insisting on TLS).
-    pub refuse: Option<String>,
-}
-
-/// What a server message is to the proxy, as its protocol's framing says.
-#[derive(Debug, Default)]
-pub struct Answered {
-    /// It ends a round trip (PostgreSQL's ReadyForQuery; a MySQL command's last answer packet).
-    pub ends: bool,
-    /// No transaction is open after it — when the message says (a MySQL ERR does not).
-    pub idle: Option<bool>,
-    /// What the server said (a command tag, OK, an error), for a lost COMMIT's trace line.
-    pub said: Option<String>,
-}
-
-/// One connection's framing state.
-enum Frames {
-    Pg(pg::Frames),
-    My(mysql::Frames),
-}
-
-impl Frames {
-    fn sent(&mut self, msg: &[u8]) -> Sent {
-        match self {
-            Frames::Pg(f) => f.sent(msg),
-            Frames::My(f) => f.sent(msg),
-        }
-    }
-
-    fn answered(&mut self, msg: &mut [u8]) -> Answered {
-        match self {
-            Frames::Pg(f) => f.answered(msg),
-            Frames::My(f) => f.answered(msg),
-        }
-    }
-}
-
-/// Reads one whole message of `wire` after the startup; `None` when the peer closed between them.
-async fn read_message(wire: Wire, r: &mut OwnedReadHalf) -> std::io::Result<Option<Vec<u8>>> {
-    match wire {
-        Wire::Postgres => pg::read_typed(r).await,
-        Wire::Mysql => mysql::read_packet(r).await,
-    }
 }
 
 /// `url` with its host and port replaced by `proxy` (`127.0.0.1:PORT`).
@@ -402,32 +345,34 @@ fn rst(s: &TcpStream) {
     let _ = s.set_linger(Some(std::time::Duration::ZERO));
 }
 
+/// PostgreSQL's startup: refuses encryption with 'N', forwards the startup message (then true)
+/// or a cancel request (then false, the connection is over).
+async fn pg_startup(cr: &mut OwnedReadHalf, cw: &mut OwnedWriteHalf, sw: &mut OwnedWriteHalf) -> bool {
+    loop {
+        let Ok(Some(packet)) = pg::read_startup(cr).await else { return false };
+        match pg::startup_kind(&packet) {
+            pg::Startup::Encryption => {
+                if cw.write_all(b"N").await.is_err() {
+                    return false;
+                }
+            }
+            pg::Startup::Cancel => {
+                let _ = sw.write_all(&packet).await;
+                return false;
+            }
+            pg::Startup::Start => return sw.write_all(&packet).await.is_ok(),
+        }
+    }
+}
+
 async fn relay(client: TcpStream, server: TcpStream, shared: &Shared, conn: &Mutex<Conn>, id: u64) -> End {
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     let (mut cr, mut cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
-    // PostgreSQL's startup: refuse encryption with 'N', forward the startup message (or a cancel
-    // request). MySQL's server speaks first: its greeting is framed as any answer.
-    while shared.upstream.wire == Wire::Postgres {
-        let Ok(Some(packet)) = pg::read_startup(&mut cr).await else { return End::Closed };
-        match pg::startup_kind(&packet) {
-            pg::Startup::Encryption => {
-                if cw.write_all(b"N").await.is_err() {
-                    return End::Closed;
-                }
-            }
-            pg::Startup::Cancel => {
-                let _ = sw.write_all(&packet).await;
-                return End::Closed;
-            }
-            pg::Startup::Start => {
-                if sw.write_all(&packet).await.is_err() {
-                    return End::Closed;
-                }
-                break;
-            }
-        }
+    // MySQL's server speaks first: its greeting is framed as any answer.
+    if shared.upstream.wire == Wire::Postgres && !pg_startup(&mut cr, &mut cw, &mut sw).await {
+        return End::Closed;
     }
     let end = tokio::select! {
         biased;
