@@ -1,10 +1,10 @@
-"""Seed 001's order system in Python, on PostgreSQL, paid through Midtrans Snap.
+"""Seed 001's order system in Python, on PostgreSQL or MySQL/MariaDB, paid through Midtrans Snap.
 
 settle starts it (`settle drive examples/drive/shop_bug.toml`) with:
   PORT                 where to listen (127.0.0.1)
   SETTLE_PROVIDER_URL  Midtrans's base URL (settle's model)
   SETTLE_SERVER_KEY    the Midtrans server key (it signs notifications)
-  SETTLE_DATABASE_URL  the shop's PostgreSQL database
+  SETTLE_DATABASE_URL  the shop's database: postgres://… (psycopg) or mysql://… (PyMySQL)
 and SHOP_BUG=1 for seed 001's bug: a notification for an order whose row is not written yet is
 acknowledged (200) and lost. Without it, the team's fix: the handler retries the lookup 3 times,
 500 ms apart, then answers 500 so Midtrans retries; and /jobs/reconcile asks the status API about
@@ -28,13 +28,19 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from urllib.parse import unquote, urlsplit
+
 import midtransclient
-import psycopg
 
 BUG = os.environ.get("SHOP_BUG") == "1"
 KEY = os.environ["SETTLE_SERVER_KEY"]
 DB = os.environ["SETTLE_DATABASE_URL"]
 BASE = os.environ["SETTLE_PROVIDER_URL"].rstrip("/")
+MYSQL = DB.startswith(("mysql://", "mariadb://"))
+if MYSQL:
+    import pymysql
+else:
+    import psycopg
 
 CORE = os.environ.get("SHOP_API") == "core"
 
@@ -56,6 +62,16 @@ CREATE TABLE IF NOT EXISTS payment_sync_logs (id BIGSERIAL PRIMARY KEY, order_co
 CREATE TABLE IF NOT EXISTS fulfilments (id BIGSERIAL PRIMARY KEY, order_id BIGINT NOT NULL REFERENCES orders (id));
 CREATE TABLE IF NOT EXISTS shop_run (provider_url TEXT NOT NULL);
 """
+MYSQL_SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (id BIGINT AUTO_INCREMENT PRIMARY KEY, order_code VARCHAR(64) NOT NULL UNIQUE,
+  status VARCHAR(16) NOT NULL, paid_at BIGINT, created_at BIGINT NOT NULL, total_amount BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS order_payments (order_id BIGINT NOT NULL UNIQUE REFERENCES orders (id),
+  payment_status VARCHAR(16) NOT NULL, paid_at BIGINT, created_at BIGINT NOT NULL, gross_amount BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS payment_sync_logs (id BIGINT AUTO_INCREMENT PRIMARY KEY, order_code VARCHAR(64) NOT NULL,
+  old_status VARCHAR(16), new_status VARCHAR(16) NOT NULL, created_at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS fulfilments (id BIGINT AUTO_INCREMENT PRIMARY KEY, order_id BIGINT NOT NULL REFERENCES orders (id));
+CREATE TABLE IF NOT EXISTS shop_run (provider_url TEXT NOT NULL)
+"""
 
 
 FINAL = {"settlement": "PAID", "expire": "EXPIRED", "deny": "DENIED", "cancel": "CANCELLED", "failure": "FAILED"}
@@ -65,8 +81,39 @@ def now_ms():
     return int(time.time() * 1000)
 
 
+class MySQL:
+    """A PyMySQL connection used as the shop uses psycopg's: `execute` answers a cursor, and the
+    `with` block commits (or rolls back on an exception) and closes."""
+
+    def __init__(self):
+        u = urlsplit(DB)
+        self.conn = pymysql.connect(host=u.hostname, port=u.port or 3306, user=unquote(u.username or "root"),
+                                    password=unquote(u.password or ""), database=u.path.lstrip("/"), autocommit=False)
+
+    def execute(self, sql, params=None):
+        cur = self.conn.cursor()
+        cur.execute(sql, params)
+        return cur
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *_):
+        try:
+            self.conn.commit() if kind is None else self.conn.rollback()
+        finally:
+            self.conn.close()
+
+
 def connect():
-    return psycopg.connect(DB, autocommit=False)
+    return MySQL() if MYSQL else psycopg.connect(DB, autocommit=False)
+
+
+def insert_id(conn, sql, params):
+    """Runs an INSERT into a table with an `id` key and answers the new row's id."""
+    if MYSQL:
+        return conn.execute(sql, params).lastrowid
+    return conn.execute(sql + " RETURNING id", params).fetchone()[0]
 
 
 def target(status, fraud):
@@ -133,8 +180,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         with connect() as conn:
             t = now_ms()
-            oid = conn.execute("INSERT INTO orders (order_code, status, created_at, total_amount) VALUES (%s, 'PENDING', %s, %s) RETURNING id",
-                               (code, t, amount * 100)).fetchone()[0]
+            oid = insert_id(conn, "INSERT INTO orders (order_code, status, created_at, total_amount) VALUES (%s, 'PENDING', %s, %s)",
+                            (code, t, amount * 100))
             conn.execute("INSERT INTO order_payments (order_id, payment_status, created_at, gross_amount) VALUES (%s, 'PENDING', %s, %s)",
                          (oid, t, amount * 100))
         self.answer(200, code.encode())
@@ -175,9 +222,17 @@ class Handler(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     with connect() as conn:
-        conn.execute(SCHEMA)
+        if MYSQL:
+            for statement in MYSQL_SCHEMA.split(";"):
+                conn.execute(statement)
+        else:
+            conn.execute(SCHEMA)
         run = conn.execute("SELECT provider_url FROM shop_run").fetchone()
         if run is None or run[0] != BASE:
-            conn.execute("TRUNCATE fulfilments, payment_sync_logs, order_payments, orders, shop_run")
+            if MYSQL:
+                for table in ("fulfilments", "payment_sync_logs", "order_payments", "orders", "shop_run"):
+                    conn.execute(f"DELETE FROM {table}")
+            else:
+                conn.execute("TRUNCATE fulfilments, payment_sync_logs, order_payments, orders, shop_run")
             conn.execute("INSERT INTO shop_run (provider_url) VALUES (%s)", (BASE,))
     ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()

@@ -26,14 +26,14 @@
 //! failing run's trace as the simulator's events ([`events`]), story and diagrams ([`report_dir`]).
 //!
 //! With a `[database]` table the service's database URL goes through settle's proxy
-//! ([`proxy`]: PostgreSQL wire framing, latency, resets, outages, lost COMMIT answers, held
-//! COMMITs), and a step also waits for no transaction to be open there. With `[crashes]` the
+//! ([`proxy`]: PostgreSQL or MySQL wire framing, latency, resets, outages, lost COMMIT answers,
+//! held COMMITs), and a step also waits for no transaction to be open there. With `[crashes]` the
 //! service is killed and restarted at seeded times ([`crash`]).
 //!
 //! Midtrans serves Snap's create transaction and the Core API's `/v2/charge`
 //! ([`crate::hosted::core_api`]). Fanvue runs take `[database]` and `[crashes]` too.
 //!
-//! What it does not do yet: MySQL through the proxy, Stripe or Paystack over HTTP, shrinking.
+//! What it does not do yet: Stripe or Paystack over HTTP, shrinking.
 
 pub mod crash;
 pub mod events;

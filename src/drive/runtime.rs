@@ -177,6 +177,12 @@ impl DriveWorld {
         }
     }
 
+    /// Notes that the service has answered a final notification for `order_id` (what releases
+    /// its held COMMIT; tests of the proxy call it in the service's stead).
+    pub fn final_answer_seen(&self, order_id: &str) {
+        lock(&self.inner.answered_final).insert(order_id.to_string());
+    }
+
     /// Whether the service has answered (with any status) a final notification (paid or failed) for `order_id`.
     pub fn final_answered(&self, order_id: &str) -> bool {
         lock(&self.inner.answered_final).contains(order_id)

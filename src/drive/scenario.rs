@@ -328,7 +328,7 @@ pub fn load(path: &Path) -> Result<Drive, Error> {
             return Err(at(d.span(), m));
         }
         if let Err(m) = super::proxy::upstream_of(&file.check.database_url) {
-            return Err(at(d.span(), format!("[database] needs a PostgreSQL [check] database_url: {m}")));
+            return Err(at(d.span(), format!("[database] needs a PostgreSQL or MySQL [check] database_url: {m}")));
         }
     }
     if let Some(c) = &file.crashes {

@@ -555,7 +555,7 @@ fn bad_database_and_crashes_tables_exit_2_naming_the_line() {
     let d = dir("bad_tables");
     let p = drive_file(&d, "url = \"http://127.0.0.1:9\"", "{}", "x.db");
     let base = std::fs::read_to_string(&p).unwrap();
-    // The drive file checks SQLite: the proxy speaks PostgreSQL only.
+    // The drive file checks SQLite: the proxy speaks PostgreSQL and MySQL only.
     std::fs::write(&p, format!("{base}\n[database]\nlost_commit = 0.1\n")).unwrap();
     let err = text(&settle(&["drive", p.to_str().unwrap()]).stderr);
     assert!(err.contains("drive.toml:17:1") && err.contains("[database] needs a PostgreSQL"), "{err}");

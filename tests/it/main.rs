@@ -6,6 +6,7 @@ mod barbers;
 mod cli;
 mod determinism;
 mod drive;
+mod drive_mysql;
 mod drive_report;
 mod fanvue;
 mod own;

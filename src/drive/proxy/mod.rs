@@ -1,12 +1,17 @@
 //! The database proxy of `settle drive`: a TCP proxy on 127.0.0.1 between the service and its
-//! PostgreSQL database. With a `[database]` table in the scenario, settle passes the service a
-//! `SETTLE_DATABASE_URL` that points here (the checks keep the direct `[check] database_url`).
+//! PostgreSQL, MySQL or MariaDB database. With a `[database]` table in the scenario, settle passes
+//! the service a `SETTLE_DATABASE_URL` that points here (the checks keep the direct
+//! `[check] database_url`, whose scheme — `postgres://`, `postgresql://`, `mysql://`,
+//! `mariadb://` — chooses the wire protocol).
 //!
-//! It frames the wire protocol ([`pg`]) so it knows each connection's round trips, its
-//! transaction status (ReadyForQuery's `I`/`T`/`E`) and its COMMITs, forwards every byte
-//! unchanged, and applies the seeded faults of [`DatabaseSpec`] — each recorded in the drive
-//! trace as a `database` line:
-//! - `latency`: simulated time added before each round trip (a `Q`, or a `Sync`) leaves;
+//! It frames the wire protocol ([`pg`], [`mysql`]) so it knows each connection's round trips,
+//! whether a transaction is open (PostgreSQL's ReadyForQuery status `I`/`T`/`E`; MySQL's
+//! `SERVER_STATUS_IN_TRANS` in OK and EOF packets) and its COMMITs, forwards every byte unchanged
+//! (but the `CLIENT_SSL` bit of a MySQL server's greeting), and applies the seeded faults of
+//! [`DatabaseSpec`], the same for both protocols — each recorded in the drive trace as a
+//! `database` line:
+//! - `latency`: simulated time added before each round trip (a `Q`, or a `Sync`; a MySQL
+//!   command) leaves;
 //! - `reset`: the share of round trips whose connection is reset (RST) before it reaches the server;
 //! - `lost_commit`: the share of COMMITs forwarded, committed by the server, whose answer the proxy
 //!   drops before closing the connection — the client cannot know its transaction committed;
@@ -21,11 +26,18 @@
 //! notification is answered). Every connection with a round trip in flight or a transaction open
 //! counts as busy for [`DriveWorld::quiet`], so a step waits for the database to be idle too.
 //!
-//! What it does not do: MySQL's protocol; TLS (it answers `N` to `SSLRequest`, so a client with
-//! `sslmode=require` cannot connect through it); Unix-socket database URLs; faults inside a
-//! round trip (a statement of an extended-protocol batch alone); holding anything but COMMIT.
+//! What it does not do: TLS (it answers `N` to PostgreSQL's `SSLRequest` and hides a MySQL
+//! server's TLS, so a client with `sslmode=require` / `ssl-mode=REQUIRED` cannot connect
+//! through it); Unix-socket database URLs; faults inside a round trip (a statement of an
+//! extended-protocol batch alone); holding anything but an explicit COMMIT (a MySQL INSERT that
+//! autocommits is not held); what [`mysql`] does not frame.
 
+mod frames;
+pub mod mysql;
 pub mod pg;
+
+pub use frames::{Answered, Sent};
+use frames::{Frames, read_message};
 
 use std::sync::{Arc, Mutex};
 
@@ -74,18 +86,46 @@ impl DatabaseSpec {
     }
 }
 
-/// `host:port` of a `postgres://` URL, or why the proxy cannot stand in front of it.
-pub fn upstream_of(url: &str) -> Result<String, String> {
-    let rest = url
-        .strip_prefix("postgres://")
-        .or_else(|| url.strip_prefix("postgresql://"))
-        .ok_or_else(|| format!("the database proxy speaks PostgreSQL only, and {url:?} is not a postgres:// URL"))?;
+/// The wire protocol the proxy frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    Postgres,
+    Mysql,
+}
+
+/// The database the proxy stands in front of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub wire: Wire,
+    /// `host:port`.
+    pub addr: String,
+}
+
+/// The protocol and `host:port` of a PostgreSQL or MySQL URL, or why the proxy cannot stand in
+/// front of it.
+pub fn upstream_of(url: &str) -> Result<Upstream, String> {
+    let schemes = [
+        ("postgres://", Wire::Postgres, 5432),
+        ("postgresql://", Wire::Postgres, 5432),
+        ("mysql://", Wire::Mysql, 3306),
+        ("mariadb://", Wire::Mysql, 3306),
+    ];
+    let (rest, wire, port) = schemes
+        .iter()
+        .find_map(|(scheme, wire, port)| Some((url.strip_prefix(scheme)?, *wire, *port)))
+        .ok_or_else(|| {
+            format!(
+                "the database proxy speaks PostgreSQL and MySQL only, and {url:?} is not a postgres://, \
+                 postgresql://, mysql:// or mariadb:// URL"
+            )
+        })?;
     let authority = rest.split(['/', '?']).next().unwrap_or("");
     let hostport = authority.rsplit('@').next().unwrap_or("");
     if hostport.is_empty() || hostport.starts_with('%') {
         return Err(format!("{url:?} names no TCP host (the proxy does not serve Unix sockets)"));
     }
-    Ok(if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:5432") })
+    let addr = if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:{port}") };
+    Ok(Upstream { wire, addr })
 }
 
 /// `url` with its host and port replaced by `proxy` (`127.0.0.1:PORT`).
@@ -113,7 +153,9 @@ impl Drop for DbProxy {
 /// What every connection of one proxy shares.
 struct Shared {
     world: DriveWorld,
-    upstream: String,
+    upstream: Upstream,
+    /// Connections counted busy now (as [`DriveWorld::db_busy`] counts them).
+    busy: std::sync::atomic::AtomicU64,
     latency: Option<Range>,
     reset: u32,
     lost_commit: u32,
@@ -145,8 +187,8 @@ impl Shared {
 }
 
 impl DbProxy {
-    /// Listens on an ephemeral port of 127.0.0.1 in front of `upstream` (`host:port`).
-    pub async fn start(world: &DriveWorld, upstream: String, spec: &DatabaseSpec) -> Result<DbProxy, Error> {
+    /// Listens on an ephemeral port of 127.0.0.1 in front of `upstream`.
+    pub async fn start(world: &DriveWorld, upstream: Upstream, spec: &DatabaseSpec) -> Result<DbProxy, Error> {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| Error::Infrastructure(format!("the database proxy cannot listen on 127.0.0.1: {e}")))?;
@@ -156,6 +198,7 @@ impl DbProxy {
         let shared = Arc::new(Shared {
             world: world.clone(),
             upstream,
+            busy: std::sync::atomic::AtomicU64::new(0),
             latency: spec.latency,
             reset: spec.reset.ppm(),
             lost_commit: spec.lost_commit.ppm(),
@@ -170,6 +213,11 @@ impl DbProxy {
     /// not what the run tests). A COMMIT hold works armed or not.
     pub fn arm(&self) {
         self.shared.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Connections through the proxy with a round trip in flight or a transaction open now.
+    pub fn busy_connections(&self) -> u64 {
+        self.shared.busy.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -216,29 +264,33 @@ async fn accept_loop(listener: TcpListener, addr: std::net::SocketAddr, shared: 
 }
 
 /// One connection's state, shared by its two directions.
-#[derive(Default)]
 struct Conn {
-    /// Round trips sent and not yet answered by ReadyForQuery (the startup counts as one).
+    frames: Frames,
+    /// Round trips sent and not yet answered (the startup or connection phase counts as one).
     awaiting: u32,
-    /// The last ReadyForQuery status (`I` before the first).
-    status: u8,
+    /// No transaction open, as the server last said (PostgreSQL's ReadyForQuery `I`; MySQL's
+    /// status without `SERVER_STATUS_IN_TRANS`).
+    idle: bool,
     /// Whether the world counts this connection busy now.
     counted: bool,
     /// The open transaction's SQL and parameters, for finding a held order id (first 64 KiB).
     tx: Vec<u8>,
     tx_inserts: bool,
-    /// An extended-protocol `COMMIT` parsed, to be decided at its Sync.
-    commit_parsed: bool,
-    /// Drop the server's answers until ReadyForQuery, then reset: a lost COMMIT answer.
+    /// Drop the server's answers until the round trip ends, then reset: a lost COMMIT answer.
     swallow: bool,
 }
 
 impl Conn {
-    fn settle_count(&mut self, world: &DriveWorld) {
-        let busy = self.awaiting > 0 || self.status != b'I';
+    fn settle_count(&mut self, shared: &Shared) {
+        let busy = self.awaiting > 0 || !self.idle;
         if busy != self.counted {
             self.counted = busy;
-            world.db_busy(busy);
+            shared.world.db_busy(busy);
+            if busy {
+                shared.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            } else {
+                shared.busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
         }
     }
 }
@@ -251,28 +303,34 @@ enum End {
 
 async fn serve(client: TcpStream, shared: Arc<Shared>, id: u64) {
     let world = shared.world.clone();
-    let conn = Arc::new(Mutex::new(Conn { awaiting: 1, status: b'I', ..Conn::default() }));
-    lock(&conn).settle_count(&world);
+    let frames = match shared.upstream.wire {
+        Wire::Postgres => Frames::Pg(pg::Frames::default()),
+        Wire::Mysql => Frames::My(mysql::Frames::default()),
+    };
+    let conn =
+        Conn { frames, awaiting: 1, idle: true, counted: false, tx: Vec::new(), tx_inserts: false, swallow: false };
+    let conn = Arc::new(Mutex::new(conn));
+    lock(&conn).settle_count(&shared);
     let now = world.now_ms();
     if shared.outage_at(now).is_some() {
         // Accepted in the instant the outage began: reset, as the database went away.
         rst(&client);
     } else {
-        match TcpStream::connect(&shared.upstream).await {
+        match TcpStream::connect(&shared.upstream.addr).await {
             // A reset end set linger 0 on the client socket before it closed (see `reset`).
             Ok(server) => {
                 let _ = relay(client, server, &shared, &conn, id).await;
             }
             Err(e) => {
-                shared.record(format!("db#{id}: cannot reach {}: {e}", shared.upstream));
+                shared.record(format!("db#{id}: cannot reach {}: {e}", shared.upstream.addr));
                 rst(&client);
             }
         }
     }
     let mut c = lock(&conn);
     c.awaiting = 0;
-    c.status = b'I';
-    c.settle_count(&world);
+    c.idle = true;
+    c.settle_count(&shared);
 }
 
 /// Closes the client's side with RST (linger 0) rather than FIN.
@@ -287,31 +345,34 @@ fn rst(s: &TcpStream) {
     let _ = s.set_linger(Some(std::time::Duration::ZERO));
 }
 
+/// PostgreSQL's startup: refuses encryption with 'N', forwards the startup message (then true)
+/// or a cancel request (then false, the connection is over).
+async fn pg_startup(cr: &mut OwnedReadHalf, cw: &mut OwnedWriteHalf, sw: &mut OwnedWriteHalf) -> bool {
+    loop {
+        let Ok(Some(packet)) = pg::read_startup(cr).await else { return false };
+        match pg::startup_kind(&packet) {
+            pg::Startup::Encryption => {
+                if cw.write_all(b"N").await.is_err() {
+                    return false;
+                }
+            }
+            pg::Startup::Cancel => {
+                let _ = sw.write_all(&packet).await;
+                return false;
+            }
+            pg::Startup::Start => return sw.write_all(&packet).await.is_ok(),
+        }
+    }
+}
+
 async fn relay(client: TcpStream, server: TcpStream, shared: &Shared, conn: &Mutex<Conn>, id: u64) -> End {
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     let (mut cr, mut cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
-    // Startup: refuse encryption with 'N', forward the startup message (or a cancel request).
-    loop {
-        let Ok(Some(packet)) = pg::read_startup(&mut cr).await else { return End::Closed };
-        match pg::startup_kind(&packet) {
-            pg::Startup::Encryption => {
-                if cw.write_all(b"N").await.is_err() {
-                    return End::Closed;
-                }
-            }
-            pg::Startup::Cancel => {
-                let _ = sw.write_all(&packet).await;
-                return End::Closed;
-            }
-            pg::Startup::Start => {
-                if sw.write_all(&packet).await.is_err() {
-                    return End::Closed;
-                }
-                break;
-            }
-        }
+    // MySQL's server speaks first: its greeting is framed as any answer.
+    if shared.upstream.wire == Wire::Postgres && !pg_startup(&mut cr, &mut cw, &mut sw).await {
+        return End::Closed;
     }
     let end = tokio::select! {
         biased;
@@ -332,31 +393,26 @@ async fn client_to_server(
     id: u64,
 ) -> End {
     let world = &shared.world;
+    let wire = shared.upstream.wire;
     loop {
-        let Ok(Some(msg)) = pg::read_typed(cr).await else { return End::Closed };
-        let tag = msg[0];
-        let text = pg::sql(&msg).map(str::to_string);
-        let (round_end, commit_point, what) = {
+        let Ok(Some(msg)) = read_message(wire, cr).await else { return End::Closed };
+        let sent = {
             let mut c = lock(conn);
-            if let Some(s) = &text {
-                c.tx_inserts |= pg::is_insert(s);
-                if tag == b'P' && pg::is_commit(s) {
-                    c.commit_parsed = true;
-                }
+            let sent = c.frames.sent(&msg);
+            c.tx_inserts |= sent.inserts;
+            if let Some(from) = sent.keep_from
+                && c.tx.len() < 65_536
+            {
+                c.tx.extend_from_slice(msg.get(from..).unwrap_or_default());
             }
-            if matches!(tag, b'Q' | b'P' | b'B') && c.tx.len() < 65_536 {
-                c.tx.extend_from_slice(pg::body(&msg));
-            }
-            let commit_point = match tag {
-                b'Q' => text.as_deref().is_some_and(pg::is_commit),
-                b'S' => std::mem::take(&mut c.commit_parsed),
-                _ => false,
-            };
-            let what =
-                text.as_deref().map_or_else(|| if tag == b'S' { "Sync".into() } else { String::new() }, pg::short);
-            (matches!(tag, b'Q' | b'S'), commit_point, what)
+            sent
         };
-        if round_end {
+        if let Some(why) = &sent.refuse {
+            shared.record(format!("db#{id}: refused: {why}"));
+            return End::Closed;
+        }
+        let (commit_point, what) = (sent.commit, &sent.what);
+        if sent.round_trip {
             if let Some(end) = shared.outage_at(world.now_ms()) {
                 shared.record(format!("db#{id}: reset by the outage (until {}) before {what}", Millis(end)));
                 return End::Reset;
@@ -402,12 +458,12 @@ async fn client_to_server(
             }
             let mut c = lock(conn);
             c.awaiting += 1;
-            c.settle_count(world);
+            c.settle_count(shared);
         }
         if sw.write_all(&msg).await.is_err() {
             return End::Reset;
         }
-        if tag == b'X' {
+        if sent.last {
             return End::Closed;
         }
     }
@@ -420,31 +476,32 @@ async fn server_to_client(
     conn: &Mutex<Conn>,
     id: u64,
 ) -> End {
-    let world = &shared.world;
-    let mut tag_seen = String::new();
+    let wire = shared.upstream.wire;
+    let mut said = String::new();
     loop {
-        let Ok(Some(msg)) = pg::read_typed(sr).await else { return End::Reset };
-        let swallow = {
+        let Ok(Some(mut msg)) = read_message(wire, sr).await else { return End::Reset };
+        let (answer, swallow) = {
             let mut c = lock(conn);
-            if let Some(s) = pg::ready_status(&msg) {
+            let answer = c.frames.answered(&mut msg);
+            if answer.ends {
                 c.awaiting = c.awaiting.saturating_sub(1);
-                c.status = s;
-                if s == b'I' {
+            }
+            if let Some(idle) = answer.idle {
+                c.idle = idle;
+                if idle {
                     c.tx.clear();
                     c.tx_inserts = false;
                 }
-                c.settle_count(world);
             }
-            c.swallow
+            c.settle_count(shared);
+            (answer, c.swallow)
         };
         if swallow {
-            if let Some(t) = pg::command_tag(&msg) {
-                tag_seen = t.to_string();
-            } else if msg[0] == b'E' {
-                tag_seen = "an error".into();
+            if let Some(s) = answer.said {
+                said = s;
             }
-            if msg[0] == b'Z' {
-                let said = if tag_seen.is_empty() { "nothing".to_string() } else { tag_seen };
+            if answer.ends {
+                let said = if said.is_empty() { "nothing".to_string() } else { said };
                 shared.record(format!("db#{id}: answer to COMMIT lost (the server said {said}); connection closed"));
                 return End::Reset;
             }
@@ -462,12 +519,19 @@ mod tests {
 
     #[test]
     fn urls_are_pointed_through_the_proxy() {
+        let up = |url: &str| upstream_of(url).map(|u| (u.wire, u.addr));
         let u = "postgres://postgres@127.0.0.1:5432/settle_drive?sslmode=prefer";
-        assert_eq!(upstream_of(u).unwrap(), "127.0.0.1:5432");
+        assert_eq!(up(u).unwrap(), (Wire::Postgres, "127.0.0.1:5432".into()));
         assert_eq!(through(u, "127.0.0.1:40000"), "postgres://postgres@127.0.0.1:40000/settle_drive?sslmode=prefer");
-        assert_eq!(upstream_of("postgresql://u:p@db/x").unwrap(), "db:5432");
+        assert_eq!(up("postgresql://u:p@db/x").unwrap(), (Wire::Postgres, "db:5432".into()));
         assert_eq!(through("postgresql://u:p@db/x", "127.0.0.1:1"), "postgresql://u:p@127.0.0.1:1/x");
-        assert!(upstream_of("mysql://root@127.0.0.1/x").unwrap_err().contains("PostgreSQL only"));
+        let m = "mysql://root:p%40ss@127.0.0.1/settle_drive?ssl-mode=DISABLED";
+        assert_eq!(up(m).unwrap(), (Wire::Mysql, "127.0.0.1:3306".into()));
+        assert_eq!(through(m, "127.0.0.1:7"), "mysql://root:p%40ss@127.0.0.1:7/settle_drive?ssl-mode=DISABLED");
+        assert_eq!(up("mariadb://u@db:3307/x").unwrap(), (Wire::Mysql, "db:3307".into()));
+        let sqlite = upstream_of("sqlite://x.db").unwrap_err();
+        assert!(sqlite.contains("PostgreSQL and MySQL only") && sqlite.contains("\"sqlite://x.db\""), "{sqlite}");
         assert!(upstream_of("postgres:///x").unwrap_err().contains("no TCP host"));
+        assert!(upstream_of("mysql://root@/x").unwrap_err().contains("no TCP host"));
     }
 }

@@ -11,7 +11,7 @@
 //!   `Z` (ReadyForQuery, whose status byte is `I` idle, `T` in a transaction, `E` in a failed one).
 //!
 //! What it does not do: decode row data, COPY sub-protocol details (forwarded as whole
-//! messages), TLS (refused with `N`), or MySQL's protocol.
+//! messages), TLS (refused with `N`), or MySQL's protocol (see [`super::mysql`]).
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -147,6 +147,44 @@ pub fn command_tag(msg: &[u8]) -> Option<&str> {
 pub fn short(sql: &str) -> String {
     let one: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
     if one.chars().count() > 48 { format!("{}…", one.chars().take(48).collect::<String>()) } else { one }
+}
+
+/// One connection's framing state: an extended-protocol `COMMIT` parsed, decided at its Sync.
+#[derive(Debug, Default)]
+pub struct Frames {
+    commit_parsed: bool,
+}
+
+impl Frames {
+    /// What a client's typed message is to the proxy.
+    pub fn sent(&mut self, msg: &[u8]) -> super::Sent {
+        let tag = msg[0];
+        let text = sql(msg);
+        if tag == b'P' && text.is_some_and(is_commit) {
+            self.commit_parsed = true;
+        }
+        let commit = match tag {
+            b'Q' => text.is_some_and(is_commit),
+            b'S' => std::mem::take(&mut self.commit_parsed),
+            _ => false,
+        };
+        super::Sent {
+            round_trip: matches!(tag, b'Q' | b'S'),
+            commit,
+            inserts: text.is_some_and(is_insert),
+            keep_from: matches!(tag, b'Q' | b'P' | b'B').then_some(5),
+            what: text.map_or_else(|| if tag == b'S' { "Sync".into() } else { String::new() }, short),
+            last: tag == b'X',
+            refuse: None,
+        }
+    }
+
+    /// What a server's typed message is to the proxy: ReadyForQuery ends a round trip.
+    pub fn answered(&mut self, msg: &[u8]) -> super::Answered {
+        let status = ready_status(msg);
+        let said = command_tag(msg).map(str::to_string).or_else(|| (msg[0] == b'E').then(|| "an error".into()));
+        super::Answered { ends: status.is_some(), idle: status.map(|s| s == b'I'), said }
+    }
 }
 
 #[cfg(test)]
