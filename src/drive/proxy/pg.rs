@@ -149,18 +149,42 @@ pub fn short(sql: &str) -> String {
     if one.chars().count() > 48 { format!("{}…", one.chars().take(48).collect::<String>()) } else { one }
 }
 
-/// One connection's framing state: an extended-protocol `COMMIT` parsed, decided at its Sync.
+/// The statement name of a `P` (Parse) or a `B` (Bind: after the portal's name).
+fn statement_name(msg: &[u8]) -> Option<&str> {
+    let b = body(msg);
+    match msg.first()? {
+        b'P' => Some(cstr(b)),
+        b'B' => {
+            let portal_end = b.iter().position(|&c| c == 0)?;
+            Some(cstr(&b[portal_end + 1..]))
+        }
+        _ => None,
+    }
+}
+
+/// One connection's framing state: an extended-protocol `COMMIT` parsed, decided at its Sync,
+/// and the SQL of each named prepared statement (a client such as psycopg prepares a query it
+/// runs often and then only binds it, so its INSERT is known by name).
 #[derive(Debug, Default)]
 pub struct Frames {
     commit_parsed: bool,
+    prepared: std::collections::BTreeMap<String, String>,
 }
 
 impl Frames {
     /// What a client's typed message is to the proxy.
     pub fn sent(&mut self, msg: &[u8]) -> super::Sent {
         let tag = msg[0];
-        let text = sql(msg);
-        if tag == b'P' && text.is_some_and(is_commit) {
+        let mut text = sql(msg).map(str::to_string);
+        match (tag, statement_name(msg)) {
+            (b'P', Some(name)) if !name.is_empty() => {
+                self.prepared.insert(name.to_string(), text.clone().unwrap_or_default());
+            }
+            (b'B', Some(name)) if !name.is_empty() => text = self.prepared.get(name).cloned(),
+            _ => {}
+        }
+        let text = text.as_deref();
+        if matches!(tag, b'P' | b'B') && text.is_some_and(is_commit) {
             self.commit_parsed = true;
         }
         let commit = match tag {
@@ -173,7 +197,9 @@ impl Frames {
             commit,
             inserts: text.is_some_and(is_insert),
             keep_from: matches!(tag, b'Q' | b'P' | b'B').then_some(5),
-            what: text.map_or_else(|| if tag == b'S' { "Sync".into() } else { String::new() }, short),
+            what: text
+                .filter(|_| tag != b'B')
+                .map_or_else(|| if tag == b'S' { "Sync".into() } else { String::new() }, short),
             last: tag == b'X',
             refuse: None,
         }
@@ -255,5 +281,32 @@ mod tests {
         assert!(e.to_string().contains("length 2"), "{e}");
         let closed = rt.block_on(read_typed(&mut &[][..])).unwrap();
         assert!(closed.is_none());
+    }
+
+    fn typed(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![tag];
+        m.extend_from_slice(&u32::try_from(body.len() + 4).unwrap().to_be_bytes());
+        m.extend_from_slice(body);
+        m
+    }
+
+    /// psycopg prepares a query it has run five times and then only binds it by name: the Bind
+    /// of a prepared INSERT still counts as inserting (so a held COMMIT still finds it).
+    #[test]
+    fn a_bind_of_a_named_prepared_insert_is_an_insert() {
+        let mut f = Frames::default();
+        let parse = typed(b'P', b"_pg3_0\0INSERT INTO orders (order_code) VALUES ($1)\0\0\0");
+        assert!(f.sent(&parse).inserts);
+        let bind = typed(b'B', b"\0_pg3_0\0\0\0\0\x01\0\0\0\x09ORD-1-1-6\0\0");
+        let sent = f.sent(&bind);
+        assert!(sent.inserts, "the Bind names the prepared INSERT");
+        assert!(!sent.round_trip && sent.what.is_empty());
+        let unnamed = typed(b'B', b"\0\0\0\0\0\0\0\0");
+        assert!(!f.sent(&unnamed).inserts, "an unnamed statement is the last Parse, not a prepared one");
+        let commit = typed(b'P', b"_pg3_1\0COMMIT\0\0\0");
+        f.sent(&commit);
+        assert!(f.sent(&typed(b'S', b"")).commit);
+        f.sent(&typed(b'B', b"\0_pg3_1\0\0\0\0\0\0\0"));
+        assert!(f.sent(&typed(b'S', b"")).commit, "a Bind of a prepared COMMIT commits at its Sync");
     }
 }
