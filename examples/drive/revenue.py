@@ -99,16 +99,20 @@ def fetch(token, params):
         pause = min(pause * 2, 30_000)
 
 
+def insert_rows(conn, model_id, rows):
+    """Inserts a page's rows; a row read twice is dropped by the unique index."""
+    for r in rows:
+        conn.execute(
+            "INSERT INTO fanvue_transactions (model_id, fanvue_id, transaction_date, amount, net_amount, source,"
+            " related_fanvue_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (fanvue_id) DO NOTHING",
+            (model_id, r["id"], parse_iso(r["date"]), r["gross"], r["net"], r["source"],
+             r.get("relatedTransactionId"), now_ms()))
+
+
 def store(conn, model_id, rows, cursor):
-    """Stores a page's rows (a row read twice is dropped by the unique index), moves the cursor
-    and recomputes revenue_total, in one transaction."""
+    """Stores a page's rows, moves the cursor and recomputes revenue_total, in one transaction."""
     with conn.transaction():
-        for r in rows:
-            conn.execute(
-                "INSERT INTO fanvue_transactions (model_id, fanvue_id, transaction_date, amount, net_amount, source,"
-                " related_fanvue_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (fanvue_id) DO NOTHING",
-                (model_id, r["id"], parse_iso(r["date"]), r["gross"], r["net"], r["source"],
-                 r.get("relatedTransactionId"), now_ms()))
+        insert_rows(conn, model_id, rows)
         conn.execute(
             "UPDATE models SET last_transaction_sync = %s, updated_at = %s, revenue_total ="
             " (SELECT COALESCE(SUM(amount), 0) FROM fanvue_transactions WHERE model_id = %s) WHERE id = %s",
@@ -123,12 +127,7 @@ def store_cursor_first(conn, model_id, rows, cursor):
         conn.execute("UPDATE models SET last_transaction_sync = %s, updated_at = %s WHERE id = %s",
                      (cursor, now_ms(), model_id))
     with conn.transaction():
-        for r in rows:
-            conn.execute(
-                "INSERT INTO fanvue_transactions (model_id, fanvue_id, transaction_date, amount, net_amount, source,"
-                " related_fanvue_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (fanvue_id) DO NOTHING",
-                (model_id, r["id"], parse_iso(r["date"]), r["gross"], r["net"], r["source"],
-                 r.get("relatedTransactionId"), now_ms()))
+        insert_rows(conn, model_id, rows)
         conn.execute(
             "UPDATE models SET updated_at = %s, revenue_total ="
             " (SELECT COALESCE(SUM(amount), 0) FROM fanvue_transactions WHERE model_id = %s) WHERE id = %s",
