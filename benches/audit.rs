@@ -14,6 +14,9 @@
 //! - `settle_audit_with_export`: with the provider's truth for every order, where every row is
 //!   read (`settle-audit-bench-N.provider.jsonl`, built once, loaded outside the timing).
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc; // as the `settle` binary (src/main.rs)
+
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};

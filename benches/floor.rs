@@ -7,6 +7,9 @@
 //! Run with `cargo bench --bench floor`. Before criterion's figures it prints, per scenario, the
 //! statements and units per seed and both rates over the same seeds, and their ratio.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc; // as the `settle` binary (src/main.rs)
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

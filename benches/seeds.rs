@@ -5,6 +5,9 @@
 //! Run with `cargo bench`. Each iteration runs one seed; seeds rotate so that the measurement
 //! covers a spread of fault plans rather than one.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc; // as the `settle` binary (src/main.rs)
+
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
