@@ -207,9 +207,7 @@ fn notified(body: &[u8]) -> Option<(String, String)> {
 }
 
 impl Runtime for DriveRuntime {
-    fn actor(&self) -> &str {
-        &self.actor
-    }
+    crate::hosted::runtime_from_world!();
 
     fn now_ms(&self) -> u64 {
         self.world.now_ms()
@@ -274,30 +272,5 @@ impl Runtime for DriveRuntime {
             }
             result
         })
-    }
-
-    fn with_oracle(&self, f: &mut dyn FnMut(&mut Oracle)) {
-        self.world.choose(|o| f(o));
-    }
-
-    fn recording(&self) -> bool {
-        true
-    }
-
-    fn record(&self, kind: Kind, text: &mut dyn FnMut() -> String) {
-        self.world.record(&self.actor, kind, text());
-    }
-
-    fn mark(&self, name: &str) {
-        self.world.recorder().mark(name);
-    }
-
-    fn fault(&self, mark: &str, text: &mut dyn FnMut() -> String) {
-        self.world.recorder().mark(mark);
-        self.world.record(&self.actor, Kind::Fault, text());
-    }
-
-    fn phase(&self) -> Phase {
-        self.world.phase()
     }
 }

@@ -17,3 +17,42 @@ pub mod trace;
 
 pub use check::{OrderChecks, story};
 pub use trace::{Recorder, TRACE_LINES_MAX, TraceLine};
+
+/// The [`crate::providers::kit::Runtime`] methods a hosted transport answers from its world alone:
+/// the actor's name, the oracle, recording, marks, faults and the phase. Expands inside
+/// `impl Runtime for X` where `self.world` has `choose`, `record`, `recorder` and `phase` (the
+/// drive's and turmoil's worlds) and `self.actor` is a `String`; the transport writes the rest
+/// (its clock, sleeps, tasks and sends).
+macro_rules! runtime_from_world {
+    () => {
+        fn actor(&self) -> &str {
+            &self.actor
+        }
+
+        fn with_oracle(&self, f: &mut dyn FnMut(&mut $crate::sim::Oracle)) {
+            self.world.choose(|o| f(o));
+        }
+
+        fn recording(&self) -> bool {
+            true
+        }
+
+        fn record(&self, kind: $crate::sim::Kind, text: &mut dyn FnMut() -> String) {
+            self.world.record(&self.actor, kind, text());
+        }
+
+        fn mark(&self, name: &str) {
+            self.world.recorder().mark(name);
+        }
+
+        fn fault(&self, mark: &str, text: &mut dyn FnMut() -> String) {
+            self.world.recorder().mark(mark);
+            self.world.record(&self.actor, $crate::sim::Kind::Fault, text());
+        }
+
+        fn phase(&self) -> $crate::sim::Phase {
+            self.world.phase()
+        }
+    };
+}
+pub(crate) use runtime_from_world;

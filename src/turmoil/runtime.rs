@@ -154,9 +154,7 @@ impl TurmoilRuntime {
 }
 
 impl Runtime for TurmoilRuntime {
-    fn actor(&self) -> &str {
-        &self.actor
-    }
+    crate::hosted::runtime_from_world!();
 
     fn now_ms(&self) -> u64 {
         self.world.now_ms()
@@ -199,30 +197,5 @@ impl Runtime for TurmoilRuntime {
             world.record(&actor, Kind::Reply, format!("{label} → {to}: {outcome}"));
             result
         })
-    }
-
-    fn with_oracle(&self, f: &mut dyn FnMut(&mut Oracle)) {
-        self.world.choose(|o| f(o));
-    }
-
-    fn recording(&self) -> bool {
-        true
-    }
-
-    fn record(&self, kind: Kind, text: &mut dyn FnMut() -> String) {
-        self.world.record(&self.actor, kind, text());
-    }
-
-    fn mark(&self, name: &str) {
-        self.world.recorder().mark(name);
-    }
-
-    fn fault(&self, mark: &str, text: &mut dyn FnMut() -> String) {
-        self.world.recorder().mark(mark);
-        self.world.record(&self.actor, Kind::Fault, text());
-    }
-
-    fn phase(&self) -> Phase {
-        self.world.phase()
     }
 }
