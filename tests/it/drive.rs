@@ -113,26 +113,34 @@ fn a_checkout_template_that_is_not_json_exits_2_with_its_location() {
     assert!(err.contains("unknown placeholder {amont}"), "{err}");
 }
 
+/// A fresh SQLite file `shop.db` in `d` with seed 001's mapped tables, `orders` with the columns
+/// `orders` (so a test can leave one out).
+fn stub_shop_db(d: &std::path::Path, orders: &str) -> PathBuf {
+    let db = d.join("shop.db");
+    let _ = std::fs::remove_file(&db);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(&format!(
+        "CREATE TABLE orders ({orders});
+         CREATE TABLE order_payments (order_id INTEGER, payment_status TEXT, paid_at INTEGER, created_at INTEGER,
+           gross_amount INTEGER);
+         CREATE TABLE payment_sync_logs (order_code TEXT, old_status TEXT, new_status TEXT, created_at INTEGER);
+         CREATE TABLE fulfilments (order_id INTEGER);"
+    ))
+    .unwrap();
+    db
+}
+
 #[test]
 fn a_mapping_naming_a_missing_column_exits_2_naming_the_mapping() {
     if Command::new("python3").arg("--version").output().is_err() {
         return skip("python3 is not on the PATH (it serves the test's health URL)");
     }
     let d = dir("mapping");
-    let db = d.join("shop.db");
-    let _ = std::fs::remove_file(&db);
-    let conn = rusqlite::Connection::open(&db).unwrap();
     // `orders` without its `status` column.
-    conn.execute_batch(
-        "CREATE TABLE orders (id INTEGER PRIMARY KEY, order_code TEXT, paid_at INTEGER, created_at INTEGER,
-           total_amount INTEGER);
-         CREATE TABLE order_payments (order_id INTEGER, payment_status TEXT, paid_at INTEGER, created_at INTEGER,
-           gross_amount INTEGER);
-         CREATE TABLE payment_sync_logs (order_code TEXT, old_status TEXT, new_status TEXT, created_at INTEGER);
-         CREATE TABLE fulfilments (order_id INTEGER);",
-    )
-    .unwrap();
-    drop(conn);
+    let db = stub_shop_db(
+        &d,
+        "id INTEGER PRIMARY KEY, order_code TEXT, paid_at INTEGER, created_at INTEGER, total_amount INTEGER",
+    );
     let service = "command = [\"sh\", \"-c\", \"exec python3 -m http.server $PORT --bind 127.0.0.1\"]";
     let p = drive_file(&d, service, "{}", db.to_str().unwrap());
     let out = settle(&["drive", p.to_str().unwrap()]);
@@ -181,19 +189,10 @@ fn the_summary_says_failed_k_of_n_runs_per_seed_and_json_and_junit_agree() {
         return skip("python3 is not on the PATH (it runs the test's stub shop)");
     }
     let d = dir("flaky");
-    let db = d.join("shop.db");
-    let _ = std::fs::remove_file(&db);
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch(
-        "CREATE TABLE orders (id INTEGER PRIMARY KEY, order_code TEXT, status TEXT, paid_at INTEGER,
-           created_at INTEGER, total_amount INTEGER);
-         CREATE TABLE order_payments (order_id INTEGER, payment_status TEXT, paid_at INTEGER, created_at INTEGER,
-           gross_amount INTEGER);
-         CREATE TABLE payment_sync_logs (order_code TEXT, old_status TEXT, new_status TEXT, created_at INTEGER);
-         CREATE TABLE fulfilments (order_id INTEGER);",
-    )
-    .unwrap();
-    drop(conn);
+    let db = stub_shop_db(
+        &d,
+        "id INTEGER PRIMARY KEY, order_code TEXT, status TEXT, paid_at INTEGER, created_at INTEGER, total_amount INTEGER",
+    );
     std::fs::write(d.join("flaky.py"), FLAKY_SHOP).unwrap();
     let count = d.join("count");
     let service = format!("command = [\"python3\", \"flaky.py\"]\nenv = {{ FLAKY_COUNT = \"{}\" }}", count.display());
