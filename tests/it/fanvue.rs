@@ -10,7 +10,7 @@ use settle::store::{shared, sqlite::Sqlite};
 
 use super::{each_passes_without_its_flaw, found, load, run, run_edited, settle, text};
 
-const FLAWS: [(&str, &str); 8] = [
+const FLAWS: [(&str, &str); 9] = [
     ("fanvue_cursor_before_commit.toml", "cursor-never-past-unstored"),
     ("fanvue_stop_on_429.toml", "cursor-never-past-unstored"),
     ("fanvue_no_unique.toml", "no-duplicate-transactions"),
@@ -19,6 +19,7 @@ const FLAWS: [(&str, &str); 8] = [
     ("fanvue_dashboard_fallback.toml", "dashboard-matches-provider"),
     ("fanvue_ignore_retry_after.toml", "every-row-stored-once"),
     ("fanvue_no_5xx_retry.toml", "every-row-stored-once"),
+    ("fanvue_force_sync_no_reset.toml", "every-row-stored-once"),
 ];
 
 fn backend() -> settle::store::SharedBackend {
@@ -103,6 +104,34 @@ fn a_sync_that_retries_a_429_at_once_loses_the_rows_past_the_limit() {
 fn a_sync_that_does_not_retry_a_5xx_stops_at_the_first_one() {
     let d = found("fanvue_no_5xx_retry.toml", "every-row-stored-once");
     assert!(d[0].contains("never stored"), "{d:?}");
+}
+
+/// Issue 11 §8: force-sync's cursor reset as the only repair. The run starts from the database
+/// an older sync damaged (its cursor past rows it never stored); a force-sync that re-reads from
+/// the cursor never reaches them.
+#[test]
+fn a_force_sync_that_keeps_the_cursor_never_reads_the_rows_left_behind_it() {
+    let d = found("fanvue_force_sync_no_reset.toml", "every-row-stored-once");
+    assert!(d[0].contains("never stored"), "{d:?}");
+}
+
+/// The damaged start needs the reset: with no force-sync at all (and no flaw), the heartbeat
+/// alone leaves the skipped rows unstored in most seeds. And the damage is the scenario's given,
+/// not the design's doing: `cursor-never-past-unstored` leaves it out while the cursor was never
+/// reset, and the database it starts from is consistent (`revenue-total-matches` holds).
+#[test]
+fn without_a_force_sync_the_damaged_start_stays_damaged() {
+    let edit = |t: String| {
+        t.replace("flaws = [\"force-sync-no-reset\"]", "flaws = []")
+            .replace("force_syncs_min = 1\nforce_syncs_max = 2", "force_syncs_min = 0\nforce_syncs_max = 0")
+    };
+    let s = run_edited("fanvue_force_sync_no_reset.toml", edit, Some(60));
+    assert!(s.violating_seeds > 30, "{s:?}");
+    assert!(s.violating_seeds < s.seeds_run, "a seed with nothing skipped passes: {s:?}");
+    assert!(s.per_invariant.get("every-row-stored-once").copied().unwrap_or(0) > 0, "{:?}", s.per_invariant);
+    for quiet in ["cursor-never-past-unstored", "revenue-total-matches", "no-duplicate-transactions"] {
+        assert!(!s.per_invariant.contains_key(quiet), "{quiet}: {:?}", s.per_invariant);
+    }
 }
 
 /// Each flaw scenario, its flaw switched off and everything else kept, finds nothing: the flaw
