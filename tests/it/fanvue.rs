@@ -250,6 +250,10 @@ fn scenario_errors_name_the_place_and_the_choices() {
     assert!(e.contains("sales_min 9 is greater than sales_max 2"), "{e}");
     let e = parse_err(&format!("{MIN}[fanvue.provider]\nrate_limit = 0\n"));
     assert!(e.contains("rate_limit"), "{e}");
+    let e = parse_err(&format!("{MIN}[fanvue]\nstart = \"dirty\"\n"));
+    assert!(e.starts_with("f.toml:6:") && e.contains("cursor-past-unstored"), "{e}");
+    let e = parse_err(&format!("{MIN}[fanvue]\nforce_syncs_min = 3\nforce_syncs_max = 1\n"));
+    assert!(e.contains("force_syncs_min 3 is greater than force_syncs_max 1"), "{e}");
     let e = parse_err(&format!("{MIN}[fanvue]\nbogus = 1\n"));
     assert!(e.starts_with("f.toml:6:") && e.contains("bogus"), "{e}");
     let e =
