@@ -5,8 +5,12 @@
 
 use settle::report::timeline;
 use settle::scenario::{self, Verdict, run_one};
-use settle::sim::first_divergence;
+use settle::sim::{Oracle, first_divergence};
 use settle::store::{shared, sqlite::Sqlite};
+use settle::systems::System;
+use settle::systems::fanvue_revenue::start::Start;
+use settle::systems::fanvue_revenue::sync::Outcome;
+use settle::systems::fanvue_revenue::{Config, Env, FanvueRevenue, Flaws, ModelInfo, units};
 
 use super::{each_passes_without_its_flaw, found, load, run, run_edited, settle, text};
 
@@ -292,4 +296,50 @@ fn the_readme_lists_the_fanvue_defaults() {
     let block = &readme[from..from + readme[from..].find("```").unwrap()];
     let parsed: File = toml::from_str(block).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(parsed.fanvue, settle::systems::fanvue_revenue::Config::default());
+}
+
+/// A sync that stores nothing and moves the cursor to the window's end: the worst design there
+/// is, to watch `cursor-never-past-unstored` judge the damaged start's rows.
+async fn skip_everything(env: Env, actor: String, m: ModelInfo) -> Outcome {
+    let end = i64::try_from(env.sim.wall_ms()).unwrap_or(i64::MAX);
+    let moved = env.db.unit(&actor, "skip.move-cursor", &m.name, |tx| units::advance_cursor(tx, m.id, end, end)).await;
+    match moved {
+        Ok(_) => Outcome::Done { pages: 0, inserted: 0 },
+        Err(e) => Outcome::Stopped(e.to_string()),
+    }
+}
+
+/// Seeds of a damaged start with nothing but the inherited rows on the ledger, synced by
+/// [`skip_everything`], in which `cursor-never-past-unstored` names a skipped row (the first
+/// skipped row is the sixth the ledger was given: txn 00000006).
+fn seeds_judging_the_skipped_rows(force_syncs: u32) -> usize {
+    let spec = load("fanvue_force_sync_no_reset.toml").run_spec(false);
+    let cfg = Config {
+        creators: 1,
+        history_rows_max: 0,
+        sales_min: 0,
+        sales_max: 0,
+        start: Start::CursorPastUnstored,
+        force_syncs_min: force_syncs,
+        force_syncs_max: force_syncs,
+        ..Config::default()
+    };
+    let system = FanvueRevenue::new(cfg, Flaws::default()).with_sync(skip_everything);
+    (0..30)
+        .filter(|&seed| {
+            let r = system.run(&spec, Oracle::random(seed), backend()).expect("runs");
+            r.violations.iter().any(|v| {
+                v.invariant == "cursor-never-past-unstored" && v.details.iter().any(|d| d.contains("txn 00000006"))
+            })
+        })
+        .count()
+}
+
+/// The damaged start's rows are the scenario's given: `cursor-never-past-unstored` leaves them
+/// out while the cursor an older sync left stands, and judges them once a force-sync has reset
+/// it to before them — then a sync that moves the cursor past them again is caught.
+#[test]
+fn the_damaged_rows_are_judged_from_the_first_reset_on() {
+    assert_eq!(seeds_judging_the_skipped_rows(0), 0);
+    assert!(seeds_judging_the_skipped_rows(1) > 10);
 }
