@@ -413,6 +413,14 @@ impl Db {
         v
     }
 
+    /// Writes what a run is given to start from (rows a scenario says the database already
+    /// held, drawn from the run's choices) in one transaction, at once, with no latency, faults,
+    /// trace or checks: for a system's setup before its parts run, never for an actor's work.
+    pub fn given<T>(&self, f: impl FnOnce(&mut Tx) -> Result<T, SqlError>) -> Result<T, SqlError> {
+        let mut backend = lock(&self.inner.backend);
+        transaction(backend.as_mut(), f).map(|(v, _)| v)
+    }
+
     pub fn sim(&self) -> &Sim {
         &self.inner.sim
     }

@@ -5,12 +5,16 @@
 
 use settle::report::timeline;
 use settle::scenario::{self, Verdict, run_one};
-use settle::sim::first_divergence;
+use settle::sim::{Oracle, first_divergence};
 use settle::store::{shared, sqlite::Sqlite};
+use settle::systems::System;
+use settle::systems::fanvue_revenue::start::Start;
+use settle::systems::fanvue_revenue::sync::Outcome;
+use settle::systems::fanvue_revenue::{Config, Env, FanvueRevenue, Flaws, ModelInfo, units};
 
 use super::{each_passes_without_its_flaw, found, load, run, run_edited, settle, text};
 
-const FLAWS: [(&str, &str); 8] = [
+const FLAWS: [(&str, &str); 9] = [
     ("fanvue_cursor_before_commit.toml", "cursor-never-past-unstored"),
     ("fanvue_stop_on_429.toml", "cursor-never-past-unstored"),
     ("fanvue_no_unique.toml", "no-duplicate-transactions"),
@@ -19,6 +23,7 @@ const FLAWS: [(&str, &str); 8] = [
     ("fanvue_dashboard_fallback.toml", "dashboard-matches-provider"),
     ("fanvue_ignore_retry_after.toml", "every-row-stored-once"),
     ("fanvue_no_5xx_retry.toml", "every-row-stored-once"),
+    ("fanvue_force_sync_no_reset.toml", "every-row-stored-once"),
 ];
 
 fn backend() -> settle::store::SharedBackend {
@@ -103,6 +108,34 @@ fn a_sync_that_retries_a_429_at_once_loses_the_rows_past_the_limit() {
 fn a_sync_that_does_not_retry_a_5xx_stops_at_the_first_one() {
     let d = found("fanvue_no_5xx_retry.toml", "every-row-stored-once");
     assert!(d[0].contains("never stored"), "{d:?}");
+}
+
+/// Issue 11 §8: force-sync's cursor reset as the only repair. The run starts from the database
+/// an older sync damaged (its cursor past rows it never stored); a force-sync that re-reads from
+/// the cursor never reaches them.
+#[test]
+fn a_force_sync_that_keeps_the_cursor_never_reads_the_rows_left_behind_it() {
+    let d = found("fanvue_force_sync_no_reset.toml", "every-row-stored-once");
+    assert!(d[0].contains("never stored"), "{d:?}");
+}
+
+/// The damaged start needs the reset: with no force-sync at all (and no flaw), the heartbeat
+/// alone leaves the skipped rows unstored in most seeds. And the damage is the scenario's given,
+/// not the design's doing: `cursor-never-past-unstored` leaves it out while the cursor was never
+/// reset, and the database it starts from is consistent (`revenue-total-matches` holds).
+#[test]
+fn without_a_force_sync_the_damaged_start_stays_damaged() {
+    let edit = |t: String| {
+        t.replace("flaws = [\"force-sync-no-reset\"]", "flaws = []")
+            .replace("force_syncs_min = 1\nforce_syncs_max = 2", "force_syncs_min = 0\nforce_syncs_max = 0")
+    };
+    let s = run_edited("fanvue_force_sync_no_reset.toml", edit, Some(60));
+    assert!(s.violating_seeds > 30, "{s:?}");
+    assert!(s.violating_seeds < s.seeds_run, "a seed with nothing skipped passes: {s:?}");
+    assert!(s.per_invariant.get("every-row-stored-once").copied().unwrap_or(0) > 0, "{:?}", s.per_invariant);
+    for quiet in ["cursor-never-past-unstored", "revenue-total-matches", "no-duplicate-transactions"] {
+        assert!(!s.per_invariant.contains_key(quiet), "{quiet}: {:?}", s.per_invariant);
+    }
 }
 
 /// Each flaw scenario, its flaw switched off and everything else kept, finds nothing: the flaw
@@ -221,6 +254,10 @@ fn scenario_errors_name_the_place_and_the_choices() {
     assert!(e.contains("sales_min 9 is greater than sales_max 2"), "{e}");
     let e = parse_err(&format!("{MIN}[fanvue.provider]\nrate_limit = 0\n"));
     assert!(e.contains("rate_limit"), "{e}");
+    let e = parse_err(&format!("{MIN}[fanvue]\nstart = \"dirty\"\n"));
+    assert!(e.starts_with("f.toml:6:") && e.contains("cursor-past-unstored"), "{e}");
+    let e = parse_err(&format!("{MIN}[fanvue]\nforce_syncs_min = 3\nforce_syncs_max = 1\n"));
+    assert!(e.contains("force_syncs_min 3 is greater than force_syncs_max 1"), "{e}");
     let e = parse_err(&format!("{MIN}[fanvue]\nbogus = 1\n"));
     assert!(e.starts_with("f.toml:6:") && e.contains("bogus"), "{e}");
     let e =
@@ -259,4 +296,50 @@ fn the_readme_lists_the_fanvue_defaults() {
     let block = &readme[from..from + readme[from..].find("```").unwrap()];
     let parsed: File = toml::from_str(block).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(parsed.fanvue, settle::systems::fanvue_revenue::Config::default());
+}
+
+/// A sync that stores nothing and moves the cursor to the window's end: the worst design there
+/// is, to watch `cursor-never-past-unstored` judge the damaged start's rows.
+async fn skip_everything(env: Env, actor: String, m: ModelInfo) -> Outcome {
+    let end = i64::try_from(env.sim.wall_ms()).unwrap_or(i64::MAX);
+    let moved = env.db.unit(&actor, "skip.move-cursor", &m.name, |tx| units::advance_cursor(tx, m.id, end, end)).await;
+    match moved {
+        Ok(_) => Outcome::Done { pages: 0, inserted: 0 },
+        Err(e) => Outcome::Stopped(e.to_string()),
+    }
+}
+
+/// Seeds of a damaged start with nothing but the inherited rows on the ledger, synced by
+/// [`skip_everything`], in which `cursor-never-past-unstored` names a skipped row (the first
+/// skipped row is the sixth the ledger was given: txn 00000006).
+fn seeds_judging_the_skipped_rows(force_syncs: u32) -> usize {
+    let spec = load("fanvue_force_sync_no_reset.toml").run_spec(false);
+    let cfg = Config {
+        creators: 1,
+        history_rows_max: 0,
+        sales_min: 0,
+        sales_max: 0,
+        start: Start::CursorPastUnstored,
+        force_syncs_min: force_syncs,
+        force_syncs_max: force_syncs,
+        ..Config::default()
+    };
+    let system = FanvueRevenue::new(cfg, Flaws::default()).with_sync(skip_everything);
+    (0..30)
+        .filter(|&seed| {
+            let r = system.run(&spec, Oracle::random(seed), backend()).expect("runs");
+            r.violations.iter().any(|v| {
+                v.invariant == "cursor-never-past-unstored" && v.details.iter().any(|d| d.contains("txn 00000006"))
+            })
+        })
+        .count()
+}
+
+/// The damaged start's rows are the scenario's given: `cursor-never-past-unstored` leaves them
+/// out while the cursor an older sync left stands, and judges them once a force-sync has reset
+/// it to before them — then a sync that moves the cursor past them again is caught.
+#[test]
+fn the_damaged_rows_are_judged_from_the_first_reset_on() {
+    assert_eq!(seeds_judging_the_skipped_rows(0), 0);
+    assert!(seeds_judging_the_skipped_rows(1) > 10);
 }

@@ -83,6 +83,39 @@ fn the_repair_and_reversal_scenarios_pass_without_their_flaws() {
     each_passes_without_its_flaw(&REPAIR_FLAWS);
 }
 
+/// Issue 11 §8: the admin's manual sync as the only repair. No reconciliation, notifications
+/// lost to an outage longer than Midtrans's retry budget, and an end-of-day sweep of every
+/// PENDING order: a sync button that answers 200 and writes nothing leaves them PENDING.
+const MANUAL_SYNC: &str = "midtrans_manual_sync_noop.toml";
+
+fn without_noop(t: String) -> String {
+    t.replace("flaws = [\"no-reconciliation\", \"manual-sync-noop\"]", "flaws = [\"no-reconciliation\"]")
+}
+
+#[test]
+fn a_manual_sync_that_writes_nothing_leaves_the_paid_orders_pending() {
+    let d = found(MANUAL_SYNC, "provider-paid-implies-paid");
+    assert!(d[0].contains("database says PENDING"), "{d:?}");
+}
+
+/// Without the flaw the sweep repairs every lost notification (and must have repaired some).
+#[test]
+fn the_admin_sweep_repairs_what_the_lost_notifications_left_pending() {
+    let s = run_edited(MANUAL_SYNC, without_noop, None);
+    assert_eq!(s.violating_seeds, 0, "{:?}", s.first_violation);
+    assert_eq!(s.verdict, Verdict::ExpectedNotFound);
+    assert!(s.coverage.seeds_reaching.get("manual-sync-repaired").copied().unwrap_or(0) > 0);
+    assert!(s.coverage.unreached().is_empty(), "{:?}", s.coverage.unreached());
+}
+
+/// And the sweep is the only repair there: without it (and without the flaw) the same load
+/// loses payments.
+#[test]
+fn without_the_sweep_nothing_repairs_the_lost_notifications() {
+    let s = run_edited(MANUAL_SYNC, |t| without_noop(t).replace("admin_sweep = \"10m\"\n", ""), Some(100));
+    assert!(s.per_invariant.get("provider-paid-implies-paid").copied().unwrap_or(0) > 0, "{s:?}");
+}
+
 /// The reference design, every fault on, 2,000 seeds: nothing breaks, every fault fires.
 #[test]
 fn fixed_design_passes_2000_seeds_with_all_faults() {

@@ -28,13 +28,15 @@ struct Sale {
     reversal: Option<(Source, u64)>,
 }
 
-fn amount(o: &mut crate::sim::Oracle, cfg: &Config) -> i64 {
+pub(super) fn amount(o: &mut crate::sim::Oracle, cfg: &Config) -> i64 {
     let span = u64::try_from(cfg.amount_max - cfg.amount_min).unwrap_or(0);
     cfg.amount_min + i64::try_from(o.below(span + 1)).unwrap_or(0)
 }
 
-/// Fills each ledger's history now and starts the sales of the safety phase.
+/// Fills each ledger's history now (after a damaged start's older rows, when the scenario asks
+/// for one) and starts the sales of the safety phase.
 pub fn start_fans(sim: &Sim, env: &Env) {
+    super::start::damage(sim, env);
     let (provider, cfg, models) = (&env.provider, &env.cfg, env.models.as_slice());
     let epoch = i64::try_from(sim.config().epoch_ms).unwrap_or(0);
     let span = cfg.history_span.0.max(1);
@@ -137,7 +139,9 @@ pub fn start_owner(sim: &Sim, env: &Env) {
     let safety = sim.config().safety.0.max(1);
     let mut plan: Vec<(u64, Action)> = sim.choose(|o| {
         let mut out = Vec::new();
-        let presses = if models.is_empty() { 0 } else { o.below(u64::from(cfg.force_syncs_max) + 1) };
+        // `range(0, max)` draws as `below(max + 1)` did before there was a minimum.
+        let (min, max) = (u64::from(cfg.force_syncs_min), u64::from(cfg.force_syncs_max));
+        let presses = if models.is_empty() { 0 } else { o.range(min.min(max), max) };
         for _ in 0..presses {
             let (at, model) = (o.below(safety), o.below(models.len() as u64) as usize);
             out.push((at, Action::ForceSync(model)));

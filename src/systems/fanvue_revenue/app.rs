@@ -54,15 +54,24 @@ async fn force_sync(State(st): State<AppState>, Query(q): Query<ForceSyncQuery>)
     };
     let env = &st.env;
     let now = i64::try_from(env.sim.wall_ms()).unwrap_or(i64::MAX);
-    let reset =
-        env.db.unit(ACTOR, "force-sync.reset-cursor", &model.name, |tx| units::reset_cursor(tx, model.id, now)).await;
-    if let Err(e) = reset {
-        return (StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+    if st.flaws.has(Flaw::ForceSyncNoReset) {
+        env.sim.mark("force-sync-ran");
+        env.sim.record(Kind::State, ACTOR, None, || {
+            format!("{}: force sync: re-syncing from the cursor, not reset (force-sync-no-reset)", model.name)
+        });
+    } else {
+        let reset = env
+            .db
+            .unit(ACTOR, "force-sync.reset-cursor", &model.name, |tx| units::reset_cursor(tx, model.id, now))
+            .await;
+        if let Err(e) = reset {
+            return (StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+        }
+        env.sim.mark("force-sync-ran");
+        env.sim.record(Kind::State, ACTOR, None, || {
+            format!("{}: force sync: cursor reset, re-syncing from the beginning", model.name)
+        });
     }
-    env.sim.mark("force-sync-ran");
-    env.sim.record(Kind::State, ACTOR, None, || {
-        format!("{}: force sync: cursor reset, re-syncing from the beginning", model.name)
-    });
     match env.sync(ACTOR, model).await {
         Outcome::Done { pages, inserted } => {
             (StatusCode::OK, format!(r#"{{"synced":true,"pages":{pages},"inserted":{inserted}}}"#))

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::start::Start;
 use crate::providers::fanvue::{self, ProviderConfig};
 use crate::sim::{Millis, Range, Rate};
 
@@ -39,7 +40,12 @@ pub struct Config {
     /// How long a row may sit unstored behind the cursor before `cursor-never-past-unstored`
     /// calls it lost (longer than a unit of work takes, shorter than a heartbeat).
     pub grace: Millis,
-    /// The owner presses "Force Sync Revenue" up to this many times per run…
+    /// How the database looks when the run begins: `clean`, or `cursor-past-unstored` (an
+    /// older sync's damage, see [`super::start`]).
+    pub start: Start,
+    /// The owner presses "Force Sync Revenue" at least this many times per run…
+    pub force_syncs_min: u32,
+    /// …and up to this many…
     pub force_syncs_max: u32,
     /// …and, this often, presses it again a few seconds later.
     pub double_click: Rate,
@@ -69,6 +75,8 @@ impl Default for Config {
             heartbeat_every: Millis::min(10),
             lookback: Millis::min(5),
             grace: Millis::min(1),
+            start: Start::Clean,
+            force_syncs_min: 0,
             force_syncs_max: 2,
             double_click: Rate(300_000),
             dashboard_loads_max: 2,
@@ -111,6 +119,12 @@ impl Config {
         }
         if self.request_timeout.0 == 0 || self.request_retries > 20 {
             return Err("fanvue.request_timeout/request_retries: need a timeout above 0 and at most 20 retries".into());
+        }
+        if self.force_syncs_min > self.force_syncs_max {
+            return Err(format!(
+                "fanvue.force_syncs_min/force_syncs_max: force_syncs_min {} is greater than force_syncs_max {}",
+                self.force_syncs_min, self.force_syncs_max
+            ));
         }
         let p = &self.provider;
         if p.rate_limit == 0 || p.rate_window.0 == 0 {

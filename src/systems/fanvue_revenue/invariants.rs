@@ -8,7 +8,9 @@
 //!   next sync starts reading) stays unstored for longer than `grace`. The grace lets a design
 //!   move the cursor and store the rows in two units a few milliseconds apart and still pass
 //!   when nothing fails between them; a row still missing a grace later is lost for good, since
-//!   no sync will read it again.
+//!   no sync will read it again. Rows a damaged start left behind the cursor (the scenario's
+//!   given, [`super::start`]) are left out until the model's cursor is first seen reset to
+//!   before them, and judged like any other row from then on.
 //!
 //! eventually (end of the liveness phase):
 //! - `every-row-stored-once`: every ledger row visible before the liveness phase is stored
@@ -98,6 +100,8 @@ pub struct Ctx {
     snapshot: Mutex<BTreeMap<String, ModelRow>>,
     snapshot_one: String,
     snapshot_all: String,
+    /// Rows a damaged start left unstored behind the cursor, not yet judged.
+    inherited: super::start::Inherited,
 }
 
 impl Ctx {
@@ -120,7 +124,26 @@ impl Ctx {
             snapshot: Mutex::default(),
             snapshot_one: format!("{SNAPSHOT} WHERE m.name = ?"),
             snapshot_all: format!("{SNAPSHOT} ORDER BY m.id"),
+            inherited: super::start::Inherited::default(),
         }
+    }
+
+    /// Leaves the rows of a damaged start out of `cursor-never-past-unstored` until each
+    /// model's cursor is seen reset to before them (see [`super::start`]).
+    pub fn with_inherited(mut self, inherited: super::start::Inherited) -> Self {
+        self.inherited = inherited;
+        self
+    }
+
+    /// The given rows `m` still has exempt; none once its cursor is at or before the oldest.
+    fn exempt(&self, m: &ModelRow) -> BTreeSet<String> {
+        let mut inherited = lock(&self.inherited);
+        let Some((oldest, ids)) = inherited.get(&m.name) else { return BTreeSet::new() };
+        if m.cursor.is_none_or(|c| c <= *oldest) {
+            inherited.remove(&m.name);
+            return BTreeSet::new();
+        }
+        ids.clone()
     }
 
     fn creator(&self, name: &str) -> Option<&ModelInfo> {
@@ -173,8 +196,14 @@ impl Ctx {
         let now = self.db.sim().now_ms();
         let mut since = lock(&self.missing_since);
         let Some(info) = self.creator(&m.name) else { return Ok(()) };
+        let exempt = self.exempt(m);
         let (behind, cursor) = match m.cursor {
-            Some(c) => (self.provider.with_ledger(&info.creator, |l| l.before(c).len()).unwrap_or(0) as i64, c),
+            Some(c) => {
+                let n = self
+                    .provider
+                    .with_ledger(&info.creator, |l| l.before(c).iter().filter(|r| !exempt.contains(&r.id)).count());
+                (n.unwrap_or(0) as i64, c)
+            }
             None => (0, i64::MIN),
         };
         let tracked = since.keys().any(|(model, _)| *model == m.name);
@@ -187,7 +216,11 @@ impl Ctx {
             let stored: BTreeSet<String> = self.stored(m.id, Some(cursor))?.into_iter().map(|(id, _)| id).collect();
             self.provider
                 .with_ledger(&info.creator, |l| {
-                    l.before(cursor).iter().filter(|r| !stored.contains(&r.id)).map(|r| r.id.clone()).collect()
+                    l.before(cursor)
+                        .iter()
+                        .filter(|r| !stored.contains(&r.id) && !exempt.contains(&r.id))
+                        .map(|r| r.id.clone())
+                        .collect()
                 })
                 .unwrap_or_default()
         };

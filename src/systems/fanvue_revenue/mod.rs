@@ -23,6 +23,7 @@ pub mod actors;
 pub mod app;
 pub mod config;
 pub mod invariants;
+pub mod start;
 pub mod sync;
 pub mod units;
 
@@ -79,10 +80,13 @@ pub enum Flaw {
     IgnoreRetryAfter,
     /// An earnings request that fails (5xx, timeout, refused) is not retried.
     No5xxRetry,
+    /// The force-sync endpoint re-syncs from the cursor instead of resetting it first: rows an
+    /// older sync left behind the cursor stay unread.
+    ForceSyncNoReset,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 8] = [
+    pub const ALL: [Flaw; 9] = [
         Flaw::CursorBeforeCommit,
         Flaw::StopOn429,
         Flaw::NoUnique,
@@ -91,6 +95,7 @@ impl Flaw {
         Flaw::DashboardFallback,
         Flaw::IgnoreRetryAfter,
         Flaw::No5xxRetry,
+        Flaw::ForceSyncNoReset,
     ];
 
     pub fn name(self) -> &'static str {
@@ -103,6 +108,7 @@ impl Flaw {
             Flaw::DashboardFallback => "dashboard-fallback",
             Flaw::IgnoreRetryAfter => "ignore-retry-after",
             Flaw::No5xxRetry => "no-5xx-retry",
+            Flaw::ForceSyncNoReset => "force-sync-no-reset",
         }
     }
 
@@ -122,6 +128,9 @@ impl Flaw {
                 "a 429 is retried at once, not after Retry-After: the bucket never refills and the sync gives up"
             }
             Flaw::No5xxRetry => "an earnings request that fails (5xx, timeout, refused) ends the sync: no retries",
+            Flaw::ForceSyncNoReset => {
+                "force-sync re-syncs from the cursor without resetting it: rows left behind it stay unread"
+            }
         }
     }
 }
@@ -209,6 +218,8 @@ pub struct Env {
     pub displayed: Displayed,
     /// When the owner loads the dashboard for the last time.
     pub final_load_ms: u64,
+    /// The rows a damaged start left unstored behind each cursor (see [`start`]).
+    pub inherited: start::Inherited,
     sync: SyncFn,
     /// Syncs under way per model, across every caller. It decides nothing: it only feeds the
     /// `syncs-overlapped` mark.
@@ -329,6 +340,7 @@ impl Family for Revenue {
             models,
             displayed: Displayed::default(),
             final_load_ms,
+            inherited: start::Inherited::default(),
             sync: ext.sync.clone(),
             running: Arc::default(),
         }
@@ -343,6 +355,7 @@ impl Family for Revenue {
             env.displayed.clone(),
             env.final_load_ms,
         )
+        .with_inherited(env.inherited.clone())
     }
 
     fn world_actors(_cfg: &Config) -> Vec<ActorInfo> {

@@ -2,7 +2,8 @@
 //! delay — the race window), the customer (picks a method and pays, or walks away), the jobs
 //! (reconciliation every 5 minutes of PENDING payments and of PAID ones that can still be
 //! reversed, the stuck-payment monitor) and the admin who presses the
-//! seed's "Sync Payment Status" button.
+//! seed's "Sync Payment Status" button (and, when told, sweeps every PENDING order at the end of
+//! the day).
 //!
 //! Each is a [`Part`] of the system, so a user can replace any of them: the checkout keeps its
 //! load (orders, charges, customers) and takes the shop's own insert ([`checkout`] with an
@@ -318,21 +319,28 @@ async fn monitor(sim: &Sim, db: &crate::store::Db, cfg: &Config) {
 }
 
 /// The admin, who presses "Sync Payment Status" on the oldest PENDING order a few times per
-/// run; a crash loses the clicks still ahead.
+/// run and, with `admin_sweep` set, sweeps at the end of the day: lists every order still
+/// PENDING and presses it on each. A crash loses the clicks still ahead, the sweep too.
 pub fn admin() -> Part<Env> {
     Part::once(ADMIN, Role::App, |sim: &Sim, env: &Env| start_admin(sim, env)).crashable(true)
 }
 
 fn start_admin(sim: &Sim, env: &Env) {
     let (db, cfg) = (&env.db, &env.cfg);
-    if cfg.admin_clicks_max == 0 {
+    let sweep_at = cfg.admin_sweep.map(|after| sim.config().safety.0 + after.0);
+    if cfg.admin_clicks_max == 0 && sweep_at.is_none() {
         return;
     }
     let safety = sim.config().safety.0;
-    let mut times = sim.choose(|o| {
-        let n = o.below(u64::from(cfg.admin_clicks_max) + 1);
-        (0..n).map(|_| o.below(safety.max(1))).collect::<Vec<_>>()
-    });
+    // No choice is drawn without clicks, so a sweep alone leaves every other draw in place.
+    let mut times = if cfg.admin_clicks_max == 0 {
+        Vec::new()
+    } else {
+        sim.choose(|o| {
+            let n = o.below(u64::from(cfg.admin_clicks_max) + 1);
+            (0..n).map(|_| o.below(safety.max(1))).collect::<Vec<_>>()
+        })
+    };
     times.sort();
     let (sim2, db) = (sim.clone(), db.clone());
     sim.spawn(ADMIN, async move {
@@ -350,11 +358,41 @@ fn start_admin(sim: &Sim, env: &Env) {
                 })
                 .await;
             let Ok(Some(code)) = oldest else { continue };
-            let label = if sim2.recording() { format!("POST /admin/orders/{code}/sync-payment") } else { String::new() };
-            let req = Request::new(http::Method::POST, format!("/admin/orders/{code}/sync-payment")).label(label);
-            let _ = sim2.request(ADMIN, app::ACTOR, req, Millis::s(30).0).await;
+            click_sync(&sim2, &code).await;
+        }
+        if let Some(at) = sweep_at {
+            sim2.sleep_until_ms(at).await;
+            sweep(&sim2, &db).await;
         }
     });
+}
+
+/// The end-of-day sweep: every order still PENDING on the dashboard, oldest first, gets its
+/// "Sync Payment Status" press.
+async fn sweep(sim: &Sim, db: &crate::store::Db) {
+    let pending = db
+        .unit(ADMIN, "admin.list-all-pending", "", |tx| {
+            let rows = tx.query(
+                "SELECT o.order_code FROM orders o WHERE o.status = 'PENDING' ORDER BY o.created_at, o.order_code",
+                &[],
+            )?;
+            rows.iter().map(|r| r.text(0)).collect::<Result<Vec<_>, _>>()
+        })
+        .await;
+    let Ok(pending) = pending else { return };
+    sim.record(Kind::State, ADMIN, None, || {
+        format!("end-of-day sweep: {} order(s) still PENDING; syncing each", pending.len())
+    });
+    for code in pending {
+        click_sync(sim, &code).await;
+    }
+}
+
+/// One press of "Sync Payment Status" for `code`.
+async fn click_sync(sim: &Sim, code: &str) {
+    let label = if sim.recording() { format!("POST /admin/orders/{code}/sync-payment") } else { String::new() };
+    let req = Request::new(http::Method::POST, format!("/admin/orders/{code}/sync-payment")).label(label);
+    let _ = sim.request(ADMIN, app::ACTOR, req, Millis::s(30).0).await;
 }
 
 /// Someone who knows the webhook URL but not the server key posts forged `settlement`

@@ -291,6 +291,13 @@ async fn manual_sync(State(ctx): State<AppCtx>, Path(code): Path<String>) -> (St
         Ok(None) => return (StatusCode::OK, r#"{"updated":false,"status":"UNKNOWN"}"#.into()),
         Err(e) => return (StatusCode::BAD_GATEWAY, e),
     };
+    if ctx.flaws.has(Flaw::ManualSyncNoop) {
+        // The broken button: the status is read, shown as synced, and never written.
+        ctx.sim.record(Kind::State, ACTOR, None, || {
+            format!("{code}: manual sync read {}; nothing written (manual-sync-noop)", upd.status.as_str())
+        });
+        return (StatusCode::OK, format!(r#"{{"updated":true,"status":"{}"}}"#, upd.status.as_str()));
+    }
     let (sim, flaws) = (ctx.sim.clone(), ctx.flaws);
     match ctx
         .db

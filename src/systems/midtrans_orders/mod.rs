@@ -82,10 +82,13 @@ pub enum Flaw {
     /// A reversal (`settlement → deny`) makes a PAID order DENIED but leaves its `paid_at` set.
     /// (A refund keeping its paid time is a legitimate design: the audit allows it.)
     ReversalKeepsPaidAt,
+    /// The admin's "Sync Payment Status" answers 200 and writes nothing: it reads the status
+    /// API and never applies the answer, the way a real team's broken button does.
+    ManualSyncNoop,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 11] = [
+    pub const ALL: [Flaw; 12] = [
         Flaw::AckMissing,
         Flaw::InlineRetry,
         Flaw::NoReconciliation,
@@ -97,6 +100,7 @@ impl Flaw {
         Flaw::TrustBody,
         Flaw::RepairSkipsFulfil,
         Flaw::ReversalKeepsPaidAt,
+        Flaw::ManualSyncNoop,
     ];
 
     pub fn name(self) -> &'static str {
@@ -112,6 +116,7 @@ impl Flaw {
             Flaw::TrustBody => "trust-body",
             Flaw::RepairSkipsFulfil => "repair-skips-fulfil",
             Flaw::ReversalKeepsPaidAt => "reversal-keeps-paid-at",
+            Flaw::ManualSyncNoop => "manual-sync-noop",
         }
     }
 
@@ -135,6 +140,9 @@ impl Flaw {
             }
             Flaw::ReversalKeepsPaidAt => {
                 "a reversal (settlement → deny) makes a PAID order DENIED but leaves paid_at set"
+            }
+            Flaw::ManualSyncNoop => {
+                "the admin's Sync Payment Status reads the status API, answers 200 and writes nothing"
             }
         }
     }
@@ -189,6 +197,10 @@ pub struct Config {
     pub stuck_after: Millis,
     /// The admin presses "Sync Payment Status" up to this many times per run.
     pub admin_clicks_max: u32,
+    /// The admin's end-of-day sweep: this long into the liveness phase, the admin lists every
+    /// order still PENDING on the dashboard and presses "Sync Payment Status" on each. Off when
+    /// unset (the default); a sweep due after the run's end never happens.
+    pub admin_sweep: Option<Millis>,
     /// Forged notifications (wrong signature) posted to the webhook, up to this many per run.
     pub forged_notifications_max: u32,
     /// Genuine `pending` notifications replayed with `transaction_status` edited to
@@ -218,6 +230,7 @@ impl Default for Config {
             reverify_every_max: Millis::min(30),
             stuck_after: Millis::min(30),
             admin_clicks_max: 2,
+            admin_sweep: None,
             forged_notifications_max: 1,
             replayed_notifications_max: 1,
             inline_retry_attempts: 3,
@@ -372,11 +385,16 @@ impl Family for Orders {
             jobs =
                 jobs.sometimes("reconciliation-repaired", "the reconciliation job repaired a PENDING payment to PAID");
         }
+        let mut admin = actors::admin();
+        if cfg.admin_sweep.is_some() && cfg.orders > 0 {
+            admin =
+                admin.sometimes("manual-sync-repaired", "the admin's manual sync repaired a PENDING payment to PAID");
+        }
         vec![
             Part::app(app::ACTOR, app::reference(flaws, cfg.inline_retry_attempts, cfg.inline_retry_delay.0)),
             jobs,
             actors::checkout(cfg, Arc::new(actors::reference_insert)),
-            actors::admin(),
+            admin,
             actors::forger(cfg),
         ]
     }
