@@ -86,8 +86,8 @@ pub struct Outcome {
 
 /// The mapping a drive's checks read the service's database through, by provider.
 pub enum Checks {
-    Midtrans(Mapping),
-    Fanvue(crate::audit::fanvue_revenue::Mapping),
+    Midtrans(Box<Mapping>),
+    Fanvue(Box<crate::audit::fanvue_revenue::Mapping>),
 }
 
 impl Checks {
@@ -95,9 +95,9 @@ impl Checks {
     pub fn load(drive: &Drive) -> Result<Checks, Error> {
         if drive.file.run.provider.get_ref() == "fanvue" {
             let (text, shown) = crate::check::mapping::read(&drive.mapping_path())?;
-            Ok(Checks::Fanvue(crate::check::mapping::parse(&text, &shown)?))
+            Ok(Checks::Fanvue(Box::new(crate::check::mapping::parse(&text, &shown)?)))
         } else {
-            Ok(Checks::Midtrans(Mapping::load(&drive.mapping_path())?.0))
+            Ok(Checks::Midtrans(Box::new(Mapping::load(&drive.mapping_path())?.0)))
         }
     }
 
