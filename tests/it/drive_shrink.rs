@@ -137,3 +137,39 @@ fn a_hold_only_outside_the_customers_is_a_scenario_error_naming_the_key() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("[run] hold_only: customer 3 is not one of the run's customers 1..=2"), "{err}");
 }
+
+#[test]
+fn sigterm_while_shrinking_kills_the_shop_and_writes_no_shrunk_file() {
+    use std::io::BufRead;
+    let marker = format!("it-shrink-term-{}", std::process::id());
+    let Some(p) = shop_file("shrink_term", "settle_drive_it_shrink_term", true, &marker, BUGGY_RUN) else {
+        return;
+    };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_settle"))
+        .args(["drive", p.to_str().unwrap(), "--shrink"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("shrinking seed 1") {
+            break;
+        }
+    }
+    assert!(seen.contains("shrinking seed 1"), "{seen}");
+    std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}");
+    assert!(!p.with_file_name("shop.seed-1.shrunk.toml").exists());
+    assert!(!p.with_file_name("shop.seed-1.shrunk.toml.tmp").exists());
+    let alive = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(&marker))
+    });
+    assert!(!alive, "the shop (`{marker}`) outlived an interrupted shrink");
+}

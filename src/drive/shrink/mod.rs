@@ -94,6 +94,8 @@ struct Shrinker<'a> {
     failing: Outcome,
     steps: Vec<Step>,
     runs: u32,
+    /// Candidate texts already run and not kept: a later cycle does not run them again.
+    rejected: BTreeSet<String>,
 }
 
 /// Shrinks `original`'s seed of the failing run `failed`; `on_step` hears each candidate tried.
@@ -116,6 +118,7 @@ pub async fn shrink(
         failing: failed,
         steps: Vec::new(),
         runs: 0,
+        rejected: BTreeSet::new(),
     };
     // Each cycle tries every pass; another cycle only when one kept something.
     for _ in 0..3 {
@@ -160,6 +163,9 @@ impl Shrinker<'_> {
                 continue;
             }
             let text = doc.to_string();
+            if self.rejected.contains(&text) {
+                continue;
+            }
             // An edit that names what is not there, or that no longer validates, is no candidate.
             let Ok(mut d) = scenario::parse(text.clone(), self.path) else { continue };
             (d.file.run.seed, d.file.run.runs) = (Some(self.seed), 1);
@@ -179,6 +185,7 @@ impl Shrinker<'_> {
                 (self.text, self.drive, self.failing) = (text, d, o);
                 return Ok(true);
             }
+            self.rejected.insert(text);
         }
         Ok(false)
     }
