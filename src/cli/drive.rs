@@ -68,7 +68,7 @@ pub fn execute(a: Args, program: &str) -> Result<ExitCode, Error> {
         return Err(Error::Usage("--shrink-runs and --shrink-budget must be at least 1".into()));
     }
     if let Some(out) = &a.shrink_out {
-        shrink::check_out(out)?;
+        shrink::check_out(out, &a.scenario)?;
     }
     if let Some(s) = a.seed {
         d.file.run.seed = Some(s);

@@ -118,6 +118,7 @@ fn bad_shrink_flags_exit_2_naming_the_flag() {
         (vec!["--shrink", "--shrink-runs", "0"], "--shrink-runs and --shrink-budget must be at least 1"),
         (vec!["--shrink", "--shrink-out", "/nonexistent-settle/x.toml"], "folder /nonexistent-settle does not exist"),
         (vec!["--shrink-budget", "3"], "--shrink"),
+        (vec!["--shrink", "--shrink-out", p], "is the drive file itself"),
     ] {
         let out = settle(&[&["drive", p][..], &args].concat());
         let err = text(&out.stderr);

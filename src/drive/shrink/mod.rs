@@ -197,8 +197,15 @@ pub fn default_out(input: &Path, seed: u64) -> PathBuf {
     input.with_file_name(format!("{stem}.seed-{seed}.shrunk.toml"))
 }
 
-/// Checks `--shrink-out PATH` before anything runs: its folder must exist and it must not be one.
-pub fn check_out(out: &Path) -> Result<(), Error> {
+/// Checks `--shrink-out PATH` before anything runs: its folder must exist, it must not be one,
+/// nor the `input` file itself (the shrunk plan never overwrites the user's file).
+pub fn check_out(out: &Path, input: &Path) -> Result<(), Error> {
+    if out.canonicalize().is_ok_and(|o| input.canonicalize().is_ok_and(|i| i == o)) {
+        return Err(Error::Usage(format!(
+            "--shrink-out {}: is the drive file itself; name another file",
+            out.display()
+        )));
+    }
     let dir = folder_of(out);
     if !dir.is_dir() {
         return Err(Error::Usage(format!("--shrink-out {}: folder {} does not exist", out.display(), dir.display())));
