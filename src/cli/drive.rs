@@ -7,13 +7,18 @@
 //! failing run ([`crate::drive::report_dir`]); a folder that cannot be written is exit 2 before
 //! anything runs.
 //!
-//! What it does not do: shrinking (not yet).
+//! `--shrink` ([`crate::drive::shrink`]): when a seed fails, its plan is made smaller while it
+//! still fails and written as a drive file (`<stem>.seed-<S>.shrunk.toml` beside the input, or
+//! `--shrink-out`); the output names what was removed, the final plan, the file and the command
+//! that replays it. Exit 1 when the (shrunk) failure stands, 0 when every run passed ("nothing to
+//! shrink"), 2 for bad flags; an interrupted shrink writes no file.
+//!
+//! What it does not do: shrink more than the first failing seed of the first run set.
 
 use std::path::PathBuf;
 
 use super::{RunFormat, emit, say};
-use crate::drive::{self, report, scenario};
-use crate::systems::midtrans_orders::mapping::Mapping;
+use crate::drive::{self, report, scenario, shrink};
 use crate::{Error, ExitCode};
 
 #[derive(clap::Args)]
@@ -40,12 +45,30 @@ pub struct Args {
     /// Write, for each failing run: its timeline, story, sequence diagram, JSON and JUnit.
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// When a seed fails, make its plan smaller while it still fails; write the shrunk file.
+    #[arg(long)]
+    pub shrink: bool,
+    /// Runs of each shrink candidate: it still fails when one of them does.
+    #[arg(long, value_name = "N", default_value_t = 2, requires = "shrink")]
+    pub shrink_runs: u32,
+    /// Candidate runs the shrink may spend in all.
+    #[arg(long, value_name = "N", default_value_t = 30, requires = "shrink")]
+    pub shrink_budget: u32,
+    /// Where to write the shrunk drive file (default: <stem>.seed-<S>.shrunk.toml beside it).
+    #[arg(long, value_name = "PATH", requires = "shrink")]
+    pub shrink_out: Option<PathBuf>,
 }
 
 pub fn execute(a: Args, program: &str) -> Result<ExitCode, Error> {
     let mut d = scenario::load(&a.scenario)?;
     if a.seeds == Some(0) || a.runs == Some(0) {
         return Err(Error::Usage("--seeds and --runs must be at least 1".into()));
+    }
+    if a.shrink_runs == 0 || a.shrink_budget == 0 {
+        return Err(Error::Usage("--shrink-runs and --shrink-budget must be at least 1".into()));
+    }
+    if let Some(out) = &a.shrink_out {
+        shrink::check_out(out, &a.scenario)?;
     }
     if let Some(s) = a.seed {
         d.file.run.seed = Some(s);
@@ -60,54 +83,117 @@ pub fn execute(a: Args, program: &str) -> Result<ExitCode, Error> {
         crate::report::dir::prepare(dir)?;
     }
     let provider = d.file.run.provider.get_ref().clone();
+    let checks = drive::Checks::load(&d)?;
+    let settings = shrink::Settings { runs: a.shrink_runs, budget: a.shrink_budget };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Infrastructure(format!("cannot start the async runtime: {e}")))?;
-    let outcomes = runtime.block_on(async {
+    let done = runtime.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| Error::Infrastructure(format!("cannot watch SIGTERM: {e}")))?;
         let run = async {
-            if provider == "fanvue" {
-                let mapping = fanvue_mapping(&d.mapping_path())?;
-                drive::fanvue_run::drive(&d, &mapping).await
-            } else {
-                let (mapping, _) = Mapping::load(&d.mapping_path())?;
-                drive::drive(&d, &mapping).await
-            }
+            let outcomes = checks.run_set(&d).await?;
+            let failed = outcomes.iter().find(|o| !o.violations.is_empty());
+            let shrunk = match failed.filter(|_| a.shrink) {
+                Some(f) => {
+                    let f = f.clone();
+                    if a.format == RunFormat::Human {
+                        emit(&report::human(&d.path, &outcomes, a.trace, a.story_lines));
+                    }
+                    let invariants: Vec<String> = f.violations.iter().map(|v| v.invariant.clone()).collect();
+                    tell(a.format, &shrink::report::header(f.seed, &invariants, settings));
+                    Some(shrink::shrink(&checks, &d, f, settings, |s| tell(a.format, &format!("  {s}"))).await?)
+                }
+                None => None,
+            };
+            Ok::<_, Error>((outcomes, shrunk))
         };
         tokio::select! {
-            out = run => out.map(Some),
+            biased;
             _ = tokio::signal::ctrl_c() => Ok(None),
             _ = term.recv() => Ok(None),
+            out = run => out.map(Some),
         }
     });
     // Dropping the unfinished run killed its service; kill any group left, whatever happened.
     drop(runtime);
     drive::service::kill_all();
-    let Some(outcomes) = outcomes? else {
-        eprintln!("settle drive: interrupted; the service's process group was killed");
+    let Some((outcomes, shrunk)) = done? else {
+        eprintln!("settle drive: interrupted; the service's process group was killed (no shrunk file written)");
         std::process::exit(130);
     };
+    if let Some(k) = shrunk {
+        return finish_shrink(&a, program, &d, &provider, &outcomes, &k);
+    }
     emit(&match a.format {
         RunFormat::Human => report::human(&d.path, &outcomes, a.trace, a.story_lines),
         RunFormat::Json => report::json(program, &d.path, &provider, &outcomes),
         RunFormat::Junit => report::junit(program, &d.path, &outcomes, a.story_lines),
     });
-    if let Some(dir) = &a.report_dir {
-        let folders = drive::report_dir::write_failures(dir, program, &d.path, &provider, &outcomes, a.story_lines)?;
-        for f in &folders {
-            // The JSON and JUnit documents own stdout.
-            let line =
-                format!("reports of the failing run: {}/ ({})", f.display(), drive::report_dir::FILES.join(", "));
-            if a.format == RunFormat::Human { say!("{line}") } else { eprintln!("{line}") }
-        }
+    let failed = outcomes.iter().any(|o| !o.violations.is_empty());
+    if a.shrink && !failed && a.format == RunFormat::Human {
+        say!("every run passed: nothing to shrink");
+    } else if a.shrink && !failed {
+        eprintln!("every run passed: nothing to shrink");
     }
-    if outcomes.iter().any(|o| !o.violations.is_empty()) { Ok(ExitCode::Violation) } else { Ok(ExitCode::Success) }
+    if let Some(dir) = &a.report_dir {
+        report_dirs(
+            a.format,
+            &drive::report_dir::write_failures(dir, program, &d.path, &provider, &outcomes, a.story_lines)?,
+        );
+    }
+    if failed { Ok(ExitCode::Violation) } else { Ok(ExitCode::Success) }
 }
 
-/// The `settle audit` mapping for `fanvue-revenue` at `path`.
-fn fanvue_mapping(path: &std::path::Path) -> Result<crate::audit::fanvue_revenue::Mapping, Error> {
-    let (text, shown) = crate::check::mapping::read(path)?;
-    crate::check::mapping::parse(&text, &shown)
+/// A line about the shrink: on stdout in the human format, on stderr when a JSON or JUnit
+/// document owns stdout.
+fn tell(format: RunFormat, line: &str) {
+    if format == RunFormat::Human { say!("{line}") } else { eprintln!("{line}") }
+}
+
+/// Names the `--report-dir` folders written.
+fn report_dirs(format: RunFormat, folders: &[PathBuf]) {
+    for f in folders {
+        tell(
+            format,
+            &format!("reports of the failing run: {}/ ({})", f.display(), drive::report_dir::FILES.join(", ")),
+        );
+    }
+}
+
+/// After a shrink: writes the shrunk file, prints the shrunk plan's failing run and the summary.
+fn finish_shrink(
+    a: &Args,
+    program: &str,
+    d: &scenario::Drive,
+    provider: &str,
+    outcomes: &[drive::Outcome],
+    k: &shrink::Shrunk,
+) -> Result<ExitCode, Error> {
+    let seed = k.failing.seed;
+    let out = a.shrink_out.clone().unwrap_or_else(|| shrink::default_out(&a.scenario, seed));
+    shrink::write(k, &d.dir, &out)?;
+    let file = out.display().to_string();
+    let replay = report::rerun(program, &file, seed);
+    let last = std::slice::from_ref(&k.failing);
+    match a.format {
+        RunFormat::Human => {
+            say!("the shrunk plan's failing run:");
+            emit(&report::human(&file, last, a.trace, a.story_lines));
+            emit(&shrink::report::human(k, &file, &replay));
+        }
+        RunFormat::Json => {
+            let doc = report::json(program, &d.path, provider, outcomes);
+            let mut v: serde_json::Value = serde_json::from_str(&doc)
+                .map_err(|e| Error::Infrastructure(format!("the JSON report does not parse: {e}")))?;
+            v["shrink"] = shrink::report::json(k, &file, &replay);
+            emit(&format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()));
+        }
+        RunFormat::Junit => emit(&report::junit(program, &file, last, a.story_lines)),
+    }
+    if let Some(dir) = &a.report_dir {
+        report_dirs(a.format, &drive::report_dir::write_failures(dir, program, &file, provider, last, a.story_lines)?);
+    }
+    Ok(ExitCode::Violation)
 }

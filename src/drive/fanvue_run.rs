@@ -159,5 +159,5 @@ async fn exercise(
     .map_err(|e| mapping_error(e, &mapping_path))?;
     merge(&mut violations, end);
     world.record("settle", Kind::Run, format!("checked: {} violation(s)", violations.len()));
-    Ok(Outcome { seed, run, violations, trace: world.recorder().lines(), seconds: 0.0 })
+    Ok(Outcome { seed, run, violations, trace: world.recorder().lines(), seconds: 0.0, held: Vec::new() })
 }

@@ -8,6 +8,11 @@
 //! `HOLD_MAX_MS` passed), so a service that writes its order row after Snap answers meets seed
 //! 001's race — the webhook before the row — on the first try, not by luck.
 //!
+//! `[run] hold_only = [k, …]` filters the holds: the seed draws exactly as without it, then only
+//! the customers named (1-based, the checkout settle is sending when the charge is created) keep
+//! their hold, so `settle drive --shrink` can hold fewer messages and keep the rest of the story.
+//! A charge the service creates outside a checkout belongs to no customer and is not held then.
+//!
 //! The Core API's `POST /v2/charge` ([`crate::hosted::core_api`]) is served beside Snap: the
 //! charge is pending at once with the method the service names, and its answer can be held the
 //! same way.
@@ -46,6 +51,17 @@ pub struct DriveMidtrans {
     checkouts: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, bool>>>,
     pay_after: Range,
     methods: Vec<PaymentType>,
+    /// `[run] hold_only`: the customers whose holds are kept (`None`: all).
+    hold_only: Option<Vec<u32>>,
+    /// The customer whose checkout settle is sending now, and the customers held so far.
+    customers: std::sync::Arc<std::sync::Mutex<Customers>>,
+}
+
+/// Which customer a charge belongs to, and whose messages were held.
+#[derive(Default)]
+struct Customers {
+    current: Option<u32>,
+    held: std::collections::BTreeSet<u32>,
 }
 
 impl DriveMidtrans {
@@ -60,7 +76,25 @@ impl DriveMidtrans {
             checkouts: std::sync::Arc::default(),
             pay_after: Range::new(Millis::s(2), Millis::s(40)),
             methods: vec![PaymentType::BankTransfer, PaymentType::Gopay, PaymentType::Qris],
+            hold_only: None,
+            customers: std::sync::Arc::default(),
         }
+    }
+
+    /// Keeps only these customers' holds (`[run] hold_only`).
+    pub fn hold_only(&mut self, customers: Option<Vec<u32>>) {
+        self.hold_only = customers;
+    }
+
+    /// Settle is sending customer `k`'s checkout (`None`: it is done): a charge created meanwhile
+    /// is that customer's.
+    pub fn checkout_of(&self, k: Option<u32>) {
+        crate::sim::world::lock(&self.customers).current = k;
+    }
+
+    /// The customers whose Snap/charge answer or checkout COMMIT was held, ascending.
+    pub fn held_customers(&self) -> Vec<u32> {
+        crate::sim::world::lock(&self.customers).held.iter().copied().collect()
     }
 
     /// Holds the checkout COMMIT of this share of paying customers (see [`super::proxy`]).
@@ -164,14 +198,21 @@ impl DriveMidtrans {
     /// names it) until the service answered the final notification.
     async fn customer(&self, order: &str, api: &str) {
         let h = self;
-        let (pays, after, held) =
+        let (pays, after, drawn_held) =
             h.world.choose(|o| (o.chance(h.pay.ppm()), h.pay_after.draw(o), o.chance(h.race.ppm())));
+        let who = crate::sim::world::lock(&h.customers).current;
+        // Drawn as before, then filtered: `hold_only` changes no other draw.
+        let kept = h.hold_only.as_ref().is_none_or(|l| who.is_some_and(|k| l.contains(&k)));
+        let held = drawn_held && kept;
         if !pays {
             h.world.record("customers", Kind::State, format!("{order}: customer abandons the payment page"));
             return;
         }
         // Drawn only when the proxy holds commits, so a scenario without it draws as before.
-        let commit_held = !h.hold_commit.is_zero() && h.world.choose(|o| o.chance(h.hold_commit.ppm()));
+        let commit_held = !h.hold_commit.is_zero() && h.world.choose(|o| o.chance(h.hold_commit.ppm())) && kept;
+        if let Some(k) = who.filter(|_| held || commit_held) {
+            crate::sim::world::lock(&h.customers).held.insert(k);
+        }
         if commit_held {
             h.world.hold_commit(order);
             h.world.record(

@@ -33,7 +33,10 @@
 //! Midtrans serves Snap's create transaction and the Core API's `/v2/charge`
 //! ([`crate::hosted::core_api`]). Fanvue runs take `[database]` and `[crashes]` too.
 //!
-//! What it does not do yet: Stripe or Paystack over HTTP, shrinking.
+//! `--shrink` ([`shrink`]) makes a failing seed's plan smaller (fewer customers, faults, crashes,
+//! held messages: `[run] hold_only`) while it still fails, and writes it as a drive file.
+//!
+//! What it does not do yet: Stripe or Paystack over HTTP.
 
 pub mod crash;
 pub mod events;
@@ -47,6 +50,7 @@ pub mod report_dir;
 pub mod runtime;
 pub mod scenario;
 pub mod service;
+pub mod shrink;
 
 use std::time::Duration;
 
@@ -67,6 +71,7 @@ const QUIET_MAX_MS: u64 = 10_000;
 const REQUEST_TIMEOUT_MS: u64 = 15_000;
 
 /// What one run of one seed found.
+#[derive(Clone)]
 pub struct Outcome {
     pub seed: u64,
     pub run: u32,
@@ -74,6 +79,43 @@ pub struct Outcome {
     pub trace: Vec<TraceLine>,
     /// Wall-clock seconds the run took, service start to final check (JUnit's `time`).
     pub seconds: f64,
+    /// The customers (1-based) whose messages settle held on purpose (Midtrans; see
+    /// [`midtrans::DriveMidtrans::held_customers`]).
+    pub held: Vec<u32>,
+}
+
+/// The mapping a drive's checks read the service's database through, by provider.
+pub enum Checks {
+    Midtrans(Box<Mapping>),
+    Fanvue(Box<crate::audit::fanvue_revenue::Mapping>),
+}
+
+impl Checks {
+    /// Loads the mapping of `drive`'s provider (`[check] mapping`).
+    pub fn load(drive: &Drive) -> Result<Checks, Error> {
+        if drive.file.run.provider.get_ref() == "fanvue" {
+            let (text, shown) = crate::check::mapping::read(&drive.mapping_path())?;
+            Ok(Checks::Fanvue(Box::new(crate::check::mapping::parse(&text, &shown)?)))
+        } else {
+            Ok(Checks::Midtrans(Box::new(Mapping::load(&drive.mapping_path())?.0)))
+        }
+    }
+
+    /// Every seed of `drive`, `runs` times each.
+    pub async fn run_set(&self, drive: &Drive) -> Result<Vec<Outcome>, Error> {
+        match self {
+            Checks::Midtrans(m) => self::drive(drive, m).await,
+            Checks::Fanvue(m) => fanvue_run::drive(drive, m).await,
+        }
+    }
+
+    /// One run of `seed`.
+    pub async fn run_once(&self, drive: &Drive, seed: u64, run: u32) -> Result<Outcome, Error> {
+        match self {
+            Checks::Midtrans(m) => timed(run_once(drive, m, seed, run)).await,
+            Checks::Fanvue(m) => timed(fanvue_run::run_once(drive, m, seed, run)).await,
+        }
+    }
 }
 
 /// Runs every seed of `drive` `runs` times; stops at the first error (a run that could not be
@@ -136,6 +178,7 @@ pub async fn run_once(drive: &Drive, mapping: &Mapping, seed: u64, run: u32) -> 
     let cfg = ProviderConfig { notify_path: f.service.webhook.clone(), ..f.midtrans.clone() };
     let server_key = cfg.server_key.clone();
     let mut host = DriveMidtrans::new(&world, cfg, rate(f.run.pay), rate(f.run.race));
+    host.hold_only(f.run.hold_only.clone());
     if let Some(d) = &f.database {
         host.hold_commits(rate(d.get_ref().hold_commit));
     }
@@ -201,7 +244,10 @@ async fn exercise(
         );
         let answer = {
             let _gate = world.checkout_gate().lock().await;
-            world.in_flight(service::send(base, req, REQUEST_TIMEOUT_MS)).await
+            host.checkout_of(Some(customer));
+            let answer = world.in_flight(service::send(base, req, REQUEST_TIMEOUT_MS)).await;
+            host.checkout_of(None);
+            answer
         };
         let shown = match &answer {
             Ok(r) => r.status.to_string(),
@@ -233,7 +279,8 @@ async fn exercise(
     .map_err(|e| mapping_error(e, &mapping_path))?;
     merge(&mut violations, end);
     world.record("settle", Kind::Run, format!("checked: {} violation(s)", violations.len()));
-    Ok(Outcome { seed, run, violations, trace: world.recorder().lines(), seconds: 0.0 })
+    let held = host.held_customers();
+    Ok(Outcome { seed, run, violations, trace: world.recorder().lines(), seconds: 0.0, held })
 }
 
 /// The environment settle gives the service: the provider's URL, the database URL (through the

@@ -11,7 +11,7 @@
 //! and its text holds the command that runs that seed again, the details and the stories.
 //!
 //! What it does not do: timings (a drive's wall time is the machine's, not part of the verdict),
-//! shrinking, or the simulator's story and diagrams (`--report-dir` writes those:
+//! the shrink's own lines (see [`super::shrink::report`]), or the simulator's story and diagrams (`--report-dir` writes those:
 //! [`super::report_dir`]).
 
 use std::collections::BTreeMap;
@@ -198,7 +198,7 @@ mod tests {
         } else {
             Vec::new()
         };
-        Outcome { seed, run, violations, trace: Vec::new(), seconds: 1.5 }
+        Outcome { seed, run, violations, trace: Vec::new(), seconds: 1.5, held: Vec::new() }
     }
 
     #[test]

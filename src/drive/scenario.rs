@@ -27,6 +27,7 @@
 //! [run]
 //! provider = "midtrans"              # or "fanvue" (no [checkout]; see super::fanvue for [fanvue])
 //! seeds = 1
+//! hold_only = [2]                    # of the held messages, hold only customer 2's (--shrink)
 //!
 //! [faults]                           # on notifications, safety phase only
 //! drop = 0.1
@@ -48,6 +49,7 @@
 //!
 //! Placeholders of the checkout template: `{order_id}`, `{amount}` (whole rupiah),
 //! `{customer}` (1-based), `{seed}`. Every error names the file and, where known, line and column.
+//! [`parse`] takes the text (kept in [`Drive::text`] for `--shrink`), [`load`] reads it first.
 //!
 //! What it does not do: start anything (see [`super::service`]) or read the mapping's database.
 
@@ -188,6 +190,10 @@ pub struct RunSpec {
     pub race: f64,
     /// Share of customers who pay.
     pub pay: f64,
+    /// Of the customers the seed would hold (Snap/charge answer or checkout COMMIT), hold only
+    /// these (1-based customer numbers). The seed draws as without it, so the kept customers'
+    /// story is the same; `settle drive --shrink` writes it.
+    pub hold_only: Option<Vec<u32>>,
     /// Simulated time after the load for retries and hooks to converge (the liveness phase).
     pub settle_for: Millis,
 }
@@ -204,6 +210,7 @@ impl Default for RunSpec {
             race: 0.5,
             pay: 0.8,
             settle_for: Millis::min(30),
+            hold_only: None,
         }
     }
 }
@@ -214,6 +221,8 @@ pub struct Drive {
     pub file: DriveFile,
     pub path: String,
     pub dir: PathBuf,
+    /// The file's text as read (`--shrink` edits it, keeping comments and layout).
+    pub text: String,
 }
 
 impl Drive {
@@ -236,11 +245,17 @@ impl Drive {
 
 /// Reads and validates the drive scenario at `path`.
 pub fn load(path: &Path) -> Result<Drive, Error> {
-    let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| Error::Scenario {
-        location: shown.clone(),
+        location: path.display().to_string(),
         message: format!("cannot read the drive file: {e}"),
     })?;
+    parse(text, path)
+}
+
+/// Validates the drive scenario `text`, read from (or standing for) `path`: relative paths in it
+/// resolve against `path`'s folder, and errors name `path`.
+pub fn parse(text: String, path: &Path) -> Result<Drive, Error> {
+    let shown = path.display().to_string();
     let file: DriveFile = toml::from_str(&text).map_err(|e| match e.span() {
         Some(span) => crate::scenario::file::at(&shown, &text, span, e.message().to_string()),
         None => Error::Scenario { location: shown.clone(), message: e.message().to_string() },
@@ -346,9 +361,23 @@ pub fn load(path: &Path) -> Result<Drive, Error> {
             message: "[run]: time_scale and runs must be at least 1, race and pay between 0 and 1".into(),
         });
     }
+    if let Some(m) = hold_only_problem(r) {
+        return Err(Error::Scenario { location: shown, message: m });
+    }
     // A bare file name's parent is "", which is no directory to start a service in.
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    Ok(Drive { file, path: shown, dir })
+    Ok(Drive { file, path: shown, dir, text })
+}
+
+/// What is wrong with `[run] hold_only`, if anything: a customer number must be one of the run's.
+fn hold_only_problem(r: &RunSpec) -> Option<String> {
+    let list = r.hold_only.as_ref()?;
+    if r.provider.get_ref() != "midtrans" {
+        return Some("[run] hold_only: only provider \"midtrans\" holds messages (leave it out)".into());
+    }
+    list.iter()
+        .find(|&&k| k == 0 || k > r.customers)
+        .map(|k| format!("[run] hold_only: customer {k} is not one of the run's customers 1..={}", r.customers))
 }
 
 /// `"POST /jobs/reconcile"` → method and path.
@@ -416,6 +445,30 @@ mod tests {
         let f = Fill::sample();
         assert_eq!(render(r#"{"a": {amount}, "o": "{order_id}"}"#, &f).unwrap(), r#"{"a": 10000, "o": "ORD-1-1-1"}"#);
         assert!(render("{nope}", &f).unwrap_err().contains("{nope}"));
+    }
+
+    fn parsed(run: &str) -> Result<Drive, Error> {
+        let text = format!(
+            "[service]\nurl = \"http://127.0.0.1:9\"\nhealth = \"/\"\nwebhook = \"/w\"\n\
+             [checkout]\npath = \"/c\"\nbody = '{{}}'\n[check]\nmapping = \"m.toml\"\n\
+             database_url = \"sqlite://x.db\"\n[run]\n{run}\n"
+        );
+        parse(text, Path::new("d/drive.toml"))
+    }
+
+    #[test]
+    fn hold_only_names_customers_of_the_run() {
+        let d = parsed("customers = 3\nhold_only = [1, 3]").unwrap();
+        assert_eq!(d.file.run.hold_only, Some(vec![1, 3]));
+        assert!(d.text.contains("hold_only = [1, 3]"));
+        assert_eq!(parsed("customers = 3").unwrap().file.run.hold_only, None);
+        for bad in ["hold_only = [0]", "hold_only = [4]"] {
+            let e = parsed(&format!("customers = 3\n{bad}")).unwrap_err().to_string();
+            assert!(e.contains("[run] hold_only") && e.contains("1..=3"), "{e}");
+            assert!(e.contains("d/drive.toml"), "{e}");
+        }
+        let e = parsed("hold_only = [\"one\"]").unwrap_err().to_string();
+        assert!(e.contains("d/drive.toml:"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod determinism;
 mod drive;
 mod drive_mysql;
 mod drive_report;
+mod drive_shrink;
 mod fanvue;
 mod own;
 mod paystack;
