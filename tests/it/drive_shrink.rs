@@ -168,9 +168,5 @@ fn sigterm_while_shrinking_kills_the_shop_and_writes_no_shrunk_file() {
     assert_eq!(status.code(), Some(130), "{seen}");
     assert!(!p.with_file_name("shop.seed-1.shrunk.toml").exists());
     assert!(!p.with_file_name("shop.seed-1.shrunk.toml.tmp").exists());
-    let alive = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
-        std::fs::read(e.path().join("cmdline"))
-            .is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(&marker))
-    });
-    assert!(!alive, "the shop (`{marker}`) outlived an interrupted shrink");
+    assert!(!super::drive::outlived(&marker), "the shop (`{marker}`) outlived an interrupted shrink");
 }
