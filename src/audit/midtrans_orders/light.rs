@@ -143,8 +143,8 @@ impl Judge<'_> {
             Some(e) => {
                 let settled = self.settled(e.time);
                 let provider_paid = e.paid();
-                if provider_paid && settled && !paid
-                    || paid && !provider_paid && settled
+                // provider-paid-implies-paid, then paid-only-if-provider-paid.
+                if settled && provider_paid != paid
                     || settled && e.state().ended_unpaid() && order == State::Pending
                     || l.amount.is_some_and(|a| a != e.amount)
                     || l.payment_amount.is_some_and(|a| a != e.amount)
