@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::sim::world::lock;
 use crate::sim::{Kind, Millis, Range, Rate, Sim, Step};
 
-pub use value::{Row, Value};
+pub use value::{Cell, Row, RowView, Value};
 
 /// An error from the database itself.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -112,6 +112,25 @@ pub trait Backend: Send {
     /// Runs a statement; returns the number of rows changed.
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlError>;
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError>;
+    /// Runs a query and hands its rows to `each` one at a time, in place, until `each` returns
+    /// `false`; returns how many rows it handed over. The default runs [`Backend::query`];
+    /// SQLite reads each row from its own buffers, building nothing (`settle audit`'s walk).
+    fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        each: &mut dyn FnMut(&dyn RowView) -> bool,
+    ) -> Result<usize, SqlError> {
+        let rows = self.query(sql, params)?;
+        let mut n = 0;
+        for row in &rows {
+            n += 1;
+            if !each(row) {
+                break;
+            }
+        }
+        Ok(n)
+    }
     /// Gives the next run a clean database with `migrations` applied. `set` names the migration
     /// set, so a backend that already has it can just empty the tables.
     fn reset(&mut self, set: &str, migrations: &[Migration]) -> Result<(), SqlError>;

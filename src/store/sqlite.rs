@@ -13,7 +13,7 @@
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, ToSql};
 
-use super::{Backend, BackendKind, Migration, Row, SqlError, Value};
+use super::{Backend, BackendKind, Cell, Migration, Row, RowView, SqlError, Value};
 
 /// SQLite through rusqlite.
 pub struct Sqlite {
@@ -112,6 +112,25 @@ impl Backend for Sqlite {
         Ok(out)
     }
 
+    fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        each: &mut dyn FnMut(&dyn RowView) -> bool,
+    ) -> Result<usize, SqlError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
+        let width = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).map_err(map_err)?;
+        let mut n = 0;
+        while let Some(row) = rows.next().map_err(map_err)? {
+            n += 1;
+            if !each(&InPlace { row, width }) {
+                break;
+            }
+        }
+        Ok(n)
+    }
+
     fn reset(&mut self, set: &str, migrations: &[Migration]) -> Result<(), SqlError> {
         if let Some((applied, tables)) = &self.applied
             && applied == set
@@ -159,5 +178,28 @@ impl Backend for Sqlite {
             .collect::<Result<Vec<_>, _>>()?;
         self.applied = Some((set.to_string(), tables));
         Ok(())
+    }
+}
+
+/// A row read in place: the cells as [`Backend::query`] converts them (text lossily as UTF-8,
+/// a float as its text, a blob in hex), text borrowed when it is valid UTF-8.
+struct InPlace<'a, 'b> {
+    row: &'a rusqlite::Row<'b>,
+    width: usize,
+}
+
+impl RowView for InPlace<'_, '_> {
+    fn width(&self) -> usize {
+        self.width
+    }
+
+    fn cell(&self, i: usize) -> Result<Cell<'_>, SqlError> {
+        Ok(match self.row.get_ref(i).map_err(map_err)? {
+            ValueRef::Null => Cell::Null,
+            ValueRef::Integer(v) => Cell::Int(v),
+            ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t)),
+            ValueRef::Real(f) => Cell::Text(f.to_string().into()),
+            ValueRef::Blob(b) => Cell::Text(hex::encode(b).into()),
+        })
     }
 }

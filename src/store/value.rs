@@ -129,3 +129,52 @@ impl Row {
         }
     }
 }
+
+/// One cell of a row read in place ([`RowView`]): text borrowed from the driver's buffer where
+/// it can be, with the same contents [`Value`] would hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cell<'a> {
+    Null,
+    Int(i64),
+    Text(std::borrow::Cow<'a, str>),
+}
+
+/// A result row read in place, for readers that look at millions of rows and keep few
+/// (`settle audit`): no [`Value`] or `String` is built for a cell unless asked.
+pub trait RowView {
+    /// How many columns the row has.
+    fn width(&self) -> usize;
+    /// Column `i`.
+    fn cell(&self, i: usize) -> Result<Cell<'_>, SqlError>;
+    /// The row, owned, exactly as [`super::Backend::query`] gives it.
+    fn to_row(&self) -> Result<Row, SqlError> {
+        (0..self.width())
+            .map(|i| {
+                Ok(match self.cell(i)? {
+                    Cell::Null => Value::Null,
+                    Cell::Int(v) => Value::Int(v),
+                    Cell::Text(t) => Value::Text(t.into_owned()),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Row)
+    }
+}
+
+impl RowView for Row {
+    fn width(&self) -> usize {
+        self.0.len()
+    }
+
+    fn cell(&self, i: usize) -> Result<Cell<'_>, SqlError> {
+        Ok(match self.get(i)? {
+            Value::Null => Cell::Null,
+            Value::Int(v) => Cell::Int(*v),
+            Value::Text(s) => Cell::Text(std::borrow::Cow::Borrowed(s)),
+        })
+    }
+
+    fn to_row(&self) -> Result<Row, SqlError> {
+        Ok(self.clone())
+    }
+}

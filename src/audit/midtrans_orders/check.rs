@@ -110,7 +110,7 @@ impl Judge<'_> {
     }
 
     /// Whether the provider's word at `time` counts yet (the grace since it has passed).
-    fn settled(&self, time: i64) -> bool {
+    pub(super) fn settled(&self, time: i64) -> bool {
         time.saturating_add(self.grace_ms) <= self.as_of
     }
 

@@ -8,6 +8,7 @@
 //! - [`prefilter`]: the SQL that lets the database skip clean rows when there is no export.
 //! - [`check`]: the checks on one order, in the shop's words, with the fix.
 //! - [`pass`]: the passes over one snapshot (keyset pages; the merge with the export).
+//! - [`light`]: the merge's fast path: rows read in place, the plainly clean ones only counted.
 //!
 //! Invariants checked without an export: `order-payment-agree`, `paid-at-iff-paid`,
 //! `paid-never-regresses` (from the sync log), `fulfilled-at-most-once` (twice, or shipped and
@@ -16,6 +17,7 @@
 //! and `amount-matches-provider`. What it does not do: several payment rows per order.
 
 pub mod check;
+pub mod light;
 pub mod pass;
 pub mod prefilter;
 pub mod preflight;

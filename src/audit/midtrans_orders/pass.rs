@@ -15,14 +15,15 @@
 
 use crate::check::mapping::State;
 use crate::error::Error;
-use crate::store::{Backend, BackendKind, Row, SqlError, Value};
+use crate::store::{Backend, BackendKind, Row, RowView, SqlError, Value};
 use crate::systems::midtrans_orders::mapping::Column;
+use crate::systems::midtrans_orders::mapping::row::Snapshot;
 
 use super::super::Report;
 use super::super::export::Entry;
 use super::check::Judge;
-use super::prefilter;
 use super::sql::{Condition, Sql};
+use super::{light, prefilter};
 
 /// Rows per page.
 pub const PAGE: usize = 5000;
@@ -138,7 +139,8 @@ impl KeyPages {
 }
 
 /// Runs the checks with an export: every order row in code order, merged with the export's
-/// entries in the same order.
+/// entries in the same order. Rows are read in place ([`Backend::query_each`]); the plainly
+/// clean ones are only counted ([`super::light`]), the others are read whole and judged.
 pub fn merged(
     db: &mut dyn Backend,
     q: &Sql,
@@ -148,52 +150,107 @@ pub fn merged(
     r: &mut Report,
 ) -> Result<(), Error> {
     let what = "the snapshot query in order-code order (orders, order_payments, fulfilments of the mapping)";
-    let mut ahead = entries.next().transpose()?;
+    let ahead = entries.next().transpose()?;
+    let mut m = Merge { q, judge, r, entries, ahead, last: String::new(), started: false, outside: 0 };
     let mut rows = CodePages::open(db, q).map_err(db_err(shown, what))?;
-    let mut last: Option<String> = None;
-    let mut outside = 0u64;
-    while let Some(page) = rows.next(db).map_err(db_err(shown, what))? {
-        for row in page {
-            let snap = q.mapping.read_row(row).map_err(db_err(shown, what))?;
-            let code = snap.row.code.as_str();
-            if last.as_deref().is_some_and(|l| l.as_bytes() > code.as_bytes()) {
-                return Err(Error::Infrastructure(format!(
-                    "{shown}: the database returned order code {code:?} after {:?}: not in byte order",
-                    last.unwrap_or_default()
-                )));
+    let mut failed = None;
+    loop {
+        let mut each = |v: &dyn RowView| match m.row(v, shown, what) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
             }
-            // Export lines before this code have no order row.
-            let mut entry: Option<Entry> = None;
-            while let Some((c, e)) = &ahead {
-                match c.as_bytes().cmp(code.as_bytes()) {
-                    std::cmp::Ordering::Less => judge.unseen(c, e, r),
-                    std::cmp::Ordering::Equal => entry = ahead.take().map(|(_, e)| e),
-                    std::cmp::Ordering::Greater => break,
-                }
-                ahead = entries.next().transpose()?;
-                if entry.is_some() {
-                    break;
-                }
-            }
-            if judge.in_window(snap.row.created_at) {
-                r.checked += 1;
-                judge.order(&snap, Some(entry.as_ref()), r);
-            } else {
-                outside += 1;
-            }
-            last = Some(snap.row.code);
+        };
+        let more = rows.next(db, &mut each).map_err(db_err(shown, what))?;
+        if let Some(e) = failed.take() {
+            return Err(e);
         }
-        rows.cursor = last.clone();
+        if !more {
+            break;
+        }
+        rows.cursor = Some(m.last.clone());
     }
-    while let Some((c, e)) = ahead {
-        judge.unseen(&c, &e, r);
-        ahead = entries.next().transpose()?;
+    while let Some((c, e)) = m.ahead.take() {
+        m.judge.unseen(&c, &e, m.r);
+        m.ahead = m.entries.next().transpose()?;
     }
     rows.close(db).map_err(db_err(shown, what))?;
-    if outside > 0 {
-        r.inputs.insert("orders outside the window".into(), serde_json::Value::from(outside));
+    if m.outside > 0 {
+        m.r.inputs.insert("orders outside the window".into(), serde_json::Value::from(m.outside));
     }
     Ok(())
+}
+
+/// A row as the merge read it: in place, or whole when it could not be read in place.
+enum Read<'v> {
+    Light(light::Light<'v>),
+    Full(Snapshot),
+}
+
+/// The merge's state between rows.
+struct Merge<'a, 'j, 'm> {
+    q: &'a Sql<'m>,
+    judge: &'a mut Judge<'j>,
+    r: &'a mut Report,
+    entries: &'a mut dyn Iterator<Item = Result<(String, Entry), Error>>,
+    /// The next export line no order row has reached yet.
+    ahead: Option<(String, Entry)>,
+    /// The last order code read (once `started`).
+    last: String,
+    started: bool,
+    outside: u64,
+}
+
+impl Merge<'_, '_, '_> {
+    /// One order row: its export line, if any, then the checks.
+    fn row(&mut self, v: &dyn RowView, shown: &str, what: &str) -> Result<(), Error> {
+        let fail = db_err(shown, what);
+        let read = match light::read(v, self.q.mapping) {
+            Some(l) => Read::Light(l),
+            None => Read::Full(self.q.mapping.read_row(v.to_row().map_err(&fail)?).map_err(&fail)?),
+        };
+        let (code, created): (&str, Option<i64>) = match &read {
+            Read::Light(l) => (&l.code, l.created_at),
+            Read::Full(s) => (&s.row.code, s.row.created_at),
+        };
+        if self.started && self.last.as_bytes() > code.as_bytes() {
+            return Err(Error::Infrastructure(format!(
+                "{shown}: the database returned order code {code:?} after {:?}: not in byte order",
+                self.last
+            )));
+        }
+        // Export lines before this code have no order row.
+        let mut entry: Option<Entry> = None;
+        while let Some((c, e)) = &self.ahead {
+            match c.as_bytes().cmp(code.as_bytes()) {
+                std::cmp::Ordering::Less => self.judge.unseen(c, e, self.r),
+                std::cmp::Ordering::Equal => entry = self.ahead.take().map(|(_, e)| e),
+                std::cmp::Ordering::Greater => break,
+            }
+            self.ahead = self.entries.next().transpose()?;
+            if entry.is_some() {
+                break;
+            }
+        }
+        if self.judge.in_window(created) {
+            self.r.checked += 1;
+            match &read {
+                Read::Light(l) if self.judge.plain(l, entry.as_ref()) => {}
+                Read::Full(snap) => self.judge.order(snap, Some(entry.as_ref()), self.r),
+                Read::Light(_) => {
+                    let snap = self.q.mapping.read_row(v.to_row().map_err(&fail)?).map_err(&fail)?;
+                    self.judge.order(&snap, Some(entry.as_ref()), self.r);
+                }
+            }
+        } else {
+            self.outside += 1;
+        }
+        self.last.clear();
+        self.last.push_str(code);
+        self.started = true;
+        Ok(())
+    }
 }
 
 /// The snapshot in order-code byte order: a cursor on PostgreSQL (one sort on the server),
@@ -229,16 +286,18 @@ impl CodePages {
         })
     }
 
-    fn next(&mut self, db: &mut dyn Backend) -> Result<Option<Vec<Row>>, SqlError> {
+    /// Hands the next page's rows to `each` (which returns `false` to stop); whether another
+    /// page may follow.
+    fn next(&mut self, db: &mut dyn Backend, each: &mut dyn FnMut(&dyn RowView) -> bool) -> Result<bool, SqlError> {
         if self.done {
-            return Ok(None);
+            return Ok(false);
         }
-        let rows = match (&self.cursor, self.pg_cursor) {
-            (Some(c), false) => db.query(&self.next, &[Value::from(c)])?,
-            _ => db.query(&self.first, &[])?,
+        let n = match (&self.cursor, self.pg_cursor) {
+            (Some(c), false) => db.query_each(&self.next, &[Value::from(c)], each)?,
+            _ => db.query_each(&self.first, &[], each)?,
         };
-        self.done = rows.len() < PAGE;
-        Ok(Some(rows))
+        self.done = n < PAGE;
+        Ok(!self.done)
     }
 
     fn close(&self, db: &mut dyn Backend) -> Result<(), SqlError> {
