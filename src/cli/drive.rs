@@ -54,7 +54,7 @@ pub struct Args {
     /// Candidate runs the shrink may spend in all.
     #[arg(long, value_name = "N", default_value_t = 30, requires = "shrink")]
     pub shrink_budget: u32,
-    /// Where to write the shrunk drive file (default: <stem>.seed-<S>.shrunk.toml beside it).
+    /// Where to write the shrunk drive file (default: STEM.seed-S.shrunk.toml beside it).
     #[arg(long, value_name = "PATH", requires = "shrink")]
     pub shrink_out: Option<PathBuf>,
 }

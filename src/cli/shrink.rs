@@ -13,7 +13,7 @@ pub struct Args {
     path: PathBuf,
     #[arg(long)]
     seed: u64,
-    /// The replay file to write (default: <scenario>.seed-<S>.replay.json here).
+    /// The replay file to write (default: SCENARIO.seed-S.replay.json here).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Candidate runs the shrinker may spend.

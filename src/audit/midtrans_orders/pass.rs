@@ -8,8 +8,11 @@
 //!   export streamed in the same order ([`crate::audit::export::sorted`]): each order meets its
 //!   export line, if any, and export lines no order meets are the provider's payments without an
 //!   order. PostgreSQL walks a server-side cursor (one sort); SQLite and MySQL walk keyset pages.
+//!   Each row is read in place ([`crate::store::Backend::query_each`]; on SQLite from its own
+//!   buffers) and a plainly clean one is only counted ([`super::light`]); the rest are judged whole.
 //!
-//! Then the sync log's PAID regressions. Memory: one page of rows, one export line (plus one per
+//! Then the sync log's PAID regressions. Memory: one page of rows (none held on SQLite with an
+//! export), one export line (plus one per
 //! sorted run when the export had to be sorted), and at most [`crate::audit::DETAILS_MAX`] details
 //! per invariant. What it does not do: write, or hold all rows or the export.
 
