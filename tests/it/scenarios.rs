@@ -264,6 +264,5 @@ const SILENT: &[(&str, &str)] = &[
     ("stripe-barbers: dashboard-shows-truth", "no flaw makes it fire"),
     ("paystack-bookings: released-at-most-once-never-refunded", "no flaw makes it fire"),
     ("paystack-bookings: tab-no-false-success", "no flaw makes it fire"),
-    ("paystack-bookings: paystack-success-eventually-escrow", "no flaw makes it fire"),
     ("paystack-bookings: tabs-converge", "fires beside tab-bounded-staleness in paystack_hidden_no_refresh (5 of 100)"),
 ];
