@@ -8,13 +8,14 @@ use settle::store::{shared, sqlite::Sqlite};
 
 use super::{each_passes_without_its_flaw, found, load, run};
 
-const FLAWS: [(&str, &str); 6] = [
+const FLAWS: [(&str, &str); 7] = [
     ("barbers_read_then_claim.toml", "one-live-booking-per-slot"),
     ("barbers_never_free.toml", "no-slot-leak"),
     ("barbers_four_mutations.toml", "booking-appointment-agree"),
     ("barbers_force_booked.toml", "one-live-booking-per-slot"),
     ("barbers_expired_frees_slot.toml", "is-booked-iff-live"),
     ("barbers_manual_blind.toml", "paid-only-if-stripe-paid"),
+    ("barbers_no_async_events.toml", "stripe-paid-eventually-confirmed"),
 ];
 
 /// calcom/cal.diy#1450: availability read on one page and not re-checked before the write; two
@@ -60,6 +61,14 @@ fn expired_by_slot_frees_a_paid_slot() {
 fn the_blind_manual_button_marks_unpaid_appointments_paid() {
     let d = found("barbers_manual_blind.toml", "paid-only-if-stripe-paid");
     assert!(d[0].contains("never was"), "{d:?}");
+}
+
+/// A webhook endpoint not subscribed to `async_payment_succeeded`, and the seed's cron that never
+/// asks Stripe: a bank debit's success is never recorded.
+#[test]
+fn no_async_events_leaves_a_paid_debit_pending_for_good() {
+    let d = found("barbers_no_async_events.toml", "stripe-paid-eventually-confirmed");
+    assert!(d[0].contains("Stripe says paid") && d[0].contains("PENDING/processing"), "{d:?}");
 }
 
 /// Each flaw scenario, its flaw switched off and everything else kept, finds nothing: the flaw

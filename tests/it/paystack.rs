@@ -20,7 +20,7 @@ fn found_often(file: &str, invariant: &str) -> Vec<String> {
     v.details
 }
 
-const FLAWS: [(&str, &str); 7] = [
+const FLAWS: [(&str, &str); 8] = [
     ("paystack_etag_without_payment.toml", "sync-never-304-for-a-change"),
     ("paystack_in_flight_overwrite.toml", "tab-never-goes-back"),
     ("paystack_stale_rollback.toml", "tab-never-goes-back"),
@@ -28,6 +28,7 @@ const FLAWS: [(&str, &str); 7] = [
     ("paystack_cross_tab_lost.toml", "tabs-agree-within-browser"),
     ("paystack_double_credit.toml", "escrow-credited-once"),
     ("paystack_long_payment_ttl.toml", "tab-bounded-staleness"),
+    ("paystack_stuck_warn_only.toml", "paystack-success-eventually-escrow"),
 ];
 
 #[test]
@@ -71,6 +72,14 @@ fn callback_and_webhook_both_credit_the_escrow() {
 fn a_payment_ttl_longer_than_the_refresh_shows_old_payments() {
     let d = found(FLAWS[6].0, FLAWS[6].1);
     assert!(d[0].contains("the server left it"), "{d:?}");
+}
+
+/// Seed 003's stuck payment detection only warns: a success whose webhook retries and callback
+/// verify both failed during a partition never reaches escrow.
+#[test]
+fn a_stuck_detector_that_only_warns_leaves_a_paid_booking_pending() {
+    let d = found_often(FLAWS[7].0, FLAWS[7].1);
+    assert!(d[0].contains("Paystack says success; payment still PENDING"), "{d:?}");
 }
 
 #[test]

@@ -3,27 +3,30 @@
 //! refund claimed but unfinished is asked again) and the escrow release (every `release_every`:
 //! bookings whose service time has come are released, one unit each).
 //!
+//! `stuck-warn-only` (seed 003's "stuck payment detection and warnings") only notes a stuck
+//! payment in the trace and never asks Paystack about it.
+//!
 //! What they do not do: cancel abandoned bookings (an unpaid booking stays PENDING, as the
 //! seed's does) or talk to the browser.
 
-use super::Env;
 use super::app::{self, to_escrow};
 use super::logic::{self, PENDING};
+use super::{Env, Flaw, Flaws};
 use crate::sim::Kind;
 use crate::systems::Part;
 
 pub const DETECTOR: &str = "detector";
 pub const RELEASE: &str = "release";
 
-pub fn detector() -> Part<Env> {
-    Part::job(DETECTOR, run_detector)
+pub fn detector(flaws: Flaws) -> Part<Env> {
+    Part::job(DETECTOR, move |env: Env| run_detector(env, flaws))
 }
 
 pub fn release() -> Part<Env> {
     Part::job(RELEASE, run_release)
 }
 
-async fn run_detector(env: Env) {
+async fn run_detector(env: Env, flaws: Flaws) {
     let every = env.cfg.detector_every.0;
     let mut next = (env.sim.now_ms() / every + 1) * every;
     loop {
@@ -35,7 +38,9 @@ async fn run_detector(env: Env) {
         };
         let secret = env.cfg.paystack.secret_key.clone();
         for (booking, reference, status) in stuck {
-            if status == PENDING {
+            if status == PENDING && flaws.has(Flaw::StuckWarnOnly) {
+                env.sim.record(Kind::State, DETECTOR, None, || format!("{reference}: stuck PENDING; warning shown"));
+            } else if status == PENDING {
                 if let Ok(s) = app::paystack_status(&env.sim, DETECTOR, &secret, &reference).await
                     && s == "success"
                 {

@@ -53,10 +53,11 @@ pub enum Flaw {
     CrossTabLost,
     DoubleCredit,
     LongPaymentTtl,
+    StuckWarnOnly,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 7] = [
+    pub const ALL: [Flaw; 8] = [
         Flaw::EtagWithoutPayment,
         Flaw::InFlightOverwrite,
         Flaw::StaleRollback,
@@ -64,6 +65,7 @@ impl Flaw {
         Flaw::CrossTabLost,
         Flaw::DoubleCredit,
         Flaw::LongPaymentTtl,
+        Flaw::StuckWarnOnly,
     ];
 
     pub fn name(self) -> &'static str {
@@ -75,6 +77,7 @@ impl Flaw {
             Flaw::CrossTabLost => "cross-tab-lost",
             Flaw::DoubleCredit => "double-credit",
             Flaw::LongPaymentTtl => "long-payment-ttl",
+            Flaw::StuckWarnOnly => "stuck-warn-only",
         }
     }
 
@@ -91,6 +94,9 @@ impl Flaw {
             Flaw::CrossTabLost => "a localStorage event that arrives while the tab is fetching is dropped",
             Flaw::DoubleCredit => "the callback's verify and the webhook both credit the escrow",
             Flaw::LongPaymentTtl => "the payment cache TTL (60 s) is longer than the refresh interval (30 s)",
+            Flaw::StuckWarnOnly => {
+                "seed 003's stuck payment detection only warns: a success whose webhook and callback failed stays PENDING"
+            }
         }
     }
 }
@@ -360,7 +366,7 @@ impl Family for Bookings {
                     .sometimes("optimistic-rollback", "a failed cancellation's optimistic update was rolled back");
             }
         }
-        vec![app, jobs::detector(), jobs::release(), browser]
+        vec![app, jobs::detector(flaws), jobs::release(), browser]
     }
 
     fn invariants(_cfg: &Config, _flaws: Flaws) -> Vec<Invariant<Ctx>> {

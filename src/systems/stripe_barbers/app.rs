@@ -6,7 +6,8 @@
 //!   changed), then applies the checkout event in one unit ([`logic::apply`], which also records
 //!   the event id: a duplicate is noticed, and changes nothing). A refund due for a lost slot is
 //!   made before answering; if Stripe cannot be reached the answer is 500, so Stripe retries.
-//!   `four-mutations` runs the seed's four mutations as four units instead.
+//!   `four-mutations` runs the seed's four mutations as four units instead; `no-async-events`
+//!   ignores `checkout.session.async_payment_*`, as an endpoint not subscribed to them would.
 //! - `GET /barbers/{id}/appointments`: the dashboard's query, one read.
 //! - `POST /barbers/{id}/appointments/mark-paid`: the button. The reference asks Stripe about
 //!   each pending appointment's session and applies what it says; `manual-blind` marks them paid.
@@ -73,6 +74,12 @@ async fn webhook_handler(State(ctx): State<AppCtx>, headers: HeaderMap, body: By
         Err(e) => return (StatusCode::BAD_REQUEST, format!("malformed event: {e}")),
     };
     let Some(kind) = EventType::parse(&event.type_) else { return (StatusCode::OK, "ignored".into()) };
+    let async_result =
+        matches!(kind, EventType::CheckoutSessionAsyncPaymentSucceeded | EventType::CheckoutSessionAsyncPaymentFailed);
+    if ctx.flaws.has(Flaw::NoAsyncEvents) && async_result {
+        // `no-async-events`: the endpoint is subscribed to completed and expired only.
+        return (StatusCode::OK, "ignored".into());
+    }
     let session: Session = match serde_json::from_value(event.data.object.clone()) {
         Ok(s) => s,
         // Not a Checkout Session (payment_intent.*, charge.refunded…): nothing to do here.

@@ -72,16 +72,20 @@ pub enum Flaw {
     ExpiredFreesSlot,
     /// The seed's "Update Pending to Paid" button marks appointments paid without asking Stripe.
     ManualBlind,
+    /// The webhook is not subscribed to `checkout.session.async_payment_*`, and the cron, like the
+    /// seed's, reads only local tables: a bank debit that succeeds later is never recorded.
+    NoAsyncEvents,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 6] = [
+    pub const ALL: [Flaw; 7] = [
         Flaw::ReadThenClaim,
         Flaw::NeverFree,
         Flaw::FourMutations,
         Flaw::ForceBooked,
         Flaw::ExpiredFreesSlot,
         Flaw::ManualBlind,
+        Flaw::NoAsyncEvents,
     ];
 
     pub fn name(self) -> &'static str {
@@ -92,6 +96,7 @@ impl Flaw {
             Flaw::ForceBooked => "force-booked",
             Flaw::ExpiredFreesSlot => "expired-frees-slot",
             Flaw::ManualBlind => "manual-blind",
+            Flaw::NoAsyncEvents => "no-async-events",
         }
     }
 
@@ -111,6 +116,9 @@ impl Flaw {
                 "expired finds the booking by slot (seed 004's lookups) and frees the slot, even a paid one"
             }
             Flaw::ManualBlind => "seed 004's \"Update Pending to Paid\" button marks appointments paid without Stripe",
+            Flaw::NoAsyncEvents => {
+                "webhook not subscribed to async_payment_* and seed 004's local-only cron: a debit's success is lost"
+            }
         }
     }
 }
@@ -331,7 +339,7 @@ impl Family for Barbers {
                 .sometimes("out-of-order-expired", "an expired event arrived for a hold already gone");
             if !cfg.async_share.is_zero() {
                 app = app.sometimes("async-payment", "a bank debit was recorded as processing");
-                if !flaws.has(Flaw::ForceBooked) {
+                if !flaws.has(Flaw::ForceBooked) && !flaws.has(Flaw::NoAsyncEvents) {
                     cron = cron.sometimes(
                         "hold-lapsed",
                         "a debit still processing lost its hold when the session's time was up",
