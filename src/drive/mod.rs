@@ -11,7 +11,8 @@
 //!    At the provider they pay or abandon, bank transfers may be reversed, notifications go to
 //!    the webhook with real signatures and the real retry schedule, and Snap answers may be held
 //!    (the race on purpose). The service's jobs run through its hooks at simulated intervals.
-//!    After each checkout, the `always` invariants are read from the database.
+//!    After each checkout, and every `[check] every` (simulated, 1 minute by default) while
+//!    settle waits, the `always` invariants are read from the database once the service is quiet.
 //! 3. Liveness: the load closes (no more payments or reversals), hooks keep running for
 //!    `settle_for`, then every invariant is checked ([`crate::hosted::OrderChecks`], the
 //!    simulator's seed-001 functions through the `settle audit` mapping).
@@ -222,15 +223,18 @@ async fn exercise(
     let checks = std::sync::Arc::new(OrderChecks::new(mapping.clone()));
     let url = f.check.database_url.clone();
     let mapping_path = drive.mapping_path().display().to_string();
+    let mut sampler =
+        Sampler { checks: &checks, host, url: &url, mapping: &mapping_path, every: f.check.every.0, next_ms: 0 };
     // The first read proves the mapping fits the database (a missing column is named here).
-    let mut violations = always(&checks, host, &url, world.now_ms(), &mapping_path).await?;
+    let mut violations = Vec::new();
+    sampler.read(world, &mut violations).await?;
     let hooks: Vec<_> = f.hooks.iter().map(|h| spawn_hook(world, base, drive, h.get_ref())).collect();
     let checkout = f.checkout.get_ref();
     let method = http::Method::from_bytes(checkout.method.as_bytes()).unwrap_or(http::Method::POST);
     let gap = Range::new(Millis::s(1), Millis::s(30));
     for customer in 1..=f.run.customers {
         let (wait, amount) = world.choose(|o| (gap.draw(o), 10_000 + i64::try_from(o.below(490_001)).unwrap_or(0)));
-        world.sleep_sim(wait).await;
+        sampler.sleep(world, wait, &mut violations).await?;
         world.quiet(QUIET_MAX_MS).await;
         let mut fill = Fill { order_id: String::new(), amount, customer, seed, run };
         fill.order_id = scenario::render(&checkout.order_id, &fill)
@@ -256,12 +260,12 @@ async fn exercise(
         host.checkout_answered(&fill.order_id, answer.as_ref().is_ok_and(|r| (200..300).contains(&r.status)));
         world.record("service", Kind::Reply, format!("checkout {}: {shown}", fill.order_id));
         world.quiet(QUIET_MAX_MS).await;
-        merge(&mut violations, always(&checks, host, &url, world.now_ms(), &mapping_path).await?);
+        sampler.read(world, &mut violations).await?;
     }
     // The last customer's page: a method within 30 s, payment within 40 s more.
-    world.sleep_sim(75_000).await;
+    sampler.sleep(world, 75_000, &mut violations).await?;
     world.begin_liveness();
-    world.sleep_sim(f.run.settle_for.0).await;
+    sampler.sleep(world, f.run.settle_for.0, &mut violations).await?;
     for h in hooks {
         h.abort();
     }
@@ -281,6 +285,45 @@ async fn exercise(
     world.record("settle", Kind::Run, format!("checked: {} violation(s)", violations.len()));
     let held = host.held_customers();
     Ok(Outcome { seed, run, violations, trace: world.recorder().lines(), seconds: 0.0, held })
+}
+
+/// Reads the `always` invariants of a Midtrans run: after each checkout, and every `[check]
+/// every` of simulated time while settle waits (between customers, for the last page, through
+/// the liveness phase), each time once the service is quiet.
+struct Sampler<'a> {
+    checks: &'a std::sync::Arc<OrderChecks>,
+    host: &'a DriveMidtrans,
+    url: &'a str,
+    mapping: &'a str,
+    every: u64,
+    /// The simulated time of the next periodic read.
+    next_ms: u64,
+}
+
+impl Sampler<'_> {
+    /// Reads them now.
+    async fn read(&mut self, world: &DriveWorld, into: &mut Vec<Violation>) -> Result<(), Error> {
+        merge(into, always(self.checks, self.host, self.url, world.now_ms(), self.mapping).await?);
+        self.next_ms = world.now_ms().saturating_add(self.every);
+        Ok(())
+    }
+
+    /// Sleeps `ms` of simulated time, reading them whenever a period falls due on the way.
+    async fn sleep(&mut self, world: &DriveWorld, ms: u64, into: &mut Vec<Violation>) -> Result<(), Error> {
+        let end = world.now_ms().saturating_add(ms);
+        loop {
+            let now = world.now_ms();
+            if now >= end {
+                return Ok(());
+            }
+            // At least one real millisecond, so the simulated clock moves.
+            world.sleep_sim((end.min(self.next_ms.max(now)) - now).max(world.scale())).await;
+            if world.now_ms() >= self.next_ms && world.now_ms() < end {
+                world.quiet(QUIET_MAX_MS).await;
+                self.read(world, into).await?;
+            }
+        }
+    }
 }
 
 /// The environment settle gives the service: the provider's URL, the database URL (through the

@@ -23,6 +23,7 @@
 //! [check]
 //! mapping = "mapping.toml"           # the `settle audit` mapping format
 //! database_url = "postgres://postgres@127.0.0.1:5432/settle_drive"
+//! every = "1m"                       # Midtrans: `always` also read this often (simulated)
 //!
 //! [run]
 //! provider = "midtrans"              # or "fanvue" (no [checkout]; see super::fanvue for [fanvue])
@@ -170,6 +171,14 @@ pub struct HookSpec {
 pub struct CheckSpec {
     pub mapping: String,
     pub database_url: String,
+    /// Midtrans runs: besides after each checkout, the `always` invariants are read this often
+    /// (simulated), once the service is quiet (Fanvue's period is `[fanvue] check_every`).
+    #[serde(default = "check_every_default")]
+    pub every: Millis,
+}
+
+fn check_every_default() -> Millis {
+    Millis::min(1)
 }
 
 /// The seeded plan.
@@ -338,6 +347,9 @@ pub fn parse(text: String, path: &Path) -> Result<Drive, Error> {
             return Err(at(h.span(), format!("hook {:?}: `every` must be more than 0", hook.name)));
         }
     }
+    if file.check.every.0 == 0 {
+        return Err(Error::Scenario { location: shown.clone(), message: "[check] every must be more than 0".into() });
+    }
     if let Some(d) = &file.database {
         if let Some(m) = d.get_ref().problem() {
             return Err(at(d.span(), m));
@@ -468,6 +480,24 @@ mod tests {
             assert!(e.contains("d/drive.toml"), "{e}");
         }
         let e = parsed("hold_only = [\"one\"]").unwrap_err().to_string();
+        assert!(e.contains("d/drive.toml:"), "{e}");
+    }
+
+    #[test]
+    fn the_check_period_defaults_to_a_minute_and_must_be_positive() {
+        assert_eq!(parsed("").unwrap().file.check.every, Millis::min(1));
+        let every = |v: &str| {
+            let text = format!(
+                "[service]\nurl = \"http://127.0.0.1:9\"\nhealth = \"/\"\nwebhook = \"/w\"\n\
+                 [checkout]\npath = \"/c\"\nbody = '{{}}'\n[check]\nmapping = \"m.toml\"\n\
+                 database_url = \"sqlite://x.db\"\nevery = \"{v}\"\n"
+            );
+            parse(text, Path::new("d/drive.toml"))
+        };
+        assert_eq!(every("30s").unwrap().file.check.every, Millis::s(30));
+        let e = every("0s").unwrap_err().to_string();
+        assert!(e.contains("d/drive.toml") && e.contains("[check] every must be more than 0"), "{e}");
+        let e = every("soon").unwrap_err().to_string();
         assert!(e.contains("d/drive.toml:"), "{e}");
     }
 

@@ -580,3 +580,52 @@ fn bad_database_and_crashes_tables_exit_2_naming_the_line() {
     let err = text(&settle(&["drive", p.to_str().unwrap()]).stderr);
     assert!(err.contains("[crashes] needs a service settle starts (`command`), not `url`"), "{err}");
 }
+
+/// Midtrans runs read the `always` invariants every `[check] every` while settle waits, not only
+/// after each checkout: a job that marks an order PAID with no payment, long after the last
+/// checkout, is caught minutes after it ran with a one-minute period, and only by the final
+/// check when no period falls due in the run.
+#[test]
+fn always_invariants_are_read_on_a_period_not_only_after_checkouts() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        return skip("python3 is not on the PATH (it serves the test's stub shop)");
+    }
+    let d = dir("period");
+    let db = stub_shop_db(
+        &d,
+        "id INTEGER PRIMARY KEY, order_code TEXT, status TEXT, paid_at INTEGER, created_at INTEGER, total_amount INTEGER",
+    );
+    let service = "command = [\"sh\", \"-c\", \"exec python3 -m http.server $PORT --bind 127.0.0.1\"]";
+    let p = drive_file(&d, service, "{}", db.to_str().unwrap());
+    // The "checkout" is a GET-only stub that answers 501 to POST: no order, no payment. The job,
+    // every 4 simulated minutes, writes a PAID order the provider never saw.
+    let insert = "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1]); n=int(time.time()*1000); \
+                  c.execute(\\\"INSERT INTO orders (order_code,status,paid_at,created_at,total_amount) \
+                  VALUES ('ORD-JOB','PAID',?,?,100)\\\",(n,n)); c.commit()";
+    let base = std::fs::read_to_string(&p).unwrap();
+    let first_violation_ms = |every: &str| {
+        let _ = rusqlite::Connection::open(&db).unwrap().execute("DELETE FROM orders", []);
+        let file = base.replace("[check]\n", &format!("[check]\nevery = \"{every}\"\n")).replace(
+            "[run]\n",
+            &format!(
+                "[[hooks]]\nname = \"bad-job\"\nevery = \"4m\"\ncommand = [\"python3\", \"-c\", \"{insert}\", \"{}\"]\n\n\
+                 [run]\ntime_scale = 120\nsettle_for = \"20m\"\n",
+                db.display()
+            ),
+        );
+        std::fs::write(&p, file).unwrap();
+        let out = settle(&["drive", p.to_str().unwrap(), "--format", "json"]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let found = &v["outcomes"][0]["violations"];
+        let paid = found.as_array().unwrap().iter().find(|x| x["invariant"] == "paid-only-if-provider-paid");
+        paid.unwrap_or_else(|| panic!("{found}"))["t_ms"].as_u64().unwrap()
+    };
+    let periodic = first_violation_ms("1m");
+    let at_end = first_violation_ms("1h");
+    // The job first runs 4 m after the service is healthy; liveness alone lasts 20 m. (At
+    // `time_scale = 120` a real second is two simulated minutes: the bounds leave room for a
+    // loaded machine.)
+    assert!(periodic < 14 * 60_000, "found at {periodic} ms with a one-minute period");
+    assert!(at_end >= 20 * 60_000, "found at {at_end} ms with no period due: {periodic}");
+}
