@@ -34,17 +34,6 @@ use crate::audit::fanvue_revenue::Mapping;
 use crate::check::Violation;
 use crate::sim::Kind;
 
-/// Runs every seed of `drive` `runs` times with settle as Fanvue.
-pub async fn drive(drive: &Drive, mapping: &Mapping) -> Result<Vec<Outcome>, Error> {
-    let mut out = Vec::new();
-    for seed in drive.seeds() {
-        for run in 1..=drive.file.run.runs {
-            out.push(super::timed(run_once(drive, mapping, seed, run)).await?);
-        }
-    }
-    Ok(out)
-}
-
 /// The creators as the service gets them.
 fn creators_json(host: &DriveFanvue) -> String {
     let list: Vec<_> = host

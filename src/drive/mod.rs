@@ -102,12 +102,16 @@ impl Checks {
         }
     }
 
-    /// Every seed of `drive`, `runs` times each.
+    /// Every seed of `drive`, `runs` times each; stops at the first error (a run that could not
+    /// be judged), killing the service.
     pub async fn run_set(&self, drive: &Drive) -> Result<Vec<Outcome>, Error> {
-        match self {
-            Checks::Midtrans(m) => self::drive(drive, m).await,
-            Checks::Fanvue(m) => fanvue_run::drive(drive, m).await,
+        let mut out = Vec::new();
+        for seed in drive.seeds() {
+            for run in 1..=drive.file.run.runs {
+                out.push(self.run_once(drive, seed, run).await?);
+            }
         }
+        Ok(out)
     }
 
     /// One run of `seed`.
@@ -117,18 +121,6 @@ impl Checks {
             Checks::Fanvue(m) => timed(fanvue_run::run_once(drive, m, seed, run)).await,
         }
     }
-}
-
-/// Runs every seed of `drive` `runs` times; stops at the first error (a run that could not be
-/// judged), killing the service.
-pub async fn drive(drive: &Drive, mapping: &Mapping) -> Result<Vec<Outcome>, Error> {
-    let mut out = Vec::new();
-    for seed in drive.seeds() {
-        for run in 1..=drive.file.run.runs {
-            out.push(timed(run_once(drive, mapping, seed, run)).await?);
-        }
-    }
-    Ok(out)
 }
 
 /// `run`'s outcome with the wall-clock seconds it took.
