@@ -126,6 +126,10 @@ fn a_checkout_template_that_is_not_json_exits_2_with_its_location() {
     assert!(err.contains("unknown placeholder {amont}"), "{err}");
 }
 
+/// Every column of seed 001's `orders` the mapping reads.
+const ORDERS: &str =
+    "id INTEGER PRIMARY KEY, order_code TEXT, status TEXT, paid_at INTEGER, created_at INTEGER, total_amount INTEGER";
+
 /// A fresh SQLite file `shop.db` in `d` with seed 001's mapped tables, `orders` with the columns
 /// `orders` (so a test can leave one out).
 fn stub_shop_db(d: &std::path::Path, orders: &str) -> PathBuf {
@@ -202,10 +206,7 @@ fn the_summary_says_failed_k_of_n_runs_per_seed_and_json_and_junit_agree() {
         return skip("python3 is not on the PATH (it runs the test's stub shop)");
     }
     let d = dir("flaky");
-    let db = stub_shop_db(
-        &d,
-        "id INTEGER PRIMARY KEY, order_code TEXT, status TEXT, paid_at INTEGER, created_at INTEGER, total_amount INTEGER",
-    );
+    let db = stub_shop_db(&d, ORDERS);
     std::fs::write(d.join("flaky.py"), FLAKY_SHOP).unwrap();
     let count = d.join("count");
     let service = format!("command = [\"python3\", \"flaky.py\"]\nenv = {{ FLAKY_COUNT = \"{}\" }}", count.display());
@@ -591,10 +592,7 @@ fn always_invariants_are_read_on_a_period_not_only_after_checkouts() {
         return skip("python3 is not on the PATH (it serves the test's stub shop)");
     }
     let d = dir("period");
-    let db = stub_shop_db(
-        &d,
-        "id INTEGER PRIMARY KEY, order_code TEXT, status TEXT, paid_at INTEGER, created_at INTEGER, total_amount INTEGER",
-    );
+    let db = stub_shop_db(&d, ORDERS);
     let service = "command = [\"sh\", \"-c\", \"exec python3 -m http.server $PORT --bind 127.0.0.1\"]";
     let p = drive_file(&d, service, "{}", db.to_str().unwrap());
     // The "checkout" is a GET-only stub that answers 501 to POST: no order, no payment. The job,
