@@ -1,0 +1,140 @@
+//! The scenario suite of `midtrans-orders` and `fanvue-revenue` as tests: one test per scenario
+//! file, each running the file's own seed budget on embedded SQLite and requiring its own
+//! expectation, exactly as CI's sweep (`settle run scenarios`) requires it.
+//!
+//! It is the oracle of the mutation score (issue 11 §8, `scripts/mutants`): cargo-gamma builds
+//! every mutant of the two systems' reference logic into one set of test binaries and runs this
+//! target once per mutant. A mutant is caught when some scenario's expectation no longer holds: a
+//! fixed scenario finds a violation, a flaw scenario stops finding its invariant, or a passing
+//! run set stops reaching a `sometimes` mark.
+//!
+//! What it does not do: run by default. CI's sweep already runs every one of these scenarios
+//! through the command line, so under a plain `cargo test` each test says it was skipped and why;
+//! it runs inside a mutation run (cargo-gamma sets `CARGO_GAMMA`) or with `SETTLE_SUITE=1`. The
+//! test that every scenario file of the two systems has a test here always runs.
+
+use std::path::{Path, PathBuf};
+
+use settle::scenario::{self, Backends, SeedSelection, Verdict};
+
+/// The systems whose reference logic the mutation run mutates.
+const SYSTEMS: &[&str] = &["midtrans-orders", "fanvue-revenue"];
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+fn enabled() -> bool {
+    std::env::var_os("CARGO_GAMMA").is_some() || std::env::var("SETTLE_SUITE").is_ok_and(|v| v == "1")
+}
+
+/// A scenario's seed budget: its own, except that `SETTLE_SUITE_SEEDS=N` caps the budget of the
+/// scenarios that expect a pass (the mutation run's default, to fit a session: a flaw scenario
+/// keeps its own budget, and a capped run set is not held to its `sometimes` marks, so the cap can
+/// only let more mutants survive, never catch one more).
+fn budget(s: &scenario::Scenario) -> u64 {
+    let own = *s.seeds.get_ref();
+    let cap = std::env::var("SETTLE_SUITE_SEEDS").ok().map(|v| {
+        v.parse::<u64>().ok().filter(|n| *n > 0).unwrap_or_else(|| panic!("SETTLE_SUITE_SEEDS={v}: a positive number"))
+    });
+    match (cap, s.expect.get_ref().outcome) {
+        (Some(cap), scenario::Outcome::Pass) => own.min(cap),
+        _ => own,
+    }
+}
+
+/// Runs one scenario file at its own budget and fails unless its expectation is met.
+fn holds(file: &str) {
+    if !enabled() {
+        eprintln!(
+            "skipped: {file}: the scenario suite runs in a mutation run or with SETTLE_SUITE=1 (CI's sweep runs it)"
+        );
+        return;
+    }
+    let path = scenarios_dir().join(file);
+    let s = scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let count = budget(&s);
+    let summary = scenario::run_scenario(&s, file, SeedSelection::Range { start: 0, count }, &Backends::Embedded)
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
+    // A capped run set is not asked to reach every `sometimes` mark: the marks are a promise of
+    // the full budget (long_outage's rarest one needs more than 700 seeds).
+    let capped = count < *s.seeds.get_ref();
+    let met = summary.verdict.ok() || (capped && matches!(summary.verdict, Verdict::Vacuous(_)));
+    assert!(
+        met,
+        "{file}: {:?} after {} seeds ({} violating; first: {:?})",
+        summary.verdict,
+        summary.seeds_run,
+        summary.violating_seeds,
+        summary.first_violation.map(|v| (v.invariant, v.details))
+    );
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        /// Every file the suite has a test for.
+        const FILES: &[&str] = &[$(concat!(stringify!($name), ".toml")),*];
+        $(
+            #[test]
+            fn $name() {
+                holds(concat!(stringify!($name), ".toml"));
+            }
+        )*
+    };
+}
+
+suite! {
+    // midtrans-orders: the fixed designs, then the flaws.
+    midtrans_fixed,
+    midtrans_hour,
+    midtrans_long_outage,
+    midtrans_swarm,
+    midtrans_default_swarm,
+    midtrans_provider_behind,
+    seed001_fixed,
+    seed001_race,
+    seed001_inline_retry,
+    no_reconciliation,
+    split_update,
+    settlement_only,
+    late_regress,
+    double_fulfil,
+    repair_skips_fulfil,
+    reversal_keeps_paid_at,
+    recon_pending_only,
+    trust_body,
+    midtrans_manual_sync_noop,
+    // fanvue-revenue.
+    fanvue_fixed,
+    fanvue_default_swarm,
+    fanvue_cursor_before_commit,
+    fanvue_dashboard_fallback,
+    fanvue_force_sync_no_reset,
+    fanvue_ignore_retry_after,
+    fanvue_no_5xx_retry,
+    fanvue_no_lookback,
+    fanvue_no_unique,
+    fanvue_stale_stats,
+    fanvue_stop_on_429,
+}
+
+/// The suite cannot drift from the folder: every scenario file of the two systems has its test,
+/// and every test its file of that system.
+#[test]
+fn every_scenario_of_the_two_systems_is_in_the_suite() {
+    let mut in_folder = Vec::new();
+    for entry in std::fs::read_dir(scenarios_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let s = scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        if SYSTEMS.contains(&s.system.get_ref().as_str()) {
+            in_folder.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    in_folder.sort();
+    let mut listed: Vec<String> = FILES.iter().map(|f| f.to_string()).collect();
+    listed.sort();
+    assert_eq!(in_folder, listed, "scenario files of {SYSTEMS:?} (left) against the suite's tests (right)");
+}
