@@ -8,7 +8,7 @@ use settle::store::{shared, sqlite::Sqlite};
 
 use super::{each_passes_without_its_flaw, found, load, run};
 
-const FLAWS: [(&str, &str); 7] = [
+const FLAWS: [(&str, &str); 9] = [
     ("barbers_read_then_claim.toml", "one-live-booking-per-slot"),
     ("barbers_never_free.toml", "no-slot-leak"),
     ("barbers_four_mutations.toml", "booking-appointment-agree"),
@@ -16,6 +16,8 @@ const FLAWS: [(&str, &str); 7] = [
     ("barbers_expired_frees_slot.toml", "is-booked-iff-live"),
     ("barbers_manual_blind.toml", "paid-only-if-stripe-paid"),
     ("barbers_no_async_events.toml", "stripe-paid-eventually-confirmed"),
+    ("barbers_dashboard_complete_is_paid.toml", "dashboard-never-shows-unpaid-as-paid"),
+    ("barbers_dashboard_cache_webhook_only.toml", "dashboard-shows-truth"),
 ];
 
 /// calcom/cal.diy#1450: availability read on one page and not re-checked before the write; two
@@ -69,6 +71,24 @@ fn the_blind_manual_button_marks_unpaid_appointments_paid() {
 fn no_async_events_leaves_a_paid_debit_pending_for_good() {
     let d = found("barbers_no_async_events.toml", "stripe-paid-eventually-confirmed");
     assert!(d[0].contains("Stripe says paid") && d[0].contains("PENDING/processing"), "{d:?}");
+}
+
+/// A dashboard that takes a completed Checkout Session for a paid one shows a bank debit still
+/// processing (`payment_status` `unpaid`) as paid.
+#[test]
+fn a_dashboard_taking_complete_for_paid_shows_a_processing_debit_as_paid() {
+    let d = found("barbers_dashboard_complete_is_paid.toml", "dashboard-never-shows-unpaid-as-paid");
+    assert!(d[0].contains("the dashboard showed appointment") && d[0].contains("Stripe never was"), "{d:?}");
+}
+
+/// fastify/fastify-caching#20: a dashboard cache only the webhook invalidates never shows what
+/// the cron repaired after the webhooks were lost.
+#[test]
+fn a_dashboard_cache_only_the_webhook_invalidates_hides_the_crons_repairs() {
+    let s = run("barbers_dashboard_cache_webhook_only.toml", None);
+    assert_eq!(s.per_invariant.keys().collect::<Vec<_>>(), ["dashboard-shows-truth"], "{:?}", s.per_invariant);
+    let d = found("barbers_dashboard_cache_webhook_only.toml", "dashboard-shows-truth");
+    assert!(d[0].contains("the dashboard's last look shows appointment"), "{d:?}");
 }
 
 /// Each flaw scenario, its flaw switched off and everything else kept, finds nothing: the flaw

@@ -20,7 +20,7 @@ fn found_often(file: &str, invariant: &str) -> Vec<String> {
     v.details
 }
 
-const FLAWS: [(&str, &str); 8] = [
+const FLAWS: [(&str, &str); 11] = [
     ("paystack_etag_without_payment.toml", "sync-never-304-for-a-change"),
     ("paystack_in_flight_overwrite.toml", "tab-never-goes-back"),
     ("paystack_stale_rollback.toml", "tab-never-goes-back"),
@@ -29,6 +29,9 @@ const FLAWS: [(&str, &str); 8] = [
     ("paystack_double_credit.toml", "escrow-credited-once"),
     ("paystack_long_payment_ttl.toml", "tab-bounded-staleness"),
     ("paystack_stuck_warn_only.toml", "paystack-success-eventually-escrow"),
+    ("paystack_refund_before_claim.toml", "released-at-most-once-never-refunded"),
+    ("paystack_callback_trusts_redirect.toml", "tab-no-false-success"),
+    ("paystack_hidden_tab_never_converges.toml", "tabs-converge"),
 ];
 
 #[test]
@@ -80,6 +83,32 @@ fn a_payment_ttl_longer_than_the_refresh_shows_old_payments() {
 fn a_stuck_detector_that_only_warns_leaves_a_paid_booking_pending() {
     let d = found_often(FLAWS[7].0, FLAWS[7].1);
     assert!(d[0].contains("Paystack says success; payment still PENDING"), "{d:?}");
+}
+
+/// The refund asked of Paystack after a mere check, written REFUNDED without a guard: the escrow
+/// release, run while the refund is in flight, pays out a payment the customer gets back.
+#[test]
+fn a_refund_before_its_claim_lets_the_release_slip_in() {
+    let d = found_often(FLAWS[8].0, FLAWS[8].1);
+    assert!(d[0].contains("released 1 time(s), refunded 1 time(s)"), "{d:?}");
+}
+
+/// The callback page that shows success from the redirect's `?reference=&trxref=` when its
+/// verify call fails.
+#[test]
+fn a_callback_trusting_the_redirect_shows_a_success_the_server_never_had() {
+    let d = found_often(FLAWS[9].0, FLAWS[9].1);
+    assert!(d[0].contains("showed payment ESCROW") && d[0].contains("never had it in escrow"), "{d:?}");
+}
+
+/// A tab hidden for good that stops polling: nothing else is wrong, and only the eventual
+/// `tabs-converge` sees it.
+#[test]
+fn a_tab_hidden_for_good_never_converges() {
+    let s = run(FLAWS[10].0, None);
+    assert_eq!(s.per_invariant.keys().collect::<Vec<_>>(), ["tabs-converge"], "{:?}", s.per_invariant);
+    let d = found_often(FLAWS[10].0, FLAWS[10].1);
+    assert!(d[0].contains("(hidden) shows"), "{d:?}");
 }
 
 #[test]

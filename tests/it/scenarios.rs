@@ -258,11 +258,5 @@ fn every_invariant_has_a_scenario_in_which_it_fires() {
 }
 
 /// Invariants no scenario's `[expect]` names yet, and why.
-const SILENT: &[(&str, &str)] = &[
-    ("fanvue-revenue: revenue-matches-provider", "fires beside every-row-stored-once in its three scenarios"),
-    ("stripe-barbers: dashboard-never-shows-unpaid-as-paid", "no flaw makes it fire"),
-    ("stripe-barbers: dashboard-shows-truth", "no flaw makes it fire"),
-    ("paystack-bookings: released-at-most-once-never-refunded", "no flaw makes it fire"),
-    ("paystack-bookings: tab-no-false-success", "no flaw makes it fire"),
-    ("paystack-bookings: tabs-converge", "fires beside tab-bounded-staleness in paystack_hidden_no_refresh (5 of 100)"),
-];
+const SILENT: &[(&str, &str)] =
+    &[("fanvue-revenue: revenue-matches-provider", "fires beside every-row-stored-once in its three scenarios")];

@@ -7,7 +7,7 @@
 //! | `POST /api/bookings?customer=` | initializes a Paystack transaction and creates the booking with its PENDING payment |
 //! | `GET /api/payment/verify?reference=` | the callback's verify: asks Paystack, moves the payment to ESCROW on success, answers the representation |
 //! | `GET /api/bookings/sync?customer=` | the representation with an ETag over every shown field, `Cache-Control: no-cache`; `If-None-Match` equal → 304 |
-//! | `POST /api/bookings/{id}/cancel` | ESCROW → REFUNDING (one unit), Paystack's refund, → REFUNDED; 409 when not in escrow |
+//! | `POST /api/bookings/{id}/cancel` | ESCROW → REFUNDING (one unit), Paystack's refund, → REFUNDED; 409 when not in escrow (`refund-before-claim`: a check, the refund, then an unguarded REFUNDED) |
 //!
 //! Every mutation is one unit of work. The sync endpoint records what each ETag was issued for
 //! ([`super::SyncLog`]) so `sync-never-304-for-a-change` can judge every 304.
@@ -262,6 +262,9 @@ async fn cancel(State(ctx): State<AppCtx>, Path(id): Path<i64>) -> Response {
         env.sim.sleep_ms(after).await;
         return (StatusCode::INTERNAL_SERVER_ERROR, "cancellation failed").into_response();
     }
+    if ctx.flaws.has(Flaw::RefundBeforeClaim) {
+        return cancel_unclaimed(env, id).await;
+    }
     let sim = env.sim.clone();
     let claimed = env
         .db
@@ -275,6 +278,34 @@ async fn cancel(State(ctx): State<AppCtx>, Path(id): Path<i64>) -> Response {
     if let Err(e) = finish_refund(env, ACTOR, id).await {
         // The detector finishes it.
         env.sim.record(Kind::State, ACTOR, None, || format!("booking {id}: refund not finished yet: {e}"));
+    }
+    match read_rep(env, id).await {
+        Ok(Some(rep)) => json(&rep),
+        Ok(None) => (StatusCode::NOT_FOUND, "no booking").into_response(),
+        Err(e) => db_error(e),
+    }
+}
+
+/// `refund-before-claim`: checks the payment is in escrow (one read), asks Paystack for the
+/// refund, and only then writes REFUNDED, unguarded. The escrow release can run between the
+/// check and the write: the customer is refunded and the escrow released.
+async fn cancel_unclaimed(env: &Env, id: i64) -> Response {
+    match env.db.unit(ACTOR, "cancel.check-escrow", &format!("bk-{id}"), |tx| logic::payment_status(tx, id)).await {
+        Ok(Some(s)) if s == logic::ESCROW => {}
+        Ok(_) => return (StatusCode::CONFLICT, "not in escrow").into_response(),
+        Err(e) => return db_error(e),
+    }
+    let secret = env.cfg.paystack.secret_key.clone();
+    if let Err(e) = paystack_refund(&env.sim, ACTOR, &secret, &format!("bk-{id}")).await {
+        return (StatusCode::BAD_GATEWAY, e).into_response();
+    }
+    let sim = env.sim.clone();
+    let done = env
+        .db
+        .unit(ACTOR, "refund.done", &format!("bk-{id}"), |tx| logic::refunded_unclaimed(tx, id, sim.now_ms() as i64))
+        .await;
+    if let Err(e) = done {
+        return db_error(e);
     }
     match read_rep(env, id).await {
         Ok(Some(rep)) => json(&rep),

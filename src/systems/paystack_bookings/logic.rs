@@ -6,7 +6,8 @@
 //! A payment moves only forward: PENDING → ESCROW → RELEASED, or ESCROW → REFUNDING →
 //! REFUNDED. Every move is one guarded `UPDATE … WHERE status = …`, so the webhook, the callback's
 //! verify and the stuck-payment detector may race and retry: the first moves it, the others
-//! find it moved. The `double-credit` flaw drops the guard on the callback's path.
+//! find it moved. The `double-credit` flaw drops the guard on the callback's path;
+//! `refund-before-claim` refunds after a mere check and writes REFUNDED without a guard.
 //!
 //! What it does not do: talk to Paystack (the app and jobs do) or decide when to retry.
 
@@ -175,6 +176,28 @@ pub fn release(tx: &mut Tx, booking: i64, now: i64) -> Result<bool, SqlError> {
 /// cannot slip in between). False when not in escrow.
 pub fn claim_refund(tx: &mut Tx, booking: i64, now: i64) -> Result<bool, SqlError> {
     move_payment(tx, booking, ESCROW, REFUNDING, Some("CANCELLED"), "refunds", now)
+}
+
+/// The payment's status for booking `booking` (`refund-before-claim`'s check before it refunds).
+pub fn payment_status(tx: &mut Tx, booking: i64) -> Result<Option<String>, SqlError> {
+    tx.query_opt("SELECT status FROM payments WHERE booking_id = ?", &[booking.into()])?.map(|r| r.text(0)).transpose()
+}
+
+/// `refund-before-claim`: Paystack refunded a payment checked to be in escrow a moment before,
+/// so it is written REFUNDED (and the booking CANCELLED) whatever it is now: the check is
+/// trusted, the write has no guard.
+pub fn refunded_unclaimed(tx: &mut Tx, booking: i64, now: i64) -> Result<bool, SqlError> {
+    let Some(r) = tx.query_opt("SELECT reference FROM payments WHERE booking_id = ?", &[booking.into()])? else {
+        return Ok(false);
+    };
+    let reference = r.text(0)?;
+    tx.execute(
+        "UPDATE payments SET status = 'REFUNDED', refunds = refunds + 1, changed_at = ? WHERE reference = ?",
+        &[now.into(), Value::from(&reference)],
+    )?;
+    history(tx, &reference, REFUNDED, now)?;
+    bump(tx, booking, Some("CANCELLED"), now)?;
+    Ok(true)
 }
 
 /// Paystack accepted the refund: REFUNDING → REFUNDED.

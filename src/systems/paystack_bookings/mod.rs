@@ -54,10 +54,12 @@ pub enum Flaw {
     DoubleCredit,
     LongPaymentTtl,
     StuckWarnOnly,
+    RefundBeforeClaim,
+    CallbackTrustsRedirect,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 8] = [
+    pub const ALL: [Flaw; 10] = [
         Flaw::EtagWithoutPayment,
         Flaw::InFlightOverwrite,
         Flaw::StaleRollback,
@@ -66,6 +68,8 @@ impl Flaw {
         Flaw::DoubleCredit,
         Flaw::LongPaymentTtl,
         Flaw::StuckWarnOnly,
+        Flaw::RefundBeforeClaim,
+        Flaw::CallbackTrustsRedirect,
     ];
 
     pub fn name(self) -> &'static str {
@@ -78,6 +82,8 @@ impl Flaw {
             Flaw::DoubleCredit => "double-credit",
             Flaw::LongPaymentTtl => "long-payment-ttl",
             Flaw::StuckWarnOnly => "stuck-warn-only",
+            Flaw::RefundBeforeClaim => "refund-before-claim",
+            Flaw::CallbackTrustsRedirect => "callback-trusts-redirect",
         }
     }
 
@@ -96,6 +102,12 @@ impl Flaw {
             Flaw::LongPaymentTtl => "the payment cache TTL (60 s) is longer than the refresh interval (30 s)",
             Flaw::StuckWarnOnly => {
                 "seed 003's stuck payment detection only warns: a success whose webhook and callback failed stays PENDING"
+            }
+            Flaw::RefundBeforeClaim => {
+                "cancel checks ESCROW, asks Paystack to refund, then writes REFUNDED unguarded: a release can slip in between"
+            }
+            Flaw::CallbackTrustsRedirect => {
+                "the callback page shows success from the redirect's ?reference=&trxref= when its verify call fails"
             }
         }
     }
@@ -215,6 +227,9 @@ pub struct Policy {
     pub hidden_stops: bool,
     /// A channel event arriving during a fetch is dropped.
     pub drop_events_while_fetching: bool,
+    /// The payment callback shows success from the redirect's query string when the verify
+    /// call fails (Paystack's redirect carries `reference` and `trxref`, never a status).
+    pub trust_redirect: bool,
 }
 
 impl Policy {
@@ -229,6 +244,7 @@ impl Policy {
             restore_snapshot: flaws.has(Flaw::StaleRollback),
             hidden_stops: flaws.has(Flaw::HiddenNoRefresh),
             drop_events_while_fetching: flaws.has(Flaw::CrossTabLost),
+            trust_redirect: flaws.has(Flaw::CallbackTrustsRedirect),
         }
     }
 }

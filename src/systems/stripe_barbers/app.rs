@@ -8,11 +8,16 @@
 //!   made before answering; if Stripe cannot be reached the answer is 500, so Stripe retries.
 //!   `four-mutations` runs the seed's four mutations as four units instead; `no-async-events`
 //!   ignores `checkout.session.async_payment_*`, as an endpoint not subscribed to them would.
-//! - `GET /barbers/{id}/appointments`: the dashboard's query, one read.
+//! - `GET /barbers/{id}/appointments`: the dashboard's query, one read. `dashboard-complete-is-paid`
+//!   shows a completed session's `unpaid` debit as paid; `dashboard-cache-webhook-only` caches
+//!   each barber's answer until a webhook changes one of the barber's bookings.
 //! - `POST /barbers/{id}/appointments/mark-paid`: the button. The reference asks Stripe about
 //!   each pending appointment's session and applies what it says; `manual-blind` marks them paid.
 //!
 //! What it does not do: the customer's pages (the checkout runs in [`super::actors`]).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -21,19 +26,25 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 
 use super::logic::{self, Mutation, Observed, Outcome};
-use super::{Env, Flaw, Flaws, stripe_api};
+use super::{Env, Flaw, Flaws, barber_of, stripe_api};
 use crate::providers::stripe::objects::{Event, Session, short};
 use crate::providers::stripe::{self, EventType, webhook};
 use crate::sim::Kind;
+use crate::sim::world::lock;
 use crate::store::DbError;
 
 /// The app's actor name (Stripe's webhooks go here).
 pub const ACTOR: &str = "app";
 
+/// `dashboard-cache-webhook-only`: each barber's last dashboard answer.
+type DashboardCache = Arc<Mutex<BTreeMap<i64, Vec<DashboardRow>>>>;
+
 #[derive(Clone)]
 struct AppCtx {
     env: Env,
     flaws: Flaws,
+    /// Lives as long as the app process: a restart starts it empty.
+    cache: DashboardCache,
 }
 
 /// The reference app with `flaws`.
@@ -43,7 +54,7 @@ pub fn reference(flaws: Flaws) -> impl Fn(Env) -> Router {
             .route("/webhooks/stripe", post(webhook_handler))
             .route("/barbers/{id}/appointments", get(dashboard))
             .route("/barbers/{id}/appointments/mark-paid", post(mark_paid))
-            .with_state(AppCtx { env, flaws })
+            .with_state(AppCtx { env, flaws, cache: DashboardCache::default() })
     }
 }
 
@@ -109,6 +120,16 @@ async fn webhook_handler(State(ctx): State<AppCtx>, headers: HeaderMap, body: By
     };
     if dup {
         env.sim.mark("duplicate-event");
+    }
+    if ctx.flaws.has(Flaw::DashboardCacheWebhookOnly) && !matches!(out, Outcome::Unchanged { .. } | Outcome::NoBooking)
+    {
+        // The webhook invalidates the barber's cached dashboard on a status change; nothing
+        // else does.
+        let mut cache = lock(&ctx.cache);
+        match slot_hint {
+            Some(slot) => drop(cache.remove(&barber_of(slot))),
+            None => cache.clear(),
+        }
     }
     note(env, ACTOR, &session.id, &obs, &out);
     finish(env, ACTOR, out).await
@@ -203,20 +224,33 @@ async fn four_mutations(env: &Env, session: &Session, obs: &Observed) -> (Status
 /// One appointment as the dashboard gets it: `[appointment id, booking id, status]`.
 pub type DashboardRow = (i64, i64, String);
 
+/// The dashboard's query. `dashboard-complete-is-paid` shows `paid` for a pending appointment
+/// whose Checkout Session completed with `payment_status` `unpaid` (the booking's `processing`).
+const DASHBOARD_QUERY: &str = "SELECT id, booking_id, status FROM appointments WHERE barber_id = ? ORDER BY id";
+const DASHBOARD_QUERY_COMPLETE_IS_PAID: &str = "SELECT a.id, a.booking_id, CASE WHEN a.status = 'pending' AND b.payment_status = 'processing' THEN 'paid' ELSE a.status END FROM appointments a LEFT JOIN bookings b ON b.id = a.booking_id WHERE a.barber_id = ? ORDER BY a.id";
+
 async fn dashboard(State(ctx): State<AppCtx>, Path(barber): Path<i64>) -> (StatusCode, String) {
+    let cached = ctx.flaws.has(Flaw::DashboardCacheWebhookOnly);
+    if cached && let Some(rows) = lock(&ctx.cache).get(&barber) {
+        return (StatusCode::OK, serde_json::to_string(rows).unwrap_or_default());
+    }
+    let sql =
+        if ctx.flaws.has(Flaw::DashboardCompleteIsPaid) { DASHBOARD_QUERY_COMPLETE_IS_PAID } else { DASHBOARD_QUERY };
     let rows = ctx
         .env
         .db
         .unit(ACTOR, "dashboard.query", "", |tx| {
-            let rows = tx.query(
-                "SELECT id, booking_id, status FROM appointments WHERE barber_id = ? ORDER BY id",
-                &[barber.into()],
-            )?;
+            let rows = tx.query(sql, &[barber.into()])?;
             rows.iter().map(|r| Ok((r.int(0)?, r.opt_int(1)?.unwrap_or(0), r.text(2)?))).collect::<Result<Vec<_>, _>>()
         })
         .await;
     match rows {
-        Ok(rows) => (StatusCode::OK, serde_json::to_string(&rows).unwrap_or_default()),
+        Ok(rows) => {
+            if cached {
+                lock(&ctx.cache).insert(barber, rows.clone());
+            }
+            (StatusCode::OK, serde_json::to_string(&rows).unwrap_or_default())
+        }
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }

@@ -75,10 +75,16 @@ pub enum Flaw {
     /// The webhook is not subscribed to `checkout.session.async_payment_*`, and the cron, like the
     /// seed's, reads only local tables: a bank debit that succeeds later is never recorded.
     NoAsyncEvents,
+    /// The dashboard shows `paid` for a completed Checkout Session whose `payment_status` is
+    /// `unpaid` (a bank debit still processing).
+    DashboardCompleteIsPaid,
+    /// The dashboard's answer is cached per barber and only the webhook invalidates it
+    /// (fastify/fastify-caching#20): the cron's and the button's changes are never shown.
+    DashboardCacheWebhookOnly,
 }
 
 impl Flaw {
-    pub const ALL: [Flaw; 7] = [
+    pub const ALL: [Flaw; 9] = [
         Flaw::ReadThenClaim,
         Flaw::NeverFree,
         Flaw::FourMutations,
@@ -86,6 +92,8 @@ impl Flaw {
         Flaw::ExpiredFreesSlot,
         Flaw::ManualBlind,
         Flaw::NoAsyncEvents,
+        Flaw::DashboardCompleteIsPaid,
+        Flaw::DashboardCacheWebhookOnly,
     ];
 
     pub fn name(self) -> &'static str {
@@ -97,6 +105,8 @@ impl Flaw {
             Flaw::ExpiredFreesSlot => "expired-frees-slot",
             Flaw::ManualBlind => "manual-blind",
             Flaw::NoAsyncEvents => "no-async-events",
+            Flaw::DashboardCompleteIsPaid => "dashboard-complete-is-paid",
+            Flaw::DashboardCacheWebhookOnly => "dashboard-cache-webhook-only",
         }
     }
 
@@ -118,6 +128,12 @@ impl Flaw {
             Flaw::ManualBlind => "seed 004's \"Update Pending to Paid\" button marks appointments paid without Stripe",
             Flaw::NoAsyncEvents => {
                 "webhook not subscribed to async_payment_* and seed 004's local-only cron: a debit's success is lost"
+            }
+            Flaw::DashboardCompleteIsPaid => {
+                "the dashboard shows paid once the Checkout Session is complete, though payment_status is unpaid"
+            }
+            Flaw::DashboardCacheWebhookOnly => {
+                "the dashboard's answer is cached and only webhook writes invalidate it (fastify-caching#20)"
             }
         }
     }
