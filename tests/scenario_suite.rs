@@ -107,6 +107,8 @@ suite! {
     // fanvue-revenue.
     fanvue_fixed,
     fanvue_default_swarm,
+    fanvue_damaged_start_fixed,
+    fanvue_damaged_cursor_before_commit,
     fanvue_cursor_before_commit,
     fanvue_dashboard_fallback,
     fanvue_force_sync_no_reset,

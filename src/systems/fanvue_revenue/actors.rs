@@ -184,10 +184,17 @@ async fn owner(
                 let path = format!("/api/fanvue/force-sync-revenue?modelId={}", m.id);
                 let label = if sim.recording() { format!("POST {path} ({})", m.name) } else { String::new() };
                 let req = Request::new(http::Method::POST, path).label(label);
-                let s = sim.clone();
-                // The button does not wait for the last press to finish.
+                let (s, until_ok) = (sim.clone(), cfg.force_sync_until_ok);
+                // The button does not wait for the last press to finish. A persistent owner
+                // (`force_sync_until_ok`) presses again a minute after every answer but 200.
                 sim.spawn(OWNER, async move {
-                    let _ = s.request(OWNER, app::ACTOR, req, Millis::min(2).0).await;
+                    loop {
+                        let answer = s.request(OWNER, app::ACTOR, req.clone(), Millis::min(2).0).await;
+                        if !until_ok || answer.is_ok_and(|r| r.status == 200) {
+                            break;
+                        }
+                        s.sleep_ms(Millis::min(1).0).await;
+                    }
                 });
             }
             Action::LoadDashboard => {

@@ -49,6 +49,9 @@ pub struct Config {
     pub force_syncs_max: u32,
     /// …and, this often, presses it again a few seconds later.
     pub double_click: Rate,
+    /// The owner presses again, a minute later, after every answer but 200 (an error, a
+    /// timeout, a refused connection) until the force-sync succeeds. Off by default: one press.
+    pub force_sync_until_ok: bool,
     /// Dashboard loads during the safety phase (one more always comes at the end of the run).
     pub dashboard_loads_max: u32,
     /// Retries of one earnings request after a 5xx, a timeout or a refused connection.
@@ -79,6 +82,7 @@ impl Default for Config {
             force_syncs_min: 0,
             force_syncs_max: 2,
             double_click: Rate(300_000),
+            force_sync_until_ok: false,
             dashboard_loads_max: 2,
             request_retries: 3,
             request_timeout: Millis::s(10),
