@@ -5,8 +5,9 @@
 //! It is the oracle of the mutation score (issue 11 §8, `scripts/mutants`): cargo-gamma builds
 //! every mutant of the two systems' reference logic into one set of test binaries and runs this
 //! target once per mutant. A mutant is caught when some scenario's expectation no longer holds: a
-//! fixed scenario finds a violation, a flaw scenario stops finding its invariant, or a passing
-//! run set stops reaching a `sometimes` mark.
+//! fixed scenario finds a violation, a flaw scenario stops finding its invariant, a passing run
+//! set stops reaching a `sometimes` mark, or a flaw scenario's twin (the same file without its
+//! flaws, which must find nothing) finds a violation.
 //!
 //! What it does not do: run by default. CI's sweep already runs every one of these scenarios
 //! through the command line, so under a plain `cargo test` each test says it was skipped and why;
@@ -54,8 +55,7 @@ fn holds(file: &str) {
     let path = scenarios_dir().join(file);
     let s = scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
     let count = budget(&s);
-    let summary = scenario::run_scenario(&s, file, SeedSelection::Range { start: 0, count }, &Backends::Embedded)
-        .unwrap_or_else(|e| panic!("{file}: {e}"));
+    let summary = run(&s, file, count);
     // A capped run set is not asked to reach every `sometimes` mark: the marks are a promise of
     // the full budget (long_outage's rarest one needs more than 700 seeds).
     let capped = count < *s.seeds.get_ref();
@@ -66,6 +66,35 @@ fn holds(file: &str) {
         summary.verdict,
         summary.seeds_run,
         summary.violating_seeds,
+        summary.first_violation.map(|v| (v.invariant, v.details))
+    );
+    twin_passes(&s, file);
+}
+
+fn run(s: &scenario::Scenario, file: &str, count: u64) -> scenario::Summary {
+    scenario::run_scenario(s, file, SeedSelection::Range { start: 0, count }, &Backends::Embedded)
+        .unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// A flaw scenario's twin: the same file with its `flaws` emptied finds nothing in the same
+/// seeds (the cap applies: the twin expects a pass). Every flaw scenario is built so that only
+/// one repair path or one check stands between the load and a violation, so the twin is where
+/// the reference logic of that path must hold: the Fanvue sync's 5xx retries, the `Retry-After`
+/// wait, the admin's sweep, force-sync's reset. The twin is not held to `sometimes` marks.
+fn twin_passes(s: &scenario::Scenario, file: &str) {
+    if s.flaws.is_empty() || s.expect.get_ref().outcome != scenario::Outcome::Violation {
+        return;
+    }
+    let mut twin = s.clone();
+    twin.flaws.clear();
+    let count = budget(&twin);
+    let summary = run(&twin, file, count);
+    assert_eq!(
+        summary.violating_seeds,
+        0,
+        "{file} without its flaws: {} of {} seeds violate (first: {:?})",
+        summary.violating_seeds,
+        summary.seeds_run,
         summary.first_violation.map(|v| (v.invariant, v.details))
     );
 }
@@ -93,6 +122,7 @@ suite! {
     midtrans_provider_behind,
     seed001_fixed,
     seed001_race,
+    seed001_webhook_alone,
     seed001_inline_retry,
     no_reconciliation,
     split_update,
