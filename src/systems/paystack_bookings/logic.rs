@@ -140,10 +140,12 @@ pub fn seen_webhook(tx: &mut Tx, reference: &str, now: i64) -> Result<bool, SqlE
     Ok(false)
 }
 
+/// Moves booking `booking`'s payment to `to`, counting the move in `count`, guarded by
+/// `status = from`; `from = None` writes whatever the status is now (`refund-before-claim`).
 fn move_payment(
     tx: &mut Tx,
     booking: i64,
-    from: &str,
+    from: Option<&str>,
     to: &str,
     booking_status: Option<&str>,
     count: &str,
@@ -153,11 +155,17 @@ fn move_payment(
         return Ok(false);
     };
     let reference = r.text(0)?;
+    let mut params = vec![to.into(), now.into(), Value::from(&reference)];
+    let guard = match from {
+        Some(from) => {
+            params.push(from.into());
+            " AND status = ?"
+        }
+        None => "",
+    };
     let n = tx.execute(
-        &format!(
-            "UPDATE payments SET status = ?, {count} = {count} + 1, changed_at = ? WHERE reference = ? AND status = ?"
-        ),
-        &[to.into(), now.into(), Value::from(&reference), from.into()],
+        &format!("UPDATE payments SET status = ?, {count} = {count} + 1, changed_at = ? WHERE reference = ?{guard}"),
+        &params,
     )?;
     if n == 0 {
         return Ok(false);
@@ -169,13 +177,13 @@ fn move_payment(
 
 /// The service was done: ESCROW → RELEASED, the booking COMPLETED. False when not in escrow.
 pub fn release(tx: &mut Tx, booking: i64, now: i64) -> Result<bool, SqlError> {
-    move_payment(tx, booking, ESCROW, RELEASED, Some("COMPLETED"), "releases", now)
+    move_payment(tx, booking, Some(ESCROW), RELEASED, Some("COMPLETED"), "releases", now)
 }
 
 /// The customer cancels: ESCROW → REFUNDING (claimed before Paystack is asked, so a release
 /// cannot slip in between). False when not in escrow.
 pub fn claim_refund(tx: &mut Tx, booking: i64, now: i64) -> Result<bool, SqlError> {
-    move_payment(tx, booking, ESCROW, REFUNDING, Some("CANCELLED"), "refunds", now)
+    move_payment(tx, booking, Some(ESCROW), REFUNDING, Some("CANCELLED"), "refunds", now)
 }
 
 /// The payment's status for booking `booking` (`refund-before-claim`'s check before it refunds).
@@ -187,17 +195,7 @@ pub fn payment_status(tx: &mut Tx, booking: i64) -> Result<Option<String>, SqlEr
 /// so it is written REFUNDED (and the booking CANCELLED) whatever it is now: the check is
 /// trusted, the write has no guard.
 pub fn refunded_unclaimed(tx: &mut Tx, booking: i64, now: i64) -> Result<bool, SqlError> {
-    let Some(r) = tx.query_opt("SELECT reference FROM payments WHERE booking_id = ?", &[booking.into()])? else {
-        return Ok(false);
-    };
-    let reference = r.text(0)?;
-    tx.execute(
-        "UPDATE payments SET status = 'REFUNDED', refunds = refunds + 1, changed_at = ? WHERE reference = ?",
-        &[now.into(), Value::from(&reference)],
-    )?;
-    history(tx, &reference, REFUNDED, now)?;
-    bump(tx, booking, Some("CANCELLED"), now)?;
-    Ok(true)
+    move_payment(tx, booking, None, REFUNDED, Some("CANCELLED"), "refunds", now)
 }
 
 /// Paystack accepted the refund: REFUNDING → REFUNDED.
