@@ -56,10 +56,8 @@ fn holds(file: &str) {
     let s = scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
     let count = budget(&s);
     let summary = run(&s, file, count);
-    // A capped run set is not asked to reach every `sometimes` mark: the marks are a promise of
-    // the full budget (long_outage's rarest one needs more than 700 seeds).
     let capped = count < *s.seeds.get_ref();
-    let met = summary.verdict.ok() || (capped && matches!(summary.verdict, Verdict::Vacuous(_)));
+    let met = summary.verdict.ok() || (capped && rare_at_cap(file, count, &summary.verdict));
     assert!(
         met,
         "{file}: {:?} after {} seeds ({} violating; first: {:?})",
@@ -69,6 +67,28 @@ fn holds(file: &str) {
         summary.first_violation.map(|v| (v.invariant, v.details))
     );
     twin_passes(&s, file);
+}
+
+/// The cap the marks below were measured at: the mutation run's default.
+const MEASURED_CAP: u64 = 300;
+
+/// The `sometimes` marks a capped run set of a pass scenario may leave unreached: the marks are a
+/// promise of the full budget, and these are rarer than [`MEASURED_CAP`] seeds reach (measured
+/// on the reference; every other mark of every pass scenario is reached in its first 300 seeds).
+/// A capped run must still reach all the rest, so a mutant that stops a repair path from ever
+/// happening (a mark's only source) is caught even under the cap. At any other cap nothing is
+/// asked of the marks, since the list would not fit it.
+const RARE_AT_CAP: &[(&str, &[&str])] = &[("midtrans_long_outage.toml", &["reconciliation-caught-reversal"])];
+
+/// Whether a capped run set's verdict is acceptable: it passed, and the marks it left unreached
+/// are all rare at this cap.
+fn rare_at_cap(file: &str, count: u64, verdict: &Verdict) -> bool {
+    let Verdict::Vacuous(unreached) = verdict else { return false };
+    if count != MEASURED_CAP {
+        return true;
+    }
+    let rare = RARE_AT_CAP.iter().find(|(f, _)| *f == file).map_or(&[][..], |(_, m)| *m);
+    unreached.iter().all(|m| rare.contains(&m.as_str()))
 }
 
 fn run(s: &scenario::Scenario, file: &str, count: u64) -> scenario::Summary {
@@ -139,6 +159,8 @@ suite! {
     fanvue_default_swarm,
     fanvue_damaged_start_fixed,
     fanvue_damaged_cursor_before_commit,
+    fanvue_earnings_brownout,
+    fanvue_two_unit_store,
     fanvue_cursor_before_commit,
     fanvue_dashboard_fallback,
     fanvue_force_sync_no_reset,

@@ -82,7 +82,7 @@ pub fn execute(a: Args, app: &App) -> Result<ExitCode, Error> {
     }
     // A replay file is judged by the failure it saved; a seed by the scenario's expectation.
     let expect = match &file {
-        Some(f) => Expect { outcome: Outcome::Violation, invariant: Some(f.invariant.clone()) },
+        Some(f) => Expect { outcome: Outcome::Violation, invariant: Some(f.invariant.clone()), sometimes: Vec::new() },
         None => s.expect.get_ref().clone(),
     };
     let met = Verdict::of_run(&expect, &r.violations).ok();

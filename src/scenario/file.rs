@@ -67,6 +67,11 @@ pub struct Expect {
     /// With `outcome = "violation"`: the invariant that must be violated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invariant: Option<String>,
+    /// With `outcome = "pass"`: marks (`sim.mark` names, the system's or a user's own logic's)
+    /// the run set must also reach, beside the ones the system and its faults require; a set
+    /// that misses one is vacuous.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sometimes: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -344,6 +349,15 @@ fn validate(s: &Scenario, info: &SystemInfo, text: &str, path: &str) -> Result<(
 
 fn validate_expect(s: &Scenario, info: &SystemInfo, text: &str, path: &str) -> Result<(), Error> {
     let e = s.expect.get_ref();
+    if !e.sometimes.is_empty() && e.outcome != Outcome::Pass {
+        return Err(at(path, text, s.expect.span(), "expect: `sometimes` is for outcome \"pass\" only".into()));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for m in &e.sometimes {
+        if m.trim().is_empty() || !seen.insert(m) {
+            return Err(at(path, text, s.expect.span(), format!("expect.sometimes: {m:?} is empty or repeated")));
+        }
+    }
     match (e.outcome, &e.invariant) {
         (Outcome::Pass, None) => Ok(()),
         (Outcome::Pass, Some(_)) => {
@@ -380,6 +394,21 @@ mod tests {
         let s = parse(MIN, "s.toml").unwrap();
         assert_eq!(*s.seeds.get_ref(), 200);
         assert_eq!(s.time, Time::default());
+    }
+
+    #[test]
+    fn expect_sometimes_is_for_passing_runs_and_names_each_mark_once() {
+        let s = parse(&format!("{MIN}sometimes = [\"reconciliation-repaired\"]\n"), "s.toml").unwrap();
+        assert_eq!(s.expect.get_ref().sometimes, ["reconciliation-repaired"]);
+        let e = err(&format!("{MIN}sometimes = [\"a\", \"a\"]\n"));
+        assert!(e.starts_with("s.toml:") && e.contains("\"a\" is empty or repeated"), "{e}");
+        let e = err(&format!("{MIN}sometimes = [\" \"]\n"));
+        assert!(e.contains("empty or repeated"), "{e}");
+        let violation = MIN.replace(
+            "outcome = \"pass\"\n",
+            "outcome = \"violation\"\ninvariant = \"provider-paid-implies-paid\"\nsometimes = [\"a\"]\n",
+        );
+        assert!(err(&violation).contains("`sometimes` is for outcome \"pass\" only"), "{}", err(&violation));
     }
 
     #[test]

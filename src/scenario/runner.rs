@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use std::time::Duration;
 
-use crate::check::{Coverage, Violation};
+use crate::check::{Coverage, Sometimes, Violation};
 use crate::error::Error;
 use crate::sim::Oracle;
 use crate::store::{SharedBackend, shared, sqlite::Sqlite};
@@ -184,6 +184,18 @@ impl Verdict {
 }
 
 impl Expect {
+    /// The marks a passing run set must reach: the system's and its faults' (`system`), then
+    /// the scenario's own `sometimes` not among them.
+    pub fn required_marks(&self, system: Vec<Sometimes>) -> Vec<Sometimes> {
+        let mut marks = system;
+        for m in &self.sometimes {
+            if !marks.iter().any(|s| s.mark == *m) {
+                marks.push(Sometimes { mark: m.clone(), doc: "required by the scenario's [expect] sometimes".into() });
+            }
+        }
+        marks
+    }
+
     /// The violation that matters to this expectation: with `pass`, the first of any; with
     /// `violation`, the first of the expected invariant.
     pub fn found_in<'a>(&self, violations: &'a [Violation]) -> Option<&'a Violation> {
@@ -305,7 +317,7 @@ pub fn run_scenario_opts(
     let mut spec = s.run_spec(false);
     spec.swarm |= opts.swarm;
     let expect = s.expect.get_ref().clone();
-    let mut coverage = Coverage::new(system.sometimes(&spec));
+    let mut coverage = Coverage::new(expect.required_marks(system.sometimes(&spec)));
     let mut per_invariant: BTreeMap<String, u64> = BTreeMap::new();
     let (mut violating_seeds, mut events) = (0, 0);
     let mut first: Option<(u64, Violation, Vec<u64>)> = None;

@@ -28,7 +28,7 @@ fn summary(name: &str, verdict: Verdict) -> Summary {
         name: name.into(),
         path: format!("scenarios/{name}.toml"),
         system: "midtrans-orders".into(),
-        expect: Expect { outcome: Outcome::Pass, invariant: None },
+        expect: Expect { outcome: Outcome::Pass, invariant: None, sometimes: Vec::new() },
         selection: SeedSelection::Range { start: 0, count: 200 },
         shard: None,
         budget_spent: false,
@@ -72,7 +72,11 @@ fn hand_made() -> Vec<Summary> {
     unexpected.first_seed = Some(17);
     unexpected.first_violation = Some(violation);
     let mut not_found = summary("flaw-not-caught", Verdict::ExpectedNotFound);
-    not_found.expect = Expect { outcome: Outcome::Violation, invariant: Some("provider-paid-implies-paid".into()) };
+    not_found.expect = Expect {
+        outcome: Outcome::Violation,
+        invariant: Some("provider-paid-implies-paid".into()),
+        sometimes: Vec::new(),
+    };
     let vacuous = summary("never-partitioned", Verdict::Vacuous(vec!["fault:partition".into()]));
     vec![summary("fine", Verdict::Met), unexpected, not_found, vacuous]
 }

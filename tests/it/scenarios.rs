@@ -172,6 +172,26 @@ fn a_run_set_that_never_fires_a_fault_is_vacuous() {
     }
 }
 
+/// `[expect] sometimes` adds marks of the scenario's own to the ones the system requires: one no
+/// seed reaches makes the run set vacuous and is named; one the seeds reach leaves it met.
+#[test]
+fn a_mark_the_scenario_requires_is_held_like_the_systems_own() {
+    let with = |mark: &str| {
+        let mark = mark.to_string();
+        move |t: String| t.replace("outcome = \"pass\"\n", &format!("outcome = \"pass\"\nsometimes = [\"{mark}\"]\n"))
+    };
+    match run_edited("seed001_fixed.toml", with("no-seed-reaches-this"), Some(5)).verdict {
+        Verdict::Vacuous(marks) => assert!(marks.contains(&"no-seed-reaches-this".to_string()), "{marks:?}"),
+        other => panic!("expected vacuous, got {other:?}"),
+    }
+    let reached = run_edited("seed001_fixed.toml", with("webhook-before-insert"), Some(20));
+    assert_eq!(reached.violating_seeds, 0, "{:?}", reached.first_violation);
+    assert!(reached.coverage.seeds_reaching["webhook-before-insert"] > 0);
+    if let Verdict::Vacuous(marks) = &reached.verdict {
+        assert!(!marks.contains(&"webhook-before-insert".to_string()), "{marks:?}");
+    }
+}
+
 /// Issue 11: a settlement reversed to deny (or refunded) while the database is down for longer
 /// than Midtrans's retry budget loses its notification; a reconciliation that asks only about
 /// PENDING payments never hears of it, and the order stays PAID.

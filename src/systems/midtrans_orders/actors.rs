@@ -203,7 +203,9 @@ pub async fn jobs(env: Env, flaws: Flaws) {
     let (sim, db, cfg, server_key) = (env.sim, env.db, env.cfg, env.server_key);
     let every = cfg.reconcile_every.0.max(1_000);
     let monitor_every = cfg.monitor_every.0.max(1_000);
+    // #[gamma::skip(arith.mul_to_add, arith.mul_to_div, arith.add_to_mul, reason = "the first tick's phase: these start the schedule at or just after the run's start, or catch a restarted job up with a burst of ticks; what the jobs do does not depend on their phase", tag = "timing")]
     let mut next_reconcile = (sim.now_ms() / every + 1) * every;
+    // #[gamma::skip(arith.mul_to_add, arith.mul_to_div, arith.add_to_mul, reason = "the first tick's phase: these start the schedule at or just after the run's start, or catch a restarted job up with a burst of ticks; what the jobs do does not depend on their phase", tag = "timing")]
     let mut next_monitor = (sim.now_ms() / monitor_every + 1) * monitor_every;
     loop {
         let next = if flaws.has(Flaw::NoReconciliation) { next_monitor } else { next_reconcile.min(next_monitor) };

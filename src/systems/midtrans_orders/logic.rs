@@ -187,8 +187,12 @@ pub fn apply(
     };
     if target == current {
         // `double-fulfil`: the side effect runs once per delivery, not once per payment.
-        if source == Source::Webhook && target == OrderStatus::Paid && flaws.has(Flaw::DoubleFulfil) {
-            fulfil(tx, order_id, source, now)?;
+        if flaws.has(Flaw::DoubleFulfil) {
+            // #[gamma::skip(reason = "double-fulfil's own condition, read only with that flaw on", tag = "flaw")]
+            let shipped_again = source == Source::Webhook && target == OrderStatus::Paid;
+            if shipped_again {
+                fulfil(tx, order_id, source, now)?;
+            }
         }
         log(tx, upd, source, Some(current), Some(target), "duplicate", now)?;
         return Ok(Applied::Unchanged(current));
@@ -198,7 +202,9 @@ pub fn apply(
         log(tx, upd, source, Some(current), Some(target), "stale-ignored", now)?;
         return Ok(Applied::Stale { from: current, to: target });
     }
-    if target == OrderStatus::Denied && flaws.has(Flaw::ReversalKeepsPaidAt) {
+    // #[gamma::skip(logical.and_remove_left, relational, reason = "the left side and the flaw alone differ from the source only with reversal-keeps-paid-at on", tag = "flaw")]
+    let keeps_paid_at = target == OrderStatus::Denied && flaws.has(Flaw::ReversalKeepsPaidAt);
+    if keeps_paid_at {
         // `reversal-keeps-paid-at`: the status moves on to DENIED, paid_at stays.
         tx.execute(
             "UPDATE order_payments SET payment_status = ?, provider_status = ?, updated_at = ? WHERE id = ?",
@@ -228,7 +234,9 @@ pub fn apply_order(
     flaws: Flaws,
 ) -> Result<(), SqlError> {
     let prev = tx.query_opt("SELECT status FROM orders WHERE id = ?", &[order_id.into()])?;
-    if target == OrderStatus::Denied && flaws.has(Flaw::ReversalKeepsPaidAt) {
+    // #[gamma::skip(logical.and_remove_left, relational, reason = "the left side and the flaw alone differ from the source only with reversal-keeps-paid-at on", tag = "flaw")]
+    let keeps_paid_at = target == OrderStatus::Denied && flaws.has(Flaw::ReversalKeepsPaidAt);
+    if keeps_paid_at {
         tx.execute(
             "UPDATE orders SET status = ?, updated_at = ? WHERE id = ?",
             &[target.as_str().into(), now.into(), order_id.into()],
@@ -242,6 +250,7 @@ pub fn apply_order(
     }
     let was_paid = prev.map(|r| r.text(0)).transpose()?.as_deref() == Some("PAID");
     // `repair-skips-fulfil`: the side effect lives in the webhook handler only.
+    // #[gamma::skip(logical.or_remove_left, relational, reason = "these two differ from the source only with repair-skips-fulfil on", tag = "flaw")]
     let fulfils = source == Source::Webhook || !flaws.has(Flaw::RepairSkipsFulfil);
     if target == OrderStatus::Paid && !was_paid && fulfils {
         fulfil(tx, order_id, source, now)?;
