@@ -283,7 +283,8 @@ pub async fn status_notification(
     };
     match resp.status {
         200 => serde_json::from_slice(&resp.body).map(Some).map_err(|e| format!("malformed status API answer: {e}")),
-        // #[gamma::skip(match_arm, reason = "every caller treats a 404 as it treats an error (the webhook's 503, reconciliation's skip) but the manual sync, whose answer body no one reads", tag = "equivalent")]
+        // Every caller treats a 404 as it treats an error (the webhook's 503, reconciliation's
+        // skip) but the manual sync, whose answer body no one reads.
         404 => Ok(None),
         s => Err(format!("status API answered {s}")),
     }
