@@ -48,6 +48,7 @@ impl SyncEnv {
     }
 
     /// A wall instant as the timeline shows time: simulated `hh:mm:ss.mmm`, or ISO before the run.
+    // #[gamma::skip(reason = "trace wording only", tag = "trace")]
     pub fn at(&self, wall_ms: i64) -> String {
         super::show_instant(&self.sim, wall_ms)
     }
