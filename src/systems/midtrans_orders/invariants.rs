@@ -88,6 +88,7 @@ pub fn paid_at_iff_paid(o: &OrderRow, s: &Statuses, out: &mut Vec<String>) {
 
 /// `paid-never-regresses`: an order once PAID (`was_paid`) is now in a regression status
 /// ([`money::regresses`]).
+// #[gamma::skip(reason = "read only by `settle audit` (the simulation uses regressed_since_seen): tests/it/audit tests it, the scenario suite cannot", tag = "audit")]
 pub fn regressed(code: &str, was_paid: bool, now: &str, s: &Statuses) -> Option<String> {
     money::regresses(was_paid, s.verdict(now)).then(|| regression(code, now, s))
 }
@@ -97,6 +98,7 @@ pub fn regressed_since_seen(seen: &mut PaidSeen, o: &OrderRow, s: &Statuses) -> 
     seen.regressed(&o.code, s.verdict(&o.status)).then(|| regression(&o.code, &o.status, s))
 }
 
+// #[gamma::skip(reason = "a finding's wording only", tag = "trace")]
 fn regression(code: &str, now: &str, s: &Statuses) -> String {
     format!("{code} went from {} back to {now}", s.paid)
 }
