@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::scenario::shrink::Budget;
 use crate::scenario::{
-    Backends, Expect, Outcome, ReplayFile, RunOptions, Scenario, SeedSelection, Summary, Verdict, run_scenario_opts,
+    Backends, Expect, ReplayFile, RunOptions, Scenario, SeedSelection, Summary, Verdict, run_scenario_opts,
 };
 use crate::sim::Oracle;
 use crate::store::SharedBackend;
@@ -228,8 +228,7 @@ impl Runner {
         let file = ReplayFile::load(Path::new(which)).map_err(|e| e.to_string())?;
         file.check_system(which, system.name()).map_err(|e| e.to_string())?;
         let fs = file.scenario(which, &self.registry).map_err(|e| e.to_string())?;
-        let expect =
-            Expect { outcome: Outcome::Violation, invariant: Some(file.invariant.clone()), sometimes: Vec::new() };
+        let expect = Expect::violation(&file.invariant);
         // A replay file is judged by the failure it saved: the test passes when it is gone.
         match self.judge_one(&fs, system, Oracle::replay(file.choices.clone()), which, &expect) {
             Ok(()) => Err(format!("{which}: `{}` is still violated", file.invariant)),

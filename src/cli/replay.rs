@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use super::{App, DbArg, emit, say, shown};
-use crate::scenario::{self, Expect, Outcome, ReplayFile, Verdict};
+use crate::scenario::{self, Expect, ReplayFile, Verdict};
 use crate::{Error, ExitCode, audit, report};
 
 #[derive(clap::Args)]
@@ -82,7 +82,7 @@ pub fn execute(a: Args, app: &App) -> Result<ExitCode, Error> {
     }
     // A replay file is judged by the failure it saved; a seed by the scenario's expectation.
     let expect = match &file {
-        Some(f) => Expect { outcome: Outcome::Violation, invariant: Some(f.invariant.clone()), sometimes: Vec::new() },
+        Some(f) => Expect::violation(&f.invariant),
         None => s.expect.get_ref().clone(),
     };
     let met = Verdict::of_run(&expect, &r.violations).ok();

@@ -184,6 +184,11 @@ impl Verdict {
 }
 
 impl Expect {
+    /// Expects `invariant` violated (how a replay file is judged: by the failure it saved).
+    pub fn violation(invariant: &str) -> Expect {
+        Expect { outcome: Outcome::Violation, invariant: Some(invariant.to_string()), sometimes: Vec::new() }
+    }
+
     /// The marks a passing run set must reach: the system's and its faults' (`system`), then
     /// the scenario's own `sometimes` not among them.
     pub fn required_marks(&self, system: Vec<Sometimes>) -> Vec<Sometimes> {

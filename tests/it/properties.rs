@@ -98,11 +98,7 @@ fn arb_scenario() -> impl Strategy<Value = Scenario> {
     let expect = prop_oneof![
         Just(Expect { outcome: Outcome::Pass, invariant: None, sometimes: Vec::new() }),
         proptest::sample::select(vec!["provider-paid-implies-paid", "order-payment-agree", "fulfilled-at-most-once"])
-            .prop_map(|i| Expect {
-                outcome: Outcome::Violation,
-                invariant: Some(i.to_string()),
-                sometimes: Vec::new()
-            }),
+            .prop_map(Expect::violation),
     ];
     let midtrans =
         proptest::option::of((1u32..50, range(0, 3_600_000), rate(1_000_000), 1i64..1_000_000, 0u32..5).prop_map(

@@ -72,11 +72,7 @@ fn hand_made() -> Vec<Summary> {
     unexpected.first_seed = Some(17);
     unexpected.first_violation = Some(violation);
     let mut not_found = summary("flaw-not-caught", Verdict::ExpectedNotFound);
-    not_found.expect = Expect {
-        outcome: Outcome::Violation,
-        invariant: Some("provider-paid-implies-paid".into()),
-        sometimes: Vec::new(),
-    };
+    not_found.expect = Expect::violation("provider-paid-implies-paid");
     let vacuous = summary("never-partitioned", Verdict::Vacuous(vec!["fault:partition".into()]));
     vec![summary("fine", Verdict::Met), unexpected, not_found, vacuous]
 }
