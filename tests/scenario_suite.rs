@@ -179,6 +179,7 @@ suite! {
     fanvue_no_5xx_retry,
     fanvue_no_5xx_retry_new_sales,
     fanvue_no_lookback,
+    fanvue_no_lookback_every_creator,
     fanvue_no_unique,
     fanvue_stale_stats,
     fanvue_stop_on_429,

@@ -252,6 +252,7 @@ pub fn apply_order(
     // `repair-skips-fulfil`: the side effect lives in the webhook handler only.
     // #[gamma::skip(logical.or_remove_left, relational, reason = "these two differ from the source only with repair-skips-fulfil on", tag = "flaw")]
     let fulfils = source == Source::Webhook || !flaws.has(Flaw::RepairSkipsFulfil);
+    // #[gamma::skip(logical.and_remove_right, reason = "the order is already PAID here only if it moved without its payment, which neither the reference's one unit nor split-update's second one (it follows a payment the order had not followed yet) does; dropping `fulfils` differs only with repair-skips-fulfil on", tag = "equivalent")]
     if target == OrderStatus::Paid && !was_paid && fulfils {
         fulfil(tx, order_id, source, now)?;
     }

@@ -23,6 +23,7 @@ pub mod export;
 pub mod invariants;
 pub mod logic;
 pub mod mapping;
+pub mod observe;
 
 use std::sync::Arc;
 
@@ -489,7 +490,7 @@ impl Family for Orders {
         if actor != env.cfg.provider.notify_actor {
             return router;
         }
-        app::observe_arrivals(router, env, env.cfg.provider.notify_path.clone())
+        observe::observe_arrivals(router, env, env.cfg.provider.notify_path.clone())
     }
 
     fn export(env: &Env) -> Option<String> {
