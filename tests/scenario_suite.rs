@@ -2,7 +2,7 @@
 //! file, each running the file's own seed budget on embedded SQLite and requiring its own
 //! expectation, exactly as CI's sweep (`settle run scenarios`) requires it.
 //!
-//! It is the oracle of the mutation score (issue 11 §8, `scripts/mutants`): cargo-gamma builds
+//! It is the oracle of the mutation score (issue 11 §8, `.ci/mutants`): cargo-gamma builds
 //! every mutant of the two systems' reference logic into one set of test binaries and runs this
 //! target once per mutant. A mutant is caught when some scenario's expectation no longer holds: a
 //! fixed scenario finds a violation, a flaw scenario stops finding its invariant, a passing run
