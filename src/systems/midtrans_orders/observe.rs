@@ -9,9 +9,7 @@ use axum::Router;
 
 use super::Env;
 
-/// Wraps any app (the reference one or a user's) so that a notification handled before the
-/// checkout's insert marks `webhook-before-insert`, and genuine `pending` notifications are kept
-/// for the forger to replay ([`Env::captured`]). Both are the harness's, not the app's, so a
+/// Wraps `router` (the reference app or a user's) with the watch on requests to `path`, so a
 /// user's own handler is judged on the same coverage, and faces the same replays, without
 /// knowing about it.
 pub fn observe_arrivals(router: Router, env: &Env, path: String) -> Router {
