@@ -31,8 +31,9 @@ fn enabled() -> bool {
 
 /// A scenario's seed budget: its own, except that `SETTLE_SUITE_SEEDS=N` caps the budget of the
 /// scenarios that expect a pass (the mutation run's default, to fit a session: a flaw scenario
-/// keeps its own budget, and a capped run set is not held to its `sometimes` marks, so the cap can
-/// only let more mutants survive, never catch one more).
+/// keeps its own budget). At [`MEASURED_CAP`] a capped run set is still held to its marks, but
+/// the few in [`RARE_AT_CAP`]; at any other cap to none. Either way the cap can only let more
+/// mutants survive, never catch one more.
 fn budget(s: &scenario::Scenario) -> u64 {
     let own = *s.seeds.get_ref();
     let cap = std::env::var("SETTLE_SUITE_SEEDS").ok().map(|v| {
