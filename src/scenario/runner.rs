@@ -184,6 +184,11 @@ impl Verdict {
 }
 
 impl Expect {
+    /// Expects a clean run set, with no marks of its own beyond the system's.
+    pub fn pass() -> Expect {
+        Expect { outcome: Outcome::Pass, invariant: None, sometimes: Vec::new() }
+    }
+
     /// Expects `invariant` violated (how a replay file is judged: by the failure it saved).
     pub fn violation(invariant: &str) -> Expect {
         Expect { outcome: Outcome::Violation, invariant: Some(invariant.to_string()), sometimes: Vec::new() }

@@ -1,7 +1,7 @@
 //! Properties over random fault plans and random scenario files.
 
 use proptest::prelude::*;
-use settle::scenario::{Expect, Outcome, Scenario, parse};
+use settle::scenario::{Expect, Scenario, parse};
 use settle::sim::{Millis, NetConfig, Oracle, PartitionConfig, Range, Rate, first_divergence};
 use settle::store::{DbConfig, shared, sqlite::Sqlite};
 use settle::systems::System;
@@ -96,7 +96,7 @@ fn arb_scenario() -> impl Strategy<Value = Scenario> {
         0..=3,
     );
     let expect = prop_oneof![
-        Just(Expect { outcome: Outcome::Pass, invariant: None, sometimes: Vec::new() }),
+        Just(Expect::pass()),
         proptest::sample::select(vec!["provider-paid-implies-paid", "order-payment-agree", "fulfilled-at-most-once"])
             .prop_map(Expect::violation),
     ];

@@ -14,7 +14,7 @@ use std::process::Command;
 use settle::check::{Coverage, Finding, InvariantKind, Sometimes, Violation};
 use settle::report::diagram::{Lane, Lanes, escape_mermaid, html, mermaid};
 use settle::report::junit;
-use settle::scenario::{Expect, Outcome, SeedSelection, Summary, Verdict, replay_command, run_one};
+use settle::scenario::{Expect, SeedSelection, Summary, Verdict, replay_command, run_one};
 use settle::sim::{Event, Kind, fmt_ms};
 use settle::store::{shared, sqlite::Sqlite};
 use settle::systems::{ActorInfo, Role};
@@ -28,7 +28,7 @@ fn summary(name: &str, verdict: Verdict) -> Summary {
         name: name.into(),
         path: format!("scenarios/{name}.toml"),
         system: "midtrans-orders".into(),
-        expect: Expect { outcome: Outcome::Pass, invariant: None, sometimes: Vec::new() },
+        expect: Expect::pass(),
         selection: SeedSelection::Range { start: 0, count: 200 },
         shard: None,
         budget_spent: false,
