@@ -13,7 +13,7 @@
 //! What it does not do: it never touches real I/O, threads or wall-clock time, and it knows
 //! nothing of payments.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -112,9 +112,9 @@ pub(crate) struct Inner {
     next_exchange: AtomicU64,
     /// How many sleeping tasks are due at each simulated millisecond: a task that wakes while
     /// others due at the same instant have not run yet is in a tie (see [`Sim::sleep_until_ms`]).
-    due: Mutex<HashMap<u64, u32>>,
+    due: Mutex<BTreeMap<u64, u32>>,
     /// The tie groups being ordered, by instant.
-    ties: Mutex<HashMap<u64, TieGroup>>,
+    ties: Mutex<BTreeMap<u64, TieGroup>>,
 }
 
 /// Yields a tied task waits at most for its turn (see [`Sim::sleep_until_ms`]).
@@ -129,13 +129,13 @@ struct TieGroup {
 
 /// A tied task's (place, order of waking) in its group; given back when it goes on or is aborted.
 struct TieTicket<'a> {
-    ties: &'a Mutex<HashMap<u64, TieGroup>>,
+    ties: &'a Mutex<BTreeMap<u64, TieGroup>>,
     at: u64,
     me: Option<(u64, u64)>,
 }
 
 impl TieTicket<'_> {
-    fn take(ties: &Mutex<HashMap<u64, TieGroup>>, at: u64, place: u64) -> TieTicket<'_> {
+    fn take(ties: &Mutex<BTreeMap<u64, TieGroup>>, at: u64, place: u64) -> TieTicket<'_> {
         let mut all = lock(ties);
         let group = all.entry(at).or_default();
         let me = (place, group.next);
@@ -169,13 +169,13 @@ impl Drop for TieTicket<'_> {
 /// A sleeper's place in [`Inner::due`], given back when the sleep ends or is cancelled
 /// (a `select!` that took another branch, a crash that aborted the task).
 struct DueGuard<'a> {
-    due: &'a Mutex<HashMap<u64, u32>>,
+    due: &'a Mutex<BTreeMap<u64, u32>>,
     at: u64,
     done: bool,
 }
 
 impl DueGuard<'_> {
-    fn new(due: &Mutex<HashMap<u64, u32>>, at: u64) -> DueGuard<'_> {
+    fn new(due: &Mutex<BTreeMap<u64, u32>>, at: u64) -> DueGuard<'_> {
         *lock(due).entry(at).or_insert(0) += 1;
         DueGuard { due, at, done: false }
     }
@@ -305,8 +305,8 @@ impl Sim {
                 marks: Mutex::new(BTreeMap::new()),
                 observer: Mutex::new(None),
                 next_exchange: AtomicU64::new(1),
-                due: Mutex::new(HashMap::new()),
-                ties: Mutex::new(HashMap::new()),
+                due: Mutex::new(BTreeMap::new()),
+                ties: Mutex::new(BTreeMap::new()),
             }),
         }
     }
@@ -455,9 +455,8 @@ impl Sim {
     /// Records an event; `text` is only built when the trace is recording. The event belongs to
     /// the exchange the task is in, if any.
     pub fn record(&self, kind: Kind, actor: &str, peer: Option<&str>, text: impl FnOnce() -> String) {
-        let t_ms = self.now_ms();
         lock(&self.inner.trace).record(|| Event {
-            t_ms,
+            t_ms: self.now_ms(),
             kind,
             actor: actor.to_string(),
             peer: peer.map(str::to_string),
