@@ -104,3 +104,10 @@ fn server_errors_and_held_requests_fire_in_the_safety_phase_only() {
         out.events.iter().filter(|e| e.kind == crate::sim::Kind::Fault).map(|e| e.text.clone()).collect();
     assert!(lines.iter().any(|l| l.starts_with("ORD-3: answers 5")), "{lines:?}");
 }
+
+#[test]
+fn basic_auth_is_the_server_key_and_a_colon_in_base64() {
+    // `python3 -c "import base64; print(base64.b64encode(b'SB-Mid-server-abc:'))"`
+    assert_eq!(Midtrans::basic_auth("SB-Mid-server-abc"), "Basic U0ItTWlkLXNlcnZlci1hYmM6");
+    assert_eq!(Midtrans::basic_auth(""), "Basic Og==");
+}

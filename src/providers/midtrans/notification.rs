@@ -17,6 +17,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::status::{self, FraudStatus, PaymentType, TransactionStatus};
 use crate::providers::kit::sign::{hex_eq, sha512_hex};
 
+mod fast;
+
 /// A Midtrans payment notification, as sent in the HTTP POST body.
 ///
 /// Every field is the exact string from the wire. The five fields the
@@ -134,10 +136,32 @@ pub fn verify_signature(n: &Notification, server_key: &str) -> bool {
 /// deterministic: the magnitude with a leading '-', which
 /// [`parse_gross_amount`] rejects.
 pub fn format_gross_amount(amount_minor: i64) -> String {
-    let sign = if amount_minor < 0 { "-" } else { "" };
     // `unsigned_abs` so that `i64::MIN` does not overflow.
     let magnitude = amount_minor.unsigned_abs();
-    format!("{sign}{}.{:02}", magnitude / 100, magnitude % 100)
+    // Written digit by digit rather than with `format!`: the simulated provider formats an
+    // amount for every notification it builds.
+    let mut out = String::with_capacity(24);
+    if amount_minor < 0 {
+        out.push('-');
+    }
+    push_digits(&mut out, magnitude / 100, 1);
+    out.push('.');
+    push_digits(&mut out, magnitude % 100, 2);
+    out
+}
+
+/// Appends `n` in decimal, zero-padded to at least `width` digits (as `{n:0width$}` does).
+fn push_digits(out: &mut String, n: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let (mut n, mut i) = (n, buf.len());
+    while n > 0 {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let start = i.min(buf.len() - width.min(buf.len()));
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&buf[start..]).unwrap_or_default());
 }
 
 /// Parses a `gross_amount` string into minor units (1/100 IDR).
@@ -189,12 +213,21 @@ pub fn format_time(epoch_ms: u64) -> String {
     let second_of_day = local_s % SECONDS_PER_DAY;
     // `days` is below 2^38 even for u64::MAX milliseconds, so it fits an i64.
     let (year, month, day) = crate::sim::calendar::civil_from_days(days as i64);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60
-    )
+    // Digit by digit, as `{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{s:02}` would write it (the
+    // year is never negative: `days` counts from 1970).
+    let mut out = String::with_capacity(19);
+    for (n, width, after) in [
+        (year as u64, 4, "-"),
+        (month as u64, 2, "-"),
+        (day as u64, 2, " "),
+        (second_of_day / 3600, 2, ":"),
+        (second_of_day % 3600 / 60, 2, ":"),
+        (second_of_day % 60, 2, ""),
+    ] {
+        push_digits(&mut out, n, width);
+        out.push_str(after);
+    }
+    out
 }
 
 /// Everything needed to build one consistent notification.

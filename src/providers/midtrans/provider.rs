@@ -30,6 +30,7 @@
 //! What it does not model: partial refunds and chargebacks, card refunds, the charge API's
 //! own failures (charges are created by a direct, fault-free call), 3DS redirects.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -231,6 +232,9 @@ fn notification_of(
 struct State {
     book: Book<Meta, TxnState>,
     next_txn: u64,
+    /// The status API's answer for each state of each order it was asked about, built once:
+    /// an order's body depends only on its state (its charge and the config do not change).
+    bodies: BTreeMap<String, Vec<(TxnState, String)>>,
 }
 
 /// The simulated provider. Cheap to clone.
@@ -492,7 +496,14 @@ impl Midtrans {
 
     /// The `Authorization` header value the status API expects.
     pub fn basic_auth(server_key: &str) -> String {
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{server_key}:")))
+        // Built without `format!`: both sides of every status API call compute it.
+        let mut user = String::with_capacity(server_key.len() + 1);
+        user.push_str(server_key);
+        user.push(':');
+        let mut out = String::with_capacity(6 + user.len().div_ceil(3) * 4);
+        out.push_str("Basic ");
+        base64::engine::general_purpose::STANDARD.encode_string(user, &mut out);
+        out
     }
 }
 
@@ -537,12 +548,23 @@ async fn status_api(
     let lag_ms = if api.is_off() { 0 } else { api.stale_lag_ms(&m.rt, &order_id) };
     let as_of_ms = m.rt.now_ms().saturating_sub(lag_ms);
     let epoch_ms = m.epoch_ms();
-    let note = lock(&m.state)
-        .book
-        .get(&order_id)
-        .and_then(|r| notification_of(&order_id, r, r.as_of(as_of_ms), &m.cfg, epoch_ms));
-    match note {
-        Some(n) => (StatusCode::OK, serde_json::to_string(&n).unwrap_or_default()),
+    let body = {
+        let mut guard = lock(&m.state);
+        let st = &mut *guard;
+        st.book.get(&order_id).and_then(|r| {
+            let state = *r.as_of(as_of_ms);
+            let known = st.bodies.get(&order_id).and_then(|b| b.iter().find(|(s, _)| *s == state));
+            if let Some((_, body)) = known {
+                return Some(body.clone());
+            }
+            let n = notification_of(&order_id, r, &state, &m.cfg, epoch_ms)?;
+            let body = serde_json::to_string(&n).unwrap_or_default();
+            st.bodies.entry(order_id.clone()).or_default().push((state, body.clone()));
+            Some(body)
+        })
+    };
+    match body {
+        Some(body) => (StatusCode::OK, body),
         None => {
             // Snap: a charge whose customer has not chosen a method yet (not an unknown order).
             if lock(&m.state).book.get(&order_id).is_some() {

@@ -733,6 +733,28 @@ fn format_time_does_not_panic_at_the_edge() {
     assert!(text.ends_with(" 21:25:51"), "{text}");
 }
 
+#[test]
+fn amounts_and_times_are_written_as_format_would() {
+    // Both are written digit by digit; `format!` is the reference for their padding.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in 0..20_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        // Small and large magnitudes alike.
+        let v = (x >> (i % 64)) as i64 * if i % 3 == 0 { -1 } else { 1 };
+        let m = v.unsigned_abs();
+        let sign = if v < 0 { "-" } else { "" };
+        assert_eq!(format_gross_amount(v), format!("{sign}{}.{:02}", m / 100, m % 100));
+        let ms = x >> (i % 24);
+        let local_s = ms / 1000 + 7 * 3600;
+        let (y, mo, d) = crate::sim::calendar::civil_from_days((local_s / 86_400) as i64);
+        let t = local_s % 86_400;
+        let expected = format!("{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}", t / 3600, t % 3600 / 60, t % 60);
+        assert_eq!(format_time(ms), expected, "{ms}");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Retry policy
 // ---------------------------------------------------------------------------

@@ -60,7 +60,7 @@ pub fn reference(flaws: Flaws, inline_retry_attempts: u32, inline_retry_delay_ms
 }
 
 async fn webhook(State(ctx): State<AppCtx>, body: Bytes) -> (StatusCode, String) {
-    let n: Notification = match serde_json::from_slice(&body) {
+    let n = match Notification::from_json(&body) {
         Ok(n) => n,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("malformed notification: {e}")),
     };
@@ -248,7 +248,7 @@ pub async fn status_notification(
         Err(NetError::Refused) => return Err("status API refused the connection".into()),
     };
     match resp.status {
-        200 => serde_json::from_slice(&resp.body).map(Some).map_err(|e| format!("malformed status API answer: {e}")),
+        200 => Notification::from_json(&resp.body).map(Some).map_err(|e| format!("malformed status API answer: {e}")),
         // Every caller treats a 404 as it treats an error (the webhook's 503, reconciliation's
         // skip) but the manual sync, whose answer body no one reads.
         404 => Ok(None),
