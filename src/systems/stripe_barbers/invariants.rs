@@ -224,15 +224,16 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
             "a slot is booked exactly when a hold or a confirmed booking is on it",
             |c: &Ctx| {
                 let snap = lock(&c.snap);
+                // Each slot's live bookings in booking order, gathered in one pass (not one pass
+                // per slot: the check runs after every unit, and slots × bookings grows fast).
+                let mut live_on: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+                for b in snap.bookings.iter().filter(|b| live(&b.status)) {
+                    live_on.entry(b.slot).or_default().push(b.booking);
+                }
                 let mut out = Vec::new();
                 for (slot, booked) in &snap.slots {
-                    let holders: Vec<i64> = snap
-                        .bookings
-                        .iter()
-                        .filter(|b| b.slot == *slot && live(&b.status))
-                        .map(|b| b.booking)
-                        .collect();
-                    match booked_flag(*slot, *booked, &holders) {
+                    let holders = live_on.get(slot).map_or(&[][..], Vec::as_slice);
+                    match booked_flag(*slot, *booked, holders) {
                         Some((about, detail)) if *booked => out.push(Finding::about(about, detail)),
                         Some((about, detail)) => out.push(Finding::about(about, detail).and(format!("slot {slot}"))),
                         None => {}
