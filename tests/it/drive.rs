@@ -461,8 +461,11 @@ fn a_held_commit_through_the_proxy_finds_the_buggy_shop() {
 
 #[test]
 fn the_fixed_shop_passes_through_lost_commits_resets_and_an_outage_all_in_its_trace() {
+    // Every COMMIT's answer is lost (but for a reset drawn first): at 0.5 a run on two loaded
+    // cores once committed only twice before the outage, both answered, and the line below was
+    // never written. How many commits a real service makes in real time is not the seed's to fix.
     let extra = "[run]\ncustomers = 4\nrace = 0.0\ntime_scale = 60\nsettle_for = \"15m\"\n\n\
-                 [database]\nlatency = { min = \"0ms\", max = \"2s\" }\nreset = 0.05\nlost_commit = 0.5\n\
+                 [database]\nlatency = { min = \"0ms\", max = \"2s\" }\nreset = 0.05\nlost_commit = 1.0\n\
                  outages = [{ from = \"90s\", to = \"120s\" }]\n";
     let Some(p) = shop_file("db_faults", "settle_drive_it_faults", false, "it-db-faults", extra) else { return };
     let out = settle(&["drive", p.to_str().unwrap(), "--trace"]);
