@@ -81,12 +81,17 @@ pub fn live(status: &str) -> bool {
 }
 
 /// `one-live-booking-per-slot`: each slot with more than one live booking, and those bookings.
-pub fn double_booked(bookings: &[Row]) -> Vec<(i64, Vec<i64>)> {
+/// Each slot's live bookings, in the order of `bookings`, gathered in one pass.
+pub fn live_by_slot(bookings: &[Row]) -> BTreeMap<i64, Vec<i64>> {
     let mut per: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for b in bookings.iter().filter(|b| live(&b.status)) {
         per.entry(b.slot).or_default().push(b.booking);
     }
-    per.into_iter().filter(|(_, v)| v.len() > 1).collect()
+    per
+}
+
+pub fn double_booked(bookings: &[Row]) -> Vec<(i64, Vec<i64>)> {
+    live_by_slot(bookings).into_iter().filter(|(_, v)| v.len() > 1).collect()
 }
 
 /// `is-booked-iff-live`: what is wrong with one slot's flag (`booked`), given the live bookings
@@ -224,12 +229,9 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
             "a slot is booked exactly when a hold or a confirmed booking is on it",
             |c: &Ctx| {
                 let snap = lock(&c.snap);
-                // Each slot's live bookings in booking order, gathered in one pass (not one pass
-                // per slot: the check runs after every unit, and slots × bookings grows fast).
-                let mut live_on: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-                for b in snap.bookings.iter().filter(|b| live(&b.status)) {
-                    live_on.entry(b.slot).or_default().push(b.booking);
-                }
+                // Gathered once, not one pass over the bookings per slot: the check runs after
+                // every unit, and slots × bookings grows fast.
+                let live_on = live_by_slot(&snap.bookings);
                 let mut out = Vec::new();
                 for (slot, booked) in &snap.slots {
                     let holders = live_on.get(slot).map_or(&[][..], Vec::as_slice);
