@@ -93,6 +93,10 @@ pub const DEFAULT_EPOCH_MS: u64 = 1_769_094_000_000;
 struct ActorSlot {
     up: bool,
     tasks: Vec<AbortHandle>,
+    /// `tasks`' length at which finished tasks are next dropped from it: twice what was left
+    /// the last time, so an actor with thousands of live tasks does not walk them all on every
+    /// spawn.
+    prune_at: usize,
     factory: Option<Factory>,
 }
 
@@ -547,8 +551,9 @@ impl Sim {
         if !slot.up {
             return false;
         }
-        if slot.tasks.len() >= 64 {
+        if slot.tasks.len() >= slot.prune_at.max(64) {
             slot.tasks.retain(|h| !h.is_finished());
+            slot.prune_at = slot.tasks.len() * 2;
         }
         let handle = tokio::spawn(fut);
         slot.tasks.push(handle.abort_handle());

@@ -139,6 +139,19 @@ pub trait Backend: Send {
     fn unit_started(&mut self) {}
     /// The unit that started last has ended (committed, rolled back or failed).
     fn unit_ended(&mut self) {}
+    /// The rows (table, rowid) changed since the last call, or `None` when this backend cannot
+    /// say exactly: it does not track changes (the default), this is the first call (which
+    /// starts tracking), or a change slipped past its tracking since. A checker that keeps a
+    /// snapshot re-reads only these rows, and everything on `None`. A row may be listed that
+    /// did not change in the end (a rolled-back unit's); a changed row is never left out.
+    fn take_changed_rows(&mut self) -> Option<Vec<(String, i64)>> {
+        None
+    }
+    /// Whether [`Backend::take_changed_rows`] can list changed rows at all (from its second
+    /// call on): a checker that cannot be told chooses its own narrow reads instead.
+    fn tracks_changes(&self) -> bool {
+        false
+    }
 }
 
 /// The tables of the database a backend holds, each with its columns in order, sorted by table
@@ -324,6 +337,8 @@ struct DbInner {
     sim: Sim,
     cfg: DbConfig,
     outages: Vec<(u64, u64)>,
+    /// How many units (and `given` setups) changed rows.
+    writes: Mutex<u64>,
 }
 
 /// The simulated database: units of work with latency and faults.
@@ -352,7 +367,7 @@ impl Db {
                 format!("plan: database outage from {} to {}", crate::sim::fmt_ms(*from), crate::sim::fmt_ms(*until))
             });
         }
-        Db { inner: Arc::new(DbInner { backend, sim: sim.clone(), cfg, outages }) }
+        Db { inner: Arc::new(DbInner { backend, sim: sim.clone(), cfg, outages, writes: Mutex::default() }) }
     }
 
     fn in_outage(&self, now: u64) -> bool {
@@ -401,6 +416,9 @@ impl Db {
             }
         };
         sim.record(Kind::Unit, actor, Some("db"), || format!("{}: committed, {changed} row(s) changed", what()));
+        if changed > 0 {
+            self.wrote();
+        }
         sim.step(Step::Unit { wrote: changed > 0, key });
         if slow > 0 {
             sim.fault("fault:db-slow-commit", actor, Some("db"), || {
@@ -436,11 +454,38 @@ impl Db {
     /// held, drawn from the run's choices) in one transaction, at once, with no latency, faults,
     /// trace or checks: for a system's setup before its parts run, never for an actor's work.
     pub fn given<T>(&self, f: impl FnOnce(&mut Tx) -> Result<T, SqlError>) -> Result<T, SqlError> {
-        let mut backend = lock(&self.inner.backend);
-        transaction(backend.as_mut(), f).map(|(v, _)| v)
+        let (v, changed) = transaction(lock(&self.inner.backend).as_mut(), f)?;
+        if changed > 0 {
+            self.wrote();
+        }
+        Ok(v)
+    }
+
+    fn wrote(&self) {
+        *lock(&self.inner.writes) += 1;
+    }
+
+    /// How many units (and [`Db::given`] setups) have changed rows through this `Db` so far. A
+    /// checker that remembers the count of its last snapshot knows whether it must read again:
+    /// an unchanged count means the same rows (writes made around this `Db`, straight to its
+    /// backend, are not counted).
+    pub fn writes(&self) -> u64 {
+        *lock(&self.inner.writes)
     }
 
     pub fn sim(&self) -> &Sim {
         &self.inner.sim
+    }
+
+    /// The rows changed since the last call, as [`Backend::take_changed_rows`] says: `None` on
+    /// the first call, and always on backends that cannot track changes (PostgreSQL, MySQL).
+    /// Only one reader per run may take them: a checker's `prepare`.
+    pub fn take_changed_rows(&self) -> Option<Vec<(String, i64)>> {
+        lock(&self.inner.backend).take_changed_rows()
+    }
+
+    /// Whether [`Db::take_changed_rows`] can ever answer (embedded SQLite).
+    pub fn tracks_changes(&self) -> bool {
+        lock(&self.inner.backend).tracks_changes()
     }
 }

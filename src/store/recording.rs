@@ -101,6 +101,14 @@ impl<B: Backend> Backend for Recording<B> {
         self.in_unit = false;
         self.inner.unit_ended();
     }
+
+    fn take_changed_rows(&mut self) -> Option<Vec<(String, i64)>> {
+        self.inner.take_changed_rows()
+    }
+
+    fn tracks_changes(&self) -> bool {
+        self.inner.tracks_changes()
+    }
 }
 
 /// Runs `ops` on `backend` in order. A statement that failed in the run (a unit rolled back on

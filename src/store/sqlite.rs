@@ -13,13 +13,46 @@
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, ToSql};
 
+use std::sync::{Arc, Mutex};
+
 use super::{Backend, BackendKind, Cell, Migration, Row, RowView, SqlError, Value};
+use crate::sim::world::lock;
 
 /// SQLite through rusqlite.
 pub struct Sqlite {
     conn: Connection,
     /// The migration set applied, and the tables it created (to empty them between seeds).
     applied: Option<(String, Vec<String>)>,
+    /// The rows changed since [`Backend::take_changed_rows`] last took them, once it has been
+    /// called (SQLite's update hook lists them).
+    changes: Option<Arc<Mutex<Changes>>>,
+}
+
+/// What the update hook saw since the last take.
+#[derive(Default)]
+struct Changes {
+    rows: Vec<(String, i64)>,
+    /// A change the hook cannot have seen, or more rows than are worth listing.
+    lost: bool,
+}
+
+/// More changed rows than this between two takes are not listed: the taker reads everything.
+const CHANGES_MAX: usize = 10_000;
+
+impl Changes {
+    fn lose(this: &Option<Arc<Mutex<Changes>>>) {
+        if let Some(c) = this {
+            let mut c = lock(c);
+            c.lost = true;
+            c.rows.clear();
+        }
+    }
+}
+
+/// Whether the hook may miss rows `sql` changes: `REPLACE` deletes the rows it conflicts with
+/// without telling the update hook.
+fn hidden_changes(sql: &str) -> bool {
+    sql.as_bytes().windows(7).any(|w| w.eq_ignore_ascii_case(b"replace"))
 }
 
 impl Sqlite {
@@ -32,20 +65,20 @@ impl Sqlite {
         conn.execute_batch("PRAGMA page_size = 1024").map_err(map_err)?;
         // sqlx's SQLite, PostgreSQL and MySQL all enforce foreign keys; so must the default.
         conn.execute_batch("PRAGMA foreign_keys = ON").map_err(map_err)?;
-        Ok(Sqlite { conn, applied: None })
+        Ok(Sqlite { conn, applied: None, changes: None })
     }
 
     /// A database file (created if missing).
     pub fn file(path: &std::path::Path) -> Result<Self, SqlError> {
         let conn = Connection::open(path).map_err(map_err)?;
-        Ok(Sqlite { conn, applied: None })
+        Ok(Sqlite { conn, applied: None, changes: None })
     }
 
     /// Opens an existing database file read-only.
     pub fn read_only(path: &std::path::Path) -> Result<Self, SqlError> {
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
-        Ok(Sqlite { conn, applied: None })
+        Ok(Sqlite { conn, applied: None, changes: None })
     }
 }
 
@@ -88,7 +121,19 @@ impl Backend for Sqlite {
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlError> {
         let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
-        stmt.execute(rusqlite::params_from_iter(params.iter())).map(|n| n as u64).map_err(map_err)
+        let Some(changes) = &self.changes else {
+            return stmt.execute(rusqlite::params_from_iter(params.iter())).map(|n| n as u64).map_err(map_err);
+        };
+        let before = lock(changes).rows.len();
+        let n = stmt.execute(rusqlite::params_from_iter(params.iter())).map_err(map_err)?;
+        // Every changed row passes the hook (a trigger's too, so it may see more than `n`),
+        // except those a `DELETE` without `WHERE` empties at once and those `REPLACE` deletes.
+        let mut c = lock(changes);
+        if !c.lost && (c.rows.len() - before < n || hidden_changes(sql)) {
+            c.lost = true;
+            c.rows.clear();
+        }
+        Ok(n as u64)
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
@@ -131,7 +176,38 @@ impl Backend for Sqlite {
         Ok(n)
     }
 
+    fn tracks_changes(&self) -> bool {
+        true
+    }
+
+    fn take_changed_rows(&mut self) -> Option<Vec<(String, i64)>> {
+        let Some(changes) = &self.changes else {
+            let changes = Arc::new(Mutex::new(Changes::default()));
+            let seen = changes.clone();
+            let hook = move |_: rusqlite::hooks::Action, _: &str, table: &str, rowid: i64| {
+                let mut c = lock(&seen);
+                if c.lost {
+                } else if c.rows.len() < CHANGES_MAX {
+                    c.rows.push((table.to_string(), rowid));
+                } else {
+                    c.lost = true;
+                    c.rows.clear();
+                }
+            };
+            // Only fails on a connection borrowed from elsewhere, which this one never is.
+            if self.conn.update_hook(Some(hook)).is_ok() {
+                self.changes = Some(changes);
+            }
+            return None;
+        };
+        let mut c = lock(changes);
+        let rows = std::mem::take(&mut c.rows);
+        if std::mem::take(&mut c.lost) { None } else { Some(rows) }
+    }
+
     fn reset(&mut self, set: &str, migrations: &[Migration]) -> Result<(), SqlError> {
+        // Emptied or rebuilt tables: what the hook saw says nothing about them.
+        Changes::lose(&self.changes);
         if let Some((applied, tables)) = &self.applied
             && applied == set
         {
@@ -201,5 +277,74 @@ impl RowView for InPlace<'_, '_> {
             ValueRef::Real(f) => Cell::Text(f.to_string().into()),
             ValueRef::Blob(b) => Cell::Text(hex::encode(b).into()),
         })
+    }
+}
+
+/// For tests: runs `f` with a [`super::Db`] over a fresh in-memory SQLite with `migrations`
+/// applied, inside a simulation (a `Db` belongs to one).
+#[cfg(test)]
+pub(crate) fn with_memory_db<R>(migrations: &[Migration], f: impl FnOnce(super::Db) -> R) -> R {
+    use crate::sim::{Millis, Oracle, Sim, SimConfig};
+    let cfg = SimConfig {
+        record: false,
+        safety: Millis::h(1),
+        liveness: Millis::h(1),
+        epoch_ms: crate::sim::DEFAULT_EPOCH_MS,
+        net: Default::default(),
+        crashes: Default::default(),
+        notes: Vec::new(),
+    };
+    let out = Sim::run(cfg, Oracle::random(1), |sim| async move {
+        let mut backend = Sqlite::memory().expect("an in-memory SQLite opens");
+        backend.reset("test", migrations).expect("the migrations apply");
+        f(super::Db::new(&sim, super::shared(backend), super::DbConfig::default()))
+    });
+    out.expect("a simulation runtime starts").result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHEMA: &str = "CREATE TABLE t (id BIGINT NOT NULL PRIMARY KEY, v BIGINT NOT NULL);";
+
+    fn migrations() -> Vec<Migration> {
+        vec![Migration::portable("t", SCHEMA)]
+    }
+
+    fn rows(changed: Option<Vec<(String, i64)>>) -> Option<Vec<i64>> {
+        changed.map(|c| c.into_iter().map(|(t, r)| if t == "t" { r } else { -1 }).collect())
+    }
+
+    #[test]
+    fn the_update_hook_lists_each_changed_row_and_says_when_it_cannot() {
+        with_memory_db(&migrations(), |db| {
+            // The first call starts tracking and cannot say what came before.
+            assert_eq!(db.take_changed_rows(), None);
+            assert!(db.tracks_changes());
+            db.given(|tx| {
+                tx.execute("INSERT INTO t (id, v) VALUES (10, 1), (20, 2)", &[])?;
+                tx.execute("UPDATE t SET v = 3 WHERE id = 20", &[])
+            })
+            .unwrap();
+            assert_eq!(rows(db.take_changed_rows()), Some(vec![1, 2, 2]));
+            assert_eq!(rows(db.take_changed_rows()), Some(vec![]), "taken rows are not listed again");
+            db.given(|tx| tx.execute("DELETE FROM t WHERE id = 10", &[])).unwrap();
+            assert_eq!(rows(db.take_changed_rows()), Some(vec![1]));
+            // A rolled-back change is listed too: the row is simply read again.
+            let failed: Result<(), SqlError> = db.given(|tx| {
+                tx.execute("INSERT INTO t (id, v) VALUES (30, 1)", &[])?;
+                Err(SqlError::Other("no".into()))
+            });
+            assert!(failed.is_err());
+            assert_eq!(rows(db.take_changed_rows()), Some(vec![3]));
+            // Emptied at once (no hook call per row) and REPLACE's deletions: it cannot say.
+            db.given(|tx| tx.execute("DELETE FROM t", &[])).unwrap();
+            assert_eq!(db.take_changed_rows(), None);
+            db.given(|tx| tx.execute("INSERT INTO t (id, v) VALUES (1, 1)", &[])).unwrap();
+            assert!(db.take_changed_rows().is_some(), "tracking goes on after a loss");
+            db.given(|tx| tx.execute("REPLACE INTO t (id, v) VALUES (1, 5)", &[])).unwrap();
+            assert_eq!(db.take_changed_rows(), None);
+        });
     }
 }
