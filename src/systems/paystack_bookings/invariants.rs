@@ -25,10 +25,12 @@
 //!
 //! What they do not check: amounts (nothing changes them) or the booking's service time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use super::logic::{ESCROW, PENDING, Rep};
+use super::snapshot::{Fresh, Snapshot};
+use super::watch::{self, Watch};
 use super::{Env, Screens, SyncLog};
 use crate::check::{CheckCtx, Finding, Invariant};
 use crate::providers::paystack::Paystack;
@@ -43,7 +45,7 @@ pub const CHANNEL_SLACK_MS: u64 = 1_000;
 type BrowserVersions = BTreeMap<i64, Vec<(u64, i64)>>;
 
 /// One payment as the invariants read it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Payment {
     pub booking: i64,
     pub status: String,
@@ -53,11 +55,6 @@ pub struct Payment {
     /// (status, since ms), in order.
     pub history: Vec<(String, i64)>,
     pub rep: Option<Rep>,
-}
-
-#[derive(Default)]
-struct Snapshot {
-    payments: BTreeMap<String, Payment>,
 }
 
 pub struct Ctx {
@@ -73,6 +70,8 @@ pub struct Ctx {
     /// Per customer (browser): each version its tabs showed, with when it was first shown; and
     /// how many screens were read into it.
     browser_versions: Mutex<(BrowserVersions, usize)>,
+    /// When each tab would first fail the two time-bound `always` invariants.
+    watch: Mutex<Watch>,
 }
 
 impl Ctx {
@@ -87,59 +86,82 @@ impl Ctx {
             snap: Mutex::default(),
             seen: Mutex::default(),
             browser_versions: Mutex::default(),
+            watch: Mutex::default(),
+        }
+    }
+}
+
+impl Ctx {
+    /// Takes in the screens recorded since the last check and what `fresh` says changed, and
+    /// brings each affected tab's instants up to date ([`Watch`]).
+    fn follow(&self, fresh: &Fresh) {
+        let snap = lock(&self.snap);
+        let screens = lock(&self.screens);
+        let mut bv = lock(&self.browser_versions);
+        let mut w = lock(&self.watch);
+        let changed: BTreeSet<String> = screens.log.iter().skip(w.screens_seen).map(|s| s.tab.clone()).collect();
+        w.screens_seen = screens.log.len();
+        let mut browsers = BTreeSet::new();
+        for s in screens.log.iter().skip(bv.1) {
+            let Some(rep) = &s.rep else { continue };
+            let seen = bv.0.entry(s.customer).or_default();
+            if seen.last().is_none_or(|(_, v)| *v < rep.version) {
+                seen.push((s.t_ms, rep.version));
+                browsers.insert(s.customer);
+            }
+        }
+        bv.1 = screens.log.len();
+        for tab in &changed {
+            w.file(&screens.current[tab]);
+        }
+        let mut stale = changed.clone();
+        match fresh {
+            Fresh::All => stale.extend(screens.current.keys().cloned()),
+            Fresh::Some(references) => {
+                for r in references {
+                    stale.extend(w.showing(r));
+                }
+            }
+        }
+        for tab in &stale {
+            let s = &screens.current[tab];
+            let p = s.rep.as_ref().and_then(|r| snap.payments.get(&r.reference));
+            w.stale.set(tab, watch::stale_from(s, p, self.bound as i64));
+        }
+        let mut behind = changed;
+        for c in browsers {
+            behind.extend(w.of_customer(c));
+        }
+        for tab in &behind {
+            let s = &screens.current[tab];
+            w.behind.set(tab, watch::behind_from(s, bv.0.get(&s.customer), CHANNEL_SLACK_MS));
         }
     }
 }
 
 impl CheckCtx for Ctx {
     fn prepare(&self, _scope: Option<&str>) -> Result<(), SqlError> {
-        let snap = self.db.read(|tx| {
-            let mut s = Snapshot::default();
-            for r in tx.query(
-                "SELECT p.reference, p.booking_id, p.status, p.escrow_credits, p.releases, p.refunds, b.status, b.version, b.customer FROM payments p JOIN bookings b ON b.id = p.booking_id ORDER BY p.reference",
-                &[],
-            )? {
-                let reference = r.text(0)?;
-                let rep = Rep {
-                    booking: r.int(1)?,
-                    reference: reference.clone(),
-                    status: r.text(6)?,
-                    payment: r.text(2)?,
-                    version: r.int(7)?,
-                    served_at: 0,
-                };
-                s.payments.insert(
-                    reference,
-                    Payment {
-                        booking: r.int(1)?,
-                        status: r.text(2)?,
-                        credits: r.int(3)?,
-                        releases: r.int(4)?,
-                        refunds: r.int(5)?,
-                        history: Vec::new(),
-                        rep: Some(rep),
-                    },
-                );
-            }
-            for r in tx.query("SELECT reference, status, at_ms FROM payment_history ORDER BY reference, seq", &[])? {
-                if let Some(p) = s.payments.get_mut(&r.text(0)?) {
-                    p.history.push((r.text(1)?, r.int(2)?));
-                }
-            }
-            Ok(s)
-        })?;
-        *lock(&self.snap) = snap;
+        let fresh = lock(&self.snap).refresh(&self.db)?;
+        self.follow(&fresh);
         Ok(())
     }
 }
 
+/// Runs `f` over the payments read afresh for this check (the others have not changed since
+/// checks that found nothing).
 fn each_payment(c: &Ctx, f: impl Fn(&Payment) -> Option<String>) -> Result<Vec<Finding>, SqlError> {
     let snap = lock(&c.snap);
-    Ok(snap.payments.iter().filter_map(|(r, p)| f(p).map(|d| Finding::about(r.clone(), d))).collect())
+    let judge = |(r, p): (&String, &Payment)| f(p).map(|d| Finding::about(r.clone(), d));
+    Ok(match &snap.fresh {
+        Fresh::All => snap.payments.iter().filter_map(judge).collect(),
+        Fresh::Some(references) => {
+            references.iter().filter_map(|r| snap.payments.get_key_value(r)).filter_map(judge).collect()
+        }
+    })
 }
 
 /// Whether the server's payment had `status` at some time at or after `since`.
-fn had_since(p: &Payment, status: &str, since: i64) -> bool {
+pub(crate) fn had_since(p: &Payment, status: &str, since: i64) -> bool {
     p.history.iter().enumerate().any(|(i, (s, _))| {
         let until = p.history.get(i + 1).map_or(i64::MAX, |(_, t)| *t);
         s == status && until > since
@@ -187,7 +209,10 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
         Invariant::always(
             "tab-bounded-staleness",
             "a visible tab shows a payment status the server had within the staleness bound",
-            |c: &Ctx| Ok(screens_findings(c)),
+            |c: &Ctx| {
+                let due = lock(&c.watch).stale.due(c.sim.now_ms() as i64);
+                Ok(if due { screens_findings(c) } else { Vec::new() })
+            },
         ),
         Invariant::always(
             "tab-no-false-success",
@@ -243,17 +268,11 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
             "no tab shows a representation older than one its sibling tabs showed over a second ago",
             |c: &Ctx| {
                 let now = c.sim.now_ms();
-                let screens = lock(&c.screens);
-                let mut bv = lock(&c.browser_versions);
-                let from = bv.1;
-                for s in screens.log.iter().skip(from) {
-                    let Some(rep) = &s.rep else { continue };
-                    let seen = bv.0.entry(s.customer).or_default();
-                    if seen.last().is_none_or(|(_, v)| *v < rep.version) {
-                        seen.push((s.t_ms, rep.version));
-                    }
+                if !lock(&c.watch).behind.due(now as i64) {
+                    return Ok(Vec::new());
                 }
-                bv.1 = screens.log.len();
+                let screens = lock(&c.screens);
+                let bv = lock(&c.browser_versions);
                 let mut out = Vec::new();
                 for s in screens.current.values() {
                     let Some(rep) = &s.rep else { continue };

@@ -18,7 +18,9 @@ pub mod app;
 pub mod invariants;
 pub mod jobs;
 pub mod logic;
+pub mod snapshot;
 pub mod tabs;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

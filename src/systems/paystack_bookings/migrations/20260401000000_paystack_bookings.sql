@@ -40,3 +40,9 @@ CREATE TABLE webhook_refs (
     reference VARCHAR(64) NOT NULL PRIMARY KEY,
     at_ms BIGINT NOT NULL
 );
+
+-- The sync endpoint finds a customer's booking, and the jobs a booking's payment, on every
+-- request: without these each is a scan of the whole table, and a poll costs more with every
+-- customer.
+CREATE INDEX bookings_customer ON bookings (customer);
+CREATE INDEX payments_booking ON payments (booking_id);
