@@ -28,7 +28,7 @@
 //! What they do not check: amounts (the checkout sets them and nothing changes them), or
 //! sessions without a booking (a race loser's, expired at once by the checkout).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use crate::check::money::{self, Gap, Verdict};
@@ -38,6 +38,7 @@ use crate::sim::world::lock;
 use crate::store::{Db, SqlError};
 
 use super::Views;
+use super::snapshot::{Fresh, Snapshot};
 
 /// One booking with its appointment, as the invariants see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,15 +119,6 @@ pub fn disagreement(b: &Row) -> Option<String> {
     })
 }
 
-#[derive(Default)]
-struct Snapshot {
-    /// slot → is_booked
-    slots: BTreeMap<i64, bool>,
-    bookings: Vec<Row>,
-    /// appointment id → (booking's session, status)
-    appointments: BTreeMap<i64, (String, String)>,
-}
-
 /// What the invariants look at.
 pub struct Ctx {
     pub db: Db,
@@ -167,40 +159,32 @@ impl Ctx {
 
 impl CheckCtx for Ctx {
     fn prepare(&self, _scope: Option<&str>) -> Result<(), SqlError> {
-        let snap = self.db.read(|tx| {
-            let mut s = Snapshot::default();
-            for r in tx.query("SELECT id, is_booked FROM slots ORDER BY id", &[])? {
-                s.slots.insert(r.int(0)?, r.int(1)? != 0);
-            }
-            for r in tx.query(
-                "SELECT b.id, b.slot_id, b.session_id, b.status, b.payment_status, a.status FROM bookings b LEFT JOIN appointments a ON a.id = b.appointment_id ORDER BY b.id",
-                &[],
-            )? {
-                s.bookings.push(Row {
-                    booking: r.int(0)?,
-                    slot: r.int(1)?,
-                    session: r.text(2)?,
-                    status: r.text(3)?,
-                    payment_status: r.text(4)?,
-                    appointment: r.opt_text(5)?,
-                });
-            }
-            for r in tx.query(
-                "SELECT a.id, COALESCE(b.session_id, ''), a.status FROM appointments a LEFT JOIN bookings b ON b.id = a.booking_id ORDER BY a.id",
-                &[],
-            )? {
-                s.appointments.insert(r.int(0)?, (r.text(1)?, r.text(2)?));
-            }
-            Ok(s)
-        })?;
-        *lock(&self.snap) = snap;
-        Ok(())
+        lock(&self.snap).refresh(&self.db)
     }
 }
 
+/// Runs `f` over the bookings read afresh for this check (the others have not changed since
+/// checks that found nothing), in booking order.
 fn each_booking(c: &Ctx, mut f: impl FnMut(&Row) -> Option<String>) -> Result<Vec<Finding>, SqlError> {
     let snap = lock(&c.snap);
-    Ok(snap.bookings.iter().filter_map(|b| f(b).map(|d| Finding::about(format!("booking {}", b.booking), d))).collect())
+    let judge = |b: &Row| f(b).map(|d| Finding::about(format!("booking {}", b.booking), d));
+    Ok(match &snap.fresh {
+        Fresh::All => snap.bookings.values().filter_map(judge).collect(),
+        Fresh::Some { bookings, .. } => {
+            bookings.iter().filter_map(|b| snap.bookings.get(b)).filter_map(judge).collect()
+        }
+    })
+}
+
+/// The slots read afresh for this check (every slot with a flag or a live booking, after a full
+/// read), in slot order.
+fn fresh_slots(snap: &Snapshot) -> Vec<i64> {
+    match &snap.fresh {
+        Fresh::All => {
+            snap.slots.keys().chain(snap.live_on.keys()).copied().collect::<BTreeSet<_>>().into_iter().collect()
+        }
+        Fresh::Some { slots, .. } => slots.iter().copied().collect(),
+    }
 }
 
 /// The reference invariants (fresh per run).
@@ -211,9 +195,11 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
             "at most one PENDING or CONFIRMED booking per slot",
             |c: &Ctx| {
                 let snap = lock(&c.snap);
-                Ok(double_booked(&snap.bookings)
+                Ok(fresh_slots(&snap)
                     .into_iter()
+                    .filter_map(|slot| snap.live_on.get(&slot).filter(|v| v.len() > 1).map(|v| (slot, v)))
                     .map(|(slot, v)| {
+                        let v: Vec<i64> = v.iter().copied().collect();
                         let names: Vec<String> = v.iter().map(|b| format!("booking {b}")).collect();
                         let mut f = Finding::about(names[0].clone(), format!("slot {slot} has live bookings {v:?}"));
                         for n in &names[1..] {
@@ -229,13 +215,12 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
             "a slot is booked exactly when a hold or a confirmed booking is on it",
             |c: &Ctx| {
                 let snap = lock(&c.snap);
-                // Gathered once, not one pass over the bookings per slot: the check runs after
-                // every unit, and slots × bookings grows fast.
-                let live_on = live_by_slot(&snap.bookings);
                 let mut out = Vec::new();
-                for (slot, booked) in &snap.slots {
-                    let holders = live_on.get(slot).map_or(&[][..], Vec::as_slice);
-                    match booked_flag(*slot, *booked, holders) {
+                for slot in fresh_slots(&snap) {
+                    let Some(booked) = snap.slots.get(&slot) else { continue };
+                    let holders: Vec<i64> = snap.live_on.get(&slot).into_iter().flatten().copied().collect();
+                    let slot = &slot;
+                    match booked_flag(*slot, *booked, &holders) {
                         Some((about, detail)) if *booked => out.push(Finding::about(about, detail)),
                         Some((about, detail)) => out.push(Finding::about(about, detail).and(format!("slot {slot}"))),
                         None => {}
@@ -276,7 +261,7 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
                 let snap = lock(&c.snap);
                 let mut out = Vec::new();
                 for s in c.stripe.sessions().iter().filter(|s| s.paid_now()) {
-                    let b = snap.bookings.iter().find(|b| b.session == s.id);
+                    let b = snap.bookings.values().find(|b| b.session == s.id);
                     let refunded = s
                         .payment_intent
                         .as_deref()
@@ -310,7 +295,7 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
             |c: &Ctx| {
                 let snap = lock(&c.snap);
                 let mut out = Vec::new();
-                for b in snap.bookings.iter().filter(|b| live(&b.status)) {
+                for b in snap.bookings.values().filter(|b| live(&b.status)) {
                     let Some(s) = c.stripe.session(&b.session) else { continue };
                     let failed = s.payment_intent.as_deref().and_then(|pi| c.stripe.intent(pi)).is_some_and(|i| {
                         !i.ever_succeeded()

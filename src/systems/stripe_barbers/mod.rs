@@ -33,6 +33,7 @@ pub mod app;
 pub mod export;
 pub mod invariants;
 pub mod logic;
+pub mod snapshot;
 pub mod stripe_api;
 
 use std::sync::{Arc, Mutex};
