@@ -31,6 +31,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use super::tally::Tally;
 use super::{Displayed, ModelInfo};
 use crate::check::money::{self, Verdict};
 use crate::check::{CheckCtx, Finding, Invariant};
@@ -54,7 +55,7 @@ pub struct ModelRow {
     pub distinct_behind: i64,
 }
 
-const SNAPSHOT: &str = "SELECT m.id, m.name, m.revenue_total, m.last_transaction_sync, \
+pub(crate) const SNAPSHOT: &str = "SELECT m.id, m.name, m.revenue_total, m.last_transaction_sync, \
      (SELECT SUM(t.amount) FROM fanvue_transactions t WHERE t.model_id = m.id), \
      (SELECT COUNT(*) FROM fanvue_transactions t WHERE t.model_id = m.id), \
      (SELECT COUNT(DISTINCT t.fanvue_id) FROM fanvue_transactions t WHERE t.model_id = m.id), \
@@ -62,7 +63,7 @@ const SNAPSHOT: &str = "SELECT m.id, m.name, m.revenue_total, m.last_transaction
      FROM models m";
 
 impl ModelRow {
-    fn from_row(r: &Row) -> Result<Self, SqlError> {
+    pub(crate) fn from_row(r: &Row) -> Result<Self, SqlError> {
         Ok(ModelRow {
             id: r.int(0)?,
             name: r.text(1)?,
@@ -99,6 +100,7 @@ pub struct Ctx {
     /// (model, Fanvue id) → when it was first seen unstored behind the cursor.
     missing_since: Mutex<BTreeMap<(String, String), u64>>,
     snapshot: Mutex<BTreeMap<String, ModelRow>>,
+    tally: Mutex<Tally>,
     snapshot_one: String,
     snapshot_all: String,
     /// Rows a damaged start left unstored behind the cursor, not yet judged.
@@ -123,6 +125,7 @@ impl Ctx {
             final_load_ms,
             missing_since: Mutex::default(),
             snapshot: Mutex::default(),
+            tally: Mutex::default(),
             snapshot_one: format!("{SNAPSHOT} WHERE m.name = ?"),
             snapshot_all: format!("{SNAPSHOT} ORDER BY m.id"),
             inherited: super::start::Inherited::default(),
@@ -203,9 +206,15 @@ impl Ctx {
         let exempt = self.exempt(m);
         let (behind, cursor) = match m.cursor {
             Some(c) => {
-                let n = self
-                    .provider
-                    .with_ledger(&info.creator, |l| l.before(c).iter().filter(|r| !exempt.contains(&r.id)).count());
+                // With nothing exempt, the ledger's rows before the cursor are counted by length,
+                // not walked: the walk grows with the day.
+                let n = self.provider.with_ledger(&info.creator, |l| {
+                    if exempt.is_empty() {
+                        l.before(c).len()
+                    } else {
+                        l.before(c).iter().filter(|r| !exempt.contains(&r.id)).count()
+                    }
+                });
                 (n.unwrap_or(0) as i64, c)
             }
             None => (0, i64::MIN),
@@ -307,7 +316,23 @@ impl Ctx {
 }
 
 impl CheckCtx for Ctx {
+    /// On a backend that lists changed rows, from the [`Tally`] kept up to date with them;
+    /// elsewhere by the snapshot query (the same values either way).
     fn prepare(&self, scope: Option<&str>) -> Result<(), SqlError> {
+        if self.db.tracks_changes() {
+            let mut tally = lock(&self.tally);
+            tally.refresh(&self.db)?;
+            let rows = match scope {
+                Some(name) => tally.model(name).into_iter().collect(),
+                None => tally.all(),
+            };
+            let mut snap = lock(&self.snapshot);
+            snap.clear();
+            for m in rows {
+                snap.insert(m.name.clone(), m);
+            }
+            return Ok(());
+        }
         let rows = self.db.read(|tx| match scope {
             Some(name) => tx.query(&self.snapshot_one, &[Value::from(name)]),
             None => tx.query(&self.snapshot_all, &[]),

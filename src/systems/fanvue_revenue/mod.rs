@@ -25,6 +25,7 @@ pub mod config;
 pub mod invariants;
 pub mod start;
 pub mod sync;
+pub mod tally;
 pub mod units;
 
 use std::collections::BTreeMap;
