@@ -34,6 +34,9 @@ struct Changes {
     rows: Vec<(String, i64)>,
     /// A change the hook cannot have seen, or more rows than are worth listing.
     lost: bool,
+    /// The schema itself can delete rows without the hook (an `ON CONFLICT REPLACE`
+    /// constraint, a trigger that replaces): nothing is listed while it does.
+    blind: bool,
 }
 
 /// More changed rows than this between two takes are not listed: the taker reads everything.
@@ -53,6 +56,12 @@ impl Changes {
 /// without telling the update hook.
 fn hidden_changes(sql: &str) -> bool {
     sql.as_bytes().windows(7).any(|w| w.eq_ignore_ascii_case(b"replace"))
+}
+
+/// Whether the schema can make a plain statement delete rows without telling the hook.
+fn schema_hides_changes(conn: &Connection) -> bool {
+    conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE sql LIKE '%replace%'", [], |r| r.get::<_, i64>(0))
+        .map_or(true, |n| n > 0)
 }
 
 impl Sqlite {
@@ -126,6 +135,10 @@ impl Backend for Sqlite {
         };
         let before = lock(changes).rows.len();
         let n = stmt.execute(rusqlite::params_from_iter(params.iter())).map_err(map_err)?;
+        drop(stmt);
+        if sql.trim_start().get(..6).is_some_and(|w| w.eq_ignore_ascii_case("create")) {
+            lock(changes).blind = schema_hides_changes(&self.conn);
+        }
         // Every changed row passes the hook (a trigger's too, so it may see more than `n`),
         // except those a `DELETE` without `WHERE` empties at once and those `REPLACE` deletes.
         let mut c = lock(changes);
@@ -182,7 +195,8 @@ impl Backend for Sqlite {
 
     fn take_changed_rows(&mut self) -> Option<Vec<(String, i64)>> {
         let Some(changes) = &self.changes else {
-            let changes = Arc::new(Mutex::new(Changes::default()));
+            let blind = schema_hides_changes(&self.conn);
+            let changes = Arc::new(Mutex::new(Changes { blind, ..Changes::default() }));
             let seen = changes.clone();
             let hook = move |_: rusqlite::hooks::Action, _: &str, table: &str, rowid: i64| {
                 let mut c = lock(&seen);
@@ -202,7 +216,7 @@ impl Backend for Sqlite {
         };
         let mut c = lock(changes);
         let rows = std::mem::take(&mut c.rows);
-        if std::mem::take(&mut c.lost) { None } else { Some(rows) }
+        if std::mem::take(&mut c.lost) || c.blind { None } else { Some(rows) }
     }
 
     fn reset(&mut self, set: &str, migrations: &[Migration]) -> Result<(), SqlError> {
@@ -253,6 +267,9 @@ impl Backend for Sqlite {
             .map(|r| r.text(0))
             .collect::<Result<Vec<_>, _>>()?;
         self.applied = Some((set.to_string(), tables));
+        if let Some(c) = &self.changes {
+            lock(c).blind = schema_hides_changes(&self.conn);
+        }
         Ok(())
     }
 }
@@ -344,6 +361,10 @@ mod tests {
             db.given(|tx| tx.execute("INSERT INTO t (id, v) VALUES (1, 1)", &[])).unwrap();
             assert!(db.take_changed_rows().is_some(), "tracking goes on after a loss");
             db.given(|tx| tx.execute("REPLACE INTO t (id, v) VALUES (1, 5)", &[])).unwrap();
+            assert_eq!(db.take_changed_rows(), None);
+            // A constraint that replaces makes a plain INSERT delete: nothing is listed after it.
+            db.given(|tx| tx.execute("CREATE TABLE u (k BIGINT NOT NULL UNIQUE ON CONFLICT REPLACE)", &[])).unwrap();
+            db.given(|tx| tx.execute("INSERT INTO t (id, v) VALUES (2, 2)", &[])).unwrap();
             assert_eq!(db.take_changed_rows(), None);
         });
     }
