@@ -57,6 +57,12 @@ impl Oracle {
         Oracle { source: Source::Replay { choices, pos: 0 }, log: Vec::new(), arities: Vec::new() }
     }
 
+    /// For tests that draw their own data: [`Oracle::below`] as a signed number.
+    #[cfg(test)]
+    pub(crate) fn int_below(&mut self, n: u64) -> i64 {
+        self.below(n) as i64
+    }
+
     /// A choice in `0..n`. `n == 0` is treated as 1 (the only choice is 0).
     pub fn below(&mut self, n: u64) -> u64 {
         let n = n.max(1);

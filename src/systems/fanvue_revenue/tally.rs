@@ -215,37 +215,29 @@ fn read_all(tx: &mut Tx) -> Result<Tally, SqlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::Oracle;
     use crate::store::Value;
     use crate::store::sqlite::with_memory_db;
 
-    struct Draw(u64);
-
-    impl Draw {
-        fn below(&mut self, n: u64) -> i64 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((self.0 >> 33) % n) as i64
-        }
-    }
-
     /// One random write: rows stored (the same Fanvue id again, too), redated, repriced and
     /// deleted; cursors moved either way or cleared; totals set.
-    fn write(tx: &mut Tx, d: &mut Draw) -> Result<(), SqlError> {
-        let (model, row) = (d.below(3) + 1, d.below(60) + 1);
-        match d.below(6) {
+    fn write(tx: &mut Tx, d: &mut Oracle) -> Result<(), SqlError> {
+        let (model, row) = (d.int_below(3) + 1, d.int_below(60) + 1);
+        match d.int_below(6) {
             0 | 1 => tx.execute(
                 "INSERT INTO fanvue_transactions (model_id, fanvue_id, transaction_date, amount, net_amount, source, created_at) VALUES (?, ?, ?, ?, 0, 's', 0)",
-                &[model.into(), Value::from(format!("f{}", d.below(25))), d.below(1_000).into(), d.below(5_000).into()],
+                &[model.into(), Value::from(format!("f{}", d.int_below(25))), d.int_below(1_000).into(), d.int_below(5_000).into()],
             )?,
             2 => tx.execute(
                 "UPDATE fanvue_transactions SET transaction_date = ?, amount = ? WHERE id = ?",
-                &[d.below(1_000).into(), d.below(5_000).into(), row.into()],
+                &[d.int_below(1_000).into(), d.int_below(5_000).into(), row.into()],
             )?,
             3 => tx.execute("DELETE FROM fanvue_transactions WHERE id = ?", &[row.into()])?,
             4 => {
-                let cursor = if d.below(5) == 0 { Value::Null } else { d.below(1_100).into() };
+                let cursor = if d.int_below(5) == 0 { Value::Null } else { d.int_below(1_100).into() };
                 tx.execute("UPDATE models SET last_transaction_sync = ? WHERE id = ?", &[cursor, model.into()])?
             }
-            _ => tx.execute("UPDATE models SET revenue_total = ? WHERE id = ?", &[d.below(9_000).into(), model.into()])?,
+            _ => tx.execute("UPDATE models SET revenue_total = ? WHERE id = ?", &[d.int_below(9_000).into(), model.into()])?,
         };
         Ok(())
     }
@@ -265,7 +257,7 @@ mod tests {
             })
             .unwrap();
             let mut tally = Tally::default();
-            let mut d = Draw(11);
+            let mut d = Oracle::random(11);
             for step in 0..800 {
                 db.given(|tx| write(tx, &mut d)).unwrap();
                 tally.refresh(&db).unwrap();

@@ -99,35 +99,29 @@ impl Snapshot {
         let rows: BTreeSet<&(String, i64)> = rows.iter().collect();
         for (table, rowid) in rows {
             let at = [Value::from(*rowid)];
-            if table.eq_ignore_ascii_case("payments") {
-                let Some(r) = tx.query_opt("SELECT reference FROM payments WHERE rowid = ?", &at)? else {
-                    return Ok(None);
-                };
+            let owner = match table.to_ascii_lowercase().as_str() {
+                "payments" => Some(("SELECT reference FROM payments WHERE rowid = ?", &mut self.payment_of)),
+                "payment_history" => {
+                    Some(("SELECT reference FROM payment_history WHERE rowid = ?", &mut self.history_of))
+                }
+                _ => None,
+            };
+            if let Some((sql, of)) = owner {
+                // The payment this row belongs to, which must be the one it belonged to.
+                let Some(r) = tx.query_opt(sql, &at)? else { return Ok(None) };
                 let reference = r.text(0)?;
-                if self.payment_of.get(rowid).is_some_and(|was| *was != reference) {
+                if of.insert(*rowid, reference.clone()).is_some_and(|was| was != reference) {
                     return Ok(None);
                 }
-                self.payment_of.insert(*rowid, reference.clone());
-                references.insert(reference);
-            } else if table.eq_ignore_ascii_case("payment_history") {
-                let Some(r) = tx.query_opt("SELECT reference FROM payment_history WHERE rowid = ?", &at)? else {
-                    return Ok(None);
-                };
-                let reference = r.text(0)?;
-                if self.history_of.get(rowid).is_some_and(|was| *was != reference) {
-                    return Ok(None);
-                }
-                self.history_of.insert(*rowid, reference.clone());
                 references.insert(reference);
             } else if table.eq_ignore_ascii_case("bookings") {
                 let Some(r) = tx.query_opt("SELECT id FROM bookings WHERE rowid = ?", &at)? else {
                     return Ok(None);
                 };
                 let id = r.int(0)?;
-                if self.booking_of.get(rowid).is_some_and(|was| *was != id) {
+                if self.booking_of.insert(*rowid, id).is_some_and(|was| was != id) {
                     return Ok(None);
                 }
-                self.booking_of.insert(*rowid, id);
                 for r in tx.query("SELECT reference FROM payments WHERE booking_id = ?", &[id.into()])? {
                     references.insert(r.text(0)?);
                 }
@@ -184,26 +178,18 @@ fn read_one(tx: &mut Tx, reference: &str) -> Result<Option<Payment>, SqlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::Oracle;
     use crate::store::sqlite::with_memory_db;
-
-    struct Draw(u64);
-
-    impl Draw {
-        fn below(&mut self, n: u64) -> i64 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((self.0 >> 33) % n) as i64
-        }
-    }
 
     const STATUSES: [&str; 4] = ["PENDING", "ESCROW", "RELEASED", "REFUNDED"];
 
     /// One random unit: bookings and payments made, moved and relinked, history appended,
     /// rows deleted, a unit rolled back, and units that change nothing the snapshot reads.
-    fn write(tx: &mut Tx, d: &mut Draw, next: &mut i64) -> Result<u64, SqlError> {
-        let (one, other) = (d.below((*next as u64).max(1)) + 1, d.below((*next as u64).max(1)) + 1);
-        let status = Value::from(STATUSES[d.below(4) as usize]);
+    fn write(tx: &mut Tx, d: &mut Oracle, next: &mut i64) -> Result<u64, SqlError> {
+        let (one, other) = (d.int_below((*next as u64).max(1)) + 1, d.int_below((*next as u64).max(1)) + 1);
+        let status = Value::from(STATUSES[d.int_below(4) as usize]);
         let reference = |n: i64| Value::from(format!("ref-{n}"));
-        Ok(match d.below(10) {
+        Ok(match d.int_below(10) {
             0 | 1 => {
                 *next += 1;
                 tx.execute(
@@ -223,10 +209,10 @@ mod tests {
             4 => tx.execute("UPDATE payments SET booking_id = ? WHERE reference = ?", &[other.into(), reference(one)])?,
             5 | 6 => tx.execute(
                 "INSERT INTO payment_history (reference, seq, status, at_ms) VALUES (?, (SELECT COUNT(*) FROM payment_history), ?, ?)",
-                &[reference(one), status, d.below(1_000).into()],
+                &[reference(one), status, d.int_below(1_000).into()],
             )?,
             7 => tx.execute("DELETE FROM bookings WHERE id = ?", &[one.into()])?,
-            8 => tx.execute("INSERT INTO webhook_refs (reference, at_ms) VALUES (?, 0)", &[reference(*next + d.below(1_000_000))])?,
+            8 => tx.execute("INSERT INTO webhook_refs (reference, at_ms) VALUES (?, 0)", &[reference(*next + d.int_below(1_000_000))])?,
             _ => {
                 tx.execute("UPDATE payments SET refunds = 9 WHERE reference = ?", &[reference(one)])?;
                 return Err(SqlError::Other("rolled back".into()));
@@ -238,7 +224,7 @@ mod tests {
     fn the_kept_snapshot_is_the_full_reads_after_every_unit() {
         with_memory_db(super::super::MIGRATIONS, |db| {
             let mut kept = Snapshot::default();
-            let (mut d, mut next, mut narrow) = (Draw(3), 0i64, 0);
+            let (mut d, mut next, mut narrow) = (Oracle::random(3), 0i64, 0);
             for step in 0..600 {
                 let _ = db.given(|tx| write(tx, &mut d, &mut next));
                 let fresh = kept.refresh(&db).unwrap();

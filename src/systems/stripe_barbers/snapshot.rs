@@ -171,32 +171,23 @@ fn read_all(tx: &mut Tx) -> Result<Snapshot, SqlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::Oracle;
     use crate::store::Value;
     use crate::store::sqlite::with_memory_db;
-
-    /// A small deterministic stream of choices.
-    struct Draw(u64);
-
-    impl Draw {
-        fn below(&mut self, n: u64) -> i64 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((self.0 >> 33) % n) as i64
-        }
-    }
 
     const STATUSES: [&str; 5] = ["PENDING", "CONFIRMED", "LAPSED", "CANCELLED", "REFUNDED"];
     const APPOINTMENTS: [&str; 3] = ["pending", "paid", "cancelled"];
 
     /// One random write: bookings and appointments made, moved, relinked, deleted; slot flags;
     /// a unit that rolls back.
-    fn write(tx: &mut Tx, d: &mut Draw, next: &mut i64) -> Result<(), SqlError> {
+    fn write(tx: &mut Tx, d: &mut Oracle, next: &mut i64) -> Result<(), SqlError> {
         let known = (*next as u64).max(1);
-        let (booking, appointment, slot) = (d.below(known) + 1, d.below(known) + 1, d.below(6) + 1);
-        let status = Value::from(STATUSES[d.below(5) as usize]);
-        match d.below(9) {
+        let (booking, appointment, slot) = (d.int_below(known) + 1, d.int_below(known) + 1, d.int_below(6) + 1);
+        let status = Value::from(STATUSES[d.int_below(5) as usize]);
+        match d.int_below(9) {
             0 | 1 => {
                 *next += 1;
-                let appointment = if d.below(2) == 0 { Value::Null } else { appointment.into() };
+                let appointment = if d.int_below(2) == 0 { Value::Null } else { appointment.into() };
                 tx.execute(
                     "INSERT INTO bookings (id, slot_id, barber_id, customer, session_id, status, payment_status, appointment_id, amount, hold_expires_at, created_at, updated_at) VALUES (?, ?, 1, 'c', ?, ?, 'unpaid', ?, 100, 0, 0, 0)",
                     &[(*next).into(), slot.into(), Value::from(format!("cs_{next}")), status, appointment],
@@ -206,7 +197,7 @@ mod tests {
                 *next += 1;
                 tx.execute(
                     "INSERT INTO appointments (id, booking_id, barber_id, slot_id, status, updated_at) VALUES (?, ?, 1, ?, ?, 0)",
-                    &[(*next).into(), booking.into(), slot.into(), Value::from(APPOINTMENTS[d.below(3) as usize])],
+                    &[(*next).into(), booking.into(), slot.into(), Value::from(APPOINTMENTS[d.int_below(3) as usize])],
                 )?;
             }
             3 => {
@@ -222,7 +213,7 @@ mod tests {
                 )?;
             }
             5 => {
-                let s = Value::from(APPOINTMENTS[d.below(3) as usize]);
+                let s = Value::from(APPOINTMENTS[d.int_below(3) as usize]);
                 tx.execute(
                     "UPDATE appointments SET status = ?, booking_id = ? WHERE id = ?",
                     &[s, booking.into(), appointment.into()],
@@ -261,7 +252,7 @@ mod tests {
             })
             .unwrap();
             let mut kept = Snapshot::default();
-            let (mut d, mut next, mut narrow) = (Draw(7), 0i64, 0);
+            let (mut d, mut next, mut narrow) = (Oracle::random(7), 0i64, 0);
             for step in 0..600 {
                 let _ = db.given(|tx| write(tx, &mut d, &mut next));
                 kept.refresh(&db).unwrap();
