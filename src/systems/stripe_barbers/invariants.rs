@@ -219,8 +219,7 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
                 for slot in fresh_slots(&snap) {
                     let Some(booked) = snap.slots.get(&slot) else { continue };
                     let holders: Vec<i64> = snap.live_on.get(&slot).into_iter().flatten().copied().collect();
-                    let slot = &slot;
-                    match booked_flag(*slot, *booked, &holders) {
+                    match booked_flag(slot, *booked, &holders) {
                         Some((about, detail)) if *booked => out.push(Finding::about(about, detail)),
                         Some((about, detail)) => out.push(Finding::about(about, detail).and(format!("slot {slot}"))),
                         None => {}
