@@ -77,12 +77,15 @@ pub fn read<'a>(v: &'a dyn RowView, m: &Mapping) -> Option<Light<'a>> {
     if v.width() != WIDTH {
         return None;
     }
+    // A column the mapping does not have is the snapshot's literal `NULL`: not read.
+    let maybe = |present: bool, i: usize| if present { opt_text(v, i) } else { Some(None) };
+    let (o, p) = (&m.orders, &m.order_payments);
     let code = text(v, 0)?;
     let status = text(v, 1)?;
-    let order = m.orders.states.state(&status, opt_text(v, 2)?.as_deref());
+    let order = o.states.state(&status, maybe(o.fraud_status.is_some(), 2)?.as_deref());
     let payment = match opt_text(v, 6)? {
         None => None,
-        Some(word) => Some(m.order_payments.states.state(&word, opt_text(v, 7)?.as_deref())),
+        Some(word) => Some(p.states.state(&word, maybe(p.fraud_status.is_some(), 7)?.as_deref())),
     };
     let fulfilments = match v.cell(12).ok()? {
         Cell::Int(n) => n,
@@ -95,7 +98,7 @@ pub fn read<'a>(v: &'a dyn RowView, m: &Mapping) -> Option<Light<'a>> {
         paid_at: opt_int(v, 3)?,
         created_at: opt_int(v, 4)?,
         amount: opt_int(v, 5)?,
-        method: opt_text(v, 8)?,
+        method: maybe(p.payment_method.is_some(), 8)?,
         payment_paid_at: opt_int(v, 9)?,
         payment_created_at: opt_int(v, 10)?,
         payment_amount: opt_int(v, 11)?,
@@ -237,12 +240,24 @@ mod tests {
             if pick(2) == 0 {
                 m.expiry.0.clear();
             }
+            // The payments' optional columns, each present or not: an absent one is the
+            // snapshot's literal NULL.
+            if pick(2) == 0 {
+                m.order_payments.fraud_status = Some(crate::check::mapping::Ident::lit("fraud_status"));
+            }
+            if pick(4) != 0 {
+                m.order_payments.payment_method = Some(crate::check::mapping::Ident::lit("payment_method"));
+            }
+            let has = |column: &Option<crate::check::mapping::Ident>, v: Value| {
+                if column.is_some() { v } else { Value::Null }
+            };
             let state = pick(3);
             let paid = state == 0;
             let t = |s: &str| Value::Text(s.into());
             let int = |v: Option<i64>| v.map_or(Value::Null, Value::Int);
             let word = if pick(5) == 0 { WORDS[pick(WORDS.len())] } else { words[state] };
             let fraud = if pick(5) == 0 { t(["accept", "challenge"][pick(2)]) } else { Value::Null };
+            let fraud = has(&m.orders.fraud_status, fraud);
             let paid_at = if pick(5) == 0 { TIMES[pick(TIMES.len())] } else { paid.then_some(3_000_000) };
             let amount = if pick(5) == 0 { AMOUNTS[pick(AMOUNTS.len())] } else { Some(10_000) };
             let pword = match pick(5) {
@@ -251,7 +266,9 @@ mod tests {
                 _ => t(word),
             };
             let pfraud = if pick(5) == 0 { t(["accept", "challenge"][pick(2)]) } else { Value::Null };
+            let pfraud = has(&m.order_payments.fraud_status, pfraud);
             let method = [Value::Null, t("qris"), t("credit_card"), t("carrier_pigeon")][pick(4)].clone();
+            let method = has(&m.order_payments.payment_method, method);
             let ppaid = if pick(5) == 0 { TIMES[pick(TIMES.len())] } else { paid_at };
             let pamount = if pick(5) == 0 { AMOUNTS[pick(AMOUNTS.len())] } else { amount };
             let fulfilments = if pick(5) == 0 { pick(3) as i64 } else { i64::from(paid) };
