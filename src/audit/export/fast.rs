@@ -11,6 +11,9 @@
 
 use super::Line;
 
+/// The bits of `order_id`, `status` and `time` in [`line`]'s keys seen: serde requires them.
+const REQUIRED: u8 = 2 | 4 | 128;
+
 /// The line as serde would read it, or `None` when it is not of the plain shape.
 pub(super) fn line(text: &str) -> Option<Line> {
     let b = text.as_bytes();
@@ -46,9 +49,9 @@ pub(super) fn line(text: &str) -> Option<Line> {
             4 => l.status = string(text, &mut i)?.to_string(),
             8 => l.fraud_status = Some(string(text, &mut i)?.to_string()),
             16 => l.gross_amount = Some(string(text, &mut i)?.to_string()),
-            32 => l.amount = Some(integer(b, &mut i)?),
-            64 => l.amount_refunded = Some(integer(b, &mut i)?),
-            _ => l.time = integer(b, &mut i)?,
+            32 => l.amount = Some(integer(text, &mut i)?),
+            64 => l.amount_refunded = Some(integer(text, &mut i)?),
+            _ => l.time = integer(text, &mut i)?,
         }
         match b.get(i) {
             Some(b',') => i += 1,
@@ -56,8 +59,8 @@ pub(super) fn line(text: &str) -> Option<Line> {
             _ => return None,
         }
     }
-    // order_id, status and time are required: serde names the one missing.
-    (seen & (2 | 4 | 128) == 2 | 4 | 128).then_some(l)
+    // A required key missing: serde names it.
+    (seen & REQUIRED == REQUIRED).then_some(l)
 }
 
 /// A string at `b[*i]` with no escape or control character, moving `i` past it.
@@ -78,7 +81,8 @@ fn string<'a>(text: &'a str, i: &mut usize) -> Option<&'a str> {
 }
 
 /// An integer at `b[*i]` written plainly and within `i64`, moving `i` past it.
-fn integer(b: &[u8], i: &mut usize) -> Option<i64> {
+fn integer(text: &str, i: &mut usize) -> Option<i64> {
+    let b = text.as_bytes();
     let start = *i;
     let digits = start + usize::from(b.get(start) == Some(&b'-'));
     let len = b[digits.min(b.len())..].iter().take_while(|c| c.is_ascii_digit()).count();
@@ -90,7 +94,8 @@ fn integer(b: &[u8], i: &mut usize) -> Option<i64> {
         return None;
     }
     *i = end;
-    std::str::from_utf8(&b[start..end]).ok()?.parse().ok()
+    // ASCII digits of a valid `str`: cut on character boundaries, nothing to validate again.
+    text.get(start..end)?.parse().ok()
 }
 
 #[cfg(test)]
