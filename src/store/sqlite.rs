@@ -26,7 +26,13 @@ pub struct Sqlite {
     /// The rows changed since [`Backend::take_changed_rows`] last took them, once it has been
     /// called (SQLite's update hook lists them).
     changes: Option<Arc<Mutex<Changes>>>,
+    /// Statements already scanned for `REPLACE` ([`hidden_changes`]), so that a write does not
+    /// scan its text again each time it runs; a few dozen at most (beyond, they are scanned).
+    scanned: Vec<(Box<str>, bool)>,
 }
+
+/// How many statements' `REPLACE` scans are kept.
+const SCANNED_MAX: usize = 64;
 
 /// What the update hook saw since the last take.
 #[derive(Default)]
@@ -58,6 +64,18 @@ fn hidden_changes(sql: &str) -> bool {
     sql.as_bytes().windows(7).any(|w| w.eq_ignore_ascii_case(b"replace"))
 }
 
+/// [`hidden_changes`] for `sql`, scanned once per statement text and kept in `scanned`.
+fn hides_changes(scanned: &mut Vec<(Box<str>, bool)>, sql: &str) -> bool {
+    if let Some((_, hides)) = scanned.iter().find(|(s, _)| **s == *sql) {
+        return *hides;
+    }
+    let hides = hidden_changes(sql);
+    if scanned.len() < SCANNED_MAX {
+        scanned.push((sql.into(), hides));
+    }
+    hides
+}
+
 /// Whether the schema can make a plain statement delete rows without telling the hook.
 fn schema_hides_changes(conn: &Connection) -> bool {
     conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE sql LIKE '%replace%'", [], |r| r.get::<_, i64>(0))
@@ -74,20 +92,20 @@ impl Sqlite {
         conn.execute_batch("PRAGMA page_size = 1024").map_err(map_err)?;
         // sqlx's SQLite, PostgreSQL and MySQL all enforce foreign keys; so must the default.
         conn.execute_batch("PRAGMA foreign_keys = ON").map_err(map_err)?;
-        Ok(Sqlite { conn, applied: None, changes: None })
+        Ok(Sqlite { conn, applied: None, changes: None, scanned: Vec::new() })
     }
 
     /// A database file (created if missing).
     pub fn file(path: &std::path::Path) -> Result<Self, SqlError> {
         let conn = Connection::open(path).map_err(map_err)?;
-        Ok(Sqlite { conn, applied: None, changes: None })
+        Ok(Sqlite { conn, applied: None, changes: None, scanned: Vec::new() })
     }
 
     /// Opens an existing database file read-only.
     pub fn read_only(path: &std::path::Path) -> Result<Self, SqlError> {
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
-        Ok(Sqlite { conn, applied: None, changes: None })
+        Ok(Sqlite { conn, applied: None, changes: None, scanned: Vec::new() })
     }
 }
 
@@ -142,7 +160,7 @@ impl Backend for Sqlite {
         // Every changed row passes the hook (a trigger's too, so it may see more than `n`),
         // except those a `DELETE` without `WHERE` empties at once and those `REPLACE` deletes.
         let mut c = lock(changes);
-        if !c.lost && (c.rows.len() - before < n || hidden_changes(sql)) {
+        if !c.lost && (c.rows.len() - before < n || hides_changes(&mut self.scanned, sql)) {
             c.lost = true;
             c.rows.clear();
         }
