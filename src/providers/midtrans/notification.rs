@@ -18,6 +18,7 @@ use super::status::{self, FraudStatus, PaymentType, TransactionStatus};
 use crate::providers::kit::sign::{hex_eq, sha512_hex};
 
 mod fast;
+mod plain;
 
 /// A Midtrans payment notification, as sent in the HTTP POST body.
 ///

@@ -7,6 +7,9 @@
 //! differential test holds it to that); when it refuses a body, the derived parser is run on it
 //! so the error, which a handler may answer with, is word for word the derived one's.
 //!
+//! A body in the plain shape the provider itself writes is read before any of this, by hand
+//! (`super::plain`); this reader takes the others.
+//!
 //! What it does not do: replace the `Deserialize` impl (a `serde_json::Value` or another format
 //! still goes through the derived one), or parse anything but a JSON object.
 
@@ -20,6 +23,10 @@ impl Notification {
     /// Parses a notification body from JSON bytes: the same result as
     /// `serde_json::from_slice::<Notification>`, errors included, read in one pass.
     pub fn from_json(body: &[u8]) -> Result<Notification, serde_json::Error> {
+        // The shape the provider writes, read by hand; every other body through serde.
+        if let Some(n) = super::plain::read(body) {
+            return Ok(n);
+        }
         match one_pass(body) {
             Ok(n) => Ok(n),
             // The derived parser's own words for what is wrong.

@@ -1,0 +1,314 @@
+//! A hand reader for the plain shape of a notification body: what `serde_json::to_vec` writes for
+//! a [`Notification`], and so what the simulated Midtrans sends and its status API answers.
+//!
+//! "Plain" means: one flat JSON object with no whitespace outside strings; every key and every
+//! value a string without escapes or control characters, or `null`; no key twice. That shape is
+//! read with one scan for quotes into the same [`Notification`] that serde builds. Anything
+//! else — whitespace, an escape, a number, a nested value, a repeated key, a missing required
+//! field, a `null` where serde refuses one, bytes that are not UTF-8 — is not read here at all:
+//! [`read`] answers `None` and [`Notification::from_json`] hands the body to the serde readers,
+//! so every error is word for word what it was. A differential test holds the two to the same
+//! result on generated bodies.
+//!
+//! What it does not do: accept anything serde would refuse, or report errors.
+
+use super::Notification;
+
+/// One value of the plain shape.
+enum Plain<'a> {
+    Str(&'a str),
+    Null,
+}
+
+/// The notification in `body` if `body` has the plain shape; `None` for every other body.
+pub(super) fn read(body: &[u8]) -> Option<Notification> {
+    let text = std::str::from_utf8(body).ok()?;
+    let b = text.as_bytes();
+    if b.first() != Some(&b'{') {
+        return None;
+    }
+    let mut at = 1;
+    let mut fields: [Option<Plain<'_>>; 13] = Default::default();
+    let mut extra = serde_json::Map::new();
+    if b.get(at) == Some(&b'}') {
+        at += 1;
+    } else {
+        loop {
+            let key = string(text, &mut at)?;
+            if b.get(at) != Some(&b':') {
+                return None;
+            }
+            at += 1;
+            let value = if b.get(at) == Some(&b'"') {
+                Plain::Str(string(text, &mut at)?)
+            } else if b.get(at..at + 4) == Some(b"null") {
+                at += 4;
+                Plain::Null
+            } else {
+                return None;
+            };
+            match slot(key) {
+                Some(i) => {
+                    if fields[i].is_some() {
+                        return None;
+                    }
+                    fields[i] = Some(value);
+                }
+                None => {
+                    if extra.contains_key(key) {
+                        return None;
+                    }
+                    let v = match value {
+                        Plain::Str(s) => serde_json::Value::String(s.to_owned()),
+                        Plain::Null => serde_json::Value::Null,
+                    };
+                    extra.insert(key.to_owned(), v);
+                }
+            }
+            match b.get(at) {
+                Some(b',') => at += 1,
+                Some(b'}') => {
+                    at += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    if at != b.len() {
+        return None;
+    }
+    let [time, status, id, message, code, signature, payment, order, merchant, gross, fraud, currency, settled] =
+        fields;
+    // Required: present and a string (serde refuses `null` and absence).
+    let required = |f: Option<Plain<'_>>| match f {
+        Some(Plain::Str(s)) => Some(s.to_owned()),
+        _ => None,
+    };
+    // `null_as_default`: absent or `null` is empty.
+    let lenient = |f: Option<Plain<'_>>| match f {
+        Some(Plain::Str(s)) => s.to_owned(),
+        _ => String::new(),
+    };
+    // `Option<String>`: absent or `null` is `None`.
+    let optional = |f: Option<Plain<'_>>| match f {
+        Some(Plain::Str(s)) => Some(s.to_owned()),
+        _ => None,
+    };
+    Some(Notification {
+        transaction_time: lenient(time),
+        transaction_status: required(status)?,
+        transaction_id: lenient(id),
+        status_message: lenient(message),
+        status_code: required(code)?,
+        signature_key: required(signature)?,
+        payment_type: lenient(payment),
+        order_id: required(order)?,
+        merchant_id: lenient(merchant),
+        gross_amount: required(gross)?,
+        fraud_status: optional(fraud),
+        currency: lenient(currency),
+        settlement_time: optional(settled),
+        extra,
+    })
+}
+
+/// The known field `key` names, as its place in [`read`]'s array.
+fn slot(key: &str) -> Option<usize> {
+    Some(match key {
+        "transaction_time" => 0,
+        "transaction_status" => 1,
+        "transaction_id" => 2,
+        "status_message" => 3,
+        "status_code" => 4,
+        "signature_key" => 5,
+        "payment_type" => 6,
+        "order_id" => 7,
+        "merchant_id" => 8,
+        "gross_amount" => 9,
+        "fraud_status" => 10,
+        "currency" => 11,
+        "settlement_time" => 12,
+        _ => return None,
+    })
+}
+
+/// The string starting at `*at` (its opening quote), without escapes or control characters;
+/// moves `*at` past its closing quote.
+fn string<'a>(text: &'a str, at: &mut usize) -> Option<&'a str> {
+    let b = text.as_bytes();
+    if b.get(*at) != Some(&b'"') {
+        return None;
+    }
+    let start = *at + 1;
+    let end = start + memchr::memchr(b'"', &b[start..])?;
+    // Without an early exit, so that it runs over whole vectors of bytes.
+    if b[start..end].iter().fold(false, |bad, &c| bad | (c == b'\\') | (c < 0x20)) {
+        return None;
+    }
+    *at = end + 1;
+    // Quotes are ASCII, so both ends are character boundaries.
+    text.get(start..end)
+}
+
+#[cfg(test)]
+mod tests {
+    //! [`read`] against the derived parser on generated bodies, most in the plain shape and the
+    //! rest broken in one of the ways that shape excludes.
+
+    use super::super::Notification;
+    use super::read;
+
+    const KNOWN: [&str; 13] = [
+        "transaction_time",
+        "transaction_status",
+        "transaction_id",
+        "status_message",
+        "status_code",
+        "signature_key",
+        "payment_type",
+        "order_id",
+        "merchant_id",
+        "gross_amount",
+        "fraud_status",
+        "currency",
+        "settlement_time",
+    ];
+
+    /// xorshift64*, so a failure names its case; `wild` bodies may break the plain shape
+    /// anywhere, the others only by leaving out or nulling a field.
+    struct Gen {
+        state: u64,
+        wild: bool,
+    }
+
+    impl Gen {
+        fn below(&mut self, n: u64) -> u64 {
+            self.state ^= self.state >> 12;
+            self.state ^= self.state << 25;
+            self.state ^= self.state >> 27;
+            self.state.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+        }
+
+        /// Below `n`, or at least `plain` when the body is not wild.
+        fn pick(&mut self, n: u64, plain: u64) -> u64 {
+            let v = self.below(n);
+            if self.wild { v } else { v.max(plain) }
+        }
+
+        /// A string's contents: plain (sometimes not ASCII, or empty), or in a wild body
+        /// sometimes with what the plain shape refuses.
+        fn text(&mut self) -> Vec<u8> {
+            let mut t = format!("v{}", self.below(1000)).into_bytes();
+            match self.pick(30, 5) {
+                0 => t.extend_from_slice(b"\\\""),
+                1 => t.extend_from_slice(b"\\u00e9"),
+                2 => t.push(b'\t'),
+                3 => t.push(0xff),
+                4 => t.push(0x1f),
+                5 => t.extend_from_slice("é—ü 🦀".as_bytes()),
+                6 => t.clear(),
+                7 => t.push(0x7f),
+                _ => {}
+            }
+            t
+        }
+
+        fn value(&mut self) -> Vec<u8> {
+            if !self.wild {
+                return if self.below(16) == 0 {
+                    b"null".to_vec()
+                } else {
+                    [b"\"".as_slice(), &self.text(), b"\""].concat()
+                };
+            }
+            match self.below(24) {
+                0 => b"null".to_vec(),
+                1 => b"12".to_vec(),
+                2 => b"{\"k\":\"v\"}".to_vec(),
+                3 => b"[\"a\"]".to_vec(),
+                4 => b"nul".to_vec(),
+                5 => b"true".to_vec(),
+                _ => [b"\"".as_slice(), &self.text(), b"\""].concat(),
+            }
+        }
+
+        fn body(&mut self) -> Vec<u8> {
+            self.wild = self.below(2) == 0;
+            let mut fields: Vec<Vec<u8>> = Vec::new();
+            for name in KNOWN {
+                let reps = match self.pick(30, 0) {
+                    1 if !self.wild => 1,
+                    0 => 0,
+                    1 => 2,
+                    _ => 1,
+                };
+                for _ in 0..reps {
+                    fields.push([format!("\"{name}\":").as_bytes(), &self.value()].concat());
+                }
+            }
+            for i in 0..self.below(3) {
+                for _ in 0..1 + u64::from(self.wild && self.below(6) == 0) {
+                    fields.push([format!("\"extra_{i}\":").as_bytes(), &self.value()].concat());
+                }
+            }
+            if self.wild && self.below(20) == 0 {
+                fields.push(b"\"order\\u005fid\":\"escaped\"".to_vec());
+            }
+            for i in (1..fields.len()).rev() {
+                let j = self.below(i as u64 + 1) as usize;
+                fields.swap(i, j);
+            }
+            let sep: &[u8] = if self.pick(20, 1) == 0 { b", " } else { b"," };
+            let mut body = [b"{".as_slice(), &fields.join(sep), b"}"].concat();
+            match self.pick(40, 6) {
+                0 => body.push(b' '),
+                1 => body.insert(0, b' '),
+                2 => body.truncate(body.len() / 2),
+                3 => body.extend_from_slice(b"{}"),
+                4 => body = b"{}".to_vec(),
+                5 => body = b"[]".to_vec(),
+                _ => {}
+            }
+            body
+        }
+    }
+
+    #[test]
+    fn reads_exactly_what_the_derived_parser_reads_or_nothing() {
+        let mut g = Gen { state: 0x9a1d_0000_0000_0001, wild: false };
+        let mut taken = 0;
+        for case in 0..40_000 {
+            let body = g.body();
+            let derived = serde_json::from_slice::<Notification>(&body).map_err(|e| e.to_string());
+            if let Some(n) = read(&body) {
+                taken += 1;
+                assert_eq!(Ok(&n), derived.as_ref(), "case {case}: {}", String::from_utf8_lossy(&body));
+            }
+            let from_json = Notification::from_json(&body).map_err(|e| e.to_string());
+            assert_eq!(from_json, derived, "case {case}: {}", String::from_utf8_lossy(&body));
+        }
+        // Both ways were taken: bodies read here, and bodies left to serde.
+        assert!((8_000..32_000).contains(&taken), "read {taken} of 40,000 bodies");
+    }
+
+    #[test]
+    fn reads_what_the_provider_sends() {
+        use super::super::{NotificationParams, build};
+        use crate::providers::midtrans::status::{FraudStatus, PaymentType, TransactionStatus};
+        let n = build(NotificationParams {
+            order_id: "ZVR-20260122-26A6A051",
+            transaction_id: "t-1",
+            status: TransactionStatus::Capture,
+            fraud: Some(FraudStatus::Accept),
+            payment_type: PaymentType::CreditCard,
+            gross_amount_minor: 1_000_000,
+            merchant_id: "M1",
+            server_key: "SB-Mid-server-abc",
+            transaction_time_ms: 1_769_094_000_000,
+            settlement_time_ms: Some(1_769_094_060_000),
+        });
+        let body = serde_json::to_vec(&n).expect("serializes");
+        assert_eq!(read(&body), Some(n), "the provider's own bodies take the plain read");
+    }
+}
