@@ -232,9 +232,26 @@ fn notification_of(
 struct State {
     book: Book<Meta, TxnState>,
     next_txn: u64,
-    /// The status API's answer for each state of each order it was asked about, built once:
-    /// an order's body depends only on its state (its charge and the config do not change).
+    /// The body of each state of each order that was notified or asked about, built once: an
+    /// order's body depends only on its state (its charge and the config do not change), and a
+    /// notification and the status API's answer for the same state are the same bytes.
     bodies: BTreeMap<String, Vec<(TxnState, String)>>,
+}
+
+impl State {
+    /// `order_id`'s body in `state` ([`notification_of`] serialized), built on first use and
+    /// kept; `None` while no method is chosen (or for an unknown order).
+    fn body_of(&mut self, order_id: &str, state: TxnState, cfg: &ProviderConfig, epoch_ms: u64) -> Option<String> {
+        let State { book, bodies, .. } = self;
+        let r = book.get(order_id)?;
+        if let Some((_, body)) = bodies.get(order_id).and_then(|b| b.iter().find(|(s, _)| *s == state)) {
+            return Some(body.clone());
+        }
+        let n = notification_of(order_id, r, &state, cfg, epoch_ms)?;
+        let body = serde_json::to_string(&n).unwrap_or_default();
+        bodies.entry(order_id.to_string()).or_default().push((state, body.clone()));
+        Some(body)
+    }
 }
 
 /// The simulated provider. Cheap to clone.
@@ -457,19 +474,20 @@ impl Midtrans {
             if changed.is_none() {
                 return;
             }
-            st.book.get(order_id).and_then(|r| notification_of(order_id, r, r.current(), &self.cfg, epoch_ms))
+            let state = st.book.get(order_id).map(|r| *r.current());
+            state.and_then(|state| st.body_of(order_id, state, &self.cfg, epoch_ms))
         };
         self.rt.state(|| {
             let f = fraud.map(|f| format!(" (fraud_status {})", f.as_str())).unwrap_or_default();
             format!("{order_id}: {}{f}", next.as_str())
         });
-        if let Some(n) = note {
-            self.notify(n, next);
+        if let Some(body) = note {
+            self.notify(order_id, body, next);
         }
     }
 
     /// Sends a notification with the retry schedule, possibly twice.
-    fn notify(&self, n: Notification, status: TransactionStatus) {
+    fn notify(&self, order_id: &str, body: String, status: TransactionStatus) {
         let delays =
             if status == TransactionStatus::Expire { &self.cfg.expire_notify_delay } else { &self.cfg.notify_delay };
         let recording = self.rt.recording();
@@ -477,15 +495,15 @@ impl Midtrans {
         let delivery = Delivery {
             to: self.cfg.notify_actor.clone(),
             path: self.cfg.notify_path.clone(),
-            body: serde_json::to_vec(&n).unwrap_or_default().into(),
-            label: text(&|| format!("POST {} {} {}", self.cfg.notify_path, n.order_id, status.as_str())),
-            subject: text(&|| format!("{}: {}", n.order_id, status.as_str())),
+            body: body.into(),
+            label: text(&|| format!("POST {} {order_id} {}", self.cfg.notify_path, status.as_str())),
+            subject: text(&|| format!("{order_id}: {}", status.as_str())),
             noun: "notification",
             sign: None,
             on_finish: None,
         };
         self.sender.dispatch(delivery, delays, self.cfg.duplicate_notification, || {
-            format!("{}: provider will send {} twice", n.order_id, status.as_str())
+            format!("{order_id}: provider will send {} twice", status.as_str())
         });
     }
 
@@ -551,17 +569,8 @@ async fn status_api(
     let body = {
         let mut guard = lock(&m.state);
         let st = &mut *guard;
-        st.book.get(&order_id).and_then(|r| {
-            let state = *r.as_of(as_of_ms);
-            let known = st.bodies.get(&order_id).and_then(|b| b.iter().find(|(s, _)| *s == state));
-            if let Some((_, body)) = known {
-                return Some(body.clone());
-            }
-            let n = notification_of(&order_id, r, &state, &m.cfg, epoch_ms)?;
-            let body = serde_json::to_string(&n).unwrap_or_default();
-            st.bodies.entry(order_id.clone()).or_default().push((state, body.clone()));
-            Some(body)
-        })
+        let state = st.book.get(&order_id).map(|r| *r.as_of(as_of_ms));
+        state.and_then(|state| st.body_of(&order_id, state, &m.cfg, epoch_ms))
     };
     match body {
         Some(body) => (StatusCode::OK, body),
