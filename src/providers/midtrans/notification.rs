@@ -20,6 +20,24 @@ use crate::providers::kit::sign::{hex_eq, sha512_hex};
 mod fast;
 mod plain;
 
+/// The fields [`Notification`] names, in its order: the readers' tests build bodies from them.
+#[cfg(test)]
+const FIELDS: [&str; 13] = [
+    "transaction_time",
+    "transaction_status",
+    "transaction_id",
+    "status_message",
+    "status_code",
+    "signature_key",
+    "payment_type",
+    "order_id",
+    "merchant_id",
+    "gross_amount",
+    "fraud_status",
+    "currency",
+    "settlement_time",
+];
+
 /// A Midtrans payment notification, as sent in the HTTP POST body.
 ///
 /// Every field is the exact string from the wire. The five fields the
