@@ -91,6 +91,11 @@ fn schema_hides_changes(conn: &Connection) -> bool {
 }
 
 impl Sqlite {
+    /// `conn`, with nothing applied or tracked yet.
+    fn over(conn: Connection) -> Self {
+        Sqlite { conn, applied: None, changes: None, scanned: Vec::new() }
+    }
+
     /// A private in-memory database.
     pub fn memory() -> Result<Self, SqlError> {
         let conn = Connection::open_in_memory().map_err(map_err)?;
@@ -100,20 +105,20 @@ impl Sqlite {
         conn.execute_batch("PRAGMA page_size = 1024").map_err(map_err)?;
         // sqlx's SQLite, PostgreSQL and MySQL all enforce foreign keys; so must the default.
         conn.execute_batch("PRAGMA foreign_keys = ON").map_err(map_err)?;
-        Ok(Sqlite { conn, applied: None, changes: None, scanned: Vec::new() })
+        Ok(Sqlite::over(conn))
     }
 
     /// A database file (created if missing).
     pub fn file(path: &std::path::Path) -> Result<Self, SqlError> {
         let conn = Connection::open(path).map_err(map_err)?;
-        Ok(Sqlite { conn, applied: None, changes: None, scanned: Vec::new() })
+        Ok(Sqlite::over(conn))
     }
 
     /// Opens an existing database file read-only.
     pub fn read_only(path: &std::path::Path) -> Result<Self, SqlError> {
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
-        Ok(Sqlite { conn, applied: None, changes: None, scanned: Vec::new() })
+        Ok(Sqlite::over(conn))
     }
 }
 

@@ -20,8 +20,8 @@ use crate::providers::kit::sign::{hex_eq, sha512_hex};
 mod fast;
 mod plain;
 
-/// The fields [`Notification`] names, in its order: the readers' tests build bodies from them.
-#[cfg(test)]
+/// The fields [`Notification`] names, in its order: the hand reader's slots (`plain`), and what
+/// the readers' tests build bodies from.
 const FIELDS: [&str; 13] = [
     "transaction_time",
     "transaction_status",

@@ -239,11 +239,19 @@ struct State {
 }
 
 impl State {
-    /// `order_id`'s body in `state` ([`notification_of`] serialized), built on first use and
-    /// kept; `None` while no method is chosen (or for an unknown order).
-    fn body_of(&mut self, order_id: &str, state: TxnState, cfg: &ProviderConfig, epoch_ms: u64) -> Option<String> {
+    /// `order_id`'s body in the state `at` picks from its record ([`notification_of`]
+    /// serialized), built on first use and kept; `None` while no method is chosen (or for an
+    /// unknown order).
+    fn body_of(
+        &mut self,
+        order_id: &str,
+        at: impl FnOnce(&Record<Meta, TxnState>) -> TxnState,
+        cfg: &ProviderConfig,
+        epoch_ms: u64,
+    ) -> Option<String> {
         let State { book, bodies, .. } = self;
         let r = book.get(order_id)?;
+        let state = at(r);
         if let Some((_, body)) = bodies.get(order_id).and_then(|b| b.iter().find(|(s, _)| *s == state)) {
             return Some(body.clone());
         }
@@ -474,8 +482,7 @@ impl Midtrans {
             if changed.is_none() {
                 return;
             }
-            let state = st.book.get(order_id).map(|r| *r.current());
-            state.and_then(|state| st.body_of(order_id, state, &self.cfg, epoch_ms))
+            st.body_of(order_id, |r| *r.current(), &self.cfg, epoch_ms)
         };
         self.rt.state(|| {
             let f = fraud.map(|f| format!(" (fraud_status {})", f.as_str())).unwrap_or_default();
@@ -566,12 +573,7 @@ async fn status_api(
     let lag_ms = if api.is_off() { 0 } else { api.stale_lag_ms(&m.rt, &order_id) };
     let as_of_ms = m.rt.now_ms().saturating_sub(lag_ms);
     let epoch_ms = m.epoch_ms();
-    let body = {
-        let mut guard = lock(&m.state);
-        let st = &mut *guard;
-        let state = st.book.get(&order_id).map(|r| *r.as_of(as_of_ms));
-        state.and_then(|state| st.body_of(&order_id, state, &m.cfg, epoch_ms))
-    };
+    let body = lock(&m.state).body_of(&order_id, |r| *r.as_of(as_of_ms), &m.cfg, epoch_ms);
     match body {
         Some(body) => (StatusCode::OK, body),
         None => {

@@ -12,7 +12,7 @@
 //!
 //! What it does not do: accept anything serde would refuse, or report errors.
 
-use super::Notification;
+use super::{FIELDS, Notification};
 
 /// One value of the plain shape.
 enum Plain<'a> {
@@ -28,7 +28,7 @@ pub(super) fn read(body: &[u8]) -> Option<Notification> {
         return None;
     }
     let mut at = 1;
-    let mut fields: [Option<Plain<'_>>; 13] = Default::default();
+    let mut fields: [Option<Plain<'_>>; FIELDS.len()] = Default::default();
     let mut extra = serde_json::Map::new();
     if b.get(at) == Some(&b'}') {
         at += 1;
@@ -47,7 +47,7 @@ pub(super) fn read(body: &[u8]) -> Option<Notification> {
             } else {
                 return None;
             };
-            match slot(key) {
+            match FIELDS.iter().position(|f| *f == key) {
                 Some(i) => {
                     if fields[i].is_some() {
                         return None;
@@ -110,26 +110,6 @@ pub(super) fn read(body: &[u8]) -> Option<Notification> {
         currency: lenient(currency),
         settlement_time: optional(settled),
         extra,
-    })
-}
-
-/// The known field `key` names, as its place in [`read`]'s array.
-fn slot(key: &str) -> Option<usize> {
-    Some(match key {
-        "transaction_time" => 0,
-        "transaction_status" => 1,
-        "transaction_id" => 2,
-        "status_message" => 3,
-        "status_code" => 4,
-        "signature_key" => 5,
-        "payment_type" => 6,
-        "order_id" => 7,
-        "merchant_id" => 8,
-        "gross_amount" => 9,
-        "fraud_status" => 10,
-        "currency" => 11,
-        "settlement_time" => 12,
-        _ => return None,
     })
 }
 
