@@ -209,8 +209,20 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+def connect_at_boot():
+    # A restart can land inside a database outage (settle's proxy refuses connections then):
+    # keep trying for a while, as a service under a supervisor would, instead of dying at boot.
+    for attempt in range(60):
+        try:
+            return psycopg.connect(DB, autocommit=True)
+        except psycopg.OperationalError:
+            if attempt == 59:
+                raise
+            time.sleep(0.25)
+
+
 def main():
-    with psycopg.connect(DB, autocommit=True) as conn:
+    with connect_at_boot() as conn:
         conn.execute(SCHEMA)
         run = conn.execute("SELECT provider_url FROM revenue_run").fetchone()
         if run is None or run[0] != BASE:
