@@ -1,11 +1,14 @@
-//! The floor (issue 16 §1): a recorded seed's exact database work — the same reset, the same
-//! units with the same statements and parameters, in the same order — run directly on embedded
-//! SQLite with no simulator, network, oracle, trace or checker, beside the simulator running
-//! the same seeds. What the floor leaves out, and so why it is a lower bound: see
-//! `settle::store::recording`.
+//! The floor (issue 16 §1): a recorded seed's exact work run directly, with no simulator,
+//! network, oracle, trace or checker, beside the simulator running the same seeds. Two floors:
+//!
+//! - the **HTTP floor** (`settle::systems::floor`): the same requests into the same app routers,
+//!   whose handlers run their units of work; every other unit replayed as its SQL;
+//! - the **SQL floor** (`settle::store::recording`): every unit replayed as its SQL, no handler.
 //!
 //! Run with `cargo bench --bench floor`. Before criterion's figures it prints, per scenario, the
-//! statements and units per seed and both rates over the same seeds, and their ratio.
+//! requests, statements and units per seed, the three rates over the same seeds, and the
+//! simulator's time over the HTTP floor's. Each seed's HTTP floor is first held to its run
+//! (`floor::self_check`): a floor that left the run's path would measure something else.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc; // as the `settle` binary (src/main.rs)
@@ -16,8 +19,9 @@ use std::time::Instant;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use settle::scenario;
 use settle::sim::Oracle;
-use settle::store::recording::{self, Op, Recording};
+use settle::store::recording::{self, Op};
 use settle::store::{shared, sqlite::Sqlite};
+use settle::systems::floor::{self, FloorStats, Recorded};
 
 /// Seeds per scenario (`SETTLE_FLOOR_SEEDS` to change).
 fn seeds() -> u64 {
@@ -45,21 +49,26 @@ fn bench_scenario(c: &mut Criterion, path: &Path) {
     let system = s.build_system().expect("the scenario builds");
     let spec = s.run_spec(false);
 
-    // Each seed's database work, recorded from a real run.
-    let logs: Vec<Vec<Op>> = (0..seeds)
-        .map(|seed| {
-            let (rec, log) = Recording::new(Sqlite::memory().expect("sqlite"));
-            system.run(&spec, Oracle::random(seed), shared(rec)).expect("run");
-            std::mem::take(&mut *log.lock().expect("log"))
+    // Each seed's work, recorded from a real run, and its HTTP floor checked against it.
+    let recorded: Vec<Recorded> = (0..seeds)
+        .map(|seed| match floor::self_check(system.as_ref(), &spec, seed) {
+            Ok((r, _)) => r,
+            Err(e) => panic!("{name} seed {seed}: {e}"),
         })
         .collect();
-    let count = |f: fn(&Op) -> bool| logs.iter().flatten().filter(|o| f(o)).count() as f64 / seeds as f64;
-    let statements = count(|o| matches!(o, Op::Execute { .. } | Op::Query { .. }));
-    let transactions = count(|o| matches!(o, Op::Begin));
-
+    let per_seed = |f: &dyn Fn(&Recorded) -> usize| recorded.iter().map(f).sum::<usize>() as f64 / seeds as f64;
+    let statements = per_seed(&|r| r.ops.iter().filter(|o| matches!(o, Op::Execute { .. } | Op::Query { .. })).count());
+    let units = per_seed(&|r| r.ops.iter().filter(|o| matches!(o, Op::Unit)).count());
     let backend = shared(Sqlite::memory().expect("sqlite"));
-    let mut floor = Sqlite::memory().expect("sqlite");
-    // Both once over every seed, timed over the same seeds, after one warm-up pass each.
+    let stats: Vec<FloorStats> = recorded
+        .iter()
+        .map(|r| floor::run(system.as_ref(), &spec, r, backend.clone()).expect("the floor replays"))
+        .collect();
+    let requests = stats.iter().map(|s| s.requests).sum::<usize>() as f64 / seeds as f64;
+    let handler_units = stats.iter().map(|s| s.handler_units).sum::<usize>() as f64 / seeds as f64;
+
+    let mut sql_floor = Sqlite::memory().expect("sqlite");
+    // All three once over every seed, timed over the same seeds, after one warm-up pass each.
     let sim_pass = || {
         let t = Instant::now();
         for seed in 0..seeds {
@@ -67,22 +76,34 @@ fn bench_scenario(c: &mut Criterion, path: &Path) {
         }
         t.elapsed().as_secs_f64()
     };
-    let mut floor_pass = || {
+    let http_pass = || {
         let t = Instant::now();
-        for ops in &logs {
-            recording::replay(&mut floor, ops).expect("the floor replays");
+        for r in &recorded {
+            floor::run(system.as_ref(), &spec, r, backend.clone()).expect("the floor replays");
+        }
+        t.elapsed().as_secs_f64()
+    };
+    let mut sql_pass = || {
+        let t = Instant::now();
+        for r in &recorded {
+            recording::replay(&mut sql_floor, &r.ops).expect("the floor replays");
         }
         t.elapsed().as_secs_f64()
     };
     sim_pass();
-    floor_pass();
-    let (sim_s, floor_s) = (sim_pass(), floor_pass());
+    http_pass();
+    sql_pass();
+    let (sim_s, http_s, sql_s) = (sim_pass(), http_pass(), sql_pass());
+    let rate = |s: f64| seeds as f64 / s;
     eprintln!(
-        "{name}: {statements:.0} statements and {transactions:.0} transactions per seed; simulator {:.0} seeds/s, floor {:.0} seeds/s: \
-         the simulator takes {:.2}x the floor",
-        seeds as f64 / sim_s,
-        seeds as f64 / floor_s,
-        sim_s / floor_s
+        "{name}: {requests:.0} requests into the apps, {units:.0} units ({handler_units:.0} run by handlers), \
+         {statements:.0} statements per seed\n  simulator {:.0} seeds/s, HTTP floor {:.0} seeds/s, SQL floor {:.0} seeds/s: \
+         the simulator takes {:.2}x the HTTP floor (the HTTP floor {:.2}x the SQL floor)",
+        rate(sim_s),
+        rate(http_s),
+        rate(sql_s),
+        sim_s / http_s,
+        http_s / sql_s
     );
 
     let mut group = c.benchmark_group(format!("floor/{name}"));
@@ -95,10 +116,17 @@ fn bench_scenario(c: &mut Criterion, path: &Path) {
         })
     });
     let mut i = 0usize;
-    group.bench_function("floor seeds", |b| {
+    group.bench_function("HTTP floor seeds", |b| {
         b.iter(|| {
-            i = (i + 1) % logs.len();
-            recording::replay(&mut floor, &logs[i]).expect("the floor replays")
+            i = (i + 1) % recorded.len();
+            floor::run(system.as_ref(), &spec, &recorded[i], backend.clone()).expect("the floor replays")
+        })
+    });
+    let mut j = 0usize;
+    group.bench_function("SQL floor seeds", |b| {
+        b.iter(|| {
+            j = (j + 1) % recorded.len();
+            recording::replay(&mut sql_floor, &recorded[j].ops).expect("the floor replays")
         })
     });
     group.finish();

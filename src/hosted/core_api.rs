@@ -85,6 +85,7 @@ mod tests {
             net: NetConfig { latency: Range::fixed(Millis(5)), ..NetConfig::default() },
             crashes: Default::default(),
             notes: Vec::new(),
+            tap: None,
         }
     }
 

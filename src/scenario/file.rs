@@ -167,6 +167,7 @@ impl Scenario {
                 net: self.network.clone(),
                 crashes: CrashConfig { actors: c.actors.clone(), count_max: c.count_max, down: c.down },
                 notes: Vec::new(),
+                tap: None,
             },
             db: self.database.clone(),
             swarm: self.swarm,

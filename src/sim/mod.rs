@@ -7,10 +7,12 @@
 //! - [`world`]: the run (paused tokio runtime), phases, actors, crash/restart, marks, observer.
 //! - [`net`]: per-message delivery to in-process axum routers, with faults.
 //! - [`trace`]: the event log and the first divergence between two logs.
+//! - [`tape`]: what the HTTP floor replays from a run, and the direct mode that replays it.
 
 pub mod calendar;
 pub mod net;
 pub mod oracle;
+pub mod tape;
 pub mod time;
 pub mod trace;
 pub mod world;

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tower::ServiceExt;
 
+use super::tape;
 use super::time::{Millis, Range, Rate};
 use super::trace::Kind;
 use super::world::{Sim, Step, lock};
@@ -134,7 +135,7 @@ pub(crate) fn plan_partitions(sim: &Sim, cfg: &NetConfig, safety_ms: u64) -> Vec
     if p.count_max == 0 || p.between.is_empty() {
         return Vec::new();
     }
-    sim.choose(|o| {
+    sim.choose_world(|o| {
         let count = o.below(u64::from(p.count_max) + 1);
         let mut out: Vec<Partition> = (0..count)
             .map(|_| {
@@ -260,7 +261,7 @@ impl Sim {
         let cfg = &self.config().net;
         let faults = self.faults_active();
         let rate = |r: Rate| if faults { r.ppm() } else { 0 };
-        self.choose(|o| {
+        self.choose_world(|o| {
             let latency_there = cfg.latency.draw(o);
             let latency_back = cfg.latency.draw(o);
             let drop_request = o.chance(rate(cfg.drop_request));
@@ -276,8 +277,17 @@ impl Sim {
     /// The send, its faults, the handling (and the work the handler does) and the reply are one
     /// exchange in the trace.
     pub async fn request(&self, from: &str, to: &str, req: Request, timeout_ms: u64) -> Result<Response, NetError> {
+        if let Some(direct) = self.direct_mode() {
+            return direct.answer().await;
+        }
         let exchange = self.new_exchange();
-        Sim::in_exchange(exchange, self.exchange_request(exchange, from, to, req, timeout_ms)).await
+        let result = Sim::in_exchange(exchange, self.exchange_request(exchange, from, to, req, timeout_ms)).await;
+        if let Some(tap) = self.tap()
+            && let Some(delivery) = tape::current_delivery()
+        {
+            tap.answer(tape::Answer { delivery, at_ms: self.now_ms(), result: result.clone() });
+        }
+        result
     }
 
     async fn exchange_request(
@@ -296,7 +306,7 @@ impl Sim {
         match self.partitioned(from, to) {
             Some(false) => {
                 self.fault("fault:partition", from, Some(to), || format!("partition: {label} refused"));
-                self.sleep_ms(self.draw(&self.config().net.latency)).await;
+                self.sleep_ms(self.choose_world(|o| self.config().net.latency.draw(o))).await;
                 return Err(NetError::Refused);
             }
             Some(true) => {
@@ -309,7 +319,7 @@ impl Sim {
         }
         let Some(endpoint) = endpoint.filter(|_| reachable) else {
             self.record(Kind::Reply, from, Some(to), || format!("{label}: connection refused ({to} is down)"));
-            self.sleep_ms(self.draw(&self.config().net.latency)).await;
+            self.sleep_ms(self.choose_world(|o| self.config().net.latency.draw(o))).await;
             return Err(NetError::Refused);
         };
         let fate = self.fate();
@@ -377,21 +387,21 @@ impl Sim {
             sim.sleep_ms(delay_ms).await;
             let label = req.label.clone();
             sim.record(Kind::Deliver, &to_name, Some(&from), || format!("handling {label}"));
-            let resp = match req.to_http() {
-                Ok(http_req) => match router.oneshot(http_req).await {
-                    Ok(resp) => {
-                        let status = resp.status().as_u16();
-                        let headers = resp
-                            .headers()
-                            .iter()
-                            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
-                            .collect();
-                        let body = axum::body::to_bytes(resp.into_body(), BODY_LIMIT).await.unwrap_or_default();
-                        Response { status, body, headers }
-                    }
-                    Err(infallible) => match infallible {},
-                },
-                Err(_) => Response { status: 400, body: Bytes::from_static(b"malformed request"), headers: Vec::new() },
+            let resp = match sim.tap() {
+                None => handle(router, &req).await,
+                Some(tap) => {
+                    let id = tap.delivered(tape::Delivery {
+                        id: 0,
+                        to: to_name.clone(),
+                        request: Request { label: String::new(), ..req.clone() },
+                        at_ms: sim.now_ms(),
+                        units_before: 0,
+                        status: None,
+                    });
+                    let resp = tape::in_delivery(id, handle(router, &req)).await;
+                    tap.answered(id, resp.status);
+                    resp
+                }
             };
             sim.step(Step::Message);
             if response_lost {
@@ -405,5 +415,26 @@ impl Sim {
             }
         };
         self.spawn(to, Sim::in_exchange(exchange, task));
+    }
+}
+
+/// Hands `req` to `router` and reads its answer: what a delivery does, and what the HTTP floor
+/// does with a recorded delivery.
+pub async fn handle(router: Router, req: &Request) -> Response {
+    match req.to_http() {
+        Ok(http_req) => match router.oneshot(http_req).await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let headers = resp
+                    .headers()
+                    .iter()
+                    .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+                    .collect();
+                let body = axum::body::to_bytes(resp.into_body(), BODY_LIMIT).await.unwrap_or_default();
+                Response { status, body, headers }
+            }
+            Err(infallible) => match infallible {},
+        },
+        Err(_) => Response { status: 400, body: Bytes::from_static(b"malformed request"), headers: Vec::new() },
     }
 }

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 
 use super::net::{Endpoint, NetConfig};
 use super::oracle::Oracle;
+use super::tape::{Direct, Tap};
 use super::time::{Millis, Range};
 use super::trace::{Event, Kind, Trace};
 
@@ -84,6 +85,8 @@ pub struct SimConfig {
     pub crashes: CrashConfig,
     /// Lines printed at the top of the trace (e.g. the swarm's fault levels of this seed).
     pub notes: Vec<String>,
+    /// Where to record what the HTTP floor replays (see [`super::tape`]); `None` records nothing.
+    pub tap: Option<Tap>,
 }
 
 /// 2026-01-22 15:00:00 UTC (22:00 in Jakarta), the evening of seed 001's incident.
@@ -119,6 +122,8 @@ pub(crate) struct Inner {
     due: Mutex<BTreeMap<u64, u32>>,
     /// The tie groups being ordered, by instant.
     ties: Mutex<BTreeMap<u64, TieGroup>>,
+    /// Direct mode (see [`super::tape`]): no runtime; the clock and answers come from a tape.
+    direct: Option<Direct>,
 }
 
 /// Yields a tied task waits at most for its turn (see [`Sim::sleep_until_ms`]).
@@ -292,7 +297,29 @@ impl Sim {
         })
     }
 
+    /// A `Sim` in direct mode, for the HTTP floor (see [`super::tape`]): nothing is recorded,
+    /// no task is spawned, and time is what `direct`'s clock says.
+    pub fn direct(mut cfg: SimConfig, oracle: Oracle, direct: Direct) -> Sim {
+        cfg.record = false;
+        cfg.tap = None;
+        Sim::with(cfg, oracle, Some(direct))
+    }
+
+    /// Direct mode's state, when this `Sim` is in it.
+    pub fn direct_mode(&self) -> Option<&Direct> {
+        self.inner.direct.as_ref()
+    }
+
+    /// Where this run records its tape, if it does.
+    pub fn tap(&self) -> Option<&Tap> {
+        self.inner.cfg.tap.as_ref()
+    }
+
     fn new(cfg: SimConfig, oracle: Oracle) -> Sim {
+        Sim::with(cfg, oracle, None)
+    }
+
+    fn with(cfg: SimConfig, oracle: Oracle, direct: Option<Direct>) -> Sim {
         let record = cfg.record;
         Sim {
             inner: Arc::new(Inner {
@@ -311,6 +338,7 @@ impl Sim {
                 next_exchange: AtomicU64::new(1),
                 due: Mutex::new(BTreeMap::new()),
                 ties: Mutex::new(BTreeMap::new()),
+                direct,
             }),
         }
     }
@@ -328,6 +356,9 @@ impl Sim {
 
     /// Simulated milliseconds since the run started.
     pub fn now_ms(&self) -> u64 {
+        if let Some(d) = &self.inner.direct {
+            return d.now_ms();
+        }
         Instant::now().saturating_duration_since(self.inner.start).as_millis() as u64
     }
 
@@ -338,6 +369,9 @@ impl Sim {
 
     /// Sleeps `ms` simulated milliseconds; see [`Sim::sleep_until_ms`] for ties.
     pub async fn sleep_ms(&self, ms: u64) {
+        if let Some(d) = &self.inner.direct {
+            return d.sleep_until(d.now_ms() + ms);
+        }
         if ms == 0 {
             tokio::time::sleep(Duration::ZERO).await;
             return;
@@ -353,6 +387,9 @@ impl Sim {
     /// by (place, order of waking). All zeros is the runtime's own order, exactly; every order of
     /// the group can be drawn. A task due alone asks nothing.
     pub async fn sleep_until_ms(&self, t_ms: u64) {
+        if let Some(d) = &self.inner.direct {
+            return d.sleep_until(t_ms);
+        }
         if t_ms <= self.now_ms() {
             tokio::time::sleep_until(self.inner.start + Duration::from_millis(t_ms)).await;
             return;
@@ -365,7 +402,7 @@ impl Sim {
             return;
         }
         let n = (waiting + 1) as u64 + u64::from(others);
-        let place = self.choose(|o| o.tie(n));
+        let place = self.choose_world(|o| o.tie(n));
         if place > 0 {
             self.mark("tie-reordered");
         }
@@ -388,6 +425,22 @@ impl Sim {
 
     /// Runs `f` with the oracle. Keep `f` short and free of awaits.
     pub fn choose<T>(&self, f: impl FnOnce(&mut Oracle) -> T) -> T {
+        if let Some(direct) = &self.inner.direct
+            && let Some(mut o) = direct.draws()
+        {
+            return f(&mut o);
+        }
+        let mut oracle = lock(&self.inner.oracle);
+        let Some(tap) = &self.inner.cfg.tap else { return f(&mut oracle) };
+        let before = oracle.len();
+        let v = f(&mut oracle);
+        tap.drew(&oracle.choices()[before..]);
+        v
+    }
+
+    /// [`Sim::choose`] for the world's own draws (latency, faults, ties, plans): never put on
+    /// a tape, because direct mode makes none of them.
+    pub(crate) fn choose_world<T>(&self, f: impl FnOnce(&mut Oracle) -> T) -> T {
         f(&mut lock(&self.inner.oracle))
     }
 
@@ -459,6 +512,9 @@ impl Sim {
     /// Records an event; `text` is only built when the trace is recording. The event belongs to
     /// the exchange the task is in, if any.
     pub fn record(&self, kind: Kind, actor: &str, peer: Option<&str>, text: impl FnOnce() -> String) {
+        if self.inner.direct.is_some() {
+            return;
+        }
         lock(&self.inner.trace).record(|| Event {
             t_ms: self.now_ms(),
             kind,
@@ -516,6 +572,9 @@ impl Sim {
 
     /// Tells the observer a step happened.
     pub fn step(&self, step: Step<'_>) {
+        if self.inner.direct.is_some() {
+            return;
+        }
         let observer = lock(&self.inner.observer).clone();
         if let Some(obs) = observer {
             obs(self, step);
@@ -546,6 +605,9 @@ impl Sim {
     where
         F: Future<Output = ()> + Send + 'static,
     {
+        if self.inner.direct.is_some() {
+            return false;
+        }
         let mut actors = lock(&self.inner.actors);
         let slot = actors.entry(actor.to_string()).or_insert_with(|| ActorSlot { up: true, ..ActorSlot::default() });
         if !slot.up {
@@ -620,10 +682,10 @@ impl Sim {
             return;
         }
         let Some(down) = crashes.down else { return };
-        let count = self.choose(|o| o.below(u64::from(crashes.count_max) + 1));
+        let count = self.choose_world(|o| o.below(u64::from(crashes.count_max) + 1));
         let mut plan = Vec::new();
         for _ in 0..count {
-            let (at, who, down_ms) = self.choose(|o| {
+            let (at, who, down_ms) = self.choose_world(|o| {
                 let at = o.below(safety.max(1));
                 let who = o.below(crashes.actors.len() as u64) as usize;
                 (at, who, down.draw(o))

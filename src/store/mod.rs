@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use crate::sim::tape::{self, Direct, UnitEntry, UnitFate};
 use crate::sim::world::lock;
 use crate::sim::{Kind, Millis, Range, Rate, Sim, Step};
 
@@ -80,7 +81,7 @@ pub enum BackendKind {
 }
 
 /// One schema migration: a timestamped version and its SQL, per backend where dialects differ.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Migration {
     pub version: &'static str,
     pub sqlite: &'static str,
@@ -351,7 +352,7 @@ impl Db {
     /// Wraps `backend` for one run and draws the run's outage windows.
     pub fn new(sim: &Sim, backend: SharedBackend, cfg: DbConfig) -> Db {
         let safety = sim.config().safety.0;
-        let outages = sim.choose(|o| {
+        let outages = sim.choose_world(|o| {
             let n = o.below(u64::from(cfg.outages_max) + 1);
             let mut w: Vec<(u64, u64)> = (0..n)
                 .map(|_| {
@@ -389,10 +390,13 @@ impl Db {
         f: impl FnOnce(&mut Tx) -> Result<T, SqlError>,
     ) -> Result<T, DbError> {
         let sim = &self.inner.sim;
+        if let Some(direct) = sim.direct_mode() {
+            return self.unit_direct(direct, f).await;
+        }
         let cfg = &self.inner.cfg;
         let faults = sim.faults_active();
         let what = || if key.is_empty() { name.to_string() } else { format!("{name} {key}") };
-        let (before, after, slow, lost) = sim.choose(|o| {
+        let (before, after, slow, lost) = sim.choose_world(|o| {
             let before = cfg.latency.draw(o);
             let after = cfg.latency.draw(o);
             let slow = if faults && o.chance(cfg.slow_commit.ppm()) { cfg.slow_commit_delay.draw(o) } else { 0 };
@@ -400,7 +404,13 @@ impl Db {
             (before, after, slow, lost)
         });
         sim.sleep_ms(before).await;
-        if self.in_outage(sim.now_ms()) {
+        let outage = self.in_outage(sim.now_ms());
+        let tapped = sim.tap().map(|tap| {
+            let at_ms = sim.now_ms();
+            let fate = if outage { UnitFate::Outage } else { UnitFate::Ran { lost } };
+            (tap, tap.unit(UnitEntry { delivery: tape::current_delivery(), at_ms, end_ms: at_ms, fate }))
+        });
+        if outage {
             sim.fault("fault:db-outage", actor, Some("db"), || format!("{}: database unavailable (outage)", what()));
             return Err(DbError::Unavailable);
         }
@@ -426,6 +436,9 @@ impl Db {
             });
         }
         sim.sleep_ms(after + slow).await;
+        if let Some((tap, index)) = tapped {
+            tap.unit_ended(index, sim.now_ms());
+        }
         if lost {
             sim.fault("fault:db-lost-answer", actor, Some("db"), || {
                 format!("{}: committed, but the answer was lost", what())
@@ -433,6 +446,28 @@ impl Db {
             return Err(DbError::AnswerLost);
         }
         Ok(value)
+    }
+
+    /// [`Db::unit`] in direct mode (the HTTP floor): waits for the replayer to give this
+    /// delivery its turn, then runs `f` with the fate the unit had in the recorded run.
+    async fn unit_direct<T>(
+        &self,
+        direct: &Direct,
+        f: impl FnOnce(&mut Tx) -> Result<T, SqlError>,
+    ) -> Result<T, DbError> {
+        let entry = direct.unit_turn().await;
+        direct.set_clock(entry.at_ms);
+        let UnitFate::Ran { lost } = entry.fate else { return Err(DbError::Unavailable) };
+        let result = {
+            let mut backend = lock(&self.inner.backend);
+            transaction(backend.as_mut(), f)
+        };
+        let (value, changed) = result.map_err(DbError::Sql)?;
+        if changed > 0 {
+            self.wrote();
+        }
+        direct.set_clock(entry.end_ms);
+        if lost { Err(DbError::AnswerLost) } else { Ok(value) }
     }
 
     /// Reads at the current instant with no latency, faults or trace: for checkers, which

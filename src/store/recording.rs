@@ -7,12 +7,11 @@
 //! order, with nothing around them: no scheduler, network, oracle, trace or checker.
 //!
 //! What is recorded: every call inside a unit of work ([`super::transaction`]: the units of the
-//! run, and the seed rows the harness inserts) and the reset. What is not: the checker's reads
-//! ([`super::Db::read`]), which are not units — their queries are settle's cost, not the
-//! system's. The
-//! handlers' own Rust code and the HTTP bodies they parse are not in the floor either: they only
-//! run inside the simulation. The floor is therefore a lower bound on the system's own work, and
-//! the simulator's time over it an upper bound on what settle adds.
+//! run, and the seed rows the harness inserts), each unit's start ([`Op::Unit`]), and the reset.
+//! What is not: the checker's reads ([`super::Db::read`]), which are not units — their queries
+//! are settle's cost, not the system's. Replayed alone, a log is the *SQL floor*, a lower bound
+//! that leaves out the apps' own Rust code; the HTTP floor (`crate::systems::floor`) runs the
+//! apps' units through their handlers and the rest of a log's units through [`replay`].
 
 use std::sync::{Arc, Mutex};
 
@@ -20,12 +19,23 @@ use super::{Backend, BackendKind, Migration, SqlError, Value};
 use crate::sim::world::lock;
 
 /// One call made on a backend.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Op {
-    Reset { set: String, migrations: Vec<Migration> },
+    Reset {
+        set: String,
+        migrations: Vec<Migration>,
+    },
+    /// A unit of work starts (a marker: nothing runs). Its calls follow until the next one.
+    Unit,
     Begin,
-    Execute { sql: String, params: Vec<Value> },
-    Query { sql: String, params: Vec<Value> },
+    Execute {
+        sql: String,
+        params: Vec<Value>,
+    },
+    Query {
+        sql: String,
+        params: Vec<Value>,
+    },
     Commit,
     Rollback,
 }
@@ -93,6 +103,7 @@ impl<B: Backend> Backend for Recording<B> {
     }
 
     fn unit_started(&mut self) {
+        self.push(Op::Unit);
         self.in_unit = true;
         self.inner.unit_started();
     }
@@ -115,9 +126,17 @@ impl<B: Backend> Backend for Recording<B> {
 /// a constraint) fails the same way here and is passed over, as the run's unit was; any other
 /// call that fails is an error, because the replay has left the run's path.
 pub fn replay(backend: &mut dyn Backend, ops: &[Op]) -> Result<(), SqlError> {
+    let mut in_unit = false;
     for op in ops {
         match op {
             Op::Reset { set, migrations } => backend.reset(set, migrations)?,
+            Op::Unit => {
+                if in_unit {
+                    backend.unit_ended();
+                }
+                backend.unit_started();
+                in_unit = true;
+            }
             Op::Begin => backend.begin()?,
             Op::Commit => backend.commit()?,
             Op::Rollback => backend.rollback()?,
@@ -128,6 +147,9 @@ pub fn replay(backend: &mut dyn Backend, ops: &[Op]) -> Result<(), SqlError> {
                 let _ = backend.query(sql, params);
             }
         }
+    }
+    if in_unit {
+        backend.unit_ended();
     }
     Ok(())
 }
@@ -161,7 +183,8 @@ mod tests {
         assert_eq!(ops.iter().filter(|o| matches!(o, Op::Query { .. })).count(), 1);
         assert_eq!(ops.iter().filter(|o| matches!(o, Op::Rollback)).count(), 1);
         assert_eq!(ops.iter().filter(|o| matches!(o, Op::Begin)).count(), 3);
-        assert_eq!(ops.len(), 1 + 3 * 3 + 1);
+        assert_eq!(ops.iter().filter(|o| matches!(o, Op::Unit)).count(), 4, "one marker per unit");
+        assert_eq!(ops.len(), 1 + 4 * 3 + 1);
 
         let mut floor = Sqlite::memory().unwrap();
         replay(&mut floor, &ops).unwrap();

@@ -341,6 +341,7 @@ pub(crate) fn with_memory_db<R>(migrations: &[Migration], f: impl FnOnce(super::
         net: Default::default(),
         crashes: Default::default(),
         notes: Vec::new(),
+        tap: None,
     };
     let out = Sim::run(cfg, Oracle::random(1), |sim| async move {
         let mut backend = Sqlite::memory().expect("an in-memory SQLite opens");

@@ -21,9 +21,11 @@ use std::sync::Arc;
 use axum::Router;
 
 use super::family::Family;
+use super::floor::FloorWorld;
 use super::part::{ActorInfo, InvariantFn, InvariantInfo, Part, Role, Start};
 use super::{FlawKind, FlawSet, RunSpec, SeedReport, System, SystemError, SystemInfo, fault_marks};
 use crate::check::{self, Checker, Invariant, Sometimes};
+use crate::sim::tape::Direct;
 use crate::sim::world::lock;
 use crate::sim::{Oracle, Sim};
 use crate::store::{Db, Migration, SharedBackend};
@@ -188,6 +190,20 @@ impl<F: Family> Harness<F> {
         format!("{}:{}", F::NAME, versions.join(","))
     }
 
+    /// What a seed draws before its run: with swarm testing, its fault rates, then its load
+    /// shape (whoever started the seed). `None` keeps `spec` as it is.
+    fn drawn(&self, spec: &RunSpec, oracle: &mut Oracle) -> (Option<RunSpec>, Arc<F::Config>) {
+        if !spec.swarm {
+            return (None, self.cfg.clone());
+        }
+        let mut s = spec.swarmed(oracle);
+        let cfg = match super::swarm::draw_shape(&F::load_shapes(), oracle, &*self.cfg, &mut s) {
+            Some(shaped) => Arc::new(shaped),
+            None => self.cfg.clone(),
+        };
+        (Some(s), cfg)
+    }
+
     fn start_part(&self, sim: &Sim, env: &F::Env, part: &Part<F::Env>) {
         let name = part.info.name.as_str();
         match &part.start {
@@ -240,21 +256,19 @@ impl<F: Family> System for Harness<F> {
         marks
     }
 
+    fn floor_world(
+        &self,
+        spec: &RunSpec,
+        oracle: Oracle,
+        backend: SharedBackend,
+        direct: Direct,
+    ) -> Option<FloorWorld> {
+        Some(self.direct_world(spec, oracle, backend, direct))
+    }
+
     fn run(&self, spec: &RunSpec, mut oracle: Oracle, backend: SharedBackend) -> Result<SeedReport, SystemError> {
-        // Swarm testing draws this seed's fault rates first, whoever started the seed.
-        // Then, after the fault levels, the seed's load shape.
-        let swarmed;
-        let mut cfg = self.cfg.clone();
-        let spec = if spec.swarm {
-            let mut s = spec.swarmed(&mut oracle);
-            if let Some(shaped) = super::swarm::draw_shape(&F::load_shapes(), &mut oracle, &*self.cfg, &mut s) {
-                cfg = Arc::new(shaped);
-            }
-            swarmed = s;
-            &swarmed
-        } else {
-            spec
-        };
+        let (swarmed, cfg) = self.drawn(spec, &mut oracle);
+        let spec = swarmed.as_ref().unwrap_or(spec);
         let cfg = &cfg;
         {
             let mut b = lock(&backend);
@@ -287,6 +301,29 @@ impl<F: Family> System for Harness<F> {
         let mut report = SeedReport::from_run(out.map(|_| violations));
         report.export = export;
         Ok(report)
+    }
+}
+
+impl<F: Family> Harness<F> {
+    /// The world of the HTTP floor for one seed (see [`super::floor`]): the seed's draws as in
+    /// [`System::run`], then the environment on a direct-mode `Sim` and every app's router,
+    /// built as a run builds them but without settle's observation of them. Nothing is
+    /// started: no provider task, actor or checker.
+    fn direct_world(&self, spec: &RunSpec, mut oracle: Oracle, backend: SharedBackend, direct: Direct) -> FloorWorld {
+        let (swarmed, cfg) = self.drawn(spec, &mut oracle);
+        let spec = swarmed.as_ref().unwrap_or(spec);
+        let sim = Sim::direct(spec.sim.clone(), oracle, direct);
+        let db = Db::new(&sim, backend.clone(), spec.db.clone());
+        let env = F::env(&sim, &db, &cfg, &self.ext);
+        let routers = self
+            .parts
+            .iter()
+            .filter_map(|p| match &p.start {
+                Start::Serve(router) => Some((p.info.name.clone(), router(env.clone()))),
+                _ => None,
+            })
+            .collect();
+        FloorWorld { sim, backend, routers }
     }
 }
 

@@ -20,6 +20,7 @@
 pub mod family;
 pub mod fanvue_revenue;
 pub mod flaws;
+pub mod floor;
 pub mod harness;
 pub mod midtrans_orders;
 pub mod part;
@@ -108,6 +109,17 @@ pub trait System: Send + Sync {
     fn sometimes(&self, spec: &RunSpec) -> Vec<Sometimes>;
     /// Runs one seed on a clean database.
     fn run(&self, spec: &RunSpec, oracle: Oracle, backend: SharedBackend) -> Result<SeedReport, SystemError>;
+    /// The world the HTTP floor replays a seed of this system in (see [`floor`]): its apps'
+    /// routers on a direct-mode `Sim`. `None`: this system has no in-process routers to replay.
+    fn floor_world(
+        &self,
+        _spec: &RunSpec,
+        _oracle: Oracle,
+        _backend: SharedBackend,
+        _direct: crate::sim::tape::Direct,
+    ) -> Option<floor::FloorWorld> {
+        None
+    }
 }
 
 /// A system's catalogue entry: for `settle list`, scenario validation and diagram lanes.

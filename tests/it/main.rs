@@ -10,6 +10,7 @@ mod drive_mysql;
 mod drive_report;
 mod drive_shrink;
 mod fanvue;
+mod floor;
 mod own;
 mod paystack;
 mod properties;

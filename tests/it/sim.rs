@@ -20,6 +20,7 @@ fn config(net: NetConfig) -> SimConfig {
         net,
         crashes: CrashConfig::default(),
         notes: Vec::new(),
+        tap: None,
     }
 }
 

@@ -46,6 +46,7 @@ fn deliveries(secret: &str) -> Vec<(Bytes, String, u64)> {
         net: NetConfig { latency: Range::new(Millis(5), Millis(200)), ..NetConfig::default() },
         crashes: Default::default(),
         notes: Vec::new(),
+        tap: None,
     };
     let stripe_cfg = StripeConfig {
         webhook_secret: secret.to_string(),

@@ -16,6 +16,7 @@ fn config() -> SimConfig {
         net: NetConfig { latency: Range::fixed(Millis(5)), ..NetConfig::default() },
         crashes: Default::default(),
         notes: Vec::new(),
+        tap: None,
     }
 }
 

@@ -77,6 +77,7 @@ fn run<R>(seed: u64, cfg: PaystackConfig, app: App, body: impl AsyncFnOnce(Sim, 
         net: NetConfig { latency: Range::fixed(Millis(5)), ..NetConfig::default() },
         crashes: Default::default(),
         notes: Vec::new(),
+        tap: None,
     };
     Sim::run(sim_cfg, Oracle::random(seed), move |sim| async move {
         let p = Paystack::start(&sim, cfg);

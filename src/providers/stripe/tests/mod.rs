@@ -101,6 +101,7 @@ pub fn sim_config(record: bool) -> SimConfig {
         net: NetConfig { latency: Range::fixed(Millis(5)), ..NetConfig::default() },
         crashes: Default::default(),
         notes: Vec::new(),
+        tap: None,
     }
 }
 

@@ -1,0 +1,261 @@
+//! The HTTP floor (issue 16 §1): a recorded seed's exact work — the same HTTP requests into
+//! the same app routers, the same units of work with the same SQL, in the same order — run
+//! directly, with no scheduler, network, oracle, trace or checker.
+//!
+//! [`record`] runs a seed with a [`Tap`] on the simulation and a [`Recording`] backend, so it
+//! keeps both the seed's SQL and what the network handed to the apps ([`Recorded`]). [`replay`]
+//! then walks the seed's units of work in the order they ran:
+//!
+//! - a unit an app's handler ran is run *by that handler*: the recorded request goes into the
+//!   app's router (built as a run builds it, on a direct-mode `Sim`: see [`crate::sim::tape`]),
+//!   and the handler runs until it reaches the unit, which it is given the turn to run, with
+//!   the fate it had (an outage, an answer lost). Requests the handler makes get the answers it
+//!   got in the run. A handler that ran no unit still runs, where its request arrived.
+//! - every other unit (the checkout's insert, a cron's sweep, the seed's rows) is replayed as
+//!   its recorded SQL, as the SQL floor does ([`crate::store::recording::replay`]).
+//!
+//! [`self_check`] holds a floor to its run: the floor's own SQL, recorded, must equal the run's
+//! call for call, and every handler that answered in the run must answer the same status.
+//!
+//! What the floor leaves out is settle's: the scheduler, the network's faults and latency, the
+//! provider and the customers (their answers come from the tape), the trace and the checker.
+//! What it keeps of the apps' own work: routing, body parsing, signatures, the handlers' code
+//! and their SQL. What it does not measure: the other actors' Rust code (a cron's parsing of
+//! the answers it gets), which the floor replays as SQL only.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use axum::Router;
+
+use super::{RunSpec, System, SystemError};
+use crate::sim::net::{self, Response};
+use crate::sim::tape::{self, Direct, Tap, Tape, UnitFate};
+use crate::sim::world::lock;
+use crate::sim::{Oracle, Sim};
+use crate::store::recording::{self, Op, Recording};
+use crate::store::sqlite::Sqlite;
+use crate::store::{SharedBackend, SqlError, shared};
+
+/// Why a seed has no floor, or left its run's path.
+#[derive(Debug, thiserror::Error)]
+pub enum FloorError {
+    #[error("system {0} has no in-process app routers to replay")]
+    NoRouters(String),
+    #[error("the recorded run failed")]
+    Run(#[source] SystemError),
+    #[error("the floor's SQL failed where the run's did not")]
+    Sql(#[source] SqlError),
+    #[error("the floor left the run's path: {0}")]
+    Diverged(String),
+}
+
+/// One seed's recorded work: its SQL (with unit markers) and its tape.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub seed: u64,
+    pub ops: Vec<Op>,
+    pub tape: Tape,
+}
+
+/// What one floor replay did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FloorStats {
+    /// Requests handed to the apps' routers.
+    pub requests: usize,
+    /// Units run by those handlers, and units replayed as SQL.
+    pub handler_units: usize,
+    pub sql_units: usize,
+}
+
+/// The world a seed is replayed in: a direct-mode `Sim` and the apps' routers on it.
+pub struct FloorWorld {
+    pub sim: Sim,
+    pub backend: SharedBackend,
+    /// (actor, router) for every app.
+    pub routers: Vec<(String, Router)>,
+}
+
+/// Runs `seed` of `system` with a tap and a recording backend (embedded SQLite).
+pub fn record(system: &dyn System, spec: &RunSpec, seed: u64) -> Result<Recorded, FloorError> {
+    let tap = Tap::default();
+    let mut spec = spec.clone();
+    spec.sim.tap = Some(tap.clone());
+    let (rec, log) = Recording::new(Sqlite::memory().map_err(FloorError::Sql)?);
+    system.run(&spec, Oracle::random(seed), shared(rec)).map_err(FloorError::Run)?;
+    let ops = std::mem::take(&mut *lock(&log));
+    Ok(Recorded { seed, ops, tape: tap.take() })
+}
+
+/// Builds `recorded`'s world on `backend`, and replays the seed in it.
+pub fn run(
+    system: &dyn System,
+    spec: &RunSpec,
+    recorded: &Recorded,
+    backend: SharedBackend,
+) -> Result<FloorStats, FloorError> {
+    let direct = Direct::new(&recorded.tape);
+    let world = system
+        .floor_world(spec, Oracle::random(recorded.seed), backend, direct)
+        .ok_or_else(|| FloorError::NoRouters(system.name().to_string()))?;
+    replay(&world, recorded)
+}
+
+/// Records `seed`, replays it on a recording backend, and compares the two: the floor's SQL
+/// must be the run's, call for call.
+pub fn self_check(system: &dyn System, spec: &RunSpec, seed: u64) -> Result<(Recorded, FloorStats), FloorError> {
+    let recorded = record(system, spec, seed)?;
+    let (rec, log) = Recording::new(Sqlite::memory().map_err(FloorError::Sql)?);
+    let stats = run(system, spec, &recorded, shared(rec))?;
+    let floor = std::mem::take(&mut *lock(&log));
+    if let Some(i) = (0..recorded.ops.len().max(floor.len())).find(|&i| recorded.ops.get(i) != floor.get(i)) {
+        return Err(FloorError::Diverged(format!(
+            "seed {seed}: call {i} of the floor's SQL is {:?}, the run's was {:?}",
+            floor.get(i),
+            recorded.ops.get(i)
+        )));
+    }
+    Ok((recorded, stats))
+}
+
+type Handler = Pin<Box<dyn Future<Output = Response> + Send>>;
+
+/// A started handler: its delivery, and the future until it has answered.
+struct Live {
+    delivery: usize,
+    fut: Option<Handler>,
+}
+
+/// Replays `recorded` in `world` (see the module documentation).
+pub fn replay(world: &FloorWorld, recorded: &Recorded) -> Result<FloorStats, FloorError> {
+    let direct = world.sim.direct_mode().ok_or_else(|| FloorError::Diverged("the world is not direct".into()))?;
+    let tape = &recorded.tape;
+    let segments = split_units(&recorded.ops);
+    let ran = tape.units.iter().filter(|u| matches!(u.fate, UnitFate::Ran { .. })).count();
+    // Units before the run's own (the seed's rows) were not tapped: they come first.
+    let setup = segments.units.len().checked_sub(ran).ok_or_else(|| {
+        FloorError::Diverged(format!("{ran} units ran, but the SQL has {} unit markers", segments.units.len()))
+    })?;
+    let backend_sql = |ops: &[Op]| -> Result<(), FloorError> {
+        recording::replay(lock(&world.backend).as_mut(), ops).map_err(FloorError::Sql)
+    };
+    backend_sql(segments.prefix)?;
+    for unit in &segments.units[..setup] {
+        backend_sql(unit)?;
+    }
+
+    let router_of = |to: &str| world.routers.iter().find(|(name, _)| name == to).map(|(_, r)| r);
+    let mut stats = FloorStats::default();
+    let mut live: BTreeMap<u64, Live> = BTreeMap::new();
+    let mut next_delivery = 0;
+    let mut next_segment = setup;
+    let mut cx = Context::from_waker(Waker::noop());
+    for (i, unit) in tape.units.iter().enumerate() {
+        while next_delivery < tape.deliveries.len() && tape.deliveries[next_delivery].units_before <= i {
+            start(&mut live, &mut stats, &mut cx, direct, router_of, tape, next_delivery)?;
+            next_delivery += 1;
+        }
+        let handler = unit.delivery.filter(|d| live.contains_key(d));
+        let segment = match unit.fate {
+            UnitFate::Ran { .. } => {
+                next_segment += 1;
+                Some(&segments.units[next_segment - 1])
+            }
+            UnitFate::Outage => None,
+        };
+        match handler {
+            Some(d) => {
+                direct.give_turn(d, unit.clone());
+                let l = live.get_mut(&d).expect("checked above");
+                poll(l, &mut cx, tape)?;
+                if !direct.turn_taken() {
+                    return Err(FloorError::Diverged(format!(
+                        "unit {i}: the handler of delivery {d} did not run a unit where the run's did"
+                    )));
+                }
+                stats.handler_units += 1;
+            }
+            None => {
+                if let Some(ops) = segment {
+                    backend_sql(ops)?;
+                    stats.sql_units += 1;
+                }
+            }
+        }
+    }
+    while next_delivery < tape.deliveries.len() {
+        start(&mut live, &mut stats, &mut cx, direct, router_of, tape, next_delivery)?;
+        next_delivery += 1;
+    }
+    // Handlers the run cut short (a crash) are dropped where they wait; the others must have
+    // answered.
+    for l in live.values() {
+        let d = &tape.deliveries[l.delivery];
+        if l.fut.is_some() && d.status.is_some() {
+            return Err(FloorError::Diverged(format!(
+                "delivery {} to {} ({} {}) answered in the run, but waits in the floor",
+                d.id, d.to, d.request.method, d.request.path
+            )));
+        }
+    }
+    Ok(stats)
+}
+
+/// Starts the handler of delivery `index` if its actor is an app, and runs it as far as it goes.
+fn start<'a>(
+    live: &mut BTreeMap<u64, Live>,
+    stats: &mut FloorStats,
+    cx: &mut Context<'_>,
+    direct: &Direct,
+    router_of: impl Fn(&str) -> Option<&'a Router>,
+    tape: &Tape,
+    index: usize,
+) -> Result<(), FloorError> {
+    let d = &tape.deliveries[index];
+    let Some(router) = router_of(&d.to) else { return Ok(()) };
+    direct.set_clock(d.at_ms);
+    let (router, request) = (router.clone(), d.request.clone());
+    let fut: Handler = Box::pin(tape::in_delivery(d.id, async move { net::handle(router, &request).await }));
+    stats.requests += 1;
+    let l = live.entry(d.id).or_insert(Live { delivery: index, fut: Some(fut) });
+    poll(l, cx, tape)
+}
+
+/// Polls a live handler once; when it answers, checks its status against the run's.
+fn poll(l: &mut Live, cx: &mut Context<'_>, tape: &Tape) -> Result<(), FloorError> {
+    let Some(fut) = l.fut.as_mut() else { return Ok(()) };
+    if let Poll::Ready(resp) = fut.as_mut().poll(cx) {
+        l.fut = None;
+        let d = &tape.deliveries[l.delivery];
+        if d.status.is_some_and(|s| s != resp.status) {
+            return Err(FloorError::Diverged(format!(
+                "delivery {} to {} ({} {}) answered {} in the floor, {} in the run",
+                d.id,
+                d.to,
+                d.request.method,
+                d.request.path,
+                resp.status,
+                d.status.unwrap_or_default()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A recorded log cut at its unit markers.
+struct Segments<'a> {
+    /// What comes before the first unit (the reset).
+    prefix: &'a [Op],
+    /// Each unit's calls, its marker first.
+    units: Vec<&'a [Op]>,
+}
+
+fn split_units(ops: &[Op]) -> Segments<'_> {
+    let starts: Vec<usize> = ops.iter().enumerate().filter(|(_, o)| matches!(o, Op::Unit)).map(|(i, _)| i).collect();
+    let prefix = &ops[..starts.first().copied().unwrap_or(ops.len())];
+    let units =
+        starts.iter().enumerate().map(|(k, &s)| &ops[s..starts.get(k + 1).copied().unwrap_or(ops.len())]).collect();
+    Segments { prefix, units }
+}
