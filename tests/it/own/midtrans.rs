@@ -155,3 +155,23 @@ fn a_users_actor_is_first_class_in_validation_info_and_lanes() {
     assert!(marks.contains(&"shop-recon-ran".to_string()), "{marks:?}");
     assert!(!marks.contains(&"reconciliation-repaired".to_string()), "the replaced job's mark went with it");
 }
+
+/// A shop's own handler and job get the HTTP floor (issue 16 §1) as settle's reference does:
+/// its router, built on a direct `Sim`, replays each seed's requests with the run's SQL.
+#[test]
+fn a_users_own_handler_replays_through_the_http_floor() {
+    let registry = settle::systems::Registry::builtin().with(with_job(JobBug::None));
+    let dir = temp_dir("floor");
+    let scenario = scenario_file(&dir, "lossy", &LOSSY.replace("midtrans-orders", "shop-orders"));
+    let s = settle::scenario::load_with(&scenario, &registry).expect("the scenario loads");
+    let system = s.build_with(&registry).expect("the shop builds");
+    let spec = s.run_spec(false);
+    let mut requests = 0;
+    for seed in 0..10 {
+        let (_, stats) = settle::systems::floor::self_check(system.as_ref(), &spec, seed)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        requests += stats.requests;
+        assert!(stats.handler_units <= stats.requests + stats.sql_units, "{stats:?}");
+    }
+    assert!(requests > 10, "the shop's own router handled the requests: {requests}");
+}
