@@ -184,7 +184,9 @@ mod tests {
         assert_eq!(ops.iter().filter(|o| matches!(o, Op::Rollback)).count(), 1);
         assert_eq!(ops.iter().filter(|o| matches!(o, Op::Begin)).count(), 3);
         assert_eq!(ops.iter().filter(|o| matches!(o, Op::Unit)).count(), 4, "one marker per unit");
-        assert_eq!(ops.len(), 1 + 4 * 3 + 1);
+        // The reset; three writing units of marker, BEGIN, statement, COMMIT or ROLLBACK; and the
+        // reading unit's marker and query.
+        assert_eq!(ops.len(), 1 + 3 * 4 + 2);
 
         let mut floor = Sqlite::memory().unwrap();
         replay(&mut floor, &ops).unwrap();
