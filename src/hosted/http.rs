@@ -9,6 +9,7 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
+use crate::sim::net::text_headers;
 use crate::sim::{NetError, Request, Response};
 
 /// Sends `req` over the stream `connect` opens and waits up to `timeout_ms` for the whole answer.
@@ -36,11 +37,7 @@ where
         let request = builder.body(Full::new(req.body)).map_err(|_| NetError::Refused)?;
         let answer = sender.send_request(request).await.map_err(|_| NetError::Timeout)?;
         let status = answer.status().as_u16();
-        let headers = answer
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
-            .collect();
+        let headers = text_headers(answer.headers());
         let body = answer.into_body().collect().await.map_err(|_| NetError::Timeout)?.to_bytes();
         Ok(Response { status, body, headers })
     };

@@ -425,11 +425,7 @@ pub async fn handle(router: Router, req: &Request) -> Response {
         Ok(http_req) => match router.oneshot(http_req).await {
             Ok(resp) => {
                 let status = resp.status().as_u16();
-                let headers = resp
-                    .headers()
-                    .iter()
-                    .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
-                    .collect();
+                let headers = text_headers(resp.headers());
                 let body = axum::body::to_bytes(resp.into_body(), BODY_LIMIT).await.unwrap_or_default();
                 Response { status, body, headers }
             }
@@ -437,4 +433,10 @@ pub async fn handle(router: Router, req: &Request) -> Response {
         },
         Err(_) => Response { status: 400, body: Bytes::from_static(b"malformed request"), headers: Vec::new() },
     }
+}
+
+/// A response's headers as (lower-case name, value), in order, leaving out values that are not
+/// text: what [`Response::headers`] holds, whatever transport answered.
+pub(crate) fn text_headers(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string()))).collect()
 }

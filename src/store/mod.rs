@@ -458,14 +458,7 @@ impl Db {
         let entry = direct.unit_turn().await;
         direct.set_clock(entry.at_ms);
         let UnitFate::Ran { lost } = entry.fate else { return Err(DbError::Unavailable) };
-        let result = {
-            let mut backend = lock(&self.inner.backend);
-            transaction(backend.as_mut(), f)
-        };
-        let (value, changed) = result.map_err(DbError::Sql)?;
-        if changed > 0 {
-            self.wrote();
-        }
+        let value = self.transact(f).map_err(DbError::Sql)?;
         direct.set_clock(entry.end_ms);
         if lost { Err(DbError::AnswerLost) } else { Ok(value) }
     }
@@ -489,6 +482,12 @@ impl Db {
     /// held, drawn from the run's choices) in one transaction, at once, with no latency, faults,
     /// trace or checks: for a system's setup before its parts run, never for an actor's work.
     pub fn given<T>(&self, f: impl FnOnce(&mut Tx) -> Result<T, SqlError>) -> Result<T, SqlError> {
+        self.transact(f)
+    }
+
+    /// Runs `f` in one transaction at once and counts it if it changed rows: what
+    /// [`Db::given`] and a direct-mode unit do, with nothing around it.
+    fn transact<T>(&self, f: impl FnOnce(&mut Tx) -> Result<T, SqlError>) -> Result<T, SqlError> {
         let (v, changed) = transaction(lock(&self.inner.backend).as_mut(), f)?;
         if changed > 0 {
             self.wrote();
