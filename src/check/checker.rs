@@ -1,6 +1,8 @@
 //! The checker: runs `always` invariants after every writing step of a run (a unit that wrote,
 //! or an observation a client recorded: see [`Step::Observation`]) and `eventually`
-//! invariants at its end, and tallies `sometimes` marks over a run set.
+//! invariants at its end, and tallies `sometimes` marks over a run set. A round of `always`
+//! checks over rows that have not changed since they last held is skipped when every `always`
+//! invariant says its verdict depends only on those rows ([`Invariant::rows_only`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -34,13 +36,17 @@ pub struct CheckFailure {
 /// The invariants of one run and the violations found so far.
 pub struct Checker<C> {
     invariants: Vec<Invariant<C>>,
+    /// Every `always` invariant is [`Invariant::rows_only`]: a round over unchanged rows may be
+    /// skipped.
+    skippable: bool,
     violations: Mutex<Vec<Violation>>,
     failure: Mutex<Option<CheckFailure>>,
 }
 
 impl<C: CheckCtx> Checker<C> {
     pub fn new(invariants: Vec<Invariant<C>>) -> Self {
-        Checker { invariants, violations: Mutex::new(Vec::new()), failure: Mutex::new(None) }
+        let skippable = invariants.iter().filter(|i| i.kind == InvariantKind::Always).all(|i| i.is_rows_only());
+        Checker { invariants, skippable, violations: Mutex::new(Vec::new()), failure: Mutex::new(None) }
     }
 
     pub fn invariants(&self) -> &[Invariant<C>] {
@@ -57,6 +63,9 @@ impl<C: CheckCtx> Checker<C> {
     /// Runs the invariants of `kind` over `scope`; true when one was violated or a check could
     /// not run (both end the run).
     fn run(&self, sim: &Sim, ctx: &C, kind: InvariantKind, scope: Option<&str>) -> bool {
+        if kind == InvariantKind::Always && self.skippable && ctx.unchanged_since_checked(scope) {
+            return false;
+        }
         if let Err(e) = ctx.prepare(scope) {
             self.fail(sim, "snapshot", e);
             return true;

@@ -31,6 +31,16 @@ pub trait CheckCtx {
         let _ = scope;
         Ok(())
     }
+
+    /// True when nothing `prepare(scope)` would read has changed since `scope` was last
+    /// prepared for a round of `always` checks: the checker then skips the round when every
+    /// `always` invariant is [`Invariant::rows_only`], since each would give the verdict it gave
+    /// then (a pass: a violation ends the run). Called once per round, before `prepare`; a
+    /// context that cannot tell answers false (the default), and every round runs.
+    fn unchanged_since_checked(&self, scope: Option<&str>) -> bool {
+        let _ = scope;
+        false
+    }
 }
 
 /// One violating row: what is wrong, and the subjects it is about (an order code, a model, a
@@ -72,6 +82,7 @@ pub struct Invariant<C> {
     pub kind: InvariantKind,
     pub doc: String,
     check: Box<CheckFn<C>>,
+    rows_only: bool,
 }
 
 impl<C> Invariant<C> {
@@ -81,7 +92,24 @@ impl<C> Invariant<C> {
         doc: impl Into<String>,
         check: impl Fn(&C) -> Result<Vec<Finding>, SqlError> + Send + Sync + 'static,
     ) -> Self {
-        Invariant { name: name.into(), kind, doc: doc.into(), check: Box::new(check) }
+        Invariant { name: name.into(), kind, doc: doc.into(), check: Box::new(check), rows_only: false }
+    }
+
+    /// Declares that this invariant's verdict on a scope can change only when the rows its
+    /// context reads for that scope change: it reads nothing else from the database, and
+    /// whatever else it reads (the provider's truth, what it remembers from earlier checks) can
+    /// only move it towards holding (the provider's "ever paid" only becomes true). The checker
+    /// may then skip a round of `always` checks over a scope whose rows have not changed since
+    /// they last held ([`CheckCtx::unchanged_since_checked`]). An invariant that reads the clock,
+    /// another table or anything that can turn it false without a row changing must not say so.
+    pub fn rows_only(mut self) -> Self {
+        self.rows_only = true;
+        self
+    }
+
+    /// Whether [`Invariant::rows_only`] was declared.
+    pub fn is_rows_only(&self) -> bool {
+        self.rows_only
     }
 
     pub fn always(

@@ -16,7 +16,9 @@
 //!
 //! Why a snapshot: the five `always` invariants run after every writing unit; one indexed query
 //! for the unit's order, read once per round, costs a fifth of five queries, and the same rows
-//! can be streamed from a live database.
+//! can be streamed from a live database. And on embedded SQLite, a round over an order whose
+//! rows (orders, payments, fulfilments) have not changed since it last held is skipped: the
+//! five `always` invariants are [`Invariant::rows_only`] ([`CheckCtx::unchanged_since_checked`]).
 //!
 //! Each invariant's logic is a pure function over one [`OrderRow`] (plus the provider's truth
 //! where it needs it) that decides with the shared money library ([`crate::check::money`]) and
@@ -27,9 +29,10 @@
 //! apply logic refuses a mismatch and logs it; the audit checks them), or orders the provider
 //! never saw.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
+use crate::check::mapping::TableName;
 use crate::check::money::{self, Gap, PaidSeen, Verdict};
 use crate::check::{CheckCtx, Finding, Invariant};
 use crate::providers::midtrans::Midtrans;
@@ -184,6 +187,20 @@ pub struct Ctx {
     /// Orders seen PAID so far (for `paid-never-regresses`).
     paid_seen: Mutex<PaidSeen>,
     snapshot: Mutex<BTreeMap<String, OrderRow>>,
+    /// What changed since each scope was last checked ([`CheckCtx::unchanged_since_checked`]).
+    changes: Mutex<Changes>,
+}
+
+/// Whether a scope's rows may have changed since its last check. `epoch` counts the times the
+/// snapshot's tables (orders, payments, fulfilments) changed, or may have: the database could
+/// not say which rows changed. A scope last checked in the current epoch has the rows it had.
+#[derive(Default)]
+struct Changes {
+    /// Whether the three names the snapshot reads are plain tables (not views, whose rows the
+    /// change log names by their base tables); asked once, at the first check.
+    plain_tables: Option<bool>,
+    epoch: u64,
+    checked_in: HashMap<String, u64>,
 }
 
 impl Ctx {
@@ -205,7 +222,27 @@ impl Ctx {
             snapshot_all: format!("{select} ORDER BY {code}"),
             paid_seen: Mutex::default(),
             snapshot: Mutex::default(),
+            changes: Mutex::default(),
         }
+    }
+
+    /// The tables the snapshot query reads.
+    fn snapshot_tables(&self) -> [&TableName; 3] {
+        let m = &self.mapping;
+        [&m.orders.table, &m.order_payments.table, &m.fulfilments.table]
+    }
+
+    /// Whether every table the snapshot reads is a table of the main database's own, named
+    /// without a schema (SQLite's `sqlite_master`).
+    fn snapshot_reads_plain_tables(&self) -> bool {
+        let names = self.snapshot_tables();
+        if names.iter().any(|n| n.schema.is_some()) {
+            return false;
+        }
+        let found = self.db.read(|tx| tx.query("SELECT name FROM sqlite_master WHERE type = 'table'", &[]));
+        let Ok(rows) = found else { return false };
+        let tables: Vec<String> = rows.into_iter().filter_map(|r| r.text(0).ok()).collect();
+        names.iter().all(|n| tables.iter().any(|t| t.eq_ignore_ascii_case(n.name.as_str())))
     }
 
     /// The rows read for the current round of checks, by order code.
@@ -228,6 +265,31 @@ impl Ctx {
 }
 
 impl CheckCtx for Ctx {
+    fn unchanged_since_checked(&self, scope: Option<&str>) -> bool {
+        if !self.db.tracks_changes() {
+            return false;
+        }
+        let mut c = lock(&self.changes);
+        if !*c.plain_tables.get_or_insert_with(|| self.snapshot_reads_plain_tables()) {
+            return false;
+        }
+        let tables = self.snapshot_tables();
+        let touched = match self.db.take_changed_rows() {
+            Some(rows) => rows.iter().any(|(t, _)| tables.iter().any(|n| t.eq_ignore_ascii_case(n.name.as_str()))),
+            None => true,
+        };
+        if touched {
+            c.epoch += 1;
+        }
+        let epoch = c.epoch;
+        let key = scope.unwrap_or_default();
+        if c.checked_in.get(key) == Some(&epoch) {
+            return true;
+        }
+        c.checked_in.insert(key.to_string(), epoch);
+        false
+    }
+
     fn prepare(&self, scope: Option<&str>) -> Result<(), SqlError> {
         let rows = self.db.read(|tx| match scope {
             Some(code) => tx.query(&self.snapshot_one, &[Value::from(code)]),
@@ -243,17 +305,22 @@ impl CheckCtx for Ctx {
     }
 }
 
-/// The reference invariants (fresh per run: `paid-never-regresses` remembers).
+/// The reference invariants (fresh per run: `paid-never-regresses` remembers). Each `always`
+/// one reads only the scope's snapshot row and the provider's "ever paid", which only becomes
+/// true, so each is [`Invariant::rows_only`]: a round over an order whose rows have not changed
+/// since they last held (a unit that only wrote the sync log) is skipped.
 pub fn reference() -> Vec<Invariant<Ctx>> {
     vec![
         Invariant::always(
             "paid-only-if-provider-paid",
             "an order is PAID only if the provider's truth says it was paid",
             |c: &Ctx| c.each(|o, out| out.extend(paid_without_provider(o, c.provider.ever_paid(&o.code), &c.statuses))),
-        ),
+        )
+        .rows_only(),
         Invariant::always("order-payment-agree", "order and payment statuses agree after every unit", |c: &Ctx| {
             c.each(|o, out| out.extend(order_payment_agree(o)))
-        }),
+        })
+        .rows_only(),
         Invariant::always(
             "paid-never-regresses",
             "a PAID order never goes back to PENDING, EXPIRED or FAILED",
@@ -261,12 +328,14 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
                 let mut seen = lock(&c.paid_seen);
                 c.each(|o, out| out.extend(regressed_since_seen(&mut seen, o, &c.statuses)))
             },
-        ),
+        )
+        .rows_only(),
         Invariant::always(
             "paid-at-iff-paid",
             "paid_at is set iff the status is PAID (orders and payments)",
             |c: &Ctx| c.each(|o, out| paid_at_iff_paid(o, &c.statuses, out)),
-        ),
+        )
+        .rows_only(),
         Invariant::always(
             "fulfilled-at-most-once",
             "each order is fulfilled at most once, and only if paid",
@@ -277,7 +346,8 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
                     fulfilled_at_most_once(o, paid, out)
                 })
             },
-        ),
+        )
+        .rows_only(),
         Invariant::eventually("provider-paid-implies-paid", "provider paid ⇒ the order is PAID", |c: &Ctx| {
             let snap = lock(&c.snapshot);
             let mut out = Vec::new();
@@ -308,4 +378,65 @@ pub fn reference() -> Vec<Invariant<Ctx>> {
             c.each(|o, out| out.extend(paid_fulfilled_once(o, &c.statuses)))
         }),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::kit::runtime::Rt;
+    use crate::providers::midtrans::ProviderConfig;
+    use crate::store::Migration;
+    use crate::store::sqlite::with_memory_db;
+
+    /// Runs `f` on a context over seed 001's schema plus `extra` SQL, read through `mapping`.
+    fn with_ctx(mapping: Mapping, extra: &'static str, f: impl FnOnce(&Ctx)) {
+        let mut migrations = super::super::MIGRATIONS.to_vec();
+        migrations.push(Migration { version: "99990101000000", sqlite: extra, postgres: "", mysql: "" });
+        with_memory_db(&migrations, |db| {
+            let provider = Midtrans::new(Rt::sim(db.sim(), "provider"), ProviderConfig::default());
+            f(&Ctx::with_mapping(db, provider, &mapping));
+        });
+    }
+
+    fn write(c: &Ctx, sql: &str) {
+        c.db.given(|tx| tx.execute(sql, &[])).unwrap();
+    }
+
+    const ORDER: &str = "INSERT INTO orders (id, order_code, status, total_amount, created_at, updated_at) \
+                         VALUES (1, 'A', 'PENDING', 100, 0, 0), (2, 'B', 'PENDING', 100, 0, 0)";
+    const LOG: &str = "INSERT INTO payment_sync_logs (order_code, sync_type, provider_status, outcome, created_at) \
+                       VALUES ('A', 'cron', 'pending', 'unchanged', 0)";
+
+    #[test]
+    fn a_scope_is_unchanged_until_a_table_the_snapshot_reads_changes() {
+        with_ctx(Mapping::default(), "SELECT 1", |c| {
+            write(c, ORDER);
+            assert!(!c.unchanged_since_checked(Some("A")), "never checked");
+            write(c, LOG);
+            assert!(c.unchanged_since_checked(Some("A")), "only the sync log changed");
+            assert!(!c.unchanged_since_checked(Some("B")), "B was never checked");
+            assert!(c.unchanged_since_checked(Some("B")));
+            write(c, "UPDATE orders SET status = 'PAID' WHERE order_code = 'B'");
+            assert!(!c.unchanged_since_checked(Some("A")), "another order's row changed: A is read again");
+            write(c, "INSERT INTO fulfilments (order_id, source, created_at) VALUES (1, 'x', 0)");
+            assert!(!c.unchanged_since_checked(Some("A")), "a fulfilment");
+            assert!(!c.unchanged_since_checked(None), "every order, never checked");
+            write(c, LOG);
+            assert!(c.unchanged_since_checked(None));
+            assert!(c.unchanged_since_checked(Some("A")));
+        });
+    }
+
+    #[test]
+    fn a_snapshot_over_a_view_is_never_skipped() {
+        // The change log names a view's rows by their base table, so the names would not match.
+        let mut m = Mapping::default();
+        m.orders.table = TableName::new("orders_view").unwrap();
+        with_ctx(m, "CREATE VIEW orders_view AS SELECT * FROM orders", |c| {
+            write(c, ORDER);
+            assert!(!c.unchanged_since_checked(Some("A")));
+            write(c, LOG);
+            assert!(!c.unchanged_since_checked(Some("A")), "skipped over a view");
+        });
+    }
 }

@@ -2,9 +2,16 @@
 //! two in its webhook handler, one in its reconciliation job (an actor of its own, which the
 //! scenario crashes and partitions like any of settle's).
 
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use settle::check::{Finding, Invariant};
+use settle::scenario;
+use settle::sim::{Oracle, first_divergence};
+use settle::store::{shared, sqlite::Sqlite};
 use settle::systems::midtrans_orders::{Ctx, Orders};
-use settle::systems::{Part, Variant};
+use settle::systems::{Part, Registry, Variant};
 
 use super::shop::{self, HandlerBug, JobBug};
 use super::{bug_cycle, runner, scenario_file, temp_dir};
@@ -174,4 +181,62 @@ fn a_users_own_handler_replays_through_the_http_floor() {
         assert!(stats.handler_units <= stats.requests + stats.sql_units, "{stats:?}");
     }
     assert!(requests > 10, "the shop's own router handled the requests: {requests}");
+}
+
+/// An `always` invariant of the shop's own that holds and counts its rounds.
+fn counted(rounds: &Arc<AtomicU64>, rows_only: bool) -> Invariant<Ctx> {
+    let rounds = rounds.clone();
+    let inv = Invariant::always("shop-counts-rounds", "holds; counts the rounds it was asked", move |_: &Ctx| {
+        rounds.fetch_add(1, Ordering::Relaxed);
+        Ok(Vec::new())
+    });
+    if rows_only { inv.rows_only() } else { inv }
+}
+
+/// The checker skips a round of `always` checks over an order whose rows have not changed since
+/// they last held (a unit that only wrote the sync log), when every `always` invariant says it
+/// reads only those rows. A team's own invariant decides too: one that does not say so turns the
+/// skipping off, one that does joins it. Either way every run is the same run: same trace event
+/// for event, same violations, on passing and violating Midtrans scenarios alike.
+#[test]
+fn rounds_over_unchanged_rows_are_skipped_and_change_no_run() {
+    let (every, skipping) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (e, s) = (every.clone(), skipping.clone());
+    let registry = Registry::builtin()
+        .with(Variant::<Orders>::new("orders-every-round", move |h| {
+            let e = e.clone();
+            h.with_invariant(move || counted(&e, false))
+        }))
+        .with(Variant::<Orders>::new("orders-skipping", move |h| {
+            let s = s.clone();
+            h.with_invariant(move || counted(&s, true))
+        }));
+    let scenarios = ["midtrans_hour", "midtrans_fixed", "double_fulfil", "late_regress", "split_update", "trust_body"];
+    let mut violations = 0;
+    for name in scenarios {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.toml"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let build = |system: &str| {
+            let text = text.replace("system = \"midtrans-orders\"", &format!("system = \"{system}\""));
+            let s = scenario::parse_with(&text, name, &registry).unwrap_or_else(|e| panic!("{name}: {e}"));
+            (s.build_with(&registry).unwrap(), s.run_spec(true))
+        };
+        let runs = [build("midtrans-orders"), build("orders-every-round"), build("orders-skipping")];
+        for seed in 0..8 {
+            let [plain, every, skipping] = runs.each_ref().map(|(system, spec)| {
+                system.run(spec, Oracle::random(seed), shared(Sqlite::memory().unwrap())).unwrap()
+            });
+            for other in [&every, &skipping] {
+                if let Some(d) = first_divergence(&plain.events, &other.events) {
+                    panic!("{name} seed {seed} diverged at event {}: {:?} vs {:?}", d.index, d.first, d.second);
+                }
+                assert_eq!(plain.violations, other.violations, "{name} seed {seed}");
+                assert_eq!(plain.choices, other.choices, "{name} seed {seed}");
+            }
+            violations += usize::from(!plain.violations.is_empty());
+        }
+    }
+    let (every, skipping) = (every.load(Ordering::Relaxed), skipping.load(Ordering::Relaxed));
+    assert!(violations >= 8, "the violating scenarios violated: {violations} seeds");
+    assert!(skipping * 10 < every * 9, "rounds were skipped: {skipping} of {every}");
 }
