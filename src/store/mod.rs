@@ -513,7 +513,8 @@ impl Db {
 
     /// The rows changed since the last call, as [`Backend::take_changed_rows`] says: `None` on
     /// the first call, and always on backends that cannot track changes (PostgreSQL, MySQL).
-    /// Only one reader per run may take them: a checker's `prepare`.
+    /// Only one reader per run may take them: a checker's context (its `prepare`, or its
+    /// `unchanged_since_checked`); a second reader would hide changes from the first.
     pub fn take_changed_rows(&self) -> Option<Vec<(String, i64)>> {
         lock(&self.inner.backend).take_changed_rows()
     }
