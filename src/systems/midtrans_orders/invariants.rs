@@ -29,7 +29,7 @@
 //! apply logic refuses a mismatch and logs it; the audit checks them), or orders the provider
 //! never saw.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use crate::check::mapping::TableName;
@@ -200,7 +200,7 @@ struct Changes {
     /// change log names by their base tables); asked once, at the first check.
     plain_tables: Option<bool>,
     epoch: u64,
-    checked_in: HashMap<String, u64>,
+    checked_in: BTreeMap<String, u64>,
 }
 
 impl Ctx {
@@ -230,6 +230,11 @@ impl Ctx {
     fn snapshot_tables(&self) -> [&TableName; 3] {
         let m = &self.mapping;
         [&m.orders.table, &m.order_payments.table, &m.fulfilments.table]
+    }
+
+    /// Whether `table` (as SQLite names it) is one the snapshot query reads.
+    fn snapshot_reads(&self, table: &str) -> bool {
+        self.snapshot_tables().iter().any(|n| table.eq_ignore_ascii_case(n.name.as_str()))
     }
 
     /// Whether every table the snapshot reads is a table of the main database's own, named
@@ -273,9 +278,8 @@ impl CheckCtx for Ctx {
         if !*c.plain_tables.get_or_insert_with(|| self.snapshot_reads_plain_tables()) {
             return false;
         }
-        let tables = self.snapshot_tables();
         let touched = match self.db.take_changed_rows() {
-            Some(rows) => rows.iter().any(|(t, _)| tables.iter().any(|n| t.eq_ignore_ascii_case(n.name.as_str()))),
+            Some(rows) => rows.iter().any(|(t, _)| self.snapshot_reads(t)),
             None => true,
         };
         if touched {
