@@ -8,7 +8,9 @@
 //! written as separate statements.
 //!
 //! Backends implement [`Backend`]: [`sqlite::Sqlite`] (rusqlite, embedded, the default) and
-//! [`sqlx_bridge`] (sqlx on its own runtime thread; Postgres, MySQL/MariaDB, SQLite). SQL is
+//! [`sqlx_bridge`] (sqlx on its own runtime thread; Postgres, MySQL/MariaDB, SQLite); SQLite's
+//! row-at-a-time reader for `settle audit` steps its statement through the C API
+//! (`sqlite_each`). SQL is
 //! written once with `?` placeholders; backends that need another style rewrite it.
 //!
 //! What it does not do: it does not simulate isolation anomalies *inside* a unit (units are
@@ -16,6 +18,7 @@
 
 pub mod recording;
 pub mod sqlite;
+mod sqlite_each;
 pub mod sqlx_bridge;
 mod value;
 

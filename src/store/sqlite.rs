@@ -122,6 +122,35 @@ impl Sqlite {
     }
 }
 
+impl Sqlite {
+    /// The connection, for [`super::sqlite_each`]'s tests.
+    #[cfg(test)]
+    pub(super) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// [`Backend::query_each`] through rusqlite's rows: the path for a statement that is
+    /// unusual in any way, and what the C-API path is tested against.
+    pub(super) fn query_each_rusqlite(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        each: &mut dyn FnMut(&dyn RowView) -> bool,
+    ) -> Result<usize, SqlError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
+        let width = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).map_err(map_err)?;
+        let mut n = 0;
+        while let Some(row) = rows.next().map_err(map_err)? {
+            n += 1;
+            if !each(&InPlace { row, width }) {
+                break;
+            }
+        }
+        Ok(n)
+    }
+}
+
 impl ToSql for Value {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(match self {
@@ -132,7 +161,7 @@ impl ToSql for Value {
     }
 }
 
-fn map_err(e: rusqlite::Error) -> SqlError {
+pub(super) fn map_err(e: rusqlite::Error) -> SqlError {
     match &e {
         rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation => {
             SqlError::Constraint(e.to_string())
@@ -207,17 +236,11 @@ impl Backend for Sqlite {
         params: &[Value],
         each: &mut dyn FnMut(&dyn RowView) -> bool,
     ) -> Result<usize, SqlError> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
-        let width = stmt.column_count();
-        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).map_err(map_err)?;
-        let mut n = 0;
-        while let Some(row) = rows.next().map_err(map_err)? {
-            n += 1;
-            if !each(&InPlace { row, width }) {
-                break;
-            }
+        match super::sqlite_each::query_each(&self.conn, sql, params, each).map_err(map_err)? {
+            Some(n) => Ok(n),
+            // Something unusual about the statement: rusqlite reports it.
+            None => self.query_each_rusqlite(sql, params, each),
         }
-        Ok(n)
     }
 
     fn tracks_changes(&self) -> bool {
@@ -321,7 +344,7 @@ impl RowView for InPlace<'_, '_> {
         Ok(match self.row.get_ref(i).map_err(map_err)? {
             ValueRef::Null => Cell::Null,
             ValueRef::Integer(v) => Cell::Int(v),
-            ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t)),
+            ValueRef::Text(t) => Cell::Text(super::sqlite_each::text(t)),
             ValueRef::Real(f) => Cell::Text(f.to_string().into()),
             ValueRef::Blob(b) => Cell::Text(hex::encode(b).into()),
         })

@@ -146,6 +146,25 @@ pub trait RowView {
     fn width(&self) -> usize;
     /// Column `i`.
     fn cell(&self, i: usize) -> Result<Cell<'_>, SqlError>;
+    /// Column `i` when it is NULL or an integer (`Some(None)`, `Some(Some(n))`); `None` when it
+    /// is anything else or cannot be read. What [`RowView::cell`] says, without building a
+    /// [`Cell`] where a backend can avoid it.
+    fn opt_int(&self, i: usize) -> Option<Option<i64>> {
+        match self.cell(i).ok()? {
+            Cell::Null => Some(None),
+            Cell::Int(n) => Some(Some(n)),
+            Cell::Text(_) => None,
+        }
+    }
+    /// Column `i` when it is NULL or text; `None` when it is an integer or cannot be read. As
+    /// [`RowView::opt_int`], for text.
+    fn opt_text(&self, i: usize) -> Option<Option<std::borrow::Cow<'_, str>>> {
+        match self.cell(i).ok()? {
+            Cell::Null => Some(None),
+            Cell::Text(t) => Some(Some(t)),
+            Cell::Int(_) => None,
+        }
+    }
     /// The row, owned, exactly as [`super::Backend::query`] gives it.
     fn to_row(&self) -> Result<Row, SqlError> {
         (0..self.width())

@@ -21,7 +21,7 @@ use std::borrow::Cow;
 
 use crate::check::mapping::State;
 use crate::check::money::{self, Verdict};
-use crate::store::{Cell, RowView};
+use crate::store::RowView;
 use crate::systems::midtrans_orders::mapping::Mapping;
 
 use super::super::export::Entry;
@@ -49,26 +49,15 @@ pub struct Light<'a> {
 }
 
 fn text<'a>(v: &'a dyn RowView, i: usize) -> Option<Cow<'a, str>> {
-    match v.cell(i).ok()? {
-        Cell::Text(t) => Some(t),
-        _ => None,
-    }
+    v.opt_text(i)?
 }
 
 fn opt_text<'a>(v: &'a dyn RowView, i: usize) -> Option<Option<Cow<'a, str>>> {
-    match v.cell(i).ok()? {
-        Cell::Null => Some(None),
-        Cell::Text(t) => Some(Some(t)),
-        Cell::Int(_) => None,
-    }
+    v.opt_text(i)
 }
 
 fn opt_int(v: &dyn RowView, i: usize) -> Option<Option<i64>> {
-    match v.cell(i).ok()? {
-        Cell::Null => Some(None),
-        Cell::Int(n) => Some(Some(n)),
-        Cell::Text(_) => None,
-    }
+    v.opt_int(i)
 }
 
 /// Reads a snapshot row in place; `None` when a cell is not of the plain type
@@ -87,10 +76,7 @@ pub fn read<'a>(v: &'a dyn RowView, m: &Mapping) -> Option<Light<'a>> {
         None => None,
         Some(word) => Some(p.states.state(&word, maybe(p.fraud_status.is_some(), 7)?.as_deref())),
     };
-    let fulfilments = match v.cell(12).ok()? {
-        Cell::Int(n) => n,
-        _ => return None,
-    };
+    let fulfilments = v.opt_int(12)??;
     Some(Light {
         code,
         order,
