@@ -15,7 +15,7 @@ use super::Line;
 const REQUIRED: u8 = 2 | 4 | 128;
 
 /// The line as serde would read it, or `None` when it is not of the plain shape.
-pub(super) fn line(text: &str) -> Option<Line> {
+pub(super) fn line(text: &str) -> Option<Line<'_>> {
     let b = text.as_bytes();
     let mut l = Line::default();
     let (mut seen, mut i) = (0u8, 1);
@@ -44,11 +44,11 @@ pub(super) fn line(text: &str) -> Option<Line> {
         }
         seen |= bit;
         match bit {
-            1 => l.provider = Some(string(text, &mut i)?.to_string()),
-            2 => l.order_id = string(text, &mut i)?.to_string(),
-            4 => l.status = string(text, &mut i)?.to_string(),
-            8 => l.fraud_status = Some(string(text, &mut i)?.to_string()),
-            16 => l.gross_amount = Some(string(text, &mut i)?.to_string()),
+            1 => l.provider = Some(string(text, &mut i)?.into()),
+            2 => l.order_id = string(text, &mut i)?.into(),
+            4 => l.status = string(text, &mut i)?.into(),
+            8 => l.fraud_status = Some(string(text, &mut i)?.into()),
+            16 => l.gross_amount = Some(string(text, &mut i)?.into()),
             32 => l.amount = Some(integer(text, &mut i)?),
             64 => l.amount_refunded = Some(integer(text, &mut i)?),
             _ => l.time = integer(text, &mut i)?,
@@ -106,7 +106,7 @@ mod tests {
     use crate::providers::stripe::status::IntentStatus;
     use crate::sim::Oracle;
 
-    fn serde(text: &str) -> Option<Line> {
+    fn serde(text: &str) -> Option<Line<'_>> {
         serde_json::from_str(text).ok()
     }
 

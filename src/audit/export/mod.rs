@@ -45,6 +45,7 @@ pub mod midtrans;
 pub mod sorted;
 pub mod stripe;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::Path;
@@ -59,17 +60,20 @@ use crate::providers::midtrans::status::{FraudStatus, TransactionStatus};
 use crate::providers::stripe::status::IntentStatus;
 
 /// One line of the export, as written: the union of both providers' keys, checked per provider.
+/// Its strings borrow from the line's text when they can (no escapes), as the plain reader's do.
 #[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Line {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    provider: Option<String>,
-    order_id: String,
-    status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    fraud_status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gross_amount: Option<String>,
+struct Line<'a> {
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    provider: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    order_id: Cow<'a, str>,
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    fraud_status: Option<Cow<'a, str>>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    gross_amount: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     amount: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -328,7 +332,7 @@ pub fn parse_line(text: &str, line: usize) -> Result<Option<(String, Entry)>, St
     if l.order_id.is_empty() {
         return Err("empty order_id".into());
     }
-    Ok(Some((l.order_id, Entry { truth, amount, time: l.time, line })))
+    Ok(Some((l.order_id.into_owned(), Entry { truth, amount, time: l.time, line })))
 }
 
 fn add_line(export: &mut Export, text: &str, line: usize) -> Result<(), String> {
@@ -348,16 +352,16 @@ fn add_line(export: &mut Export, text: &str, line: usize) -> Result<(), String> 
 
 /// One export line (with its newline) for `order_id`.
 pub fn write_line(order_id: &str, truth: &Truth, amount: i64, time: i64) -> String {
-    let mut l = Line { order_id: order_id.to_string(), time, ..Line::default() };
+    let mut l = Line { order_id: order_id.into(), time, ..Line::default() };
     match truth {
         Truth::Midtrans { status, fraud } => {
-            l.status = status.as_str().to_string();
-            l.fraud_status = fraud.map(|f| f.as_str().to_string());
-            l.gross_amount = Some(format_gross_amount(amount));
+            l.status = status.as_str().into();
+            l.fraud_status = fraud.map(|f| f.as_str().into());
+            l.gross_amount = Some(format_gross_amount(amount).into());
         }
         Truth::Stripe { status, refunded } => {
             l.provider = Some("stripe".into());
-            l.status = status.as_str().to_string();
+            l.status = status.as_str().into();
             l.amount = Some(amount);
             l.amount_refunded = (*refunded != 0).then_some(*refunded);
         }

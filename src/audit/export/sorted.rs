@@ -175,10 +175,13 @@ impl ExportFile {
     /// header says it is sorted) an id out of order, is an error naming its line.
     pub fn entries(&self) -> Result<Entries, Error> {
         let source = match &self.runs {
-            None => Source::File(Box::new(numbered(&self.path, &self.shown)?)),
+            None => {
+                let file = File::open(&self.path).map_err(|e| usage(&self.shown, e))?;
+                Source::File { reader: BufReader::with_capacity(1 << 16, file), line: 0 }
+            }
             Some(runs) => Source::Merge(Merge::new(runs, &self.shown)?),
         };
-        Ok(Entries { source, shown: self.shown.clone(), last: None })
+        Ok(Entries { source, shown: self.shown.clone(), text: String::new(), last: String::new(), last_line: 0 })
     }
 }
 
@@ -223,9 +226,10 @@ fn write_run(runs: &mut Runs, run: &mut Vec<(String, usize, String)>) -> Result<
     Ok(())
 }
 
-/// Where the lines come from: the file itself, read line by line, or the merged runs.
+/// Where the lines come from: the file itself, read line by line (the line read last, numbered
+/// from 1), or the merged runs.
 enum Source {
-    File(Box<dyn Iterator<Item = (usize, std::io::Result<String>)> + Send>),
+    File { reader: BufReader<File>, line: usize },
     Merge(Merge),
 }
 
@@ -276,8 +280,41 @@ impl Merge {
 pub struct Entries {
     source: Source,
     shown: String,
-    /// The last id returned and its line.
-    last: Option<(String, usize)>,
+    /// The current line's text, its buffer reused from line to line.
+    text: String,
+    /// The last id returned and its line (`last_line` 0 before the first).
+    last: String,
+    last_line: usize,
+}
+
+impl Entries {
+    /// The next line into `self.text`, and its number; as [`BufRead::lines`] reads it (without
+    /// its `\n` or `\r\n`).
+    fn next_line(&mut self) -> Option<Result<usize, Error>> {
+        match &mut self.source {
+            Source::File { reader, line } => {
+                self.text.clear();
+                match reader.read_line(&mut self.text) {
+                    Ok(0) => None,
+                    Ok(_) => {
+                        if self.text.ends_with('\n') {
+                            self.text.pop();
+                            if self.text.ends_with('\r') {
+                                self.text.pop();
+                            }
+                        }
+                        *line += 1;
+                        Some(Ok(*line))
+                    }
+                    Err(e) => Some(Err(usage(&self.shown, e))),
+                }
+            }
+            Source::Merge(m) => Some(m.next()?.map(|(line, text)| {
+                self.text = text;
+                line
+            })),
+        }
+    }
 }
 
 impl Iterator for Entries {
@@ -285,28 +322,21 @@ impl Iterator for Entries {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let (line, text) = match &mut self.source {
-                Source::File(lines) => {
-                    let (line, text) = lines.next()?;
-                    match text {
-                        Ok(t) => (line, t),
-                        Err(e) => return Some(Err(usage(&self.shown, e))),
-                    }
-                }
-                Source::Merge(m) => match m.next()? {
-                    Ok(x) => x,
-                    Err(e) => return Some(Err(e)),
-                },
+            let line = match self.next_line()? {
+                Ok(line) => line,
+                Err(e) => return Some(Err(e)),
             };
-            if line == 1 && parse_header(&text).is_some() {
+            let text = self.text.as_str();
+            if line == 1 && parse_header(text).is_some() {
                 continue;
             }
-            let (code, entry) = match parse_line(&text, line) {
+            let (code, entry) = match parse_line(text, line) {
                 Ok(Some(x)) => x,
                 Ok(None) => continue,
                 Err(m) => return Some(Err(at(&self.shown, line, m))),
             };
-            if let Some((last, first)) = &self.last {
+            if self.last_line > 0 {
+                let (last, first) = (&self.last, self.last_line);
                 match last.as_bytes().cmp(code.as_bytes()) {
                     std::cmp::Ordering::Less => {}
                     std::cmp::Ordering::Equal => {
@@ -319,8 +349,91 @@ impl Iterator for Entries {
                     }
                 }
             }
-            self.last = Some((code.clone(), line));
+            self.last.clear();
+            self.last.push_str(&code);
+            self.last_line = line;
             return Some(Ok((code, entry)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Truth, load, write_line};
+    use super::*;
+    use crate::providers::midtrans::status::TransactionStatus;
+
+    fn line(code: &str) -> String {
+        let truth = Truth::Midtrans { status: TransactionStatus::Settlement, fraud: None };
+        write_line(code, &truth, 100, 1_769_094_000_000).trim_end().to_string()
+    }
+
+    fn file(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("settle-sorted-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("written");
+        path
+    }
+
+    /// (order id, line) of every entry, or the first error.
+    fn streamed(e: &ExportFile, ahead: bool) -> Result<Vec<(String, usize)>, String> {
+        let entries: Box<dyn Iterator<Item = Result<(String, Entry), Error>>> =
+            if ahead { Box::new(e.entries_ahead().expect("ahead")) } else { Box::new(e.entries().expect("entries")) };
+        entries.map(|r| r.map(|(c, e)| (c, e.line)).map_err(|e| e.to_string())).collect()
+    }
+
+    #[test]
+    fn lines_stream_with_their_numbers_as_the_whole_export_reads_them() {
+        let header = Header { settle_export: 1, from: Some(0), until: Some(1), lines: 3, sorted: true }.line();
+        // CRLF and LF endings, a blank line, no newline at the end.
+        let text = format!("{}\r\n{}\r\n\r\n{}\n{}", header.trim_end(), line("A-1"), line("A-2é"), line("B-1"));
+        let path = file("mixed.jsonl", &text);
+        let export = ExportFile::open(&path).expect("opens");
+        let want: Vec<(String, usize)> = vec![("A-1".into(), 2), ("A-2é".into(), 4), ("B-1".into(), 5)];
+        assert_eq!(streamed(&export, false), Ok(want.clone()));
+        assert_eq!(streamed(&export, true), Ok(want.clone()));
+        let whole = load(&path).expect("loads");
+        assert_eq!(whole.entries.iter().map(|(c, e)| (c.clone(), e.line)).collect::<Vec<_>>(), want);
+    }
+
+    #[test]
+    fn an_export_without_header_or_order_is_sorted_on_disk_keeping_its_line_numbers() {
+        let codes: Vec<String> = (0..300).map(|i| format!("ZVR-{:04}", (i * 7919) % 300)).collect();
+        let text: String = codes.iter().map(|c| line(c) + "\n").collect();
+        let export = ExportFile::open(&file("shuffled.jsonl", &text)).expect("opens");
+        assert!(!export.stated && !export.header.sorted);
+        let mut want: Vec<(String, usize)> = codes.iter().cloned().zip(1..).collect();
+        want.sort();
+        assert_eq!(streamed(&export, true), Ok(want));
+        let runs = export.runs.as_ref().map(|r| r.dir.clone()).expect("sorted runs");
+        drop(export);
+        assert!(!runs.exists(), "the sorted runs are removed with the export");
+    }
+
+    #[test]
+    fn an_id_out_of_order_or_repeated_names_its_line() {
+        let header = Header { settle_export: 1, from: Some(0), until: Some(1), lines: 2, sorted: true }.line();
+        let path = file("unsorted.jsonl", &format!("{header}{}\n{}\n", line("B"), line("A")));
+        let shown = path.display();
+        let err = streamed(&ExportFile::open(&path).expect("opens"), true);
+        let want = format!("{shown}:3: order_id \"A\" comes after \"B\": the header says the export is sorted");
+        assert!(err.as_ref().is_err_and(|e| e.contains(&want)), "{err:?}");
+        // Repeated, without a header: sorted on disk, then found by the merge.
+        let path = file("twice.jsonl", &format!("{}\n{}\n{}\n", line("B"), line("A"), line("B")));
+        let err = streamed(&ExportFile::open(&path).expect("opens"), false);
+        let want = format!("{}:3: order_id \"B\" appears twice (first on line 1)", path.display());
+        assert!(err.as_ref().is_err_and(|e| e.contains(&want)), "{err:?}");
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_stops_the_stream_with_an_error() {
+        let header = Header { settle_export: 1, from: Some(0), until: Some(1), lines: 2, sorted: true }.line();
+        let mut bytes = format!("{header}{}\n", line("A")).into_bytes();
+        bytes.extend_from_slice(b"{\"order_id\":\"\xff\"}\n");
+        let path = file("bytes.jsonl", "");
+        std::fs::write(&path, bytes).expect("written");
+        let got = streamed(&ExportFile::open(&path).expect("opens"), true);
+        assert!(got.as_ref().is_err_and(|e| e.contains("cannot read the provider export")), "{got:?}");
     }
 }
