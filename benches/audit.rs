@@ -13,6 +13,11 @@
 //! - `settle_audit_unfiltered`: every row read into Rust, as before the prefilter.
 //! - `settle_audit_with_export`: with the provider's truth for every order, where every row is
 //!   read (`settle-audit-bench-N.provider.jsonl`, built once, loaded outside the timing).
+//!
+//! `SETTLE_AUDIT_BENCH_PAIRS=8 cargo bench --bench audit` runs, instead of criterion, 8 pairs of
+//! `plain_sql` and `settle_audit_with_export` back to back (the order alternated) and prints each
+//! pair's ratio and their median: on a shared machine whose speed drifts between criterion's
+//! groups, the pairs compare the two under the same conditions.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc; // as the `settle` binary (src/main.rs)
@@ -142,6 +147,15 @@ fn bench(c: &mut Criterion) {
         rows.len()
     };
     assert_eq!(plain(PLAIN) as u64, expected.total(), "both sides find the same rows");
+    if let Some(pairs) = std::env::var("SETTLE_AUDIT_BENCH_PAIRS").ok().and_then(|v| v.parse::<usize>().ok()) {
+        let export = build_export(n);
+        let with_export = || {
+            let export = ExportFile::open(&export).expect("export");
+            mo::audit_with(&url, &settings, Some(&export as &dyn Truths)).expect("audit").total()
+        };
+        paired(pairs, &|| plain(PLAIN) as u64, &with_export, expected.total());
+        return;
+    }
     group.bench_function("plain_sql", |b| b.iter(|| plain(PLAIN)));
     group.bench_function("plain_sql_one_count", |b| b.iter(|| plain(PLAIN_ONE_COUNT)));
     if n <= FULL_MAX {
@@ -167,6 +181,31 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
     eprintln!("audit found {} violation(s) in {n} orders", expected.total());
+}
+
+/// `pairs` runs of `plain` and `audit` back to back, the order alternated; prints each pair's
+/// times and ratio, then the median ratio. Both must find `found` rows.
+fn paired(pairs: usize, plain: &dyn Fn() -> u64, audit: &dyn Fn() -> u64, found: u64) {
+    let time = |f: &dyn Fn() -> u64| {
+        let start = std::time::Instant::now();
+        assert_eq!(f(), found, "both sides find the same rows");
+        start.elapsed().as_secs_f64()
+    };
+    let mut ratios = Vec::new();
+    for i in 0..pairs.max(1) {
+        let (p, a) = if i % 2 == 0 {
+            let p = time(plain);
+            (p, time(audit))
+        } else {
+            let a = time(audit);
+            (time(plain), a)
+        };
+        ratios.push(a / p);
+        eprintln!("pair {i}: plain_sql {p:.3} s, settle_audit_with_export {a:.3} s, ratio {:.2}", a / p);
+    }
+    ratios.sort_by(f64::total_cmp);
+    let (lo, hi) = (ratios[0], ratios[ratios.len() - 1]);
+    eprintln!("median ratio {:.2} over {} pairs (from {lo:.2} to {hi:.2})", ratios[ratios.len() / 2], ratios.len());
 }
 
 criterion_group!(benches, bench);
