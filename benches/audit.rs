@@ -147,13 +147,15 @@ fn bench(c: &mut Criterion) {
         rows.len()
     };
     assert_eq!(plain(PLAIN) as u64, expected.total(), "both sides find the same rows");
+    // With the provider's truth: every order is read, merged with the export streamed from disk
+    // in the same order (opening it reads only its header).
+    let with_export = |path: &std::path::Path| {
+        let export = ExportFile::open(path).expect("export");
+        mo::audit_with(&url, &settings, Some(&export as &dyn Truths)).expect("audit").total()
+    };
     if let Some(pairs) = std::env::var("SETTLE_AUDIT_BENCH_PAIRS").ok().and_then(|v| v.parse::<usize>().ok()) {
-        let export = build_export(n);
-        let with_export = || {
-            let export = ExportFile::open(&export).expect("export");
-            mo::audit_with(&url, &settings, Some(&export as &dyn Truths)).expect("audit").total()
-        };
-        paired(pairs, &|| plain(PLAIN) as u64, &with_export, expected.total());
+        let path = build_export(n);
+        paired(pairs, &|| plain(PLAIN) as u64, &|| with_export(&path), expected.total());
         return;
     }
     group.bench_function("plain_sql", |b| b.iter(|| plain(PLAIN)));
@@ -169,15 +171,8 @@ fn bench(c: &mut Criterion) {
                 r.total()
             })
         });
-        // With the provider's truth: every order is read, merged with the export streamed from
-        // disk in the same order (opening it reads only its header).
         let path = build_export(n);
-        group.bench_function("settle_audit_with_export", |b| {
-            b.iter(|| {
-                let export = ExportFile::open(&path).expect("export");
-                mo::audit_with(&url, &settings, Some(&export as &dyn Truths)).expect("audit").total()
-            })
-        });
+        group.bench_function("settle_audit_with_export", |b| b.iter(|| with_export(&path)));
     }
     group.finish();
     eprintln!("audit found {} violation(s) in {n} orders", expected.total());

@@ -120,9 +120,7 @@ impl Sqlite {
         let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
         Ok(Sqlite::over(conn))
     }
-}
 
-impl Sqlite {
     /// The connection, for [`super::sqlite_each`]'s tests.
     #[cfg(test)]
     pub(super) fn conn(&self) -> &Connection {

@@ -4,11 +4,11 @@
 //! Why not rusqlite's `Row::get_ref`: `settle audit` with a provider export reads every order
 //! row, ten cells each, and rusqlite's checks and wrapping around each cell (a column count,
 //! a `Result`, a `ValueRef`) cost about as much as SQLite's own calls for it: about 80 of the 224
-//! instructions a cell took (callgrind, 1,000,000 orders). Here a cell is `sqlite3_column_type`
-//! and one getter, nothing more.
+//! instructions a cell took (callgrind, 1,000,000 orders). Here a cell is `sqlite3_column_value`,
+//! its type and one getter, nothing more.
 //!
 //! What it does not do: anything unusual. A statement that does not prepare, holds more than one
-//! statement, or is given the wrong number of parameters goes to rusqlite's path (`slow`), so
+//! statement, or is given the wrong number of parameters goes to rusqlite's path (`Sqlite::query_each_rusqlite`), so
 //! its error is word for word rusqlite's; so does a database error while stepping, reported as
 //! rusqlite reports it. It never writes, caches nothing (a call is a page of thousands of rows),
 //! and a row it hands out lives only inside the callback.

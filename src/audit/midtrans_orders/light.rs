@@ -48,18 +48,6 @@ pub struct Light<'a> {
     pub fulfilments: i64,
 }
 
-fn text<'a>(v: &'a dyn RowView, i: usize) -> Option<Cow<'a, str>> {
-    v.opt_text(i)?
-}
-
-fn opt_text<'a>(v: &'a dyn RowView, i: usize) -> Option<Option<Cow<'a, str>>> {
-    v.opt_text(i)
-}
-
-fn opt_int(v: &dyn RowView, i: usize) -> Option<Option<i64>> {
-    v.opt_int(i)
-}
-
 /// Reads a snapshot row in place; `None` when a cell is not of the plain type
 /// ([`Mapping::read_row`] then reads it, or names what is wrong with it).
 pub fn read<'a>(v: &'a dyn RowView, m: &Mapping) -> Option<Light<'a>> {
@@ -67,12 +55,12 @@ pub fn read<'a>(v: &'a dyn RowView, m: &Mapping) -> Option<Light<'a>> {
         return None;
     }
     // A column the mapping does not have is the snapshot's literal `NULL`: not read.
-    let maybe = |present: bool, i: usize| if present { opt_text(v, i) } else { Some(None) };
+    let maybe = |present: bool, i: usize| if present { v.opt_text(i) } else { Some(None) };
     let (o, p) = (&m.orders, &m.order_payments);
-    let code = text(v, 0)?;
-    let status = text(v, 1)?;
+    let code = v.opt_text(0)??;
+    let status = v.opt_text(1)??;
     let order = o.states.state(&status, maybe(o.fraud_status.is_some(), 2)?.as_deref());
-    let payment = match opt_text(v, 6)? {
+    let payment = match v.opt_text(6)? {
         None => None,
         Some(word) => Some(p.states.state(&word, maybe(p.fraud_status.is_some(), 7)?.as_deref())),
     };
@@ -81,13 +69,13 @@ pub fn read<'a>(v: &'a dyn RowView, m: &Mapping) -> Option<Light<'a>> {
         code,
         order,
         payment,
-        paid_at: opt_int(v, 3)?,
-        created_at: opt_int(v, 4)?,
-        amount: opt_int(v, 5)?,
+        paid_at: v.opt_int(3)?,
+        created_at: v.opt_int(4)?,
+        amount: v.opt_int(5)?,
         method: maybe(p.payment_method.is_some(), 8)?,
-        payment_paid_at: opt_int(v, 9)?,
-        payment_created_at: opt_int(v, 10)?,
-        payment_amount: opt_int(v, 11)?,
+        payment_paid_at: v.opt_int(9)?,
+        payment_created_at: v.opt_int(10)?,
+        payment_amount: v.opt_int(11)?,
         fulfilments,
     })
 }
