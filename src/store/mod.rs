@@ -19,6 +19,7 @@
 pub mod recording;
 pub mod sqlite;
 mod sqlite_each;
+mod sqlite_stmt;
 pub mod sqlx_bridge;
 mod value;
 

@@ -3,8 +3,9 @@
 //! Why not sqlx here: a unit of work must run at one simulated instant without awaiting the
 //! simulation, so sqlx needs a blocking bridge to a second runtime, measured at 53–71 µs per
 //! transaction. rusqlite answers in 1–4 µs per statement on the same thread, which is what makes
-//! thousands of seeds per second possible. Statements are prepared once and cached, and a run
-//! starts from empty tables rather than a new connection, so the cache survives across seeds.
+//! thousands of seeds per second possible. Statements are prepared once and kept
+//! ([`super::sqlite_stmt`]), and a run starts from empty tables rather than a new connection, so
+//! they survive across seeds.
 //! The SQL is the same text the sqlx backends run (see [`super::sqlx_bridge`]).
 //!
 //! What it does not do: persist anything (unless opened on a file for `--keep-db`), or share
@@ -15,6 +16,7 @@ use rusqlite::{Connection, ErrorCode, ToSql};
 
 use std::sync::{Arc, Mutex};
 
+use super::sqlite_stmt::Stmts;
 use super::{Backend, BackendKind, Cell, Migration, Row, RowView, SqlError, Value};
 use crate::sim::world::lock;
 
@@ -29,6 +31,16 @@ pub struct Sqlite {
     /// Statements already scanned for `REPLACE` ([`hidden_changes`]), so that a write does not
     /// scan its text again each time it runs; a few dozen at most (beyond, they are scanned).
     scanned: Vec<(Box<str>, bool)>,
+    /// The statements `execute`, `query` and the transaction words run, kept prepared.
+    stmts: Stmts,
+}
+
+impl Drop for Sqlite {
+    fn drop(&mut self) {
+        // Before the connection closes: with statements left open SQLite refuses to close it,
+        // and rusqlite's drop ignores the refusal, so the connection and its pages would leak.
+        self.stmts.clear();
+    }
 }
 
 /// How many statements' `REPLACE` scans are kept.
@@ -93,7 +105,7 @@ fn schema_hides_changes(conn: &Connection) -> bool {
 impl Sqlite {
     /// `conn`, with nothing applied or tracked yet.
     fn over(conn: Connection) -> Self {
-        Sqlite { conn, applied: None, changes: None, scanned: Vec::new() }
+        Sqlite { conn, applied: None, changes: None, scanned: Vec::new(), stmts: Stmts::default() }
     }
 
     /// A private in-memory database.
@@ -125,6 +137,68 @@ impl Sqlite {
     #[cfg(test)]
     pub(super) fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    /// How many statements are kept prepared.
+    #[cfg(test)]
+    pub(super) fn kept(&self) -> usize {
+        self.stmts.len()
+    }
+
+    /// `sql` run through rusqlite's cached statement: the path for a statement
+    /// [`Stmts::execute`] finds unusual, and what it is tested against.
+    pub(super) fn execute_rusqlite(&mut self, sql: &str, params: &[Value]) -> Result<usize, SqlError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
+        stmt.execute(rusqlite::params_from_iter(params.iter())).map_err(map_err)
+    }
+
+    /// A transaction word (`BEGIN`, `COMMIT`, `ROLLBACK`), kept prepared: `execute_batch`
+    /// would parse it on every unit.
+    fn word(&mut self, sql: &str) -> Result<(), SqlError> {
+        match self.stmts.execute(&self.conn, sql, &[]) {
+            Some(r) => r.map(drop).map_err(map_err),
+            None => self.execute_rusqlite(sql, &[]).map(drop),
+        }
+    }
+
+    /// Whether foreign keys are enforced on the connection now.
+    fn foreign_keys(&mut self) -> Result<bool, SqlError> {
+        Ok(self.query("PRAGMA foreign_keys", &[])?.first().map(|r| r.int(0)).transpose()?.unwrap_or(0) != 0)
+    }
+
+    /// Deletes every row of `tables`, in that order, in one transaction.
+    fn empty(&mut self, tables: &[String]) -> Result<(), SqlError> {
+        self.begin()?;
+        for t in tables {
+            if let Err(e) = self.execute(&format!("DELETE FROM {t}"), &[]) {
+                let _ = self.rollback();
+                return Err(e);
+            }
+        }
+        self.commit()
+    }
+
+    /// [`Backend::query`] through rusqlite's rows: the path for a statement [`Stmts::query`]
+    /// finds unusual, and what it is tested against.
+    pub(super) fn query_rusqlite(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
+        let columns = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).map_err(map_err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(map_err)? {
+            let mut values = Vec::with_capacity(columns);
+            for i in 0..columns {
+                values.push(match row.get_ref(i).map_err(map_err)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(v) => Value::Int(v),
+                    ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Real(f) => Value::Text(f.to_string()),
+                    ValueRef::Blob(b) => Value::Text(hex::encode(b)),
+                });
+            }
+            out.push(Row(values));
+        }
+        Ok(out)
     }
 
     /// [`Backend::query_each`] through rusqlite's rows: the path for a statement that is
@@ -173,27 +247,25 @@ impl Backend for Sqlite {
         BackendKind::Sqlite
     }
 
-    // Cached statements: `execute_batch` would parse these three words on every unit.
     fn begin(&mut self) -> Result<(), SqlError> {
-        self.conn.prepare_cached("BEGIN").and_then(|mut s| s.execute([])).map(drop).map_err(map_err)
+        self.word("BEGIN")
     }
 
     fn commit(&mut self) -> Result<(), SqlError> {
-        self.conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([])).map(drop).map_err(map_err)
+        self.word("COMMIT")
     }
 
     fn rollback(&mut self) -> Result<(), SqlError> {
-        self.conn.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([])).map(drop).map_err(map_err)
+        self.word("ROLLBACK")
     }
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlError> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
-        let Some(changes) = &self.changes else {
-            return stmt.execute(rusqlite::params_from_iter(params.iter())).map(|n| n as u64).map_err(map_err);
+        let before = self.changes.as_ref().map(|c| lock(c).rows.len());
+        let n = match self.stmts.execute(&self.conn, sql, params) {
+            Some(r) => r.map_err(map_err)?,
+            None => self.execute_rusqlite(sql, params)?,
         };
-        let before = lock(changes).rows.len();
-        let n = stmt.execute(rusqlite::params_from_iter(params.iter())).map_err(map_err)?;
-        drop(stmt);
+        let (Some(changes), Some(before)) = (&self.changes, before) else { return Ok(n as u64) };
         if sql.trim_start().get(..6).is_some_and(|w| w.eq_ignore_ascii_case("create")) {
             lock(changes).blind = schema_hides_changes(&self.conn);
         }
@@ -208,24 +280,10 @@ impl Backend for Sqlite {
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
-        let columns = stmt.column_count();
-        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).map_err(map_err)?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(map_err)? {
-            let mut values = Vec::with_capacity(columns);
-            for i in 0..columns {
-                values.push(match row.get_ref(i).map_err(map_err)? {
-                    ValueRef::Null => Value::Null,
-                    ValueRef::Integer(v) => Value::Int(v),
-                    ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-                    ValueRef::Real(f) => Value::Text(f.to_string()),
-                    ValueRef::Blob(b) => Value::Text(hex::encode(b)),
-                });
-            }
-            out.push(Row(values));
+        match self.stmts.query(&self.conn, sql, params) {
+            Some(r) => r.map_err(map_err),
+            None => self.query_rusqlite(sql, params),
         }
-        Ok(out)
     }
 
     fn query_each(
@@ -277,30 +335,27 @@ impl Backend for Sqlite {
         if let Some((applied, tables)) = &self.applied
             && applied == set
         {
-            // Emptying tables keeps the prepared-statement cache warm across seeds; one
-            // transaction for all of them, not one commit each.
+            // Emptying tables keeps the prepared statements warm across seeds; one transaction
+            // for all of them, not one commit each. (Foreign keys stay on: with them off,
+            // SQLite drops each table's pages at once, and the next seed allocates them again,
+            // which measured 12 % more instructions a `midtrans_hour` seed than deleting rows.)
             let tables = tables.clone();
-            self.begin()?;
-            for t in tables {
-                if let Err(e) = self.execute(&format!("DELETE FROM {t}"), &[]) {
-                    let _ = self.rollback();
-                    return Err(e);
-                }
-            }
-            return self.commit();
+            return self.empty(&tables);
         }
+        // The kept statements are of the tables about to go.
+        self.stmts.clear();
         let existing =
             self.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", &[])?;
         // Another set's tables go whole, rows and all: with foreign keys enforced, dropping a
         // parent table before its children would fail, so enforcement pauses for the drops.
-        let fk = self.query("PRAGMA foreign_keys", &[])?.first().map(|r| r.int(0)).transpose()?.unwrap_or(0);
+        let fk = self.foreign_keys()?;
         self.conn.execute_batch("PRAGMA foreign_keys = OFF").map_err(map_err)?;
         let dropped = existing.iter().try_for_each(|row| {
             let name = row.text(0)?;
             self.conn.execute_batch(&format!("DROP TABLE IF EXISTS \"{name}\"")).map_err(map_err)
         });
         self.conn
-            .execute_batch(&format!("PRAGMA foreign_keys = {}", if fk == 0 { "OFF" } else { "ON" }))
+            .execute_batch(&format!("PRAGMA foreign_keys = {}", if fk { "ON" } else { "OFF" }))
             .map_err(map_err)?;
         dropped?;
         for m in migrations {
