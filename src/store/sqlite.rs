@@ -373,6 +373,13 @@ impl Backend for Sqlite {
             .iter()
             .map(|r| r.text(0))
             .collect::<Result<Vec<_>, _>>()?;
+        // `AUTOINCREMENT` keeps each table's highest id there: emptied with the tables, so that
+        // a seed's ids do not depend on the seeds run before it on this connection.
+        let mut tables = tables;
+        if !self.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'", &[])?.is_empty()
+        {
+            tables.push("sqlite_sequence".to_string());
+        }
         self.applied = Some((set.to_string(), tables));
         if let Some(c) = &self.changes {
             lock(c).blind = schema_hides_changes(&self.conn);
@@ -490,5 +497,38 @@ mod tests {
             db.given(|tx| tx.execute("INSERT INTO t (id, v) VALUES (2, 2)", &[])).unwrap();
             assert_eq!(db.take_changed_rows(), None, "nothing is listed while such a table exists");
         });
+    }
+
+    const AUTOINCREMENT: [Migration; 1] = [Migration::portable(
+        "1",
+        "CREATE TABLE a (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT NOT NULL);
+         CREATE TABLE b (id INTEGER PRIMARY KEY, a_id INTEGER NOT NULL REFERENCES a (id))",
+    )];
+
+    /// The ids the database gives three rows in each table.
+    fn ids(db: &mut Sqlite) -> Vec<i64> {
+        db.begin().expect("begin");
+        for v in ["x", "y", "z"] {
+            db.execute("INSERT INTO a (v) VALUES (?)", &[Value::Text(v.into())]).expect("a");
+            db.execute("INSERT INTO b (a_id) VALUES (last_insert_rowid())", &[]).expect("b");
+        }
+        db.commit().expect("commit");
+        let rows = db.query("SELECT id FROM a UNION ALL SELECT id FROM b", &[]).expect("ids");
+        rows.iter().map(|r| r.int(0).expect("int")).collect()
+    }
+
+    #[test]
+    fn a_reset_database_gives_the_ids_a_new_one_gives() {
+        let mut db = Sqlite::memory().expect("an in-memory SQLite opens");
+        db.reset("s", &AUTOINCREMENT).expect("first reset builds the tables");
+        let first = ids(&mut db);
+        assert_eq!(first, [1, 2, 3, 1, 2, 3]);
+        for _ in 0..2 {
+            db.reset("s", &AUTOINCREMENT).expect("a reset empties the tables");
+            assert_eq!(ids(&mut db), first, "a seed's ids do not depend on the seeds run before it");
+        }
+        let mut fresh = Sqlite::memory().expect("opens");
+        fresh.reset("s", &AUTOINCREMENT).expect("builds");
+        assert_eq!(ids(&mut fresh), first);
     }
 }
