@@ -124,6 +124,29 @@ impl Notification {
     }
 }
 
+/// `order_id` and `transaction_status` (empty when absent) of a notification body, as a serde
+/// struct of those two string fields reads them: `None` where it refuses the body (not JSON,
+/// `order_id` absent, either one not a string or given twice). The bodies the provider writes are
+/// read by hand (`plain`), without serde: a watch on every delivery reads them.
+pub fn order_and_status(body: &[u8]) -> Option<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> {
+    match plain::order_and_status(body) {
+        Some(found) => found.map(|(o, s)| (o.into(), s.into())),
+        None => order_and_status_serde(body),
+    }
+}
+
+/// [`order_and_status`] through serde alone.
+fn order_and_status_serde(body: &[u8]) -> Option<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> {
+    #[derive(Deserialize)]
+    struct Seen<'a> {
+        #[serde(borrow)]
+        order_id: std::borrow::Cow<'a, str>,
+        #[serde(default, borrow)]
+        transaction_status: std::borrow::Cow<'a, str>,
+    }
+    serde_json::from_slice::<Seen<'_>>(body).ok().map(|s| (s.order_id, s.transaction_status))
+}
+
 /// The `signature_key` Midtrans computes: lowercase hex SHA-512 of
 /// `order_id + status_code + gross_amount + server_key`.
 ///

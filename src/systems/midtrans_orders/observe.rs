@@ -22,20 +22,12 @@ pub fn observe_arrivals(router: Router, env: &Env, path: String) -> Router {
             }
             let (parts, body) = req.into_parts();
             let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
-            // Borrowed from the body where it holds no escapes: this runs on every delivery.
-            #[derive(serde::Deserialize)]
-            struct Seen<'a> {
-                #[serde(borrow)]
-                order_id: std::borrow::Cow<'a, str>,
-                #[serde(default, borrow)]
-                transaction_status: std::borrow::Cow<'a, str>,
-            }
-            if let Ok(o) = serde_json::from_slice::<Seen>(&bytes) {
-                if !crate::sim::world::lock(&inserted).contains(o.order_id.as_ref()) {
+            if let Some((order_id, status)) = crate::providers::midtrans::notification::order_and_status(&bytes) {
+                if !crate::sim::world::lock(&inserted).contains(order_id.as_ref()) {
                     sim.mark("webhook-before-insert");
                 }
                 // Only Midtrans sends `pending`; the forgers send `settlement`.
-                if o.transaction_status == "pending" {
+                if status == "pending" {
                     crate::sim::world::lock(&captured).push(bytes.to_vec());
                 }
             }

@@ -113,6 +113,65 @@ pub(super) fn read(body: &[u8]) -> Option<Notification> {
     })
 }
 
+/// `order_id` and `transaction_status` of a body in the plain shape, as
+/// [`super::order_and_status`]'s serde reader reads them: `Some(Some(..))` with an absent status
+/// as empty, `Some(None)` where that reader refuses the body (`order_id` absent, either one
+/// `null` or given twice), and `None` for a body not in the plain shape (other keys may repeat
+/// here: that reader ignores them).
+pub(super) fn order_and_status(body: &[u8]) -> Option<Option<(&str, &str)>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let b = text.as_bytes();
+    if b.first() != Some(&b'{') {
+        return None;
+    }
+    let mut at = 1;
+    let (mut order, mut status): (Option<Plain<'_>>, Option<Plain<'_>>) = (None, None);
+    let mut twice = false;
+    if b.get(at) == Some(&b'}') {
+        at += 1;
+    } else {
+        loop {
+            let key = string(text, &mut at)?;
+            if b.get(at) != Some(&b':') {
+                return None;
+            }
+            at += 1;
+            let value = if b.get(at) == Some(&b'"') {
+                Plain::Str(string(text, &mut at)?)
+            } else if b.get(at..at + 4) == Some(b"null") {
+                at += 4;
+                Plain::Null
+            } else {
+                return None;
+            };
+            let slot = match key {
+                "order_id" => Some(&mut order),
+                "transaction_status" => Some(&mut status),
+                _ => None,
+            };
+            if let Some(slot) = slot {
+                twice |= slot.replace(value).is_some();
+            }
+            match b.get(at) {
+                Some(b',') => at += 1,
+                Some(b'}') => {
+                    at += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    if at != b.len() {
+        return None;
+    }
+    Some(match (twice, order, status) {
+        (false, Some(Plain::Str(o)), None) => Some((o, "")),
+        (false, Some(Plain::Str(o)), Some(Plain::Str(s))) => Some((o, s)),
+        _ => None,
+    })
+}
+
 /// The string starting at `*at` (its opening quote), without escapes or control characters;
 /// moves `*at` past its closing quote.
 fn string<'a>(text: &'a str, at: &mut usize) -> Option<&'a str> {
@@ -137,7 +196,7 @@ mod tests {
     //! rest broken in one of the ways that shape excludes.
 
     use super::super::{FIELDS as KNOWN, Notification};
-    use super::read;
+    use super::{order_and_status, read};
 
     /// xorshift64*, so a failure names its case; `wild` bodies may break the plain shape
     /// anywhere, the others only by leaving out or nulling a field.
@@ -254,5 +313,26 @@ mod tests {
         }
         // Both ways were taken: bodies read here, and bodies left to serde.
         assert!((8_000..32_000).contains(&taken), "read {taken} of 40,000 bodies");
+    }
+
+    #[test]
+    fn peeks_order_and_status_exactly_as_the_serde_reader_or_not_at_all() {
+        let mut g = Gen { state: 0x51ee_0000_0000_0007, wild: false };
+        let (mut taken, mut refused) = (0, 0);
+        for case in 0..40_000 {
+            let body = g.body();
+            let derived = super::super::order_and_status_serde(&body);
+            let both = super::super::order_and_status(&body);
+            assert_eq!(both, derived, "case {case}: {}", String::from_utf8_lossy(&body));
+            if let Some(peeked) = order_and_status(&body) {
+                taken += 1;
+                refused += usize::from(peeked.is_none());
+                let peeked = peeked.map(|(o, s)| (o.to_string(), s.to_string()));
+                let derived = derived.map(|(o, s)| (o.into_owned(), s.into_owned()));
+                assert_eq!(peeked, derived, "case {case}: {}", String::from_utf8_lossy(&body));
+            }
+        }
+        // Both ways were taken, and the hand reader refused some bodies itself.
+        assert!((8_000..32_000).contains(&taken) && refused > 500, "peeked {taken} of 40,000, {refused} refused");
     }
 }
