@@ -22,62 +22,29 @@ enum Plain<'a> {
 
 /// The notification in `body` if `body` has the plain shape; `None` for every other body.
 pub(super) fn read(body: &[u8]) -> Option<Notification> {
-    let text = std::str::from_utf8(body).ok()?;
-    let b = text.as_bytes();
-    if b.first() != Some(&b'{') {
-        return None;
-    }
-    let mut at = 1;
     let mut fields: [Option<Plain<'_>>; FIELDS.len()] = Default::default();
     let mut extra = serde_json::Map::new();
-    if b.get(at) == Some(&b'}') {
-        at += 1;
-    } else {
-        loop {
-            let key = string(text, &mut at)?;
-            if b.get(at) != Some(&b':') {
-                return None;
+    scan(body, |key, value| {
+        match FIELDS.iter().position(|f| *f == key) {
+            Some(i) => {
+                if fields[i].is_some() {
+                    return None;
+                }
+                fields[i] = Some(value);
             }
-            at += 1;
-            let value = if b.get(at) == Some(&b'"') {
-                Plain::Str(string(text, &mut at)?)
-            } else if b.get(at..at + 4) == Some(b"null") {
-                at += 4;
-                Plain::Null
-            } else {
-                return None;
-            };
-            match FIELDS.iter().position(|f| *f == key) {
-                Some(i) => {
-                    if fields[i].is_some() {
-                        return None;
-                    }
-                    fields[i] = Some(value);
+            None => {
+                if extra.contains_key(key) {
+                    return None;
                 }
-                None => {
-                    if extra.contains_key(key) {
-                        return None;
-                    }
-                    let v = match value {
-                        Plain::Str(s) => serde_json::Value::String(s.to_owned()),
-                        Plain::Null => serde_json::Value::Null,
-                    };
-                    extra.insert(key.to_owned(), v);
-                }
-            }
-            match b.get(at) {
-                Some(b',') => at += 1,
-                Some(b'}') => {
-                    at += 1;
-                    break;
-                }
-                _ => return None,
+                let v = match value {
+                    Plain::Str(s) => serde_json::Value::String(s.to_owned()),
+                    Plain::Null => serde_json::Value::Null,
+                };
+                extra.insert(key.to_owned(), v);
             }
         }
-    }
-    if at != b.len() {
-        return None;
-    }
+        Some(())
+    })?;
     let [time, status, id, message, code, signature, payment, order, merchant, gross, fraud, currency, settled] =
         fields;
     // Required: present and a string (serde refuses `null` and absence).
@@ -119,14 +86,33 @@ pub(super) fn read(body: &[u8]) -> Option<Notification> {
 /// `null` or given twice), and `None` for a body not in the plain shape (other keys may repeat
 /// here: that reader ignores them).
 pub(super) fn order_and_status(body: &[u8]) -> Option<Option<(&str, &str)>> {
+    let (mut order, mut status): (Option<Plain<'_>>, Option<Plain<'_>>) = (None, None);
+    let mut twice = false;
+    scan(body, |key, value| {
+        let slot = match key {
+            "order_id" => &mut order,
+            "transaction_status" => &mut status,
+            _ => return Some(()),
+        };
+        twice |= slot.replace(value).is_some();
+        Some(())
+    })?;
+    Some(match (twice, order, status) {
+        (false, Some(Plain::Str(o)), None) => Some((o, "")),
+        (false, Some(Plain::Str(o)), Some(Plain::Str(s))) => Some((o, s)),
+        _ => None,
+    })
+}
+
+/// Walks `body` if it has the plain shape, handing each key and value to `each` in order;
+/// `None` for a body not in that shape, or as soon as `each` answers `None`.
+fn scan<'a>(body: &'a [u8], mut each: impl FnMut(&'a str, Plain<'a>) -> Option<()>) -> Option<()> {
     let text = std::str::from_utf8(body).ok()?;
     let b = text.as_bytes();
     if b.first() != Some(&b'{') {
         return None;
     }
     let mut at = 1;
-    let (mut order, mut status): (Option<Plain<'_>>, Option<Plain<'_>>) = (None, None);
-    let mut twice = false;
     if b.get(at) == Some(&b'}') {
         at += 1;
     } else {
@@ -144,14 +130,7 @@ pub(super) fn order_and_status(body: &[u8]) -> Option<Option<(&str, &str)>> {
             } else {
                 return None;
             };
-            let slot = match key {
-                "order_id" => Some(&mut order),
-                "transaction_status" => Some(&mut status),
-                _ => None,
-            };
-            if let Some(slot) = slot {
-                twice |= slot.replace(value).is_some();
-            }
+            each(key, value)?;
             match b.get(at) {
                 Some(b',') => at += 1,
                 Some(b'}') => {
@@ -162,14 +141,7 @@ pub(super) fn order_and_status(body: &[u8]) -> Option<Option<(&str, &str)>> {
             }
         }
     }
-    if at != b.len() {
-        return None;
-    }
-    Some(match (twice, order, status) {
-        (false, Some(Plain::Str(o)), None) => Some((o, "")),
-        (false, Some(Plain::Str(o)), Some(Plain::Str(s))) => Some((o, s)),
-        _ => None,
-    })
+    (at == b.len()).then_some(())
 }
 
 /// The string starting at `*at` (its opening quote), without escapes or control characters;
