@@ -374,9 +374,12 @@ pub fn due_for_check(tx: &mut Tx, now: i64) -> Result<Vec<(i64, String)>, SqlErr
 }
 
 /// The seed's cron, kept: confirmed, paid bookings whose appointment is not `paid` get it.
+/// Written with `EXISTS` rather than `booking_id IN (SELECT id FROM bookings …)`, which selects
+/// the same rows: SQLite built a temporary table of every paid booking for the `IN` list on
+/// every tick, most of the statement's cost (issue 16).
 pub fn seed_sync(tx: &mut Tx, now: i64) -> Result<u64, SqlError> {
     tx.execute(
-        "UPDATE appointments SET status = 'paid', updated_at = ? WHERE status <> 'paid' AND booking_id IN (SELECT id FROM bookings WHERE status = 'CONFIRMED' AND payment_status = 'succeeded')",
+        "UPDATE appointments SET status = 'paid', updated_at = ? WHERE status <> 'paid' AND EXISTS (SELECT 1 FROM bookings b WHERE b.id = appointments.booking_id AND b.status = 'CONFIRMED' AND b.payment_status = 'succeeded')",
         &[now.into()],
     )
 }
