@@ -9,6 +9,7 @@
 //! requests, statements and units per seed, the three rates over the same seeds, and the
 //! simulator's time over the HTTP floor's. Each seed's HTTP floor is first held to its run
 //! (`floor::self_check`): a floor that left the run's path would measure something else.
+//! `SETTLE_FLOOR_STATEMENTS=1` also prints the SQL floor's time by statement, costliest first.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc; // as the `settle` binary (src/main.rs)
@@ -56,6 +57,9 @@ fn bench_scenario(c: &mut Criterion, path: &Path) {
             Err(e) => panic!("{name} seed {seed}: {e}"),
         })
         .collect();
+    if std::env::var_os("SETTLE_FLOOR_STATEMENTS").is_some() {
+        statements_by_cost(&name, &recorded);
+    }
     let per_seed = |f: &dyn Fn(&Recorded) -> usize| recorded.iter().map(f).sum::<usize>() as f64 / seeds as f64;
     let statements = per_seed(&|r| r.ops.iter().filter(|o| matches!(o, Op::Execute { .. } | Op::Query { .. })).count());
     let units = per_seed(&|r| r.ops.iter().filter(|o| matches!(o, Op::Unit)).count());
@@ -130,6 +134,70 @@ fn bench_scenario(c: &mut Criterion, path: &Path) {
         })
     });
     group.finish();
+}
+
+/// `SETTLE_FLOOR_STATEMENTS=1`: the SQL floor's time by statement text, the costliest first.
+/// Every recorded call of every seed is replayed on a bare SQLite backend, 20 passes, each call
+/// timed alone (wall clock: the shares rank statements; they are not a measurement to compare
+/// across runs). A statement that failed in the run fails here too and is timed all the same.
+fn statements_by_cost(name: &str, recorded: &[Recorded]) {
+    use settle::store::Backend;
+    use std::collections::HashMap;
+    const PASSES: usize = 20;
+    let mut db = Sqlite::memory().expect("sqlite");
+    let mut cost: HashMap<String, (u64, f64)> = HashMap::new();
+    for _ in 0..PASSES {
+        for r in recorded {
+            let mut in_unit = false;
+            for op in &r.ops {
+                let t = Instant::now();
+                let key = match op {
+                    // As `recording::replay` marks units.
+                    Op::Unit => {
+                        if in_unit {
+                            db.unit_ended();
+                        }
+                        db.unit_started();
+                        in_unit = true;
+                        continue;
+                    }
+                    Op::Reset { set, migrations } => db.reset(set, migrations).map(|_| "(reset)").expect("reset"),
+                    Op::Begin => db.begin().map(|_| "BEGIN").expect("begin"),
+                    Op::Commit => db.commit().map(|_| "COMMIT").expect("commit"),
+                    Op::Rollback => db.rollback().map(|_| "ROLLBACK").expect("rollback"),
+                    Op::Execute { sql, params } => {
+                        let _ = db.execute(sql, params);
+                        sql.as_str()
+                    }
+                    Op::Query { sql, params } => {
+                        let _ = db.query(sql, params);
+                        sql.as_str()
+                    }
+                };
+                let spent = t.elapsed().as_secs_f64();
+                let e = cost.entry(key.to_owned()).or_default();
+                e.0 += 1;
+                e.1 += spent;
+            }
+            if in_unit {
+                db.unit_ended();
+            }
+        }
+    }
+    let total: f64 = cost.values().map(|c| c.1).sum();
+    let runs = (PASSES * recorded.len()) as f64;
+    let mut rows: Vec<_> = cost.into_iter().collect();
+    rows.sort_by(|a, b| b.1.1.total_cmp(&a.1.1));
+    eprintln!("{name}: the SQL floor by statement ({:.0} µs a seed in these passes)", total / runs * 1e6);
+    for (sql, (calls, spent)) in rows.iter().take(15) {
+        let text: String = sql.chars().take(110).collect();
+        eprintln!(
+            "  {:5.1} %  {:7.1} a seed  {:6.2} µs a call  {text}",
+            spent / total * 100.0,
+            *calls as f64 / runs,
+            spent / *calls as f64 * 1e6
+        );
+    }
 }
 
 criterion_group!(benches, bench);
