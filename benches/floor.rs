@@ -141,47 +141,30 @@ fn bench_scenario(c: &mut Criterion, path: &Path) {
 /// timed alone (wall clock: the shares rank statements; they are not a measurement to compare
 /// across runs). A statement that failed in the run fails here too and is timed all the same.
 fn statements_by_cost(name: &str, recorded: &[Recorded]) {
-    use settle::store::Backend;
     use std::collections::HashMap;
     const PASSES: usize = 20;
     let mut db = Sqlite::memory().expect("sqlite");
     let mut cost: HashMap<String, (u64, f64)> = HashMap::new();
     for _ in 0..PASSES {
         for r in recorded {
-            let mut in_unit = false;
+            let mut replayer = recording::Replayer::default();
             for op in &r.ops {
                 let t = Instant::now();
-                let key = match op {
-                    // As `recording::replay` marks units.
-                    Op::Unit => {
-                        if in_unit {
-                            db.unit_ended();
-                        }
-                        db.unit_started();
-                        in_unit = true;
-                        continue;
-                    }
-                    Op::Reset { set, migrations } => db.reset(set, migrations).map(|_| "(reset)").expect("reset"),
-                    Op::Begin => db.begin().map(|_| "BEGIN").expect("begin"),
-                    Op::Commit => db.commit().map(|_| "COMMIT").expect("commit"),
-                    Op::Rollback => db.rollback().map(|_| "ROLLBACK").expect("rollback"),
-                    Op::Execute { sql, params } => {
-                        let _ = db.execute(sql, params);
-                        sql.as_str()
-                    }
-                    Op::Query { sql, params } => {
-                        let _ = db.query(sql, params);
-                        sql.as_str()
-                    }
-                };
+                replayer.step(&mut db, op).expect("the floor replays");
                 let spent = t.elapsed().as_secs_f64();
+                let key = match op {
+                    Op::Unit => continue,
+                    Op::Reset { .. } => "(reset)",
+                    Op::Begin => "BEGIN",
+                    Op::Commit => "COMMIT",
+                    Op::Rollback => "ROLLBACK",
+                    Op::Execute { sql, .. } | Op::Query { sql, .. } => sql.as_str(),
+                };
                 let e = cost.entry(key.to_owned()).or_default();
                 e.0 += 1;
                 e.1 += spent;
             }
-            if in_unit {
-                db.unit_ended();
-            }
+            replayer.finish(&mut db);
         }
     }
     let total: f64 = cost.values().map(|c| c.1).sum();

@@ -126,16 +126,32 @@ impl<B: Backend> Backend for Recording<B> {
 /// a constraint) fails the same way here and is passed over, as the run's unit was; any other
 /// call that fails is an error, because the replay has left the run's path.
 pub fn replay(backend: &mut dyn Backend, ops: &[Op]) -> Result<(), SqlError> {
-    let mut in_unit = false;
+    let mut replayer = Replayer::default();
     for op in ops {
+        replayer.step(backend, op)?;
+    }
+    replayer.finish(backend);
+    Ok(())
+}
+
+/// [`replay`] one call at a time, for a caller that looks at each call (the floor bench times
+/// them): [`Replayer::step`] each op in order, then [`Replayer::finish`].
+#[derive(Debug, Default)]
+pub struct Replayer {
+    in_unit: bool,
+}
+
+impl Replayer {
+    /// Runs one recorded call, as [`replay`] does.
+    pub fn step(&mut self, backend: &mut dyn Backend, op: &Op) -> Result<(), SqlError> {
         match op {
             Op::Reset { set, migrations } => backend.reset(set, migrations)?,
             Op::Unit => {
-                if in_unit {
+                if self.in_unit {
                     backend.unit_ended();
                 }
                 backend.unit_started();
-                in_unit = true;
+                self.in_unit = true;
             }
             Op::Begin => backend.begin()?,
             Op::Commit => backend.commit()?,
@@ -147,11 +163,15 @@ pub fn replay(backend: &mut dyn Backend, ops: &[Op]) -> Result<(), SqlError> {
                 let _ = backend.query(sql, params);
             }
         }
+        Ok(())
     }
-    if in_unit {
-        backend.unit_ended();
+
+    /// Ends the last unit, if one was started.
+    pub fn finish(self, backend: &mut dyn Backend) {
+        if self.in_unit {
+            backend.unit_ended();
+        }
     }
-    Ok(())
 }
 
 #[cfg(test)]
