@@ -4,12 +4,14 @@
 //! - [`oracle`]: every nondeterministic choice, seeded or replayed.
 //! - [`time`]: durations, latency ranges and rates as scenario files write them.
 //! - [`calendar`]: days since the epoch ⇄ Gregorian dates, for timestamps in payloads.
+//! - `clock`: the run's clock as actors read it, read from the runtime once per instant.
 //! - [`world`]: the run (paused tokio runtime), phases, actors, crash/restart, marks, observer.
 //! - [`net`]: per-message delivery to in-process axum routers, with faults.
 //! - [`trace`]: the event log and the first divergence between two logs.
 //! - [`tape`]: what the HTTP floor replays from a run, and the direct mode that replays it.
 
 pub mod calendar;
+mod clock;
 pub mod net;
 pub mod oracle;
 pub mod tape;

@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
-use tokio::time::Instant;
 
+use super::clock::SimClock;
 use super::net::{Endpoint, NetConfig};
 use super::oracle::Oracle;
 use super::tape::{Direct, Tap};
@@ -106,7 +106,7 @@ struct ActorSlot {
 pub(crate) struct Inner {
     pub(crate) oracle: Mutex<Oracle>,
     trace: Mutex<Trace>,
-    start: Instant,
+    clock: SimClock,
     cfg: SimConfig,
     phase: AtomicU8,
     stopped: AtomicBool,
@@ -267,9 +267,14 @@ impl Sim {
         F: FnOnce(Sim) -> Fut,
         Fut: Future<Output = R>,
     {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build()?;
+        let (moved, unparked) = SimClock::unpark_hook();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .on_thread_unpark(unparked)
+            .build()?;
         let (result, sim) = rt.block_on(async move {
-            let sim = Sim::new(cfg, oracle);
+            let sim = Sim::with(cfg, oracle, None, moved);
             for note in &sim.inner.cfg.notes {
                 sim.record(Kind::Run, "sim", None, || format!("plan: {note}"));
             }
@@ -307,7 +312,8 @@ impl Sim {
     pub fn direct(mut cfg: SimConfig, oracle: Oracle, direct: Direct) -> Sim {
         cfg.record = false;
         cfg.tap = None;
-        Sim::with(cfg, oracle, Some(direct))
+        // No runtime: the clock is `direct`'s, and this one is never read.
+        Sim::with(cfg, oracle, Some(direct), Arc::default())
     }
 
     /// Direct mode's state, when this `Sim` is in it.
@@ -320,17 +326,14 @@ impl Sim {
         self.inner.cfg.tap.as_ref()
     }
 
-    fn new(cfg: SimConfig, oracle: Oracle) -> Sim {
-        Sim::with(cfg, oracle, None)
-    }
-
-    fn with(cfg: SimConfig, oracle: Oracle, direct: Option<Direct>) -> Sim {
+    /// `moved` is the flag the run's runtime raises when it unparks (see [`SimClock`]).
+    fn with(cfg: SimConfig, oracle: Oracle, direct: Option<Direct>, moved: Arc<AtomicBool>) -> Sim {
         let record = cfg.record;
         Sim {
             inner: Arc::new(Inner {
                 oracle: Mutex::new(oracle),
                 trace: Mutex::new(Trace::new(record)),
-                start: Instant::now(),
+                clock: SimClock::new(moved),
                 cfg,
                 phase: AtomicU8::new(0),
                 stopped: AtomicBool::new(false),
@@ -350,7 +353,7 @@ impl Sim {
 
     fn now_ms_outside(&self, rt: &tokio::runtime::Runtime) -> u64 {
         let _guard = rt.enter();
-        self.now_ms()
+        self.inner.clock.read()
     }
 
     pub fn config(&self) -> &SimConfig {
@@ -364,7 +367,7 @@ impl Sim {
         if let Some(d) = &self.inner.direct {
             return d.now_ms();
         }
-        Instant::now().saturating_duration_since(self.inner.start).as_millis() as u64
+        self.inner.clock.now_ms()
     }
 
     /// Unix epoch milliseconds of the current simulated instant (for payload timestamps).
@@ -396,11 +399,11 @@ impl Sim {
             return d.sleep_until(t_ms);
         }
         if t_ms <= self.now_ms() {
-            tokio::time::sleep_until(self.inner.start + Duration::from_millis(t_ms)).await;
+            tokio::time::sleep_until(self.inner.clock.start() + Duration::from_millis(t_ms)).await;
             return;
         }
         let mut guard = DueGuard::new(&self.inner.due, t_ms);
-        tokio::time::sleep_until(self.inner.start + Duration::from_millis(t_ms)).await;
+        tokio::time::sleep_until(self.inner.clock.start() + Duration::from_millis(t_ms)).await;
         let others = guard.leave();
         let waiting = lock(&self.inner.ties).get(&t_ms).map_or(0, |g| g.waiting.len());
         if others == 0 && waiting == 0 {
