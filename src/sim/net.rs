@@ -333,19 +333,16 @@ impl Sim {
                 });
             }
             let respond = if fate.drop_response { None } else { Some((tx, fate.latency_back)) };
-            self.deliver(
-                exchange,
-                from,
-                to,
-                &endpoint,
-                &req,
-                fate.latency_there + fate.reorder_extra,
-                respond,
-                fate.drop_response,
-            );
-            if let Some(extra) = fate.duplicate {
+            // The request goes to its delivery, copied only when a duplicate needs it too.
+            let (first, duplicate) = match fate.duplicate {
+                Some(extra) => (req.clone(), Some((req, extra))),
+                None => (req, None),
+            };
+            let there = fate.latency_there + fate.reorder_extra;
+            self.deliver(exchange, from, to, &endpoint, first, there, respond, fate.drop_response);
+            if let Some((req, extra)) = duplicate {
                 self.fault("fault:duplicate", from, Some(to), || format!("duplicated: {label}"));
-                self.deliver(exchange, from, to, &endpoint, &req, fate.latency_there + extra, None, false);
+                self.deliver(exchange, from, to, &endpoint, req, fate.latency_there + extra, None, false);
             }
         }
         let remaining = deadline.saturating_sub(self.now_ms());
@@ -374,18 +371,17 @@ impl Sim {
         from: &str,
         to: &str,
         endpoint: &Endpoint,
-        req: &Request,
+        req: Request,
         delay_ms: u64,
         respond: Option<(oneshot::Sender<Response>, u64)>,
         response_lost: bool,
     ) {
         let sim = self.clone();
         let router = endpoint.router.clone();
-        let req = req.clone();
         let (from, to_name) = (from.to_string(), to.to_string());
         let task = async move {
             sim.sleep_ms(delay_ms).await;
-            let label = req.label.clone();
+            let label = &req.label;
             sim.record(Kind::Deliver, &to_name, Some(&from), || format!("handling {label}"));
             let resp = match sim.tap() {
                 None => handle(router, &req).await,
