@@ -256,7 +256,7 @@ impl State {
             return Some(body.clone());
         }
         let n = notification_of(order_id, r, &state, cfg, epoch_ms)?;
-        let body = serde_json::to_string(&n).unwrap_or_default();
+        let body = n.to_json();
         bodies.entry(order_id.to_string()).or_default().push((state, body.clone()));
         Some(body)
     }
@@ -269,6 +269,9 @@ pub struct Midtrans {
     cfg: Arc<ProviderConfig>,
     state: Arc<Mutex<State>>,
     sender: WebhookSender,
+    /// The `Authorization` value the status API expects ([`Midtrans::basic_auth`] of the
+    /// server key), built once: the key never changes, and every status call compares it.
+    auth: Arc<str>,
 }
 
 impl Midtrans {
@@ -288,7 +291,8 @@ impl Midtrans {
             timeout_ms: cfg.timeout.0,
         };
         let sender = WebhookSender::new(rt.clone(), policy.schedule(), "provider:notification-abandoned");
-        Midtrans { rt, cfg: Arc::new(cfg), state: Arc::default(), sender }
+        let auth = Midtrans::basic_auth(&cfg.server_key).into();
+        Midtrans { rt, cfg: Arc::new(cfg), state: Arc::default(), sender, auth }
     }
 
     pub fn config(&self) -> &ProviderConfig {
@@ -545,9 +549,8 @@ async fn status_api(
     Path(order_id): Path<String>,
     headers: HeaderMap,
 ) -> impl IntoResponse {
-    let expected = Midtrans::basic_auth(&m.cfg.server_key);
     let given = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if given != expected {
+    if given != &*m.auth {
         return error_body(
             StatusCode::UNAUTHORIZED,
             "Access denied due to unauthorized transaction, please check client or server key",

@@ -11,6 +11,8 @@
 //! while the payment row does not exist yet or the status API cannot answer — Midtrans retries a
 //! 503 four times over two hours, where a 500 gets one retry.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -28,12 +30,13 @@ use crate::store::{Db, DbError};
 pub const ACTOR: &str = "app";
 
 /// The reference handlers' state: the run's environment and the reference's own switches.
+/// axum clones it for every request, so its text is shared rather than copied.
 #[derive(Clone)]
 struct AppCtx {
     sim: Sim,
     db: Db,
-    server_key: String,
-    provider: String,
+    server_key: Arc<str>,
+    provider: Arc<str>,
     flaws: Flaws,
     /// `inline-retry`: attempts and the pause between them.
     inline_retry_attempts: u32,
@@ -46,8 +49,8 @@ pub fn reference(flaws: Flaws, inline_retry_attempts: u32, inline_retry_delay_ms
         let ctx = AppCtx {
             sim: env.sim,
             db: env.db,
-            server_key: env.server_key,
-            provider: env.provider_actor,
+            server_key: env.server_key.into(),
+            provider: env.provider_actor.into(),
             flaws,
             inline_retry_attempts,
             inline_retry_delay_ms,
