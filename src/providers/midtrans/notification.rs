@@ -19,6 +19,7 @@ use crate::providers::kit::sign::{hex_eq, sha512_hex};
 
 mod fast;
 mod plain;
+mod write;
 
 /// The fields [`Notification`] names, in its order: the hand reader's slots (`plain`), and what
 /// the readers' tests build bodies from.
