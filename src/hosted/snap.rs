@@ -74,9 +74,7 @@ pub fn checked(
     body: &[u8],
     refuse: fn(StatusCode, &str) -> (StatusCode, String),
 ) -> Result<(String, i64), (StatusCode, String)> {
-    let expected = Midtrans::basic_auth(&provider.config().server_key);
-    let given = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if given != expected {
+    if !provider.authorized(headers) {
         return Err(refuse(StatusCode::UNAUTHORIZED, "Access denied, please check client or server key"));
     }
     let parsed: SnapBody = match serde_json::from_slice(body) {

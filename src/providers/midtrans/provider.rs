@@ -269,8 +269,8 @@ pub struct Midtrans {
     cfg: Arc<ProviderConfig>,
     state: Arc<Mutex<State>>,
     sender: WebhookSender,
-    /// The `Authorization` value the status API expects ([`Midtrans::basic_auth`] of the
-    /// server key), built once: the key never changes, and every status call compares it.
+    /// The `Authorization` value its APIs expect ([`Midtrans::basic_auth`] of the server key),
+    /// built once: the key never changes, and every call compares it ([`Midtrans::authorized`]).
     auth: Arc<str>,
 }
 
@@ -523,6 +523,12 @@ impl Midtrans {
         Router::new().route("/v2/{order_id}/status", get(status_api)).with_state(self.clone())
     }
 
+    /// Whether `headers` carry the server key as its APIs expect it (basic auth, the key as
+    /// user): the status API's check, and the hosted Snap and Core API's.
+    pub(crate) fn authorized(&self, headers: &HeaderMap) -> bool {
+        headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("") == &*self.auth
+    }
+
     /// The `Authorization` header value the status API expects.
     pub fn basic_auth(server_key: &str) -> String {
         // Built without `format!`: both sides of every status API call compute it.
@@ -549,8 +555,7 @@ async fn status_api(
     Path(order_id): Path<String>,
     headers: HeaderMap,
 ) -> impl IntoResponse {
-    let given = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if given != &*m.auth {
+    if !m.authorized(&headers) {
         return error_body(
             StatusCode::UNAUTHORIZED,
             "Access denied due to unauthorized transaction, please check client or server key",
