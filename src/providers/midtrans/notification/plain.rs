@@ -146,6 +146,13 @@ fn scan<'a>(body: &'a [u8], mut each: impl FnMut(&'a str, Plain<'a>) -> Option<(
 
 /// The string starting at `*at` (its opening quote), without escapes or control characters;
 /// moves `*at` past its closing quote.
+/// Whether `bytes` hold no backslash and no control character: between quotes, JSON text with
+/// nothing escaped (serde_json writes such a string as it is). Without an early exit, so that it
+/// runs over whole vectors of bytes.
+pub(super) fn unescaped(bytes: &[u8]) -> bool {
+    !bytes.iter().fold(false, |bad, &c| bad | (c == b'\\') | (c < 0x20))
+}
+
 fn string<'a>(text: &'a str, at: &mut usize) -> Option<&'a str> {
     let b = text.as_bytes();
     if b.get(*at) != Some(&b'"') {
@@ -153,8 +160,7 @@ fn string<'a>(text: &'a str, at: &mut usize) -> Option<&'a str> {
     }
     let start = *at + 1;
     let end = start + memchr::memchr(b'"', &b[start..])?;
-    // Without an early exit, so that it runs over whole vectors of bytes.
-    if b[start..end].iter().fold(false, |bad, &c| bad | (c == b'\\') | (c < 0x20)) {
+    if !unescaped(&b[start..end]) {
         return None;
     }
     *at = end + 1;

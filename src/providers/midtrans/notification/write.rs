@@ -3,8 +3,8 @@
 //!
 //! The simulated provider writes a body for every state an order reaches, and serde spent most of
 //! that time checking each byte of each string for characters to escape. Here a string is checked
-//! with one pass for the three kinds of byte JSON escapes (`"`, `\` and the control characters),
-//! and copied whole when it has none, which is always so for what the provider builds. A value
+//! for the bytes JSON escapes (`"`, `\` and the control characters) over whole vectors, as the
+//! plain reader checks what it reads, and copied whole when it has none, which is always so for what the provider builds. A value
 //! with something to escape, or with `extra` fields, is handed to serde, so every byte written is
 //! serde's either way; a differential test holds the two to the same output.
 //!
@@ -12,12 +12,10 @@
 
 use super::Notification;
 
-/// Whether serde_json writes `s` between quotes as it is: no `"`, no `\`, no control character.
-/// Two whole-string scans (a vector search for the two characters, a minimum the compiler
-/// vectorizes) rather than one branch per byte.
+/// Whether serde_json writes `s` between quotes as it is: no `"`, and nothing else escaped (the
+/// plain reader's own test, [`super::plain::unescaped`]).
 fn verbatim(s: &str) -> bool {
-    let b = s.as_bytes();
-    memchr::memchr2(b'"', b'\\', b).is_none() && b.iter().copied().min().is_none_or(|least| least >= 0x20)
+    memchr::memchr(b'"', s.as_bytes()).is_none() && super::plain::unescaped(s.as_bytes())
 }
 
 impl Notification {
