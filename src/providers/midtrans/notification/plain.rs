@@ -24,8 +24,18 @@ enum Plain<'a> {
 pub(super) fn read(body: &[u8]) -> Option<Notification> {
     let mut fields: [Option<Plain<'_>>; FIELDS.len()] = Default::default();
     let mut extra = serde_json::Map::new();
+    // The provider writes the fields in `FIELDS`' order, so the one after the last found is
+    // asked first; any other order is looked up whole.
+    let mut next = 0;
     scan(body, |key, value| {
-        match FIELDS.iter().position(|f| *f == key) {
+        let found = match FIELDS.get(next) {
+            Some(f) if *f == key => Some(next),
+            _ => FIELDS.iter().position(|f| *f == key),
+        };
+        if let Some(i) = found {
+            next = i + 1;
+        }
+        match found {
             Some(i) => {
                 if fields[i].is_some() {
                     return None;
@@ -107,6 +117,12 @@ pub(super) fn order_and_status(body: &[u8]) -> Option<Option<(&str, &str)>> {
 /// Walks `body` if it has the plain shape, handing each key and value to `each` in order;
 /// `None` for a body not in that shape, or as soon as `each` answers `None`.
 fn scan<'a>(body: &'a [u8], mut each: impl FnMut(&'a str, Plain<'a>) -> Option<()>) -> Option<()> {
+    // A backslash or a control character is an escape or a control character inside a string,
+    // or something other than the shape's punctuation outside one: never in the plain shape.
+    // One pass over the whole body, then, rather than one per string.
+    if !unescaped(body) {
+        return None;
+    }
     let text = std::str::from_utf8(body).ok()?;
     let b = text.as_bytes();
     if b.first() != Some(&b'{') {
@@ -144,8 +160,6 @@ fn scan<'a>(body: &'a [u8], mut each: impl FnMut(&'a str, Plain<'a>) -> Option<(
     (at == b.len()).then_some(())
 }
 
-/// The string starting at `*at` (its opening quote), without escapes or control characters;
-/// moves `*at` past its closing quote.
 /// Whether `bytes` hold no backslash and no control character: between quotes, JSON text with
 /// nothing escaped (serde_json writes such a string as it is). Without an early exit, so that it
 /// runs over whole vectors of bytes.
@@ -153,6 +167,8 @@ pub(super) fn unescaped(bytes: &[u8]) -> bool {
     !bytes.iter().fold(false, |bad, &c| bad | (c == b'\\') | (c < 0x20))
 }
 
+/// The string starting at `*at` (its opening quote); moves `*at` past its closing quote. Only
+/// for text [`scan`] has found free of escapes and control characters.
 fn string<'a>(text: &'a str, at: &mut usize) -> Option<&'a str> {
     let b = text.as_bytes();
     if b.get(*at) != Some(&b'"') {
@@ -160,9 +176,6 @@ fn string<'a>(text: &'a str, at: &mut usize) -> Option<&'a str> {
     }
     let start = *at + 1;
     let end = start + memchr::memchr(b'"', &b[start..])?;
-    if !unescaped(&b[start..end]) {
-        return None;
-    }
     *at = end + 1;
     // Quotes are ASCII, so both ends are character boundaries.
     text.get(start..end)
