@@ -91,3 +91,10 @@ fn any_of_several_signatures_may_match() {
     let header = format!("t=1769094000,v1=00,v0=ff,v1={STRIPE_SIG}");
     assert!(verify_timestamped(&header, "v1", "whsec_settle_test", STRIPE_BODY.as_bytes(), 1_769_094_000, 300).is_ok());
 }
+
+#[test]
+fn hex_is_what_the_hex_crate_writes_for_every_byte() {
+    let every: Vec<u8> = (0..=255).collect();
+    assert_eq!(lower_hex(&every), hex::encode(&every));
+    assert_eq!(lower_hex(&[]), "");
+}
