@@ -20,7 +20,7 @@
 //! groups, the pairs compare the two under the same conditions.
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc; // as the `settle` binary (src/main.rs)
+static GLOBAL: settle::alloc::Mimalloc = settle::alloc::Mimalloc; // as the `settle` binary (src/main.rs)
 
 use std::path::PathBuf;
 

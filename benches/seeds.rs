@@ -6,7 +6,7 @@
 //! covers a spread of fault plans rather than one.
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc; // as the `settle` binary (src/main.rs)
+static GLOBAL: settle::alloc::Mimalloc = settle::alloc::Mimalloc; // as the `settle` binary (src/main.rs)
 
 use std::path::Path;
 

@@ -20,9 +20,12 @@
 //! - [`testing`]: your own system under settle from an ordinary `#[test]`, with saved
 //!   counterexamples replayed first, as proptest does.
 //! - [`audit`]: the same invariants, read-only, against a live database settle did not create.
+//! - [`alloc`]: the global allocator the binary and the benches name (mimalloc, word-aligned
+//!   requests through its plain entry points).
 //! - `turmoil` (cargo feature `turmoil`): settle's providers as hosts, a seeded load and settle's
 //!   invariants inside a user's own turmoil simulation.
 
+pub mod alloc;
 pub mod audit;
 pub mod check;
 pub mod cli;
