@@ -2,7 +2,8 @@
 //! network, oracle, trace or checker, beside the simulator running the same seeds. Two floors:
 //!
 //! - the **HTTP floor** (`settle::systems::floor`): the same requests into the same app routers,
-//!   whose handlers run their units of work; every other unit replayed as its SQL;
+//!   whose handlers run their units of work, and the same jobs running theirs; every other unit
+//!   replayed as its SQL;
 //! - the **SQL floor** (`settle::store::recording`): every unit replayed as its SQL, no handler.
 //!
 //! Run with `cargo bench --bench floor`. Before criterion's figures it prints, per scenario, the
@@ -12,7 +13,7 @@
 //! `SETTLE_FLOOR_STATEMENTS=1` also prints the SQL floor's time by statement, costliest first.
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc; // as the `settle` binary (src/main.rs)
+static GLOBAL: settle::alloc::Mimalloc = settle::alloc::Mimalloc; // as the `settle` binary (src/main.rs)
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -70,6 +71,7 @@ fn bench_scenario(c: &mut Criterion, path: &Path) {
         .collect();
     let requests = stats.iter().map(|s| s.requests).sum::<usize>() as f64 / seeds as f64;
     let handler_units = stats.iter().map(|s| s.handler_units).sum::<usize>() as f64 / seeds as f64;
+    let job_units = stats.iter().map(|s| s.job_units).sum::<usize>() as f64 / seeds as f64;
 
     let mut sql_floor = Sqlite::memory().expect("sqlite");
     // All three once over every seed, timed over the same seeds, after one warm-up pass each.
@@ -100,7 +102,8 @@ fn bench_scenario(c: &mut Criterion, path: &Path) {
     let (sim_s, http_s, sql_s) = (sim_pass(), http_pass(), sql_pass());
     let rate = |s: f64| seeds as f64 / s;
     eprintln!(
-        "{name}: {requests:.0} requests into the apps, {units:.0} units ({handler_units:.0} run by handlers), \
+        "{name}: {requests:.0} requests into the apps, {units:.0} units ({handler_units:.0} run by handlers, \
+         {job_units:.0} by jobs), \
          {statements:.0} statements per seed\n  simulator {:.0} seeds/s, HTTP floor {:.0} seeds/s, SQL floor {:.0} seeds/s: \
          the simulator takes {:.2}x the HTTP floor (the HTTP floor {:.2}x the SQL floor)",
         rate(sim_s),

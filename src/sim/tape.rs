@@ -2,13 +2,15 @@
 //! mode that plays it back.
 //!
 //! - **Recording** ([`Tap`], set in [`super::SimConfig::tap`]): every request the network hands
-//!   to an actor's router (a [`Delivery`], with its bytes and instant), every answer a handler
-//!   got to a request it made ([`Answer`]), every choice a handler drew ([`Draw`]: a customer's
-//!   pick modelled in the app), and every unit of work's fate and instants
-//!   ([`UnitEntry`]), each tagged with the delivery whose handler did it. Tapping changes
+//!   to an actor's router (a [`Delivery`], with its bytes and instant), every start of a job's
+//!   main task ([`JobStart`]), every answer a handler or job got to a request it made
+//!   ([`Answer`]), every choice one drew ([`Draw`]: a customer's pick modelled in the app), and
+//!   every unit of work's fate and instants ([`UnitEntry`]), each tagged with the delivery
+//!   whose handler, or the job start whose task, did it. Tapping changes
 //!   nothing in the run: no choice, sleep or trace event.
 //! - **Direct mode** ([`Direct`], [`super::Sim::direct`]): a `Sim` with no runtime, scheduler,
-//!   network, trace or observer. Its clock is set from the tape; sleeps return at once;
+//!   network, trace or observer. Its clock is set from the tape; sleeps return at once (one
+//!   past the tape's last instant never returns);
 //!   [`super::Sim::request`] answers from the tape; a unit of work ([`crate::store::Db::unit`])
 //!   runs only when the replayer gives its delivery the turn, with the fate it had in the run.
 //!
@@ -56,6 +58,23 @@ pub struct Delivery {
     pub status: Option<u16>,
 }
 
+/// A job's main task starting (when the run begins, or when a crashed job restarts). The task
+/// runs as a delivery does: its units, the answers it gets and its draws carry `id`, so the floor
+/// runs the job's own code rather than only its SQL.
+#[derive(Clone, Debug)]
+pub struct JobStart {
+    /// Beyond every delivery's id ([`FIRST_JOB_ID`] and up).
+    pub id: u64,
+    /// The job's actor.
+    pub actor: String,
+    pub at_ms: u64,
+    /// How many units had been tapped when it started.
+    pub units_before: usize,
+}
+
+/// The first [`JobStart::id`]: a run never makes this many deliveries.
+pub const FIRST_JOB_ID: u64 = 1 << 62;
+
 /// A unit of work's fate in the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UnitFate {
@@ -96,9 +115,12 @@ pub struct Draw {
 #[derive(Clone, Debug, Default)]
 pub struct Tape {
     pub deliveries: Vec<Delivery>,
+    pub jobs: Vec<JobStart>,
     pub units: Vec<UnitEntry>,
     pub answers: Vec<Answer>,
     pub draws: Vec<Draw>,
+    /// The run's last instant: no sleep past it ended.
+    pub end_ms: u64,
 }
 
 /// Where a run writes its tape. Cloning shares it.
@@ -124,6 +146,21 @@ impl Tap {
         let id = d.id;
         t.deliveries.push(d);
         id
+    }
+
+    /// Notes that `actor`'s main task starts now; the id its task is to run under
+    /// ([`in_delivery`]).
+    pub fn job_started(&self, actor: &str, at_ms: u64) -> u64 {
+        let mut t = lock(&self.0);
+        let id = FIRST_JOB_ID + t.jobs.len() as u64;
+        let units_before = t.units.len();
+        t.jobs.push(JobStart { id, actor: actor.to_string(), at_ms, units_before });
+        id
+    }
+
+    /// Notes the run's last instant.
+    pub(crate) fn ended(&self, end_ms: u64) {
+        lock(&self.0).end_ms = end_ms;
     }
 
     pub(crate) fn answered(&self, id: u64, status: u16) {
@@ -162,6 +199,8 @@ impl Tap {
 #[derive(Default)]
 pub struct Direct {
     clock: AtomicU64,
+    /// The run's last instant ([`Tape::end_ms`]).
+    end_ms: u64,
     answers: Mutex<BTreeMap<u64, VecDeque<Answer>>>,
     draws: Mutex<BTreeMap<u64, VecDeque<Vec<u64>>>>,
     turn: Mutex<Option<(u64, UnitEntry)>>,
@@ -181,6 +220,7 @@ impl Direct {
         }
         Direct {
             clock: AtomicU64::new(0),
+            end_ms: tape.end_ms,
             answers: Mutex::new(answers),
             draws: Mutex::new(draws),
             turn: Mutex::new(None),
@@ -204,8 +244,16 @@ impl Direct {
         self.clock.store(t_ms, Ordering::Relaxed);
     }
 
-    pub(crate) fn sleep_until(&self, t_ms: u64) {
+    /// Returns at once, the clock moved on to `t_ms`, unless `t_ms` is past the run's last
+    /// instant: in the run such a sleep never ended, so here it never does either (a job's loop
+    /// stops there instead of spinning through time the run never reached).
+    /// Answers whether the sleep ends (the caller waits for ever when it does not).
+    pub(crate) fn sleep_until(&self, t_ms: u64) -> bool {
+        if t_ms > self.end_ms {
+            return false;
+        }
         self.clock.fetch_max(t_ms, Ordering::Relaxed);
+        true
     }
 
     /// Gives delivery `id` the turn to run `unit`; [`Direct::turn_taken`] says whether it did.

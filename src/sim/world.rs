@@ -284,6 +284,9 @@ impl Sim {
         });
         let end_ms = sim.now_ms_outside(&rt);
         drop(rt);
+        if let Some(tap) = &sim.inner.cfg.tap {
+            tap.ended(end_ms);
+        }
         let inner = &sim.inner;
         // Break the cycles a run builds (the observer, actor factories and endpoints hold
         // handles that hold the Sim), so the whole world and its backend handle are freed.
@@ -378,7 +381,10 @@ impl Sim {
     /// Sleeps `ms` simulated milliseconds; see [`Sim::sleep_until_ms`] for ties.
     pub async fn sleep_ms(&self, ms: u64) {
         if let Some(d) = &self.inner.direct {
-            return d.sleep_until(d.now_ms() + ms);
+            if !d.sleep_until(d.now_ms() + ms) {
+                std::future::pending::<()>().await;
+            }
+            return;
         }
         if ms == 0 {
             tokio::time::sleep(Duration::ZERO).await;
@@ -396,7 +402,10 @@ impl Sim {
     /// the group can be drawn. A task due alone asks nothing.
     pub async fn sleep_until_ms(&self, t_ms: u64) {
         if let Some(d) = &self.inner.direct {
-            return d.sleep_until(t_ms);
+            if !d.sleep_until(t_ms) {
+                std::future::pending::<()>().await;
+            }
+            return;
         }
         if t_ms <= self.now_ms() {
             tokio::time::sleep_until(self.inner.clock.start() + Duration::from_millis(t_ms)).await;

@@ -11,21 +11,29 @@
 //!   and the handler runs until it reaches the unit, which it is given the turn to run, with
 //!   the fate it had (an outage, an answer lost). Requests the handler makes get the answers it
 //!   got in the run. A handler that ran no unit still runs, where its request arrived.
-//! - every other unit (the checkout's insert, a cron's sweep, the seed's rows) is replayed as
-//!   its recorded SQL, as the SQL floor does ([`crate::store::recording::replay`]).
+//! - a unit a job's main task ran (a cron's sweep, reconciliation) is run *by that job*: each
+//!   start of the job in the run (the first, and every restart after a crash) starts the job's
+//!   own task here, from the same part, and it runs from turn to turn as a handler does, with
+//!   the answers its requests got in the run. So the floor counts the job's own code too: its
+//!   parsing of the provider's answers, its decisions between units.
+//! - every other unit (the checkout's insert, a customer's or the provider's work, the seed's
+//!   rows) is replayed as its recorded SQL, as the SQL floor does
+//!   ([`crate::store::recording::replay`]).
 //!
 //! [`self_check`] holds a floor to its run: the floor's own SQL, recorded, must equal the run's
 //! call for call, and every handler that answered in the run must answer the same status.
 //!
 //! What the floor leaves out is settle's: the scheduler, the network's faults and latency, the
 //! provider and the customers (their answers come from the tape), the trace and the checker.
-//! What it keeps of the apps' own work: routing, body parsing, signatures, the handlers' code
-//! and their SQL. What it does not measure: the other actors' Rust code (a cron's parsing of
-//! the answers it gets), which the floor replays as SQL only.
+//! What it keeps of the shop's own work: routing, body parsing, signatures, the handlers' and
+//! the jobs' code and their SQL. What it does not measure: the Rust code of actors that are
+//! neither apps nor jobs (customers, an owner's clicks: the world around the shop), which the
+//! floor replays as SQL only, and tasks a job spawns (their units are replayed as SQL).
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use axum::Router;
@@ -33,7 +41,7 @@ use axum::Router;
 use super::{RunSpec, System, SystemError};
 use crate::sim::net::{self, Response};
 use crate::sim::tape::{self, Direct, Tap, Tape, UnitFate};
-use crate::sim::world::lock;
+use crate::sim::world::{ActorFuture, lock};
 use crate::sim::{Oracle, Sim};
 use crate::store::recording::{self, Op, Recording};
 use crate::store::sqlite::Sqlite;
@@ -65,10 +73,16 @@ pub struct Recorded {
 pub struct FloorStats {
     /// Requests handed to the apps' routers.
     pub requests: usize,
-    /// Units run by those handlers, and units replayed as SQL.
+    /// Units run by those handlers, units run by jobs' own tasks, and units replayed as SQL.
     pub handler_units: usize,
+    pub job_units: usize,
     pub sql_units: usize,
+    /// Job tasks started (each start in the run: the first, and every restart).
+    pub job_starts: usize,
 }
+
+/// Builds a job's main task on the floor's world (its part's own factory).
+pub type JobFn = Arc<dyn Fn() -> ActorFuture + Send + Sync>;
 
 /// The world a seed is replayed in: a direct-mode `Sim` and the apps' routers on it.
 pub struct FloorWorld {
@@ -76,6 +90,8 @@ pub struct FloorWorld {
     pub backend: SharedBackend,
     /// (actor, router) for every app.
     pub routers: Vec<(String, Router)>,
+    /// (actor, main task) for every job.
+    pub jobs: Vec<(String, JobFn)>,
 }
 
 /// Runs `seed` of `system` with a tap and a recording backend (embedded SQLite).
@@ -120,12 +136,13 @@ pub fn self_check(system: &dyn System, spec: &RunSpec, seed: u64) -> Result<(Rec
     Ok((recorded, stats))
 }
 
-type Handler = Pin<Box<dyn Future<Output = Response> + Send>>;
+/// A started handler (its answer) or job (which never ends: it is dropped where it waits).
+type Task = Pin<Box<dyn Future<Output = Option<Response>> + Send>>;
 
-/// A started handler: its delivery, and the future until it has answered.
+/// A started task: its delivery (`None` for a job), and the future until it has ended.
 struct Live {
-    delivery: usize,
-    fut: Option<Handler>,
+    delivery: Option<usize>,
+    fut: Option<Task>,
 }
 
 /// Replays `recorded` in `world` (see the module documentation).
@@ -148,14 +165,19 @@ pub fn replay(world: &FloorWorld, recorded: &Recorded) -> Result<FloorStats, Flo
 
     let router_of = |to: &str| world.routers.iter().find(|(name, _)| name == to).map(|(_, r)| r);
     let mut stats = FloorStats::default();
+    let job_of = |actor: &str| world.jobs.iter().find(|(name, _)| name == actor).map(|(_, j)| j);
     let mut live: BTreeMap<u64, Live> = BTreeMap::new();
-    let mut next_delivery = 0;
+    let (mut next_delivery, mut next_job) = (0, 0);
     let mut next_segment = setup;
     let mut cx = Context::from_waker(Waker::noop());
     for (i, unit) in tape.units.iter().enumerate() {
         while next_delivery < tape.deliveries.len() && tape.deliveries[next_delivery].units_before <= i {
             start(&mut live, &mut stats, &mut cx, direct, router_of, tape, next_delivery)?;
             next_delivery += 1;
+        }
+        while next_job < tape.jobs.len() && tape.jobs[next_job].units_before <= i {
+            start_job(&mut live, &mut stats, &mut cx, direct, job_of, tape, next_job)?;
+            next_job += 1;
         }
         let handler = unit.delivery.filter(|d| live.contains_key(d));
         let segment = match unit.fate {
@@ -169,13 +191,19 @@ pub fn replay(world: &FloorWorld, recorded: &Recorded) -> Result<FloorStats, Flo
             Some(d) => {
                 direct.give_turn(d, unit.clone());
                 let l = live.get_mut(&d).expect("checked above");
+                let is_job = l.delivery.is_none();
                 poll(l, &mut cx, tape)?;
                 if !direct.turn_taken() {
+                    let whose = if is_job { "the job started as" } else { "the handler of delivery" };
                     return Err(FloorError::Diverged(format!(
-                        "unit {i}: the handler of delivery {d} did not run a unit where the run's did"
+                        "unit {i}: {whose} {d} did not run a unit where the run's did"
                     )));
                 }
-                stats.handler_units += 1;
+                if is_job {
+                    stats.job_units += 1;
+                } else {
+                    stats.handler_units += 1;
+                }
             }
             None => {
                 if let Some(ops) = segment {
@@ -189,10 +217,10 @@ pub fn replay(world: &FloorWorld, recorded: &Recorded) -> Result<FloorStats, Flo
         start(&mut live, &mut stats, &mut cx, direct, router_of, tape, next_delivery)?;
         next_delivery += 1;
     }
-    // Handlers the run cut short (a crash) are dropped where they wait; the others must have
-    // answered.
+    // Jobs are dropped where they wait, as are handlers the run cut short (a crash); the other
+    // handlers must have answered.
     for l in live.values() {
-        let d = &tape.deliveries[l.delivery];
+        let Some(d) = l.delivery.map(|d| &tape.deliveries[d]) else { continue };
         if l.fut.is_some() && d.status.is_some() {
             return Err(FloorError::Diverged(format!(
                 "delivery {} to {} ({} {}) answered in the run, but waits in the floor",
@@ -217,18 +245,44 @@ fn start<'a>(
     let Some(router) = router_of(&d.to) else { return Ok(()) };
     direct.set_clock(d.at_ms);
     let (router, request) = (router.clone(), d.request.clone());
-    let fut: Handler = Box::pin(tape::in_delivery(d.id, async move { net::handle(router, &request).await }));
+    let fut: Task = Box::pin(tape::in_delivery(d.id, async move { Some(net::handle(router, &request).await) }));
     stats.requests += 1;
-    let l = live.entry(d.id).or_insert(Live { delivery: index, fut: Some(fut) });
+    let l = live.entry(d.id).or_insert(Live { delivery: Some(index), fut: Some(fut) });
     poll(l, cx, tape)
 }
 
-/// Polls a live handler once; when it answers, checks its status against the run's.
+/// Starts the job task the run started as `tape.jobs[index]`, and runs it as far as it goes.
+fn start_job<'a>(
+    live: &mut BTreeMap<u64, Live>,
+    stats: &mut FloorStats,
+    cx: &mut Context<'_>,
+    direct: &Direct,
+    job_of: impl Fn(&str) -> Option<&'a JobFn>,
+    tape: &Tape,
+    index: usize,
+) -> Result<(), FloorError> {
+    let j = &tape.jobs[index];
+    let job = job_of(&j.actor).ok_or_else(|| {
+        FloorError::Diverged(format!("job {} started in the run, but the floor has no such job", j.actor))
+    })?;
+    direct.set_clock(j.at_ms);
+    let task = job();
+    let fut: Task = Box::pin(tape::in_delivery(j.id, async move {
+        task.await;
+        None
+    }));
+    stats.job_starts += 1;
+    let l = live.entry(j.id).or_insert(Live { delivery: None, fut: Some(fut) });
+    poll(l, cx, tape)
+}
+
+/// Polls a live task once; when a handler answers, checks its status against the run's.
 fn poll(l: &mut Live, cx: &mut Context<'_>, tape: &Tape) -> Result<(), FloorError> {
     let Some(fut) = l.fut.as_mut() else { return Ok(()) };
     if let Poll::Ready(resp) = fut.as_mut().poll(cx) {
         l.fut = None;
-        let d = &tape.deliveries[l.delivery];
+        let (Some(index), Some(resp)) = (l.delivery, resp) else { return Ok(()) };
+        let d = &tape.deliveries[index];
         if d.status.is_some_and(|s| s != resp.status) {
             return Err(FloorError::Diverged(format!(
                 "delivery {} to {} ({} {}) answered {} in the floor, {} in the run",

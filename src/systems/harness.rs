@@ -21,11 +21,11 @@ use std::sync::Arc;
 use axum::Router;
 
 use super::family::Family;
-use super::floor::FloorWorld;
+use super::floor::{FloorWorld, JobFn};
 use super::part::{ActorInfo, InvariantFn, InvariantInfo, Part, Role, Start};
 use super::{FlawKind, FlawSet, RunSpec, SeedReport, System, SystemError, SystemInfo, fault_marks};
 use crate::check::{self, Checker, Invariant, Sometimes};
-use crate::sim::tape::Direct;
+use crate::sim::tape::{self, Direct};
 use crate::sim::world::lock;
 use crate::sim::{Oracle, Sim};
 use crate::store::{Db, Migration, SharedBackend};
@@ -209,8 +209,19 @@ impl<F: Family> Harness<F> {
         match &part.start {
             Start::Serve(router) => sim.serve(name, F::observe_app(env, name, router(env.clone()))),
             Start::Main(main) => {
-                let (main, env) = (main.clone(), env.clone());
-                sim.start_actor(name, Arc::new(move |_sim: Sim| main(env.clone())));
+                let (main, env, actor) = (main.clone(), env.clone(), name.to_string());
+                sim.start_actor(
+                    name,
+                    Arc::new(move |sim: Sim| {
+                        let task = main(env.clone());
+                        // Tapped for the floor, each start (the first, and every restart) runs
+                        // under an id of its own, as a handler runs under its delivery's.
+                        match sim.tap() {
+                            Some(tap) => Box::pin(tape::in_delivery(tap.job_started(&actor, sim.now_ms()), task)),
+                            None => task,
+                        }
+                    }),
+                );
             }
             Start::Once(start) => start(sim, env),
         }
@@ -323,7 +334,18 @@ impl<F: Family> Harness<F> {
                 _ => None,
             })
             .collect();
-        FloorWorld { sim, backend, routers }
+        let jobs = self
+            .parts
+            .iter()
+            .filter_map(|p| match &p.start {
+                Start::Main(main) => {
+                    let (main, env) = (main.clone(), env.clone());
+                    Some((p.info.name.clone(), Arc::new(move || main(env.clone())) as JobFn))
+                }
+                _ => None,
+            })
+            .collect();
+        FloorWorld { sim, backend, routers, jobs }
     }
 }
 

@@ -164,7 +164,8 @@ fn a_users_actor_is_first_class_in_validation_info_and_lanes() {
 }
 
 /// A shop's own handler and job get the HTTP floor (issue 16 §1) as settle's reference does:
-/// its router, built on a direct `Sim`, replays each seed's requests with the run's SQL.
+/// its router, built on a direct `Sim`, replays each seed's requests with the run's SQL, and its
+/// job runs its own units from each of its starts.
 #[test]
 fn a_users_own_handler_replays_through_the_http_floor() {
     let registry = settle::systems::Registry::builtin().with(with_job(JobBug::None));
@@ -173,14 +174,16 @@ fn a_users_own_handler_replays_through_the_http_floor() {
     let s = settle::scenario::load_with(&scenario, &registry).expect("the scenario loads");
     let system = s.build_with(&registry).expect("the shop builds");
     let spec = s.run_spec(false);
-    let mut requests = 0;
+    let (mut requests, mut job_units) = (0, 0);
     for seed in 0..10 {
         let (_, stats) = settle::systems::floor::self_check(system.as_ref(), &spec, seed)
             .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         requests += stats.requests;
+        job_units += stats.job_units;
         assert!(stats.handler_units <= stats.requests + stats.sql_units, "{stats:?}");
     }
     assert!(requests > 10, "the shop's own router handled the requests: {requests}");
+    assert!(job_units > 10, "the shop's own job ran its own units in the floor: {job_units}");
 }
 
 /// An `always` invariant of the shop's own that holds and counts its rounds.
