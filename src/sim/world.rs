@@ -381,10 +381,7 @@ impl Sim {
     /// Sleeps `ms` simulated milliseconds; see [`Sim::sleep_until_ms`] for ties.
     pub async fn sleep_ms(&self, ms: u64) {
         if let Some(d) = &self.inner.direct {
-            if !d.sleep_until(d.now_ms() + ms) {
-                std::future::pending::<()>().await;
-            }
-            return;
+            return self.sleep_until_ms(d.now_ms() + ms).await;
         }
         if ms == 0 {
             tokio::time::sleep(Duration::ZERO).await;
