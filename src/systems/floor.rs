@@ -213,9 +213,15 @@ pub fn replay(world: &FloorWorld, recorded: &Recorded) -> Result<FloorStats, Flo
             }
         }
     }
+    // What starts after the seed's last unit still runs: a handler to its answer, a job to
+    // where it waits (its status calls are counted; it has no unit left to run).
     while next_delivery < tape.deliveries.len() {
         start(&mut live, &mut stats, &mut cx, direct, router_of, tape, next_delivery)?;
         next_delivery += 1;
+    }
+    while next_job < tape.jobs.len() {
+        start_job(&mut live, &mut stats, &mut cx, direct, job_of, tape, next_job)?;
+        next_job += 1;
     }
     // Jobs are dropped where they wait, as are handlers the run cut short (a crash); the other
     // handlers must have answered.
@@ -243,12 +249,11 @@ fn start<'a>(
 ) -> Result<(), FloorError> {
     let d = &tape.deliveries[index];
     let Some(router) = router_of(&d.to) else { return Ok(()) };
-    direct.set_clock(d.at_ms);
-    let (router, request) = (router.clone(), d.request.clone());
-    let fut: Task = Box::pin(tape::in_delivery(d.id, async move { Some(net::handle(router, &request).await) }));
     stats.requests += 1;
-    let l = live.entry(d.id).or_insert(Live { delivery: Some(index), fut: Some(fut) });
-    poll(l, cx, tape)
+    let (router, request) = (router.clone(), d.request.clone());
+    launch(live, cx, direct, tape, d.id, d.at_ms, Some(index), move || {
+        Box::pin(tape::in_delivery(d.id, async move { Some(net::handle(router, &request).await) }))
+    })
 }
 
 /// Starts the job task the run started as `tape.jobs[index]`, and runs it as far as it goes.
@@ -265,14 +270,31 @@ fn start_job<'a>(
     let job = job_of(&j.actor).ok_or_else(|| {
         FloorError::Diverged(format!("job {} started in the run, but the floor has no such job", j.actor))
     })?;
-    direct.set_clock(j.at_ms);
-    let task = job();
-    let fut: Task = Box::pin(tape::in_delivery(j.id, async move {
-        task.await;
-        None
-    }));
     stats.job_starts += 1;
-    let l = live.entry(j.id).or_insert(Live { delivery: None, fut: Some(fut) });
+    launch(live, cx, direct, tape, j.id, j.at_ms, None, || {
+        let task = job();
+        Box::pin(tape::in_delivery(j.id, async move {
+            task.await;
+            None
+        }))
+    })
+}
+
+/// Sets the clock to the start's instant, builds the task there (a job's factory may read the
+/// clock), keeps it under `id` and runs it as far as it goes.
+#[allow(clippy::too_many_arguments)]
+fn launch(
+    live: &mut BTreeMap<u64, Live>,
+    cx: &mut Context<'_>,
+    direct: &Direct,
+    tape: &Tape,
+    id: u64,
+    at_ms: u64,
+    delivery: Option<usize>,
+    build: impl FnOnce() -> Task,
+) -> Result<(), FloorError> {
+    direct.set_clock(at_ms);
+    let l = live.entry(id).or_insert(Live { delivery, fut: Some(build()) });
     poll(l, cx, tape)
 }
 

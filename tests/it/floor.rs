@@ -26,6 +26,8 @@ fn check(name: &str, seeds: std::ops::Range<u64>) -> Checked {
     for seed in seeds {
         match floor::self_check(system.as_ref(), &spec, seed) {
             Ok((recorded, stats)) => {
+                // Every start of a job in the run starts in the floor, those after the last unit too.
+                assert_eq!(stats.job_starts, recorded.tape.jobs.len(), "{name} seed {seed}: job starts");
                 c.requests += stats.requests;
                 c.job_units += stats.job_units;
                 c.job_starts += stats.job_starts;
