@@ -170,7 +170,9 @@ pub fn replay(world: &FloorWorld, recorded: &Recorded) -> Result<FloorStats, Flo
     let (mut next_delivery, mut next_job) = (0, 0);
     let mut next_segment = setup;
     let mut cx = Context::from_waker(Waker::noop());
-    for (i, unit) in tape.units.iter().enumerate() {
+    // One step past the last unit starts what came after it: a handler runs to its answer, a job
+    // to where it waits (its status calls are counted; it has no unit left to run).
+    for (i, unit) in tape.units.iter().map(Some).chain([None]).enumerate() {
         while next_delivery < tape.deliveries.len() && tape.deliveries[next_delivery].units_before <= i {
             start(&mut live, &mut stats, &mut cx, direct, router_of, tape, next_delivery)?;
             next_delivery += 1;
@@ -179,6 +181,7 @@ pub fn replay(world: &FloorWorld, recorded: &Recorded) -> Result<FloorStats, Flo
             start_job(&mut live, &mut stats, &mut cx, direct, job_of, tape, next_job)?;
             next_job += 1;
         }
+        let Some(unit) = unit else { break };
         let handler = unit.delivery.filter(|d| live.contains_key(d));
         let segment = match unit.fate {
             UnitFate::Ran { .. } => {
@@ -212,16 +215,6 @@ pub fn replay(world: &FloorWorld, recorded: &Recorded) -> Result<FloorStats, Flo
                 }
             }
         }
-    }
-    // What starts after the seed's last unit still runs: a handler to its answer, a job to
-    // where it waits (its status calls are counted; it has no unit left to run).
-    while next_delivery < tape.deliveries.len() {
-        start(&mut live, &mut stats, &mut cx, direct, router_of, tape, next_delivery)?;
-        next_delivery += 1;
-    }
-    while next_job < tape.jobs.len() {
-        start_job(&mut live, &mut stats, &mut cx, direct, job_of, tape, next_job)?;
-        next_job += 1;
     }
     // Jobs are dropped where they wait, as are handlers the run cut short (a crash); the other
     // handlers must have answered.
