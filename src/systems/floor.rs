@@ -163,26 +163,28 @@ pub fn replay(world: &FloorWorld, recorded: &Recorded) -> Result<FloorStats, Flo
         backend_sql(unit)?;
     }
 
-    let router_of = |to: &str| world.routers.iter().find(|(name, _)| name == to).map(|(_, r)| r);
-    let mut stats = FloorStats::default();
-    let job_of = |actor: &str| world.jobs.iter().find(|(name, _)| name == actor).map(|(_, j)| j);
-    let mut live: BTreeMap<u64, Live> = BTreeMap::new();
+    let mut walk = Walk {
+        world,
+        direct,
+        tape,
+        live: BTreeMap::new(),
+        stats: FloorStats::default(),
+        cx: Context::from_waker(Waker::noop()),
+    };
     let (mut next_delivery, mut next_job) = (0, 0);
     let mut next_segment = setup;
-    let mut cx = Context::from_waker(Waker::noop());
     // One step past the last unit starts what came after it: a handler runs to its answer, a job
     // to where it waits (its status calls are counted; it has no unit left to run).
     for (i, unit) in tape.units.iter().map(Some).chain([None]).enumerate() {
         while next_delivery < tape.deliveries.len() && tape.deliveries[next_delivery].units_before <= i {
-            start(&mut live, &mut stats, &mut cx, direct, router_of, tape, next_delivery)?;
+            walk.start(next_delivery)?;
             next_delivery += 1;
         }
         while next_job < tape.jobs.len() && tape.jobs[next_job].units_before <= i {
-            start_job(&mut live, &mut stats, &mut cx, direct, job_of, tape, next_job)?;
+            walk.start_job(next_job)?;
             next_job += 1;
         }
         let Some(unit) = unit else { break };
-        let handler = unit.delivery.filter(|d| live.contains_key(d));
         let segment = match unit.fate {
             UnitFate::Ran { .. } => {
                 next_segment += 1;
@@ -190,105 +192,110 @@ pub fn replay(world: &FloorWorld, recorded: &Recorded) -> Result<FloorStats, Flo
             }
             UnitFate::Outage => None,
         };
-        match handler {
-            Some(d) => {
-                direct.give_turn(d, unit.clone());
-                let l = live.get_mut(&d).expect("checked above");
-                let is_job = l.delivery.is_none();
-                poll(l, &mut cx, tape)?;
-                if !direct.turn_taken() {
-                    let whose = if is_job { "the job started as" } else { "the handler of delivery" };
-                    return Err(FloorError::Diverged(format!(
-                        "unit {i}: {whose} {d} did not run a unit where the run's did"
-                    )));
-                }
-                if is_job {
-                    stats.job_units += 1;
-                } else {
-                    stats.handler_units += 1;
-                }
-            }
+        match unit.delivery.filter(|d| walk.live.contains_key(d)) {
+            Some(d) => walk.turn(i, d, unit)?,
             None => {
                 if let Some(ops) = segment {
                     backend_sql(ops)?;
-                    stats.sql_units += 1;
+                    walk.stats.sql_units += 1;
                 }
             }
         }
     }
-    // Jobs are dropped where they wait, as are handlers the run cut short (a crash); the other
-    // handlers must have answered.
-    for l in live.values() {
-        let Some(d) = l.delivery.map(|d| &tape.deliveries[d]) else { continue };
-        if l.fut.is_some() && d.status.is_some() {
-            return Err(FloorError::Diverged(format!(
-                "delivery {} to {} ({} {}) answered in the run, but waits in the floor",
-                d.id, d.to, d.request.method, d.request.path
-            )));
-        }
+    walk.finish()
+}
+
+/// The floor's walk over a seed's units: the tasks it has started, and what it has counted.
+struct Walk<'a> {
+    world: &'a FloorWorld,
+    direct: &'a Direct,
+    tape: &'a Tape,
+    /// Started handlers and jobs, by delivery id or job start id.
+    live: BTreeMap<u64, Live>,
+    stats: FloorStats,
+    /// Nothing is woken in the floor: a task is polled when its turn or its start comes.
+    cx: Context<'static>,
+}
+
+impl Walk<'_> {
+    /// Starts the handler of delivery `index` if its actor is an app, and runs it as far as it
+    /// goes.
+    fn start(&mut self, index: usize) -> Result<(), FloorError> {
+        let tape = self.tape;
+        let d = &tape.deliveries[index];
+        let Some((_, router)) = self.world.routers.iter().find(|(name, _)| *name == d.to) else {
+            return Ok(());
+        };
+        self.stats.requests += 1;
+        let (router, request) = (router.clone(), d.request.clone());
+        self.launch(d.id, d.at_ms, Some(index), move || {
+            Box::pin(tape::in_delivery(d.id, async move { Some(net::handle(router, &request).await) }))
+        })
     }
-    Ok(stats)
-}
 
-/// Starts the handler of delivery `index` if its actor is an app, and runs it as far as it goes.
-fn start<'a>(
-    live: &mut BTreeMap<u64, Live>,
-    stats: &mut FloorStats,
-    cx: &mut Context<'_>,
-    direct: &Direct,
-    router_of: impl Fn(&str) -> Option<&'a Router>,
-    tape: &Tape,
-    index: usize,
-) -> Result<(), FloorError> {
-    let d = &tape.deliveries[index];
-    let Some(router) = router_of(&d.to) else { return Ok(()) };
-    stats.requests += 1;
-    let (router, request) = (router.clone(), d.request.clone());
-    launch(live, cx, direct, tape, d.id, d.at_ms, Some(index), move || {
-        Box::pin(tape::in_delivery(d.id, async move { Some(net::handle(router, &request).await) }))
-    })
-}
+    /// Starts the job task the run started as `tape.jobs[index]`, and runs it as far as it goes.
+    fn start_job(&mut self, index: usize) -> Result<(), FloorError> {
+        let j = &self.tape.jobs[index];
+        let (_, job) = self.world.jobs.iter().find(|(name, _)| *name == j.actor).ok_or_else(|| {
+            FloorError::Diverged(format!("job {} started in the run, but the floor has no such job", j.actor))
+        })?;
+        self.stats.job_starts += 1;
+        self.launch(j.id, j.at_ms, None, || {
+            let task = job();
+            Box::pin(tape::in_delivery(j.id, async move {
+                task.await;
+                None
+            }))
+        })
+    }
 
-/// Starts the job task the run started as `tape.jobs[index]`, and runs it as far as it goes.
-fn start_job<'a>(
-    live: &mut BTreeMap<u64, Live>,
-    stats: &mut FloorStats,
-    cx: &mut Context<'_>,
-    direct: &Direct,
-    job_of: impl Fn(&str) -> Option<&'a JobFn>,
-    tape: &Tape,
-    index: usize,
-) -> Result<(), FloorError> {
-    let j = &tape.jobs[index];
-    let job = job_of(&j.actor).ok_or_else(|| {
-        FloorError::Diverged(format!("job {} started in the run, but the floor has no such job", j.actor))
-    })?;
-    stats.job_starts += 1;
-    launch(live, cx, direct, tape, j.id, j.at_ms, None, || {
-        let task = job();
-        Box::pin(tape::in_delivery(j.id, async move {
-            task.await;
-            None
-        }))
-    })
-}
+    /// Sets the clock to the start's instant, builds the task there (a job's factory may read
+    /// the clock), keeps it under `id` and runs it as far as it goes.
+    fn launch(
+        &mut self,
+        id: u64,
+        at_ms: u64,
+        delivery: Option<usize>,
+        build: impl FnOnce() -> Task,
+    ) -> Result<(), FloorError> {
+        self.direct.set_clock(at_ms);
+        let l = self.live.entry(id).or_insert(Live { delivery, fut: Some(build()) });
+        poll(l, &mut self.cx, self.tape)
+    }
 
-/// Sets the clock to the start's instant, builds the task there (a job's factory may read the
-/// clock), keeps it under `id` and runs it as far as it goes.
-#[allow(clippy::too_many_arguments)]
-fn launch(
-    live: &mut BTreeMap<u64, Live>,
-    cx: &mut Context<'_>,
-    direct: &Direct,
-    tape: &Tape,
-    id: u64,
-    at_ms: u64,
-    delivery: Option<usize>,
-    build: impl FnOnce() -> Task,
-) -> Result<(), FloorError> {
-    direct.set_clock(at_ms);
-    let l = live.entry(id).or_insert(Live { delivery, fut: Some(build()) });
-    poll(l, cx, tape)
+    /// Gives unit `i` to the started task `id` and polls it: it must run the unit, as it did
+    /// in the run.
+    fn turn(&mut self, i: usize, id: u64, unit: &tape::UnitEntry) -> Result<(), FloorError> {
+        self.direct.give_turn(id, unit.clone());
+        let l = self.live.get_mut(&id).expect("the caller checked it is live");
+        let is_job = l.delivery.is_none();
+        poll(l, &mut self.cx, self.tape)?;
+        if !self.direct.turn_taken() {
+            let whose = if is_job { "the job started as" } else { "the handler of delivery" };
+            return Err(FloorError::Diverged(format!("unit {i}: {whose} {id} did not run a unit where the run's did")));
+        }
+        if is_job {
+            self.stats.job_units += 1;
+        } else {
+            self.stats.handler_units += 1;
+        }
+        Ok(())
+    }
+
+    /// Ends the walk. Jobs are dropped where they wait, as are handlers the run cut short (a
+    /// crash); the other handlers must have answered.
+    fn finish(self) -> Result<FloorStats, FloorError> {
+        for l in self.live.values() {
+            let Some(d) = l.delivery.map(|d| &self.tape.deliveries[d]) else { continue };
+            if l.fut.is_some() && d.status.is_some() {
+                return Err(FloorError::Diverged(format!(
+                    "delivery {} to {} ({} {}) answered in the run, but waits in the floor",
+                    d.id, d.to, d.request.method, d.request.path
+                )));
+            }
+        }
+        Ok(self.stats)
+    }
 }
 
 /// Polls a live task once; when a handler answers, checks its status against the run's.
