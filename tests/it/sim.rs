@@ -324,3 +324,35 @@ fn a_paused_sleep_costs_the_runtime_one_park() {
     let parks = parks.load(Ordering::Relaxed);
     assert!(parks <= 110, "{parks} parks for 100 sleeps");
 }
+
+/// The second change in `vendor/tokio` (vendor/README.md): a runtime whose clock starts paused
+/// reads no real clock around its ticks, so its busy-time metric stays zero; a runtime on real
+/// time measures busy time as stock tokio does. Fails on stock tokio, where the paused runtime
+/// counts busy time too (the traces are the same, about 1.3 % more instructions a seed).
+#[test]
+fn a_paused_runtime_measures_no_busy_time_and_a_real_one_does() {
+    let busy = |paused: bool| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(paused)
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            tokio::spawn(async {
+                let mut sum = 0u64;
+                for i in 0..20u64 {
+                    for j in 0..10_000u64 {
+                        sum = sum.wrapping_add(std::hint::black_box(i * j));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                sum
+            })
+            .await
+            .expect("the worker ends")
+        });
+        rt.metrics().worker_total_busy_duration(0)
+    };
+    assert_eq!(busy(true), std::time::Duration::ZERO, "a paused runtime measured busy time");
+    assert!(busy(false) > std::time::Duration::ZERO, "a runtime on real time measured no busy time");
+}

@@ -104,6 +104,19 @@ impl Handle {
         }
     }
 
+    /// settle's change (vendor/README.md): whether the clock is paused and may auto-advance,
+    /// read when a current-thread runtime is built. Always false without `test-util`.
+    pub(crate) fn clock_is_paused(&self) -> bool {
+        #[cfg(all(feature = "time", feature = "test-util"))]
+        {
+            self.clock.can_auto_advance()
+        }
+        #[cfg(not(all(feature = "time", feature = "test-util")))]
+        {
+            false
+        }
+    }
+
     cfg_signal_internal_and_unix! {
         #[track_caller]
         pub(crate) fn signal(&self) -> &crate::runtime::signal::Handle {

@@ -15,6 +15,10 @@ pub(crate) struct MetricsBatch {
     /// Instant at which work last resumed (continued after park).
     processing_scheduled_tasks_started_at: Option<Instant>,
 
+    /// settle's change (vendor/README.md): whether busy time is measured at all. A runtime
+    /// whose clock starts paused does not read the real clock around every tick.
+    busy_time: bool,
+
     /// Number of times the worker parked.
     park_count: u64,
 
@@ -82,6 +86,7 @@ impl MetricsBatch {
                 MetricsBatch {
                     busy_duration_total: 0,
                     processing_scheduled_tasks_started_at: maybe_now,
+                    busy_time: true,
                     park_count: 0,
                     park_unpark_count: 0,
                 }
@@ -119,6 +124,7 @@ impl MetricsBatch {
                     overflow_count: 0,
                     busy_duration_total: 0,
                     processing_scheduled_tasks_started_at: maybe_now,
+                    busy_time: true,
                     poll_timer,
                     #[cfg(all(tokio_unstable, feature = "schedule-latency"))]
                     schedule_latencies,
@@ -208,9 +214,18 @@ impl MetricsBatch {
         self.park_unpark_count += 1;
     }
 
+    /// settle's change (vendor/README.md): stops measuring busy time, which then stays zero.
+    pub(crate) fn without_busy_time(mut self) -> MetricsBatch {
+        self.busy_time = false;
+        self.processing_scheduled_tasks_started_at = None;
+        self
+    }
+
     /// Start processing a batch of tasks
     pub(crate) fn start_processing_scheduled_tasks(&mut self) {
-        self.processing_scheduled_tasks_started_at = now();
+        if self.busy_time {
+            self.processing_scheduled_tasks_started_at = now();
+        }
     }
 
     /// Stop processing a batch of tasks

@@ -147,6 +147,10 @@ impl CurrentThread {
     ) -> (CurrentThread, Arc<Handle>) {
         let worker_metrics = WorkerMetrics::from_config(&config);
         worker_metrics.set_thread_id(thread::current().id());
+        // settle's change (vendor/README.md): a runtime whose clock starts paused measures no
+        // busy time; the metric is real time, and reading the real clock twice a tick costs more
+        // than anything a paused runtime does with it.
+        let paused = driver_handle.clock_is_paused();
 
         // Get the configured global queue interval, or use the default.
         let global_queue_interval = config
@@ -184,7 +188,11 @@ impl CurrentThread {
             tasks: VecDeque::with_capacity(INITIAL_CAPACITY),
             tick: 0,
             driver: Some(driver),
-            metrics: MetricsBatch::new(&handle.shared.worker_metrics),
+            metrics: if paused {
+                MetricsBatch::new(&handle.shared.worker_metrics).without_busy_time()
+            } else {
+                MetricsBatch::new(&handle.shared.worker_metrics)
+            },
             global_queue_interval,
             unhandled_panic: false,
         })));
@@ -723,7 +731,7 @@ impl Schedule for Arc<Handle> {
 
                 // If `None`, the runtime is shutting down, so there is no need
                 // to schedule the task.
-                // settle's patch (vendor/README.md): a task pushed on the local queue runs
+                // settle's change (vendor/README.md): a task pushed on the local queue runs
                 // before the runtime can park again, so it need not mark the time driver as
                 // woken. Marking it made the park after every paused-clock advance skip its
                 // advance and park once more for nothing.
