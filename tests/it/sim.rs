@@ -332,11 +332,8 @@ fn a_paused_sleep_costs_the_runtime_one_park() {
 #[test]
 fn a_paused_runtime_measures_no_busy_time_and_a_real_one_does() {
     let busy = |paused: bool| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(paused)
-            .build()
-            .expect("runtime");
+        let rt =
+            tokio::runtime::Builder::new_current_thread().enable_time().start_paused(paused).build().expect("runtime");
         rt.block_on(async {
             tokio::spawn(async {
                 let mut sum = 0u64;
