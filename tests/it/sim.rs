@@ -295,7 +295,7 @@ fn a_tie_break_draws_from_its_own_stream_so_other_choices_keep_their_values() {
     }
 }
 
-/// settle builds on tokio with one change (`vendor/README.md`): a task woken on its own
+/// The first change in `vendor/tokio` (vendor/README.md): a task woken on its own
 /// runtime no longer marks the paused clock's driver as woken, so a sleep costs the runtime one
 /// park, not two (stock tokio 1.54.1 parks 206 times for these 100 sleeps). If this fails, the
 /// `[patch.crates-io]` entry in `Cargo.toml` is gone or no longer matches tokio's version: the
