@@ -74,7 +74,7 @@ fn bench_scenario(c: &mut Criterion, path: &Path) {
     let job_units = stats.iter().map(|s| s.job_units).sum::<usize>() as f64 / seeds as f64;
 
     let mut sql_floor = Sqlite::memory().expect("sqlite");
-    // All three once over every seed, timed over the same seeds, after one warm-up pass each.
+    // All three over every seed, timed over the same seeds, after one warm-up pass each.
     let sim_pass = || {
         let t = Instant::now();
         for seed in 0..seeds {
@@ -99,7 +99,14 @@ fn bench_scenario(c: &mut Criterion, path: &Path) {
     sim_pass();
     http_pass();
     sql_pass();
-    let (sim_s, http_s, sql_s) = (sim_pass(), http_pass(), sql_pass());
+    // The fastest of three interleaved passes each: on a shared machine, a pass that meets other
+    // work is slower, never faster, so the minimum is the steadiest figure of the three.
+    let (mut sim_s, mut http_s, mut sql_s) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+    for _ in 0..3 {
+        sim_s = sim_s.min(sim_pass());
+        http_s = http_s.min(http_pass());
+        sql_s = sql_s.min(sql_pass());
+    }
     let rate = |s: f64| seeds as f64 / s;
     eprintln!(
         "{name}: {requests:.0} requests into the apps, {units:.0} units ({handler_units:.0} run by handlers, \
