@@ -4,7 +4,7 @@
 //! simulation, so sqlx needs a blocking bridge to a second runtime, measured at 53–71 µs per
 //! transaction. rusqlite answers in 1–4 µs per statement on the same thread, which is what makes
 //! thousands of seeds per second possible. Statements are prepared once and kept
-//! ([`super::sqlite_stmt`]), and a run starts from empty tables rather than a new connection, so
+//! (`store::sqlite_stmt`), and a run starts from empty tables rather than a new connection, so
 //! they survive across seeds.
 //! The SQL is the same text the sqlx backends run (see [`super::sqlx_bridge`]).
 //!

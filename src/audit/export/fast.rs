@@ -11,7 +11,7 @@
 
 use super::Line;
 
-/// The bits of `order_id`, `status` and `time` in [`line`]'s keys seen: serde requires them.
+/// The bits of `order_id`, `status` and `time` in [`line()`]'s keys seen: serde requires them.
 const REQUIRED: u8 = 2 | 4 | 128;
 
 /// The line as serde would read it, or `None` when it is not of the plain shape.

@@ -21,7 +21,7 @@ use crate::systems::{ActorInfo, Role};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Lane {
     /// A person's browser tabs: what the customer sees of the shop. Drawn only when a trace has
-    /// a browser actor (see [`drawn`]).
+    /// a browser actor (see `drawn`).
     Browser,
     /// The payment provider and whoever stands outside the shop: customers, forgers.
     Provider,

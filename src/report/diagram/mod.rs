@@ -12,8 +12,8 @@
 //! refused, on the database lane for an outage, slow commit or lost answer, on the actor's lane
 //! for a crash — marked `⚡` and in red.
 //!
-//! - [`mermaid`]: Mermaid text, which GitHub renders in Markdown.
-//! - [`html`]: one self-contained HTML page (inline SVG and CSS; no script, font or link to load)
+//! - [`mermaid()`]: Mermaid text, which GitHub renders in Markdown.
+//! - [`html()`]: one self-contained HTML page (inline SVG and CSS; no script, font or link to load)
 //!   with the same diagram and the plain timeline below it.
 //!
 //! Both are pure functions of the events and violations. What they do not do: choose which

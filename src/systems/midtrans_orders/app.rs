@@ -1,7 +1,7 @@
 //! The application under test: the webhook endpoint and the admin manual-sync endpoint, as an
 //! axum `Router`. This is the reference implementation; a user's own router plugs in through
 //! [`super::MidtransOrders::with_app`] and receives the same [`Env`]. The flaws and the
-//! `inline-retry` settings are the reference handler's own, captured by [`reference`], not part
+//! `inline-retry` settings are the reference handler's own, captured by [`reference()`], not part
 //! of what a user's router is given.
 //!
 //! The webhook verifies `signature_key` in constant time (a bad one: 401, nothing changed), then

@@ -5,7 +5,7 @@
 //! seed-001 schema (the migrations in `migrations/`), which the simulation uses unless told
 //! otherwise.
 //!
-//! - The file format and its parser: [`file`] ([`Mapping::parse`], [`Mapping::load`]).
+//! - The file format and its parser: [`file`](mod@file) ([`Mapping::parse`], [`Mapping::load`]).
 //! - Rows: [`Mapping::snapshot_sql`] reads one row per order; [`Mapping::read_row`] normalises it
 //!   into the canonical [`OrderRow`] the invariant functions take — seed 001's status words,
 //!   epoch milliseconds, minor units — plus what the audit needs besides ([`row::Snapshot`]).
