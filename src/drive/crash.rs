@@ -16,16 +16,23 @@
 //! checkout gate), then up to a simulated minute for an exchange in flight (a notification being
 //! handled, a hook) to cut; the next customer waits until the service is healthy again.
 //!
+//! A service that cannot start while its database is down (the scenario's `[database]` outage:
+//! the example shop connects at start-up and exits) is what a real one does; its supervisor starts
+//! it again. So does settle: when a restart that began inside an outage does not come up, settle
+//! records it, waits for the outage to end and starts the service once more. Only a service that
+//! does not come up then, or one that failed with the database up, ends the run (exit 5).
+//!
 //! What it does not do: crash in the middle of a checkout (the example shop writes its order
 //! after Snap answers, so a crash there loses an order the customer then pays — a real finding,
 //! but not one this plan looks for), crash a service given by `url`, or crash the database.
 
 use serde::Deserialize;
 
+use super::proxy::DbProxy;
 use super::runtime::DriveWorld;
 use super::service::{Launch, Service};
 use crate::Error;
-use crate::sim::{Kind, Phase, Range};
+use crate::sim::{Kind, Millis, Phase, Range};
 
 /// How long (simulated) a crash waits for an exchange in flight to cut.
 const LOOK_MAX_MS: u64 = 60_000;
@@ -51,18 +58,20 @@ impl CrashSpec {
 
 /// Runs `work` (a run's load and checks) with the crash plan `spec`, if any, beside it against
 /// `svc`: `work`'s result, or the error of a service that did not come back after a crash.
+/// `db` is the database proxy, if the scenario has one: its outages excuse a failed restart.
 pub async fn alongside<T>(
     spec: Option<&CrashSpec>,
     world: &DriveWorld,
     svc: &mut Service,
     launch: &Launch<'_>,
     (health, start_timeout_ms): (&str, u64),
+    db: Option<&DbProxy>,
     work: impl std::future::Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
     match spec {
         Some(plan) => tokio::select! {
             biased;
-            e = run(plan, world, svc, launch, health, start_timeout_ms) => Err(e),
+            e = run(plan, world, svc, launch, (health, start_timeout_ms), db) => Err(e),
             out = work => out,
         },
         None => work.await,
@@ -75,8 +84,8 @@ pub async fn run(
     world: &DriveWorld,
     svc: &mut Service,
     launch: &Launch<'_>,
-    health: &str,
-    start_timeout_ms: u64,
+    (health, start_timeout_ms): (&str, u64),
+    db: Option<&DbProxy>,
 ) -> Error {
     let gaps: Vec<u64> = world.choose(|o| (0..spec.count).map(|_| spec.every.draw_uniform(o)).collect());
     for (i, gap) in gaps.iter().enumerate() {
@@ -103,8 +112,25 @@ pub async fn run(
                         spec.count
                     ),
                 );
+                let started = world.now_ms();
                 svc.restart(launch).await?;
-                svc.wait_healthy(health, start_timeout_ms).await?;
+                if let Err(e) = svc.wait_healthy(health, start_timeout_ms).await {
+                    // Started inside an outage: as a supervisor would, start it again after it.
+                    let Some(end) = db.and_then(|d| d.outage_end(started)) else { return Err(e) };
+                    world.record(
+                        "settle",
+                        Kind::Lifecycle,
+                        format!(
+                            "crash {n}: the service did not come up while the database is down ({}); \
+                             starting it again when the outage ends at {}",
+                            first_line(&e),
+                            Millis(end)
+                        ),
+                    );
+                    world.sleep_sim(end.saturating_sub(world.now_ms())).await;
+                    svc.restart(launch).await?;
+                    svc.wait_healthy(health, start_timeout_ms).await?;
+                }
                 world.record("settle", Kind::Lifecycle, format!("crash {n}: service restarted and healthy"));
                 Ok::<(), Error>(())
             })
@@ -114,4 +140,14 @@ pub async fn run(
         }
     }
     std::future::pending::<Error>().await
+}
+
+/// The first line of a service error (its log's tail follows on the next lines).
+fn first_line(e: &Error) -> String {
+    let text = match e {
+        Error::Service(t) => t.clone(),
+        other => other.to_string(),
+    };
+    let line = text.lines().next().unwrap_or_default();
+    line.split("; the end of its log").next().unwrap_or(line).to_string()
 }

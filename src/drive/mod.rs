@@ -192,7 +192,7 @@ pub async fn run_once(drive: &Drive, mapping: &Mapping, seed: u64, run: u32) -> 
         let work = exercise(drive, mapping, &world, &host, &base, seed, run);
         let crashes = f.crashes.as_ref().map(|c| c.get_ref());
         let health = (f.service.health.as_str(), f.service.start_timeout.0);
-        let out = crash::alongside(crashes, &world, &mut svc, &launch, health, work).await;
+        let out = crash::alongside(crashes, &world, &mut svc, &launch, health, db_proxy.as_ref(), work).await;
         svc.stop().await;
         out
     }

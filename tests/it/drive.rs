@@ -493,6 +493,33 @@ fn a_crash_plan_kills_and_restarts_the_fixed_shop_and_it_still_passes() {
     assert!(!running("it-crashes"), "a restarted shop outlived settle drive");
 }
 
+#[test]
+fn a_crash_inside_a_database_outage_restarts_the_shop_when_the_outage_ends() {
+    // The shop connects to its database at start-up and exits when it cannot. The crash falls
+    // inside the outage (40 s after the shop is first healthy, or up to a minute later if it waits
+    // for an exchange in flight; the outage runs to 5 m), so the first restart exits; settle starts
+    // it again after.
+    let extra = "[run]\ncustomers = 3\nrace = 0.0\ntime_scale = 60\nsettle_for = \"8m\"\n\n\
+                 [database]\noutages = [{ from = \"30s\", to = \"5m\" }]\n\n\
+                 [crashes]\nevery = { min = \"40s\", max = \"40s\" }\ncount = 1\n";
+    let Some(p) = shop_file("outage_crash", "settle_drive_it_outage_crash", false, "it-outage-crash", extra) else {
+        return;
+    };
+    let out = settle(&["drive", p.to_str().unwrap(), "--trace"]);
+    let (stdout, err) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{err}");
+    assert!(
+        stdout.contains("crash 1: the service did not come up while the database is down (the service exited")
+            && stdout.contains("starting it again when the outage ends at 5m"),
+        "{stdout}"
+    );
+    let again = stdout.find("starting it again").unwrap();
+    let over = stdout.find("outage over: accepting connections").expect(&stdout);
+    let healthy = stdout.find("crash 1: service restarted and healthy").expect(&stdout);
+    assert!(again < over && over < healthy, "{stdout}");
+    assert!(!running("it-outage-crash"), "a restarted shop outlived settle drive");
+}
+
 /// `shop_file`'s shop switched to Midtrans's Core API (`SHOP_API=core`: `CoreApi.charge`).
 fn core_shop_file(test: &str, db: &str, bug: bool, marker: &str, extra: &str) -> Option<PathBuf> {
     let p = shop_file(test, db, bug, marker, extra)?;

@@ -215,6 +215,12 @@ impl DbProxy {
         self.shared.armed.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// The end (simulated) of the database outage `now_ms` falls in, if the proxy is refusing
+    /// connections then (an outage of the scenario's, in the safety phase, once armed).
+    pub fn outage_end(&self, now_ms: u64) -> Option<u64> {
+        self.shared.outage_at(now_ms)
+    }
+
     /// Connections through the proxy with a round trip in flight or a transaction open now.
     pub fn busy_connections(&self) -> u64 {
         self.shared.busy.load(std::sync::atomic::Ordering::SeqCst)

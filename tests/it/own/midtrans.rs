@@ -243,3 +243,47 @@ fn rounds_over_unchanged_rows_are_skipped_and_change_no_run() {
     assert!(violations >= 8, "the violating scenarios violated: {violations} seeds");
     assert!(skipping * 10 < every * 9, "rounds were skipped: {skipping} of {every}");
 }
+
+/// A team's handler may use tokio's own timer (`tokio::time::sleep`, here the classic patch for
+/// seed 001's race: wait before handling a notification) and it runs in simulated time: every
+/// wait is exactly its length on the run's clock, and every seed runs the same twice.
+#[test]
+fn a_users_handler_sleeping_on_tokios_timer_sleeps_in_simulated_time() {
+    const WAIT_MS: u64 = 300;
+    let waits = Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let w = waits.clone();
+    let variant = Variant::<Orders>::new("shop-orders", move |h| {
+        let w = w.clone();
+        h.with_app(move |env| {
+            let (sim, w) = (env.sim.clone(), w.clone());
+            shop::router(env, HandlerBug::None).layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    let (sim, w) = (sim.clone(), w.clone());
+                    async move {
+                        let before = sim.now_ms();
+                        tokio::time::sleep(std::time::Duration::from_millis(WAIT_MS)).await;
+                        w.lock().unwrap().push(sim.now_ms() - before);
+                        next.run(req).await
+                    }
+                },
+            ))
+        })
+        .without("jobs")
+    });
+    let registry = Registry::builtin().with(variant);
+    let text = RACE.replace("midtrans-orders", "shop-orders");
+    let s = scenario::parse_with(&text, "shop-waits", &registry).expect("the scenario parses");
+    let (system, spec) = (s.build_with(&registry).expect("the shop builds"), s.run_spec(true));
+    for seed in 0..10 {
+        let [first, second] =
+            [0, 1].map(|_| system.run(&spec, Oracle::random(seed), shared(Sqlite::memory().unwrap())).unwrap());
+        if let Some(d) = first_divergence(&first.events, &second.events) {
+            panic!("seed {seed} diverged at event {}: {:?} vs {:?}", d.index, d.first, d.second);
+        }
+        assert_eq!(first.choices, second.choices, "seed {seed}");
+        assert!(first.violations.is_empty(), "seed {seed}: {:?}", first.violations);
+    }
+    let waits = waits.lock().unwrap();
+    assert!(waits.len() >= 20, "the handler waited: {waits:?}");
+    assert!(waits.iter().all(|&ms| ms == WAIT_MS), "every wait took {WAIT_MS} simulated ms: {waits:?}");
+}
