@@ -17,6 +17,9 @@ pub struct Args {
 
 pub fn execute(a: Args, app: &App) -> Result<ExitCode, Error> {
     let Args { path, seeds, db } = a;
+    if seeds == 0 {
+        return Err(Error::Usage("--seeds must be at least 1".into()));
+    }
     let s = app.load(&path)?;
     let backend = db.backends().connect()?;
     let found = scenario::check_determinism(s.build_with(&app.registry)?.as_ref(), &s.run_spec(true), seeds, backend)?;

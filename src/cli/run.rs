@@ -49,6 +49,24 @@ pub fn execute(a: Args, app: &App) -> Result<ExitCode, Error> {
     // Parse everything first: a typo in the fifth file should not cost four runs.
     let loaded: Vec<(PathBuf, Scenario)> =
         files.into_iter().map(|p| app.load(&p).map(|s| (p, s))).collect::<Result<_, _>>()?;
+    let selection_of = |s: &Scenario| match (a.seed, a.seeds, a.scale.time_budget) {
+        (Some(one), _, _) => SeedSelection::One(one),
+        (None, Some(n), _) => SeedSelection::Range { start: a.seed_start, count: n },
+        (None, None, Some(_)) => SeedSelection::Endless { start: a.seed_start },
+        (None, None, None) => SeedSelection::Range { start: a.seed_start, count: *s.seeds.get_ref() },
+    };
+    // Seeds never wrap around past the last u64 to 0: refused before anything runs.
+    for (path, s) in &loaded {
+        if let SeedSelection::Range { start, count } = selection_of(s)
+            && start.checked_add(count - 1).is_none()
+        {
+            return Err(Error::Usage(format!(
+                "--seed-start {start} with {count} seed(s) ({}) runs past the last seed, {}",
+                path.display(),
+                u64::MAX
+            )));
+        }
+    }
     if let Some(dir) = &a.report_dir {
         report::dir::prepare(dir)?;
     }
@@ -60,12 +78,7 @@ pub fn execute(a: Args, app: &App) -> Result<ExitCode, Error> {
     };
     let mut summaries = Vec::new();
     for (path, s) in &loaded {
-        let selection = match (a.seed, a.seeds, a.scale.time_budget) {
-            (Some(one), _, _) => SeedSelection::One(one),
-            (None, Some(n), _) => SeedSelection::Range { start: a.seed_start, count: n },
-            (None, None, Some(_)) => SeedSelection::Endless { start: a.seed_start },
-            (None, None, None) => SeedSelection::Range { start: a.seed_start, count: *s.seeds.get_ref() },
-        };
+        let selection = selection_of(s);
         let progress = report::progress::Progress::new(&s.name, show_progress);
         let callback = |done: u64, planned: Option<u64>| {
             if let Some(p) = &progress {

@@ -218,7 +218,10 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// The error at `span`; an empty span at the start (a check that saw values, not text) points at
+/// the key the message starts with, where the text has it ([`super::locate`]).
 pub(crate) fn at(path: &str, text: &str, span: std::ops::Range<usize>, message: String) -> Error {
+    let span = if span == (0..0) { super::locate::key_of_message(text, &message).unwrap_or(span) } else { span };
     let (line, col) = line_col(text, span.start);
     Error::Scenario { location: format!("{path}:{line}:{col}"), message }
 }
@@ -260,7 +263,13 @@ pub fn parse_with(text: &str, path: &str, registry: &Registry) -> Result<Scenari
         ));
     };
     check_keys(text, path, entry.table(), &name, registry)?;
-    let located = |e: TableError| at(path, text, e.span.unwrap_or(0..0), e.message);
+    // A validation message is about one key, but carries the span of its whole table (or none):
+    // point at the key when the text has it.
+    let located = |e: TableError| {
+        let whole_table = e.span.as_ref().is_none_or(|s| text.get(s.start..).is_some_and(|t| t.starts_with('[')));
+        let key = whole_table.then(|| super::locate::key_of_message(text, &e.message)).flatten();
+        at(path, text, key.or(e.span).unwrap_or(0..0), e.message)
+    };
     scenario.config = entry.parse_table(text).map_err(located)?;
     for f in &scenario.flaws {
         if !entry.flaw_names().contains(&f.get_ref().as_str()) {
@@ -341,6 +350,14 @@ fn validate(s: &Scenario, info: &SystemInfo, text: &str, path: &str) -> Result<(
                 format!("crashes.actors: {name:?} cannot crash; crashable actors: {}", known.join(", ")),
             ));
         }
+    }
+    let counts = [
+        ("crashes.count_max", crashes.count_max),
+        ("network.partitions.count_max", s.network.partitions.count_max),
+        ("database.outages_max", s.database.outages_max),
+    ];
+    for (field, n) in counts {
+        crate::sim::count_at_most(field, n).map_err(|m| at(path, text, 0..0, m))?;
     }
     if crashes.count_max > 0 && (crashes.actors.is_empty() || crashes.down.is_none()) {
         return Err(at(path, text, s.crashes.span(), "crashes: count_max > 0 needs `actors` and `down`".into()));

@@ -15,6 +15,7 @@
 pub mod determinism;
 pub mod explore;
 pub mod file;
+mod locate;
 pub mod pool;
 pub mod replay_file;
 pub mod runner;

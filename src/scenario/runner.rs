@@ -38,9 +38,16 @@ impl SeedSelection {
     /// The `i`-th seed of the selection.
     pub fn seed_at(self, i: u64) -> Option<u64> {
         match self {
-            SeedSelection::Range { start, count } => (i < count).then(|| start.wrapping_add(i)),
+            SeedSelection::Range { start, count } => {
+                if i < count {
+                    start.checked_add(i)
+                } else {
+                    None
+                }
+            }
             SeedSelection::One(s) => (i == 0).then_some(s),
-            SeedSelection::Endless { start } => Some(start.wrapping_add(i)),
+            // Seeds end at the last u64; they never wrap around to 0.
+            SeedSelection::Endless { start } => start.checked_add(i),
         }
     }
 

@@ -23,4 +23,17 @@ pub use net::{NetConfig, NetError, PartitionConfig, PartitionKind, Request, Resp
 pub use oracle::{Oracle, PPM};
 pub use time::{Millis, Range, Rate};
 pub use trace::{Divergence, Event, Kind, first_divergence};
+/// The most a scenario may ask of one per-run count of faults or load events (`count_max`,
+/// `outages_max`, an actor's `*_max` clicks, forgeries and the like). Each is drawn up front, so
+/// an unbounded one would reserve memory for billions of events before the run starts.
+pub const COUNT_MAX: u32 = 1_000;
+
+/// `Err` naming `field` when `n` is above [`COUNT_MAX`].
+pub fn count_at_most(field: &str, n: u32) -> Result<(), String> {
+    if n > COUNT_MAX {
+        return Err(format!("{field}: {n} is more than the {COUNT_MAX} a run can draw"));
+    }
+    Ok(())
+}
+
 pub use world::{CrashConfig, DEFAULT_EPOCH_MS, Factory, Phase, RunOutput, Sim, SimConfig, Step, fmt_ms};

@@ -46,6 +46,47 @@ fn a_malformed_scenario_exits_2_naming_file_line_and_column() {
     assert!(text(&out.stdout).is_empty(), "nothing runs when a file is bad");
 }
 
+/// A per-run count is drawn up front: an unbounded one reserved memory for billions of events
+/// (4294967295 forgeries ran the machine out of memory) before the run began. Each is refused,
+/// at the line of its key.
+#[test]
+fn a_count_beyond_what_a_run_can_draw_exits_2_at_its_key() {
+    let base = "name = \"x\"\nsystem = \"midtrans-orders\"\n[expect]\noutcome = \"pass\"\n";
+    let cases = [
+        ("[midtrans]\nforged_notifications_max = 4294967295\n", 6, "midtrans.forged_notifications_max: 4294967295"),
+        (
+            "[network]\npartitions = { between = [[\"provider\", \"app\"]], count_max = 1001, duration = { min = \"1m\", max = \"2m\" } }\n",
+            6,
+            "network.partitions.count_max: 1001",
+        ),
+        ("[database]\noutages_max = 5000\n", 6, "database.outages_max: 5000"),
+        ("[midtrans]\norders = 100001\n", 6, "midtrans.orders: 100001"),
+    ];
+    for (extra, line, message) in cases {
+        let p = temp_file("count.toml", &format!("{base}{extra}"));
+        let out = settle(&["run", p.to_str().unwrap(), "--seeds", "1"]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(&format!("{}:{line}:", p.display())), "{stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+    }
+}
+
+/// Seeds end at the last u64: a range past it is refused before anything runs, not wrapped to 0;
+/// and `check-determinism` needs a seed, as `run` does.
+#[test]
+fn a_seed_range_past_the_last_seed_and_zero_seeds_exit_2() {
+    let out = settle(&["run", "scenarios/seed001_race.toml", "--seed-start", "18446744073709551610", "--seeds", "40"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("runs past the last seed"), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).is_empty(), "nothing ran: {}", text(&out.stdout));
+    let last = settle(&["run", "scenarios/seed001_race.toml", "--seed-start", "18446744073709551614", "--seeds", "2"]);
+    assert_ne!(last.status.code(), Some(2), "the last two seeds run: {}", text(&last.stderr));
+    let zero = settle(&["check-determinism", "scenarios/seed001_race.toml", "--seeds", "0"]);
+    assert_eq!(zero.status.code(), Some(2), "{}", text(&zero.stdout));
+    assert!(text(&zero.stderr).contains("--seeds must be at least 1"), "{}", text(&zero.stderr));
+}
+
 #[test]
 fn a_toml_syntax_error_exits_2_with_its_location() {
     let p = temp_file("syntax.toml", "name = \"x\"\nsystem = \"midtrans-orders\"\n[expect\noutcome = \"pass\"\n");

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::start::Start;
 use crate::providers::fanvue::{self, ProviderConfig};
-use crate::sim::{Millis, Range, Rate};
+use crate::sim::{Millis, Range, Rate, count_at_most};
 
 /// The `[fanvue]` section of a scenario: creators, their ledgers, the app's timing, the provider.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +124,8 @@ impl Config {
         if self.request_timeout.0 == 0 || self.request_retries > 20 {
             return Err("fanvue.request_timeout/request_retries: need a timeout above 0 and at most 20 retries".into());
         }
+        count_at_most("fanvue.force_syncs_max", self.force_syncs_max)?;
+        count_at_most("fanvue.dashboard_loads_max", self.dashboard_loads_max)?;
         if self.force_syncs_min > self.force_syncs_max {
             return Err(format!(
                 "fanvue.force_syncs_min/force_syncs_max: force_syncs_min {} is greater than force_syncs_max {}",

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use crate::check::{Invariant, Sometimes};
 use crate::providers::midtrans::status::PaymentType;
 use crate::providers::midtrans::{Midtrans, ProviderConfig};
-use crate::sim::{Millis, Range, Rate, Sim};
+use crate::sim::{Millis, Range, Rate, Sim, count_at_most};
 use crate::store::{Db, Migration};
 
 pub use invariants::Ctx;
@@ -268,6 +268,9 @@ impl Config {
         if self.provider.retry_intervals.len() > 32 {
             return Err("midtrans.provider.retry_intervals: at most 32 intervals".into());
         }
+        count_at_most("midtrans.admin_clicks_max", self.admin_clicks_max)?;
+        count_at_most("midtrans.forged_notifications_max", self.forged_notifications_max)?;
+        count_at_most("midtrans.replayed_notifications_max", self.replayed_notifications_max)?;
         Ok(())
     }
 }

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::{Invariant, Sometimes};
 use crate::providers::paystack::{self, Paystack, PaystackConfig};
-use crate::sim::{Millis, Range, Rate, Sim};
+use crate::sim::{Millis, Range, Rate, Sim, count_at_most};
 use crate::store::{Db, Migration};
 
 pub use invariants::Ctx;
@@ -206,6 +206,7 @@ impl Config {
         if self.detector_every.0 < 1_000 || self.release_every.0 < 1_000 {
             return Err("bookings.detector_every/release_every: must be at least 1s".into());
         }
+        count_at_most("bookings.visibility_changes_max", self.visibility_changes_max)?;
         self.paystack.validate().map_err(|e| format!("bookings.{e}"))
     }
 }

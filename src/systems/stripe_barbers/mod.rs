@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::{Invariant, Sometimes};
 use crate::providers::stripe::{self, Stripe, StripeConfig};
-use crate::sim::{Millis, Range, Rate, Sim};
+use crate::sim::{Millis, Range, Rate, Sim, count_at_most};
 use crate::store::{Db, Migration, SqlError, Tx};
 
 pub use invariants::Ctx;
@@ -240,6 +240,8 @@ impl Config {
         if self.cron_every.0 < 1_000 || self.dashboard_every.0 < 1_000 {
             return Err("barbers.cron_every/dashboard_every: must be at least 1s".into());
         }
+        count_at_most("barbers.dashboard_opens_max", self.dashboard_opens_max)?;
+        count_at_most("barbers.manual_clicks_max", self.manual_clicks_max)?;
         self.stripe.validate().map_err(|e| format!("barbers.{e}"))
     }
 
