@@ -148,7 +148,28 @@ fn is_header(text: &str) -> bool {
 
 /// Parses a header line.
 pub fn parse_header(text: &str) -> Option<Result<Header, String>> {
-    is_header(text).then(|| serde_json::from_str(text).map_err(|e| format!("not an export header: {e}")))
+    is_header(text).then(|| {
+        let h: Header = serde_json::from_str(text).map_err(|e| format!("not an export header: {e}"))?;
+        if let (Some(from), Some(until)) = (h.from, h.until)
+            && from > until
+        {
+            return Err(format!("the header's period is backwards: `from` {from} is after `until` {until}"));
+        }
+        Ok(h)
+    })
+}
+
+/// `Err` when an export whose header states `stated` lines has `read`: cut short, or edited
+/// after it was written. The audit would otherwise judge the orders of the missing lines as
+/// absent from the provider.
+pub fn check_line_count(stated: u64, read: u64) -> Result<(), String> {
+    if stated == read {
+        return Ok(());
+    }
+    Err(format!(
+        "the header says {stated} line(s) follow, but the export has {read}: it was cut short or edited \
+         after it was written"
+    ))
 }
 
 impl Entry {
@@ -263,7 +284,7 @@ pub fn load(path: &Path) -> Result<Export, Error> {
         let line = line.map_err(|e| at(format!("cannot read: {e}")))?;
         add_line(&mut export, &line, i + 1).map_err(at)?;
     }
-    Ok(export)
+    counted(export, &shown)
 }
 
 /// Parses export text; errors name `path:line`.
@@ -272,6 +293,15 @@ pub fn parse(text: &str, path: &str) -> Result<Export, Error> {
     for (i, line) in text.lines().enumerate() {
         add_line(&mut export, line, i + 1)
             .map_err(|message| Error::Scenario { location: format!("{path}:{}", i + 1), message })?;
+    }
+    counted(export, path)
+}
+
+/// `export`, if its header's line count is the number of lines read.
+fn counted(export: Export, shown: &str) -> Result<Export, Error> {
+    if let Some(h) = export.header {
+        check_line_count(h.lines, export.entries.len() as u64)
+            .map_err(|message| Error::Scenario { location: format!("{shown}:1"), message })?;
     }
     Ok(export)
 }

@@ -181,7 +181,15 @@ impl ExportFile {
             }
             Some(runs) => Source::Merge(Merge::new(runs, &self.shown)?),
         };
-        Ok(Entries { source, shown: self.shown.clone(), text: String::new(), last: String::new(), last_line: 0 })
+        Ok(Entries {
+            source,
+            shown: self.shown.clone(),
+            text: String::new(),
+            last: String::new(),
+            last_line: 0,
+            stated: self.stated.then_some(self.header.lines),
+            read: 0,
+        })
     }
 }
 
@@ -285,6 +293,9 @@ pub struct Entries {
     /// The last id returned and its line (`last_line` 0 before the first).
     last: String,
     last_line: usize,
+    /// The header's line count, checked against `read` at the end (then `None`).
+    stated: Option<u64>,
+    read: u64,
 }
 
 impl Entries {
@@ -322,9 +333,14 @@ impl Iterator for Entries {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let line = match self.next_line()? {
-                Ok(line) => line,
-                Err(e) => return Some(Err(e)),
+            let line = match self.next_line() {
+                Some(Ok(line)) => line,
+                Some(Err(e)) => return Some(Err(e)),
+                // At the end, once: the header's count against the lines read.
+                None => {
+                    let stated = self.stated.take()?;
+                    return super::check_line_count(stated, self.read).err().map(|m| Err(at(&self.shown, 1, m)));
+                }
             };
             let text = self.text.as_str();
             if line == 1 && parse_header(text).is_some() {
@@ -352,6 +368,7 @@ impl Iterator for Entries {
             self.last.clear();
             self.last.push_str(&code);
             self.last_line = line;
+            self.read += 1;
             return Some(Ok((code, entry)));
         }
     }
@@ -424,6 +441,32 @@ mod tests {
         let err = streamed(&ExportFile::open(&path).expect("opens"), false);
         let want = format!("{}:3: order_id \"B\" appears twice (first on line 1)", path.display());
         assert!(err.as_ref().is_err_and(|e| e.contains(&want)), "{err:?}");
+    }
+
+    /// A header that states more or fewer lines than follow (an export cut short in transfer, or
+    /// edited) stops the audit at the end, naming the header, sorted or not, streamed or loaded
+    /// whole; otherwise the missing lines' orders would be judged absent from the provider.
+    #[test]
+    fn a_header_whose_line_count_is_not_the_files_names_the_header() {
+        let body = format!("{}\n{}\n", line("A"), line("B"));
+        for (stated, sorted) in [(3, true), (1, true), (3, false)] {
+            let header = Header { settle_export: 1, from: Some(0), until: Some(1), lines: stated, sorted }.line();
+            let path = file(&format!("count-{stated}-{sorted}.jsonl"), &format!("{header}{body}"));
+            let want = format!("{}:1: the header says {stated} line(s) follow, but the export has 2", path.display());
+            let export = ExportFile::open(&path).expect("opens");
+            for ahead in [false, true] {
+                let err = streamed(&export, ahead);
+                assert!(err.as_ref().is_err_and(|e| e.contains(&want)), "{err:?}");
+            }
+            let whole = load(&path).map(|_| ()).map_err(|e| e.to_string());
+            assert!(whole.as_ref().is_err_and(|e| e.contains(&want)), "{whole:?}");
+        }
+        let header = Header { settle_export: 1, from: Some(0), until: Some(1), lines: 2, sorted: true }.line();
+        let fine = file("count-2.jsonl", &format!("{header}{body}"));
+        assert_eq!(streamed(&ExportFile::open(&fine).expect("opens"), true).map(|v| v.len()), Ok(2));
+        let backwards = Header { settle_export: 1, from: Some(5), until: Some(1), lines: 2, sorted: true }.line();
+        let err = ExportFile::open(&file("backwards.jsonl", &format!("{backwards}{body}"))).map(|_| ());
+        assert!(err.is_err_and(|e| e.to_string().contains("the header's period is backwards")));
     }
 
     #[test]
