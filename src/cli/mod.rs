@@ -122,6 +122,11 @@ impl App {
                 ExitCode::Usage
             }
         };
+        let failed = STDOUT_FAILED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(e) = failed {
+            eprintln!("error: cannot write to standard output: {e}; what it holds is incomplete");
+            return ProcessExit::from(ExitCode::Infrastructure.code());
+        }
         ProcessExit::from(code.code())
     }
 
@@ -242,8 +247,18 @@ fn parse_budget(text: &str) -> Result<Duration, String> {
 pub(crate) fn emit(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        // A reader that stopped early (`| head`) is not a failure; a full disk or a broken
+        // device is: what went out is incomplete, so the command must not exit 0.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            let mut first = STDOUT_FAILED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            first.get_or_insert_with(|| e.to_string());
+        }
+    }
 }
+
+/// The first error writing to stdout other than a closed pipe; the command then exits 4.
+static STDOUT_FAILED: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
 macro_rules! say {
     ($($arg:tt)*) => { $crate::cli::emit(&format!("{}\n", format_args!($($arg)*))) };

@@ -145,6 +145,9 @@ pub fn convert(files: &[PathBuf], strict: bool) -> Result<Converted, Error> {
             }
         }
     }
+    if used == 0 {
+        return Err(nothing_converted(files.len(), &skipped));
+    }
     let lines: Vec<(String, i64, String)> = latest
         .iter()
         .map(|(id, s)| {
@@ -166,6 +169,17 @@ pub fn convert(files: &[PathBuf], strict: bool) -> Result<Converted, Error> {
         notes.push(format!("… and {} more skipped (--strict stops at the first)", skipped.len() - LISTED_MAX));
     }
     Ok(Converted { text, notes })
+}
+
+/// The error when no payload of `files` files could be used: an export with no line would make
+/// the audit judge every paid order unconfirmed, so it is not written. Names what was skipped.
+pub(super) fn nothing_converted(files: usize, skipped: &[String]) -> Error {
+    let why = match skipped.first() {
+        None => "they hold no payload".to_string(),
+        Some(first) if skipped.len() == 1 => format!("skipped {first}"),
+        Some(first) => format!("skipped {first}, and {} more", skipped.len() - 1),
+    };
+    Error::Usage(format!("no payload converted from {files} file(s), so no export was written: {why}"))
 }
 
 #[cfg(test)]

@@ -278,6 +278,9 @@ pub fn convert(files: &[PathBuf], key: &str, strict: bool) -> Result<Converted, 
             }
         }
     }
+    if records.is_empty() {
+        return Err(super::midtrans::nothing_converted(files.len(), &bad));
+    }
     // Per payment: its newest record (a later state, then a larger refund, wins a tie), its
     // largest refund, its order.
     let newer =

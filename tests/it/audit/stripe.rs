@@ -107,6 +107,41 @@ fn export_stripe_errors_name_the_file_the_line_and_the_json_path() {
     }
 }
 
+/// An export with no line would make the audit judge every paid order unconfirmed: when no
+/// payload could be used (a missing file, a folder, an empty file) nothing is written and both
+/// converters exit 2 naming why. Output that could not be written (a full disk) is exit 4.
+#[test]
+fn the_converters_refuse_to_write_an_empty_export_and_a_failed_write_is_not_success() {
+    let dir = temp_dir();
+    let empty = dir.join("empty.json");
+    std::fs::write(&empty, "").unwrap();
+    let missing = dir.join("missing.json");
+    for command in ["export-stripe", "export-midtrans"] {
+        for (path, why) in [
+            (missing.to_str().unwrap(), "missing.json: cannot read"),
+            (dir.to_str().unwrap(), "cannot read"),
+            (empty.to_str().unwrap(), "they hold no payload"),
+        ] {
+            let out = settle(&[command, path]);
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{command} {path}: {stderr}");
+            assert!(stderr.contains("no payload converted") && stderr.contains(why), "{command} {path}: {stderr}");
+            assert!(out.stdout.is_empty(), "{command} {path}: nothing written");
+        }
+    }
+    if std::path::Path::new("/dev/full").exists() {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_settle"))
+            .args(["export-stripe", &fixture("bad/unknown_status.jsonl")])
+            .stdout(full)
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{stderr}");
+        assert!(stderr.contains("cannot write to standard output"), "{stderr}");
+    }
+}
+
 #[test]
 fn export_stripe_notes_an_order_paid_twice() {
     let page = std::fs::read_to_string(fixture("payment_intents.json")).unwrap();
