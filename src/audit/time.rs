@@ -3,11 +3,16 @@
 //! epoch milliseconds, on the proleptic Gregorian calendar; and back to ISO 8601 in the zone the
 //! report states ([`Zone`], `--tz`). What it does not do: daylight-saving rules (a zone is a fixed
 //! offset; Indonesia has none), or leap-second tables (a `:60` second is accepted and counted as
-//! the next second).
+//! the next second). A day the month does not have (`2026-02-30`) is refused, not rolled over.
 
 /// Epoch milliseconds of a proleptic Gregorian UTC date and time.
 pub fn epoch_ms(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64, ms: i64) -> Option<i64> {
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+    if !(1..=12).contains(&mo)
+        || !(1..=crate::sim::calendar::days_in_month(y, mo)).contains(&d)
+        || h > 23
+        || mi > 59
+        || s > 60
+    {
         return None;
     }
     let days = crate::sim::calendar::days_from_civil(y, mo, d);
@@ -142,6 +147,13 @@ mod tests {
         {
             assert_eq!(parse_instant(bad), None, "{bad}");
         }
+        // A day the month lacks is refused, not rolled into the next month; leap years count.
+        for bad in ["2026-02-29T00:00:00Z", "2026-02-30T00:00:00Z", "2026-04-31T00:00:00Z", "2100-02-29T00:00:00Z"] {
+            assert_eq!(parse_instant(bad), None, "{bad}");
+        }
+        assert_eq!(parse_jakarta("2026-02-30 10:00:00"), None);
+        assert!(parse_instant("2028-02-29T00:00:00Z").is_some() && parse_instant("2000-02-29T00:00:00Z").is_some());
+        assert!(parse_jakarta("2026-01-31 10:00:00").is_some());
     }
 
     #[test]

@@ -17,6 +17,17 @@ pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// How many days month `m` (1–12) of year `y` has, on the proleptic Gregorian calendar.
+pub fn days_in_month(y: i64, m: i64) -> i64 {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 /// The (year, month, day) of `days` since 1970-01-01: the inverse of [`days_from_civil`].
 pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;

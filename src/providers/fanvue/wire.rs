@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::providers::kit::list;
-use crate::sim::calendar::{MS_PER_DAY, days_from_civil};
+use crate::sim::calendar::{MS_PER_DAY, days_from_civil, days_in_month};
 
 /// The version header every request must carry.
 pub const VERSION_HEADER: &str = "x-fanvue-api-version";
@@ -120,19 +120,6 @@ pub fn parse_instant(text: &str) -> Result<i64, String> {
     };
     let days = days_from_civil(y, mo, d);
     Ok(days * MS_PER_DAY + h * 3_600_000 + mi * 60_000 + s * 1_000 + ms - offset_ms)
-}
-
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
 }
 
 /// `$12.34`, `-$5.00`: cents for traces.
