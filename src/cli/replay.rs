@@ -57,6 +57,9 @@ pub fn execute(a: Args, app: &App) -> Result<ExitCode, Error> {
     let system = s.build_with(&app.registry)?;
     if let Some(f) = &file {
         f.check_system(&shown(&path), system.name())?;
+        let info = system.info();
+        let known: Vec<&str> = info.invariants.iter().map(|i| i.name.as_str()).collect();
+        f.check_invariant(&shown(&path), system.name(), &known)?;
     }
     let r = match &keep_db {
         Some(kept) => audit::keep::replay_keep_db(system.as_ref(), &s, oracle, true, kept, force)?,

@@ -147,6 +147,19 @@ impl ReplayFile {
         )))
     }
 
+    /// Refuses a file whose recorded invariant is not one of `known` (the system's): it was
+    /// edited, and the replay could only ever say the invariant holds.
+    pub fn check_invariant(&self, path: &str, system: &str, known: &[&str]) -> Result<(), Error> {
+        if known.contains(&self.invariant.as_str()) {
+            return Ok(());
+        }
+        Err(Error::Usage(format!(
+            "{path}: the recorded invariant {:?} is not one of {system}'s: {}",
+            self.invariant,
+            known.join(", ")
+        )))
+    }
+
     /// Refuses a replay whose run does not start the way the recorded one did: the system or
     /// settle changed since the file was written, so it would run something else.
     pub fn check_run(&self, path: &str, events: &[Event]) -> Result<(), Error> {

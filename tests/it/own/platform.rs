@@ -287,4 +287,16 @@ fn a_replay_file_refuses_another_system_and_a_changed_run() {
     let diverged = settle(&["replay", file.to_str().unwrap()]);
     assert_eq!(diverged.status.code(), Some(2));
     assert!(text(&diverged.stderr).contains("diverges from the recorded one"), "{}", text(&diverged.stderr));
+
+    // An invariant the system does not have: edited, and could only ever "hold".
+    let edited = original.replace("\"invariant\": \"provider-paid-implies-paid\"", "\"invariant\": \"nope\"");
+    assert_ne!(edited, original, "the file names its invariant");
+    std::fs::write(&file, edited).unwrap();
+    let unknown = settle(&["replay", file.to_str().unwrap()]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown.stdout));
+    assert!(
+        text(&unknown.stderr).contains("the recorded invariant \"nope\" is not one of midtrans-orders's"),
+        "{}",
+        text(&unknown.stderr)
+    );
 }
