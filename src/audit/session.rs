@@ -61,6 +61,9 @@ impl Session {
                          postgresql://, mysql:// or mariadb://"
                     )));
                 }
+                if let Some(problem) = crate::store::sqlx_bridge::url_problem(url) {
+                    return Err(Error::Usage(format!("--db {shown}: not a database URL settle can read: {problem}")));
+                }
                 // Its errors never contain the password.
                 Box::new(SqlxBackend::connect(url).map_err(|e| Error::Infrastructure(e.to_string()))?)
             }

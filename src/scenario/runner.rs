@@ -133,10 +133,16 @@ impl Backends {
                 .map(shared)
                 .map_err(|source| Error::Database { context: "embedded SQLite".into(), source }),
             Backends::Url(url) => {
-                use crate::store::sqlx_bridge::{URL_SCHEMES, redact_url, url_kind};
+                use crate::store::sqlx_bridge::{URL_SCHEMES, redact_url, url_kind, url_problem};
                 if url_kind(url).is_none() {
                     return Err(Error::Usage(format!(
                         "--db {}: unsupported database URL; expected one starting with {URL_SCHEMES}",
+                        redact_url(url)
+                    )));
+                }
+                if let Some(problem) = url_problem(url) {
+                    return Err(Error::Usage(format!(
+                        "--db {}: not a database URL settle can read: {problem}",
                         redact_url(url)
                     )));
                 }

@@ -106,6 +106,20 @@ fn a_missing_path_and_bad_flags_exit_2() {
     let bad_db = settle(&["run", "scenarios/seed001_race.toml", "--db", "redis://u:pw@x/0"]);
     assert_eq!(bad_db.status.code(), Some(2));
     assert!(!text(&bad_db.stderr).contains(":pw@"), "{}", text(&bad_db.stderr));
+    // A URL of a known scheme that sqlx cannot read (a port out of range, an unknown sslmode) is
+    // the user's to fix: exit 2 before any connection, for runs and audits alike, password hidden.
+    for url in ["postgres://u:pw@127.0.0.1:99999/test", "postgres://u:pw@127.0.0.1/test?sslmode=bogus"] {
+        for args in [
+            vec!["run", "scenarios/seed001_race.toml", "--seeds", "1", "--db", url],
+            vec!["audit", "--system", "midtrans-orders", "--db", url],
+        ] {
+            let out = settle(&args);
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(stderr.contains("not a database URL settle can read"), "{args:?}: {stderr}");
+            assert!(!stderr.contains(":pw@"), "{stderr}");
+        }
+    }
 }
 
 #[test]

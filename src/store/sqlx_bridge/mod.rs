@@ -72,6 +72,21 @@ pub const URL_SCHEMES: &str = "postgres://, postgresql://, mysql://, mariadb:// 
 pub fn url_kind(url: &str) -> Option<BackendKind> {
     parse_scheme(url).map(|(kind, _)| kind)
 }
+
+/// What is wrong with the form of a database URL (its port, host or options, such as
+/// `sslmode=bogus`), found without connecting; `None` when sqlx can read it or the scheme is not
+/// one settle knows. A bad URL is the user's to fix, not a server that cannot be reached. The text
+/// never holds the password.
+pub fn url_problem(url: &str) -> Option<String> {
+    use std::str::FromStr;
+    let (kind, sqlx_url) = parse_scheme(url)?;
+    let err = match kind {
+        BackendKind::Postgres => sqlx::postgres::PgConnectOptions::from_str(&sqlx_url).err(),
+        BackendKind::Mysql => sqlx::mysql::MySqlConnectOptions::from_str(&sqlx_url).err(),
+        BackendKind::Sqlite => sqlx::sqlite::SqliteConnectOptions::from_str(&sqlx_url).err(),
+    }?;
+    Some(Secrets::from_url(url).scrub(&err.to_string()))
+}
 use self::url::{Secrets, parse_scheme};
 use super::{Backend, BackendKind, Migration, Row, SqlError, Value};
 
