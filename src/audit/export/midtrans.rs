@@ -24,7 +24,7 @@ use crate::providers::midtrans::notification::Notification;
 use crate::providers::midtrans::status::{FraudStatus, TransactionStatus, is_paid};
 
 use super::super::time::parse_jakarta;
-use super::stripe::{Converted, documents};
+use super::stripe::{Converted, documents_or_lines};
 use super::{Truth, with_header, write_line};
 
 /// Skipped inputs listed one by one in the summary; the rest are counted.
@@ -114,7 +114,7 @@ pub fn convert(files: &[PathBuf], strict: bool) -> Result<Converted, Error> {
                 continue;
             }
         };
-        let docs = match documents(&text, &shown) {
+        let docs = match documents_or_lines(&text, &shown) {
             Ok(d) => d,
             Err(Error::Scenario { location, message }) => {
                 skip(location, message)?;
@@ -123,6 +123,14 @@ pub fn convert(files: &[PathBuf], strict: bool) -> Result<Converted, Error> {
             Err(e) => return Err(e),
         };
         for (line, doc) in docs {
+            let doc = match doc {
+                Ok(doc) => doc,
+                Err(Error::Scenario { location, message }) => {
+                    skip(location, message)?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let payloads = match doc {
                 Value::Array(items) => items,
                 other => vec![other],

@@ -243,6 +243,39 @@ pub(super) fn documents(text: &str, file: &str) -> Result<Vec<(usize, Value)>, E
     Ok(out)
 }
 
+/// A document and the line it starts on, or why that line is not one.
+pub(super) type Document = (usize, Result<Value, Error>);
+
+/// [`documents`], or, when `text` is not a stream of JSON documents but reads as JSON Lines with
+/// some lines broken (a webhook log with one torn line), each line on its own: the broken ones
+/// as errors naming their line, so the caller skips them and keeps the rest. Text in which no
+/// line is a JSON object or array on its own keeps [`documents`]'s error.
+pub(super) fn documents_or_lines(text: &str, file: &str) -> Result<Vec<Document>, Error> {
+    let whole = match documents(text, file) {
+        Ok(docs) => return Ok(docs.into_iter().map(|(line, v)| (line, Ok(v))).collect()),
+        Err(e) => e,
+    };
+    let lines: Vec<Document> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let parsed = serde_json::from_str::<Value>(l).map_err(|e| {
+                // serde's own position is within the line; the location says where in the file.
+                let text = e.to_string();
+                let message = text.rsplit_once(" at line ").map_or(text.as_str(), |(m, _)| m).to_string();
+                Error::Scenario {
+                    location: format!("{file}:{}:{}", i + 1, e.column()),
+                    message: format!("not JSON: {message}"),
+                }
+            });
+            (i + 1, parsed)
+        })
+        .collect();
+    let any_whole = lines.iter().any(|(_, v)| matches!(v, Ok(Value::Object(_) | Value::Array(_))));
+    if any_whole { Ok(lines) } else { Err(whole) }
+}
+
 /// Converts saved Stripe payloads into export lines, sorted by order id (see the module docs).
 /// `strict`: the first unusable file or payload is an error; otherwise each is skipped and named
 /// in the notes.
@@ -261,7 +294,7 @@ pub fn convert(files: &[PathBuf], key: &str, strict: bool) -> Result<Converted, 
                 continue;
             }
         };
-        let docs = match documents(&text, &file) {
+        let docs = match documents_or_lines(&text, &file) {
             Ok(d) => d,
             Err(e) if strict => return Err(e),
             Err(e) => {
@@ -270,6 +303,14 @@ pub fn convert(files: &[PathBuf], key: &str, strict: bool) -> Result<Converted, 
             }
         };
         for (line, v) in docs {
+            let v = match v {
+                Ok(v) => v,
+                Err(e) if strict => return Err(e),
+                Err(e) => {
+                    bad.push(e.to_string());
+                    continue;
+                }
+            };
             let mut found = Vec::new();
             match walk(&v, &At { file: file.clone(), line, path: "$".into() }, key, &mut found, &mut skipped) {
                 Ok(()) => records.extend(found),
@@ -387,6 +428,20 @@ mod tests {
         };
         assert_eq!(pi("requires_source"), IntentStatus::RequiresPaymentMethod);
         assert_eq!(pi("requires_source_action"), IntentStatus::RequiresAction);
+    }
+
+    /// A webhook log with one torn line keeps its other lines; a pretty-printed document that
+    /// does not parse keeps the one error it always had.
+    #[test]
+    fn json_lines_with_a_broken_line_keep_the_others() {
+        let docs = documents_or_lines("{\"a\":1}\n{bad}\n\n[2]\n", "f").unwrap();
+        let shape: Vec<(usize, bool)> = docs.iter().map(|(line, v)| (*line, v.is_ok())).collect();
+        assert_eq!(shape, [(1, true), (2, false), (4, true)]);
+        assert!(docs[1].1.as_ref().is_err_and(|e| e.to_string().starts_with("f:2:")), "{:?}", docs[1].1);
+        let pretty = documents_or_lines("{\n  \"a\": 1,\n  \"b\": \n}\n", "f");
+        assert!(pretty.is_err_and(|e| e.to_string().contains("not JSON")));
+        let whole = documents_or_lines("{\"a\":1}\n{\"b\":\n2}", "f").unwrap();
+        assert_eq!(whole.iter().map(|(l, _)| *l).collect::<Vec<_>>(), [1, 2]);
     }
 
     #[test]
