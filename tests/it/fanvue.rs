@@ -248,8 +248,9 @@ fn scenario_errors_name_the_place_and_the_choices() {
     );
     assert!(e.starts_with("f.toml:3:"), "{e}");
     assert!(e.contains("unknown flaw \"ack-missing\" for fanvue-revenue") && e.contains("stop-on-429"), "{e}");
+    // A check of the value points at its key's line, not at the table's header.
     let e = parse_err(&format!("{MIN}[fanvue]\npage_size = 51\n"));
-    assert!(e.starts_with("f.toml:5:") && e.contains("fanvue.page_size"), "{e}");
+    assert!(e.starts_with("f.toml:6:") && e.contains("fanvue.page_size"), "{e}");
     let e = parse_err(&format!("{MIN}[fanvue]\nsales_min = 9\nsales_max = 2\n"));
     assert!(e.contains("sales_min 9 is greater than sales_max 2"), "{e}");
     let e = parse_err(&format!("{MIN}[fanvue.provider]\nrate_limit = 0\n"));
