@@ -5,6 +5,7 @@
 //! prints back to TOML that parses to the same scenario (a tested round trip).
 //!
 //! - [`mod@file`]: the format and its validation.
+//! - `locate`: the line of the key a validation message names.
 //! - [`runner`]: running seeds of a scenario and judging the run set.
 //! - [`determinism`]: running each seed twice and finding the first divergence.
 //! - [`pool`]: running seeds on N threads with results independent of N.
