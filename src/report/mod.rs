@@ -79,13 +79,14 @@ pub fn shrunk_line(k: &Shrunk) -> String {
 /// A run set's throughput line, then one line per violated invariant (the human summary indents
 /// them; JUnit's `<system-out>` does not).
 pub(crate) fn counts(s: &Summary) -> Vec<String> {
+    // A shard given no seed ran no event: it has no time per event.
+    let per_event = if s.events == 0 { "–".to_string() } else { format!("{:.1}", 1e6 / s.events_per_s().max(1e-9)) };
     let mut lines = vec![format!(
-        "seeds {}  violating {}  {:.0} seeds/s  {:.0} events/s  {:.1} µs/event  ({} events, {:.2}s)",
+        "seeds {}  violating {}  {:.0} seeds/s  {:.0} events/s  {per_event} µs/event  ({} events, {:.2}s)",
         s.seeds_run,
         s.violating_seeds,
         s.seeds_per_s(),
         s.events_per_s(),
-        1e6 / s.events_per_s().max(1e-9),
         s.events,
         s.elapsed_s
     )];

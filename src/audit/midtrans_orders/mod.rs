@@ -235,11 +235,12 @@ fn record_inputs(settings: &Settings, judge: &Judge, header: Option<super::expor
     let mut put = |k: &str, v: serde_json::Value| {
         r.inputs.insert(k.to_string(), v);
     };
-    put(
-        "mapping",
-        format!("{} (sha256 {})", s.source.path.as_deref().unwrap_or("built-in seed-001 mapping"), s.source.digest())
-            .into(),
-    );
+    // A file's digest says which mapping was audited; the built-in one has no text to digest.
+    let mapping = match s.source.path.as_deref() {
+        Some(path) => format!("{path} (sha256 {})", s.source.digest()),
+        None => "built-in seed-001 mapping".to_string(),
+    };
+    put("mapping", mapping.into());
     put("as of", z.iso(judge.as_of).into());
     put("times shown in", z.suffix().into());
     put("currency", format!("{} (exponent {})", s.mapping.currency.code, s.mapping.currency.exponent).into());
