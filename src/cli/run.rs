@@ -55,10 +55,12 @@ pub fn execute(a: Args, app: &App) -> Result<ExitCode, Error> {
         (None, None, Some(_)) => SeedSelection::Endless { start: a.seed_start },
         (None, None, None) => SeedSelection::Range { start: a.seed_start, count: *s.seeds.get_ref() },
     };
-    // Seeds never wrap around past the last u64 to 0: refused before anything runs.
+    // Seeds never wrap around past the last u64 to 0 (`seed_at` ends there): a range that
+    // would is refused before anything runs.
     for (path, s) in &loaded {
-        if let SeedSelection::Range { start, count } = selection_of(s)
-            && start.checked_add(count - 1).is_none()
+        let selection = selection_of(s);
+        if let SeedSelection::Range { start, count } = selection
+            && selection.seed_at(count - 1).is_none()
         {
             return Err(Error::Usage(format!(
                 "--seed-start {start} with {count} seed(s) ({}) runs past the last seed, {}",

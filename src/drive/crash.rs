@@ -30,7 +30,7 @@ use serde::Deserialize;
 
 use super::proxy::DbProxy;
 use super::runtime::DriveWorld;
-use super::service::{Launch, Service};
+use super::service::{LOG_TAIL, Launch, Service};
 use crate::Error;
 use crate::sim::{Kind, Millis, Phase, Range};
 
@@ -142,12 +142,9 @@ pub async fn run(
     std::future::pending::<Error>().await
 }
 
-/// The first line of a service error (its log's tail follows on the next lines).
+/// The first line of a service error, without its log's tail ([`LOG_TAIL`] on).
 fn first_line(e: &Error) -> String {
-    let text = match e {
-        Error::Service(t) => t.clone(),
-        other => other.to_string(),
-    };
+    let text = e.to_string();
     let line = text.lines().next().unwrap_or_default();
-    line.split("; the end of its log").next().unwrap_or(line).to_string()
+    line.split(LOG_TAIL).next().unwrap_or(line).to_string()
 }

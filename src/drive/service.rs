@@ -31,6 +31,10 @@ use crate::sim::world::lock;
 /// Process groups settle has started and not yet killed: the signal handler kills them all.
 static GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
+/// How the tail of the service's log starts in an error message: what comes before it is the
+/// error's own first line ([`super::crash`] records only that).
+pub const LOG_TAIL: &str = "; the end of its log";
+
 /// A running service. Dropping it kills its process group.
 pub struct Service {
     child: Option<tokio::process::Child>,
@@ -152,7 +156,7 @@ impl Service {
         if tail.is_empty() {
             format!("; its log {} is empty", path.display())
         } else {
-            format!("; the end of its log ({}):\n    {tail}", path.display())
+            format!("{LOG_TAIL} ({}):\n    {tail}", path.display())
         }
     }
 

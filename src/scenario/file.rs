@@ -263,12 +263,16 @@ pub fn parse_with(text: &str, path: &str, registry: &Registry) -> Result<Scenari
         ));
     };
     check_keys(text, path, entry.table(), &name, registry)?;
-    // A validation message is about one key, but carries the span of its whole table (or none):
-    // point at the key when the text has it.
+    // A validation message is about one key, but carries the span of its whole table or none.
+    // `at` looks the key up for no span; for the table's header, look it up here.
     let located = |e: TableError| {
-        let whole_table = e.span.as_ref().is_none_or(|s| text.get(s.start..).is_some_and(|t| t.starts_with('[')));
-        let key = whole_table.then(|| super::locate::key_of_message(text, &e.message)).flatten();
-        at(path, text, key.or(e.span).unwrap_or(0..0), e.message)
+        let span = match e.span {
+            Some(s) if text.get(s.start..).is_some_and(|t| t.starts_with('[')) => {
+                super::locate::key_of_message(text, &e.message).unwrap_or(s)
+            }
+            other => other.unwrap_or(0..0),
+        };
+        at(path, text, span, e.message)
     };
     scenario.config = entry.parse_table(text).map_err(located)?;
     for f in &scenario.flaws {

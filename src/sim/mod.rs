@@ -23,6 +23,8 @@ pub use net::{NetConfig, NetError, PartitionConfig, PartitionKind, Request, Resp
 pub use oracle::{Oracle, PPM};
 pub use time::{Millis, Range, Rate};
 pub use trace::{Divergence, Event, Kind, first_divergence};
+pub use world::{CrashConfig, DEFAULT_EPOCH_MS, Factory, Phase, RunOutput, Sim, SimConfig, Step, fmt_ms};
+
 /// The most a scenario may ask of one per-run count of faults or load events (`count_max`,
 /// `outages_max`, an actor's `*_max` clicks, forgeries and the like). Each is drawn up front, so
 /// an unbounded one would reserve memory for billions of events before the run starts.
@@ -35,5 +37,3 @@ pub fn count_at_most(field: &str, n: u32) -> Result<(), String> {
     }
     Ok(())
 }
-
-pub use world::{CrashConfig, DEFAULT_EPOCH_MS, Factory, Phase, RunOutput, Sim, SimConfig, Step, fmt_ms};

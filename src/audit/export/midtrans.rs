@@ -24,7 +24,7 @@ use crate::providers::midtrans::notification::Notification;
 use crate::providers::midtrans::status::{FraudStatus, TransactionStatus, is_paid};
 
 use super::super::time::parse_jakarta;
-use super::stripe::{Converted, documents_or_lines};
+use super::stripe::{Converted, documents_or_lines, nothing_converted};
 use super::{Truth, with_header, write_line};
 
 /// Skipped inputs listed one by one in the summary; the rest are counted.
@@ -177,17 +177,6 @@ pub fn convert(files: &[PathBuf], strict: bool) -> Result<Converted, Error> {
         notes.push(format!("… and {} more skipped (--strict stops at the first)", skipped.len() - LISTED_MAX));
     }
     Ok(Converted { text, notes })
-}
-
-/// The error when no payload of `files` files could be used: an export with no line would make
-/// the audit judge every paid order unconfirmed, so it is not written. Names what was skipped.
-pub(super) fn nothing_converted(files: usize, skipped: &[String]) -> Error {
-    let why = match skipped.first() {
-        None => "they hold no payload".to_string(),
-        Some(first) if skipped.len() == 1 => format!("skipped {first}"),
-        Some(first) => format!("skipped {first}, and {} more", skipped.len() - 1),
-    };
-    Error::Usage(format!("no payload converted from {files} file(s), so no export was written: {why}"))
 }
 
 #[cfg(test)]

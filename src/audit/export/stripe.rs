@@ -276,6 +276,17 @@ pub(super) fn documents_or_lines(text: &str, file: &str) -> Result<Vec<Document>
     if any_whole { Ok(lines) } else { Err(whole) }
 }
 
+/// The error when no payload of `files` files could be used: an export with no line would make
+/// the audit judge every paid order unconfirmed, so it is not written. Names what was skipped.
+pub(super) fn nothing_converted(files: usize, skipped: &[String]) -> Error {
+    let why = match skipped.first() {
+        None => "they hold no payload".to_string(),
+        Some(first) if skipped.len() == 1 => format!("skipped {first}"),
+        Some(first) => format!("skipped {first}, and {} more", skipped.len() - 1),
+    };
+    Error::Usage(format!("no payload converted from {files} file(s), so no export was written: {why}"))
+}
+
 /// Converts saved Stripe payloads into export lines, sorted by order id (see the module docs).
 /// `strict`: the first unusable file or payload is an error; otherwise each is skipped and named
 /// in the notes.
@@ -320,7 +331,7 @@ pub fn convert(files: &[PathBuf], key: &str, strict: bool) -> Result<Converted, 
         }
     }
     if records.is_empty() {
-        return Err(super::midtrans::nothing_converted(files.len(), &bad));
+        return Err(nothing_converted(files.len(), &bad));
     }
     // Per payment: its newest record (a later state, then a larger refund, wins a tie), its
     // largest refund, its order.
